@@ -1,0 +1,133 @@
+//! The seam between the call runtime and whatever decides what a call does.
+//!
+//! The runtime turns signalling and media into [`CallEvent`]s; a [`CallHandler`] answers each
+//! with [`CallAction`]s. The handler is sans-IO: it never sleeps, reads a socket or touches a
+//! file, so the flow interpreter can be driven the same way by a live call, the simulator and
+//! conversation tests.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use crate::pii::Pii;
+
+/// What the runtime knows about a call when it is answered.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    /// SIP Call-ID of the inbound dialog (not personal data: random by RFC 3261 §8.1.1.4).
+    pub call_id: String,
+    /// Caller identity: P-Asserted-Identity from a trusted source, else the From URI user.
+    /// `None` when the caller withheld it (`Privacy: id`, anonymous).
+    pub caller: Option<Pii<String>>,
+    /// The dialled number: the Request-URI user part. Chooses the flow.
+    pub dialled: String,
+    /// Where the signalling came from.
+    pub source: SocketAddr,
+    /// Wall-clock time the call arrived, for opening hours and relative dates.
+    pub started_at: SystemTime,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HangupCause {
+    /// The caller sent BYE.
+    CallerHungUp,
+    /// We sent BYE because the handler asked for it.
+    Completed,
+    /// CANCEL before answer.
+    Cancelled,
+    /// No ACK for our 200 OK within 64*T1 (RFC 3261 §13.3.1.4).
+    AckTimeout,
+    /// No RTP for the configured media timeout while not on hold.
+    MediaTimeout,
+    /// A session refresh did not arrive in time (RFC 4028 §10).
+    SessionExpired,
+    /// The call was handed to someone else (REFER accepted, or bridged away).
+    Transferred,
+    /// Anything else that ended the call abnormally.
+    Error(String),
+}
+
+/// One item of audio to play.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlayItem {
+    /// A prompt file in `audio-prompts/` by name without extension, e.g. `welcome`.
+    /// `lang` picks `audio-prompts/<lang>/<name>` when present.
+    Prompt { name: String, lang: Option<String> },
+    /// Text to synthesise (read-backs, or prompts that have no recording yet).
+    Text { text: String, lang: Option<String> },
+    /// Silence of the given length (pauses between read-back groups).
+    Silence(Duration),
+}
+
+/// What an `ask` is listening for, so the runtime can set up endpointing and DTMF collection.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListenSpec {
+    /// Give up and send [`CallEvent::NoInput`] after this long without speech or keys.
+    pub no_input_timeout: Duration,
+    /// Silence that ends an utterance.
+    pub end_of_speech: Duration,
+    /// Longest utterance before it is cut and recognised anyway.
+    pub max_utterance: Duration,
+    /// Collect up to this many DTMF digits before reporting them together (1 for menus).
+    pub max_digits: usize,
+    /// Gap between digits that ends DTMF collection.
+    pub inter_digit_timeout: Duration,
+    /// Digits that end collection immediately (typically `#`).
+    pub terminators: String,
+    /// Words that help recognition (intent keywords, slot vocabulary): the Whisper initial prompt.
+    pub hints: Vec<String>,
+    /// Whether speech is expected at all (false: keys only).
+    pub speech: bool,
+}
+
+/// Events the runtime feeds to a handler.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// The call is answered and media flows. Always the first event.
+    Answered,
+    /// Everything queued by the last `Play` has been played (not sent when stopped early).
+    PromptFinished,
+    /// A DTMF digit (RFC 4733, in-band or SIP INFO: the handler cannot tell which).
+    Dtmf(char),
+    /// A complete DTMF entry collected under a [`ListenSpec`] with `max_digits > 1`.
+    Digits(String),
+    /// The caller started speaking (used for barge-in by the runtime before this is sent).
+    SpeechStarted,
+    /// A recognised utterance.
+    Heard { text: Pii<String>, confidence: f32, language: Option<String> },
+    /// The no-input timer of the current `Listen` fired.
+    NoInput,
+    /// A case was stored durably; its reference may now be read back.
+    CaseCreated { reference: String },
+    /// The case could not be stored.
+    CaseFailed { reason: String },
+    /// A transfer did not complete; the caller is still with us.
+    TransferFailed { reason: String },
+    /// The call ended. The handler's answer to this event is ignored.
+    Hangup(HangupCause),
+}
+
+/// Commands a handler returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallAction {
+    /// Queue audio. `barge_in`: caller speech or keys stop it.
+    Play { items: Vec<PlayItem>, barge_in: bool },
+    /// Stop whatever is playing now.
+    StopPlayback,
+    /// Start listening (endpointing, DTMF collection, no-input timer).
+    Listen(ListenSpec),
+    /// Speak slower from now on (accessibility: persists for the rest of the call).
+    SetSlowSpeech(bool),
+    /// Store a case; the runtime answers with `CaseCreated` or `CaseFailed`.
+    CreateCase { fields: serde_json::Value },
+    /// Hand the caller to a queue; `context` travels with the call.
+    Transfer { queue: String, context: serde_json::Value },
+    /// End the call with BYE.
+    Hangup,
+}
+
+/// Decides what a call does. Implemented by the demo DTMF menu and by the flow interpreter.
+pub trait CallHandler: Send {
+    /// Answer one event with zero or more actions, in order.
+    fn on_event(&mut self, info: &CallInfo, event: CallEvent) -> Vec<CallAction>;
+}

@@ -1,0 +1,10 @@
+//! One task per call: joins a SIP dialog to its media session and asks a [`CallHandler`] what
+//! to do next.
+//!
+//! Owns: the per-call event loop, the call summary line, the mapping from handler actions to
+//! media and signalling commands. Must not touch: SIP parsing or transactions (that is `sip`),
+//! RTP details (that is `media`), flow semantics (that is `flow`, behind `CallHandler`).
+
+pub mod handler;
+
+pub use handler::{CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem};

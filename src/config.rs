@@ -1,0 +1,1 @@
+//! `frontdoor.yaml`, overridden by `FRONTDOOR_*` environment variables and command-line flags.

@@ -1,0 +1,5 @@
+//! Call flows: YAML written by service designers -> spanned raw types -> a checked graph -> a
+//! sans-IO interpreter per call.
+//!
+//! Must not touch: sockets, audio, the store. The interpreter returns actions; the call runtime
+//! carries them out.

@@ -1,0 +1,6 @@
+//! Media for one call: RTP/RTCP (RFC 3550), jitter buffer, G.711, DTMF (RFC 4733 and in-band),
+//! voice activity detection and the prompt player.
+//!
+//! Sans-IO: every type here is fed packets, samples and `now`, and returns packets to send and
+//! events. Must not touch: sockets, signalling, flows. Nothing in it blocks or allocates per packet
+//! on the hot path where it can be avoided.
