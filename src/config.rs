@@ -1,1 +1,332 @@
 //! `frontdoor.yaml`, overridden by `FRONTDOOR_*` environment variables and command-line flags.
+//!
+//! Every key has a default, so an empty file (or none at all) gives a server that answers on
+//! 127.0.0.1:5060 with the council flow. Precedence, lowest first: built-in default, the YAML
+//! file, `FRONTDOOR_*` environment variables, command-line flags (clap merges the last two).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors reading or checking the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// An IPv4 or IPv6 network in CIDR notation, e.g. `127.0.0.0/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` lies inside this network. IPv4-mapped IPv6 addresses match IPv4 networks.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let bits = u32::from(self.prefix_len.min(32));
+                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let bits = u32::from(self.prefix_len.min(128));
+                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| format!("`{s}` is not an IP network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix_len = match len {
+            Some(l) => l.trim().parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(|| format!("`{s}`: prefix length must be 0-{max}"))?,
+            None => max,
+        };
+        Ok(IpNet { addr, prefix_len })
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+impl Serialize for IpNet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IpNet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An inclusive UDP port range for RTP, e.g. `20000-29999`. RTP uses the even port and RTCP the
+/// next odd one (RFC 3550 §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub low: u16,
+    pub high: u16,
+}
+
+impl PortRange {
+    /// How many RTP/RTCP pairs fit.
+    pub fn pairs(&self) -> usize {
+        let low = self.low + (self.low % 2);
+        if self.high <= low {
+            return 0;
+        }
+        usize::from(self.high - low).div_ceil(2)
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (l, h) = s.split_once('-').ok_or_else(|| format!("`{s}`: expected LOW-HIGH"))?;
+        let low: u16 = l.trim().parse().map_err(|_| format!("`{s}`: bad low port"))?;
+        let high: u16 = h.trim().parse().map_err(|_| format!("`{s}`: bad high port"))?;
+        if low == 0 || high <= low {
+            return Err(format!("`{s}`: need 0 < LOW < HIGH"));
+        }
+        Ok(PortRange { low, high })
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.low, self.high)
+    }
+}
+
+impl Serialize for PortRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A party Frontdoor may call (advisor queues). Nothing in a SIP request can add to this list:
+/// Frontdoor never dials a number a caller chose (no toll fraud).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundTarget {
+    /// Name used by flows (`transfer: { queue: advisors }`).
+    pub name: String,
+    /// SIP URI to call, e.g. `sip:agent@127.0.0.1:5070`.
+    pub uri: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// What decides what an answered call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HandlerKind {
+    /// The YAML call flows in `flows` (the product).
+    #[default]
+    Flow,
+    /// The small DTMF menu from `demo_menu` (the foundation's demo handler).
+    DemoMenu,
+}
+
+/// The whole configuration. Field docs are the documentation of `frontdoor.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// SIP listen address, UDP and TCP on the same port.
+    pub listen: SocketAddr,
+    /// Address to put in Contact and SDP when Frontdoor sits behind NAT. Default: the listen IP.
+    pub public_address: Option<IpAddr>,
+    /// RTP/RTCP port range. Sized for `max_calls` (two ports per call).
+    pub rtp_ports: PortRange,
+    /// Directory of YAML call flows.
+    pub flows: PathBuf,
+    /// Directory of prompt audio.
+    pub prompts: PathBuf,
+    /// Directory for the case store, call records and other state.
+    pub data: PathBuf,
+    /// Most concurrent calls; beyond it INVITEs get 503 with Retry-After.
+    pub max_calls: usize,
+    /// Source networks allowed to send SIP; others get 403 without any state created.
+    pub allowed_sources: Vec<IpNet>,
+    /// Sources whose P-Asserted-Identity is trusted (RFC 3325 §9.1); otherwise From is used.
+    pub trusted_identity_sources: Vec<IpNet>,
+    /// Seconds without RTP (not on hold) before hanging up.
+    pub media_timeout_secs: u64,
+    /// RFC 4028 session interval we ask for, and the smallest we accept.
+    pub session_expires_secs: u32,
+    pub min_se_secs: u32,
+    /// `flow` (default) or `demo_menu`.
+    pub handler: HandlerKind,
+    /// The DTMF demo menu used when `handler: demo_menu`.
+    pub demo_menu: PathBuf,
+    /// Parties Frontdoor may call (advisor queues).
+    pub outbound_targets: Vec<OutboundTarget>,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `frontdoor=debug`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            public_address: None,
+            rtp_ports: PortRange { low: 20000, high: 29999 },
+            flows: PathBuf::from("call-flows"),
+            prompts: PathBuf::from("audio-prompts"),
+            data: PathBuf::from("data"),
+            max_calls: 1000,
+            allowed_sources: vec![IpNet { addr: IpAddr::from([127, 0, 0, 0]), prefix_len: 8 }],
+            trusted_identity_sources: vec![IpNet { addr: IpAddr::from([127, 0, 0, 0]), prefix_len: 8 }],
+            media_timeout_secs: 30,
+            session_expires_secs: 1800,
+            min_se_secs: 90,
+            handler: HandlerKind::Flow,
+            demo_menu: PathBuf::from("call-flows/demo-menu.yaml"),
+            outbound_targets: Vec::new(),
+            log: "info".to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`. A missing file is an error only when `required` (the user named it).
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Config::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+        };
+        Self::from_yaml(&text).map_err(|message| ConfigError::Yaml { path: path.to_path_buf(), message })
+    }
+
+    /// Parses YAML text; an empty document gives the defaults.
+    pub fn from_yaml(text: &str) -> Result<Config, String> {
+        if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            return Ok(Config::default());
+        }
+        serde_saphyr::from_str::<Config>(text).map_err(|e| e.to_string())
+    }
+
+    /// Checks cross-field rules after all overrides are applied.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_calls == 0 {
+            return Err(ConfigError::Invalid { key: "max_calls", message: "must be at least 1".into() });
+        }
+        if self.rtp_ports.pairs() < self.max_calls {
+            return Err(ConfigError::Invalid {
+                key: "rtp_ports",
+                message: format!(
+                    "{} holds {} RTP/RTCP pairs, fewer than max_calls ({})",
+                    self.rtp_ports,
+                    self.rtp_ports.pairs(),
+                    self.max_calls
+                ),
+            });
+        }
+        if self.media_timeout_secs == 0 {
+            return Err(ConfigError::Invalid { key: "media_timeout_secs", message: "must be at least 1".into() });
+        }
+        if self.min_se_secs < 90 {
+            // RFC 4028 §4: Min-SE MUST NOT be less than 90 seconds.
+            return Err(ConfigError::Invalid { key: "min_se_secs", message: "RFC 4028 requires at least 90".into() });
+        }
+        if self.session_expires_secs < self.min_se_secs {
+            return Err(ConfigError::Invalid { key: "session_expires_secs", message: "must not be below min_se_secs".into() });
+        }
+        Ok(())
+    }
+
+    /// The address that goes into Contact and SDP `c=` lines.
+    pub fn advertised_ip(&self) -> IpAddr {
+        self.public_address.unwrap_or(self.listen.ip())
+    }
+
+    /// The configuration as documented YAML (for `frontdoor config --print-defaults`).
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Config::from_yaml("# nothing\n").unwrap(), Config::default());
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn keys_override_defaults() {
+        let c = Config::from_yaml("listen: 127.0.0.1:5080\nrtp_ports: 30000-30999\nmax_calls: 10\n").unwrap();
+        assert_eq!(c.listen.port(), 5080);
+        assert_eq!(c.rtp_ports, PortRange { low: 30000, high: 30999 });
+        assert_eq!(c.max_calls, 10);
+        assert_eq!(c.flows, PathBuf::from("call-flows"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Config::from_yaml("lisen: 127.0.0.1:5080\n").unwrap_err();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn networks_match() {
+        let net: IpNet = "127.0.0.0/8".parse().unwrap();
+        assert!(net.contains("127.1.2.3".parse().unwrap()));
+        assert!(!net.contains("10.0.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:127.0.0.1".parse().unwrap()));
+        let v6: IpNet = "::1/128".parse().unwrap();
+        assert!(v6.contains("::1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<IpNet>().is_err());
+    }
+
+    #[test]
+    fn port_range_capacity_checked() {
+        let mut c = Config::default();
+        c.rtp_ports = "20000-20010".parse().unwrap();
+        assert_eq!(c.rtp_ports.pairs(), 5);
+        assert!(c.validate().is_err());
+    }
+}

@@ -5,6 +5,7 @@
 //! media and signalling commands. Must not touch: SIP parsing or transactions (that is `sip`),
 //! RTP details (that is `media`), flow semantics (that is `flow`, behind `CallHandler`).
 
+pub mod demo;
 pub mod handler;
 
 pub use handler::{CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem};
