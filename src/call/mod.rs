@@ -7,5 +7,6 @@
 
 pub mod demo;
 pub mod handler;
+pub mod ports;
 
 pub use handler::{CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem};
