@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs Frontdoor's whole test suite: unit, integration with real peers (sipp, baresip), doc tests.
+# Installs what it needs first (apt packages, prompts), so it works on a fresh Debian machine as
+# root with only Rust installed, and is safe to re-run. `.ci/run` runs exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+
+# The server binary the integration tests start is built by cargo as part of `cargo test`.
+# One test process at a time per binary keeps real-peer tests from fighting over the 2 cores.
+export RUST_BACKTRACE=1
+cargo test --all-targets --no-fail-fast -- --test-threads="${FRONTDOOR_TEST_THREADS:-2}"
+cargo test --doc
