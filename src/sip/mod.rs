@@ -12,4 +12,5 @@ pub mod headers;
 pub mod message;
 pub mod parse;
 pub mod uri;
+pub mod validate;
 // --- end message layer ---

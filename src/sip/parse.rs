@@ -167,7 +167,7 @@ pub fn error_response(raw: &[u8], err: &ParseError) -> Option<SipMessage> {
         }
     }
     // The top Via must be usable, or we would not know where to send the answer.
-    salvaged.top_via().ok()?;
+    salvaged.top_via_lenient()?;
     let mut response_headers = Headers::new();
     for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
         let mut any = false;

@@ -269,11 +269,18 @@ impl Headers {
         })
     }
 
+    /// The top Via read leniently (see [`Via::parse_lenient`]): for routing error responses to
+    /// requests whose Via did not parse strictly.
+    pub fn top_via_lenient(&self) -> Option<Via> {
+        Via::parse_lenient(self.get("Via")?)
+    }
+
     /// Call-ID (RFC 3261 §20.8: `word ["@" word]`).
     pub fn call_id(&self) -> Result<&str, ParseError> {
         let v = trim_lws(self.required("Call-ID")?);
         let valid = !v.is_empty()
-            && v.bytes().all(|b| b > b' ' && b != 0x7f)
+            // RFC 3261 §25.1 word: no whitespace, no comma (a comma means a list).
+            && v.bytes().all(|b| b > b' ' && b != 0x7f && b != b',')
             && v.matches('@').count() <= 1;
         if !valid {
             return Err(ParseError::BadHeader {

@@ -56,39 +56,7 @@ impl Via {
             Some(_) => (s, None),
             None => return Err("unbalanced quote"),
         };
-        let mut pieces = head.splitn(3, '/');
-        let name = trim_lws(pieces.next().unwrap_or_default());
-        let version = trim_lws(pieces.next().ok_or("no protocol version")?);
-        let rest = trim_lws(pieces.next().ok_or("no transport")?);
-        if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
-            return Err("not SIP/2.0");
-        }
-        let (transport, sent_by) = rest.split_once([' ', '\t']).ok_or("no sent-by")?;
-        let sent_by = trim_lws(sent_by);
-        if !is_token(transport) || sent_by.is_empty() || sent_by.contains([' ', '\t']) {
-            return Err("bad sent-by");
-        }
-        let (host_str, port_str) = if sent_by.starts_with('[') {
-            let close = sent_by.find(']').ok_or("unterminated IPv6 reference")?;
-            let (h, after) = sent_by.split_at(close + 1);
-            match after {
-                "" => (h, None),
-                _ => (
-                    h,
-                    Some(after.strip_prefix(':').ok_or("garbage after host")?),
-                ),
-            }
-        } else {
-            match sent_by.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (sent_by, None),
-            }
-        };
-        let host = Host::parse(host_str, false).ok_or("bad host")?;
-        let port = match port_str {
-            None => None,
-            Some(p) => Some(parse_port(p).ok_or("bad port")?),
-        };
+        let (transport, host, port) = parse_sent_by(head, true)?;
         let params = match params_str {
             None => Params::default(),
             Some(p) => Params::parse(p).ok_or("bad parameter")?,
@@ -113,7 +81,42 @@ impl Via {
             ),
         };
         Ok(Via {
-            transport: transport.to_ascii_uppercase(),
+            transport,
+            host,
+            port,
+            branch,
+            rport,
+            received,
+            params,
+        })
+    }
+
+    /// Parses the first via-parm of `s` as far as it can to route an error response (RFC 3261
+    /// §18.2.2): any SIP version, malformed or empty parameters skipped. `None` if not even the
+    /// transport and sent-by can be read.
+    pub fn parse_lenient(s: &str) -> Option<Via> {
+        let first = split_outside(s, b',')
+            .and_then(|parts| parts.into_iter().map(trim_lws).find(|p| !p.is_empty()))
+            .unwrap_or(s);
+        let mut parts = first.split(';');
+        let (transport, host, port) = parse_sent_by(parts.next()?, false).ok()?;
+        let mut params = Params::default();
+        for part in parts {
+            if let Some(one) = Params::parse(part) {
+                params.0.extend(one.0);
+            }
+        }
+        let branch = params
+            .value("branch")
+            .filter(|b| is_token(b))
+            .map(str::to_string);
+        let rport = params.get("rport").map(|v| v.and_then(parse_port));
+        let received = params
+            .value("received")
+            .and_then(|r| Host::parse(r, true))
+            .and_then(|h| h.ip());
+        Some(Via {
+            transport,
             host,
             port,
             branch,
@@ -154,6 +157,48 @@ impl Via {
             5060
         }
     }
+}
+
+/// `SIP / 2.0 / transport sent-by` (RFC 3261 §20.42, LWS allowed around `/`). With
+/// `strict_version` false any version is accepted (for error responses to SIP/7.0).
+fn parse_sent_by(
+    head: &str,
+    strict_version: bool,
+) -> Result<(String, Host, Option<u16>), &'static str> {
+    let mut pieces = head.splitn(3, '/');
+    let name = trim_lws(pieces.next().unwrap_or_default());
+    let version = trim_lws(pieces.next().ok_or("no protocol version")?);
+    let rest = trim_lws(pieces.next().ok_or("no transport")?);
+    if !name.eq_ignore_ascii_case("SIP") || (strict_version && version != "2.0") {
+        return Err("not SIP/2.0");
+    }
+    let (transport, sent_by) = rest.split_once([' ', '\t']).ok_or("no sent-by")?;
+    let sent_by = trim_lws(sent_by);
+    if !is_token(transport) || sent_by.is_empty() || sent_by.contains([' ', '\t']) {
+        return Err("bad sent-by");
+    }
+    let (host_str, port_str) = if sent_by.starts_with('[') {
+        let close = sent_by.find(']').ok_or("unterminated IPv6 reference")?;
+        let (h, after) = sent_by.split_at(close + 1);
+        match after {
+            "" => (h, None),
+            _ => (
+                h,
+                Some(after.strip_prefix(':').ok_or("garbage after host")?),
+            ),
+        }
+    } else {
+        match sent_by.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (sent_by, None),
+        }
+    };
+    let host = Host::parse(host_str, false).ok_or("bad host")?;
+    let port = match port_str {
+        None => None,
+        Some(p) => Some(parse_port(p).ok_or("bad port")?),
+    };
+    Ok((transport.to_ascii_uppercase(), host, port))
 }
 
 fn parse_port(s: &str) -> Option<u16> {
