@@ -4,7 +4,10 @@
 //! parse bytes (see `parse`) or judge semantics (see `validate`).
 
 use std::fmt;
+use std::net::SocketAddr;
 
+use super::error::ParseError;
+use super::headers::lex::{split_outside, trim_lws};
 use super::headers::{Headers, NameAddr};
 use super::uri::Uri;
 
@@ -226,6 +229,29 @@ impl SipMessage {
         self.headers.set("To", value);
     }
 
+    /// RFC 3261 §18.2.1 and RFC 3581 §4: on receiving a request, record its real source in the
+    /// top Via (`received`, and the `rport` value when the client asked for it), so responses
+    /// built from it carry the information and go back the right way.
+    pub fn stamp_received(&mut self, source: SocketAddr) -> Result<(), ParseError> {
+        let mut via = self.headers.top_via()?;
+        via.stamp_received(source);
+        let line = self.headers.get("Via").unwrap_or_default();
+        let rest: Vec<&str> = split_outside(line, b',')
+            .unwrap_or_default()
+            .into_iter()
+            .map(trim_lws)
+            .filter(|p| !p.is_empty())
+            .skip(1)
+            .collect();
+        let mut value = via.to_string();
+        for other in rest {
+            value.push_str(", ");
+            value.push_str(other);
+        }
+        self.headers.replace_first("Via", value);
+        Ok(())
+    }
+
     /// Sets the body and its Content-Type.
     pub fn with_body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> SipMessage {
         self.headers.set("Content-Type", content_type);
@@ -338,6 +364,28 @@ mod tests {
         .with_header("Record-Route", "<sip:proxy.atlanta.com;lr>")
         .with_header("Content-Length", "999")
         .with_body("application/sdp", b"v=0\r\n".to_vec())
+    }
+
+    #[test]
+    fn stamps_received_on_the_top_via_only() {
+        let mut msg = SipMessage::request(
+            Method::Options,
+            Uri::sip(None, Host::Domain("x".into()), None),
+        )
+        .with_header(
+            "Via",
+            "SIP/2.0/UDP client.example.com;rport;branch=z9hG4bK1, SIP/2.0/UDP p2;branch=z9hG4bK2",
+        )
+        .with_header("Via", "SIP/2.0/UDP p3;branch=z9hG4bK3");
+        msg.stamp_received("192.0.2.7:40000".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            msg.headers.get("Via"),
+            Some(
+                "SIP/2.0/UDP client.example.com;rport=40000;branch=z9hG4bK1;received=192.0.2.7, SIP/2.0/UDP p2;branch=z9hG4bK2"
+            )
+        );
+        assert_eq!(msg.headers.vias().unwrap().len(), 3);
     }
 
     #[test]

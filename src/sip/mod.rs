@@ -11,6 +11,7 @@ pub mod error;
 pub mod headers;
 pub mod message;
 pub mod parse;
+pub mod sdp;
 pub mod uri;
 pub mod validate;
 // --- end message layer ---

@@ -217,6 +217,22 @@ impl Headers {
         }
     }
 
+    /// Replaces the value of the first `name` line; returns false if there is none.
+    pub fn replace_first(&mut self, name: &str, value: impl Into<String>) -> bool {
+        let name = canonical_name(name);
+        match self
+            .0
+            .iter_mut()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+        {
+            Some(h) => {
+                h.value = value.into();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes every `name` line; returns how many were removed.
     pub fn remove(&mut self, name: &str) -> usize {
         let name = canonical_name(name).to_string();
