@@ -9,4 +9,6 @@ pub mod demo;
 pub mod handler;
 pub mod ports;
 
-pub use handler::{CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem};
+pub use handler::{
+    CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem,
+};

@@ -5,3 +5,13 @@
 //! core that ties them together. The core is sans-IO: it is fed datagrams and `now`, and it returns
 //! datagrams to send, events and the next time to wake it. Must not touch: sockets (the thin
 //! driver in `server` owns them), media, or what a call does.
+
+// --- message layer (branch sip-parse) ---
+pub mod error;
+pub mod headers;
+pub mod message;
+pub mod parse;
+pub mod sdp;
+pub mod uri;
+pub mod validate;
+// --- end message layer ---
