@@ -5,3 +5,7 @@
 //! core that ties them together. The core is sans-IO: it is fed datagrams and `now`, and it returns
 //! datagrams to send, events and the next time to wake it. Must not touch: sockets (the thin
 //! driver in `server` owns them), media, or what a call does.
+
+// Transactions, dialogs and the user agent core (branch sip-core).
+pub mod auth;
+pub mod timer;
