@@ -9,3 +9,4 @@
 // Transactions, dialogs and the user agent core (branch sip-core).
 pub mod auth;
 pub mod timer;
+pub mod transaction;
