@@ -473,10 +473,11 @@ impl ClientTransaction {
             }
             ClientState::Completed => {
                 // §17.1.1.2: a retransmitted final gets the ACK again.
-                if self.invite && final_ {
-                    if let Some(ack) = self.ack.clone() {
-                        out.push(self.transmit(ack));
-                    }
+                if self.invite
+                    && final_
+                    && let Some(ack) = self.ack.clone()
+                {
+                    out.push(self.transmit(ack));
                 }
                 ClientResponseOutcome::Absorb
             }
