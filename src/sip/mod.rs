@@ -8,5 +8,8 @@
 
 // Transactions, dialogs and the user agent core (branch sip-core).
 pub mod auth;
+pub mod dialog;
+pub mod session_timer;
 pub mod timer;
 pub mod transaction;
+pub mod ua;
