@@ -6,12 +6,19 @@
 //! datagrams to send, events and the next time to wake it. Must not touch: sockets (the thin
 //! driver in `server` owns them), media, or what a call does.
 
+// --- end message layer ---
 // --- message layer (branch sip-parse) ---
+// Transactions, dialogs and the user agent core (branch sip-core).
+pub mod auth;
+pub mod dialog;
 pub mod error;
 pub mod headers;
 pub mod message;
 pub mod parse;
 pub mod sdp;
+pub mod session_timer;
+pub mod timer;
+pub mod transaction;
+pub mod ua;
 pub mod uri;
 pub mod validate;
-// --- end message layer ---

@@ -1,0 +1,625 @@
+//! The client side of the user agent: requests we send and the responses they get.
+//!
+//! Owns: `place_call` to configured targets only (no toll fraud), digest retries (RFC 3261
+//! §22.2), ACK for 2xx (§13.2.2.4), CANCEL (§9.1), in-dialog requests (BYE, session refresh,
+//! REFER per RFC 3515) and their responses.
+
+use std::time::Instant;
+
+use super::wire::{Message, header_param};
+use super::{
+    ALLOW, Call, CallHandle, CallState, ClientEntry, OutboundTarget, Purpose, SUPPORTED,
+    TerminationCause, Transport, UaError, UaEvent, UserAgent, new_branch, random_token,
+    uri_socket_addr,
+};
+use crate::sip::auth::DigestChallenge;
+use crate::sip::dialog::Dialog;
+use crate::sip::transaction::{ClientResponseOutcome, ClientTransaction};
+
+impl UserAgent {
+    /// Places a call to the configured target named `target`. Nothing in any received request
+    /// can choose the destination (RFC 3261 §26.4 toll-fraud concerns).
+    pub fn place_call(
+        &mut self,
+        now: Instant,
+        target: &str,
+        sdp_offer: String,
+    ) -> Result<CallHandle, UaError> {
+        let t = self
+            .config
+            .outbound_targets
+            .iter()
+            .find(|t| t.name == target)
+            .cloned()
+            .ok_or_else(|| UaError::UnknownTarget(target.to_string()))?;
+        let destination =
+            uri_socket_addr(&t.uri).ok_or_else(|| UaError::UnresolvableTarget(t.uri.clone()))?;
+        if self.active_calls() >= self.config.max_calls {
+            return Err(UaError::AtCapacity);
+        }
+        let handle = self.new_handle();
+        let local_tag = random_token();
+        let call_id = format!("{}@{}", random_token(), self.local_host_port());
+        let mut invite = Message::request("INVITE", &t.uri);
+        invite.push(
+            "From",
+            format!("<sip:frontdoor@{}>;tag={local_tag}", self.local_host_port()),
+        );
+        invite.push("To", format!("<{}>", t.uri));
+        invite.push("Call-ID", call_id.clone());
+        invite.push("CSeq", format!("{} INVITE", rand::random::<u16>().max(1)));
+        invite.push("Max-Forwards", "70");
+        invite.push("Contact", self.contact(Transport::Udp));
+        invite.push("Allow", ALLOW);
+        invite.push("Supported", SUPPORTED);
+        invite.push("User-Agent", self.config.user_agent.clone());
+        invite.push("Content-Type", "application/sdp");
+        invite.body = sdp_offer.clone().into_bytes();
+        let call = Call {
+            handle,
+            state: CallState::Calling,
+            transport: Transport::Udp,
+            peer: destination,
+            local_tag: local_tag.clone(),
+            dialog: None,
+            invite: invite.clone(),
+            invite_key: None,
+            reply_to: (Transport::Udp, destination),
+            pending_ack: None,
+            reoffer: None,
+            session_timer: None,
+            session_header: None,
+            require_timer: false,
+            peer_allows_update: false,
+            last_local_sdp: Some(sdp_offer),
+            invite_branch: None,
+            uac_ack: None,
+            auth_attempted: false,
+            target: Some(t),
+            cancel_when_early: false,
+            bye_after_ack: false,
+            local_reinvite: false,
+            refer_subscription: false,
+        };
+        self.calls.insert(handle, call);
+        self.dialogs.insert((call_id, local_tag), handle);
+        self.send_invite(now, handle, invite);
+        Ok(handle)
+    }
+
+    fn send_invite(&mut self, now: Instant, handle: CallHandle, invite: Message) {
+        let branch = self.start_client(now, handle, invite.clone(), Purpose::Invite);
+        if let Some(c) = self.calls.get_mut(&handle) {
+            c.invite_branch = branch;
+            c.invite = invite;
+        }
+    }
+
+    /// Sends REFER on an established call (RFC 3515 §2.4): `refer_to` becomes Refer-To, and
+    /// `extra_headers` (e.g. `X-Frontdoor-Case`) are added as given.
+    pub fn refer(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        refer_to: &str,
+        extra_headers: Vec<(String, String)>,
+    ) -> Result<(), UaError> {
+        let c = self.calls.get(&call).ok_or(UaError::UnknownCall)?;
+        if c.state != CallState::Confirmed {
+            return Err(UaError::NotEstablished);
+        }
+        let mut req = self
+            .in_dialog_request(call, "REFER")
+            .ok_or(UaError::NotEstablished)?;
+        let value = if refer_to.starts_with('<') {
+            refer_to.to_string()
+        } else {
+            format!("<{refer_to}>")
+        };
+        req.push("Refer-To", value);
+        req.push(
+            "Referred-By",
+            format!("<sip:frontdoor@{}>", self.local_host_port()),
+        );
+        for (n, v) in extra_headers {
+            // Header names and values come from our own code; still keep CR/LF out of them.
+            if n.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']) {
+                continue;
+            }
+            req.push(&n, v);
+        }
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.refer_subscription = true;
+        }
+        self.start_client(now, call, req, Purpose::Refer);
+        Ok(())
+    }
+
+    /// Builds an in-dialog request with Via, Contact and the next CSeq.
+    pub(super) fn in_dialog_request(&mut self, call: CallHandle, method: &str) -> Option<Message> {
+        let contact = self.contact(self.calls.get(&call)?.transport);
+        let ua = self.config.user_agent.clone();
+        let c = self.calls.get_mut(&call)?;
+        let mut req = c.dialog.as_mut()?.next_request(method);
+        if matches!(method, "INVITE" | "UPDATE" | "REFER") {
+            req.push("Contact", contact);
+        }
+        req.push("User-Agent", ua);
+        Some(req)
+    }
+
+    /// Adds our Via, starts a client transaction for `req` and sends it. Returns the branch.
+    pub(super) fn start_client(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        mut req: Message,
+        purpose: Purpose,
+    ) -> Option<String> {
+        let c = self.calls.get(&call)?;
+        let (transport, destination) = match &c.dialog {
+            Some(d) if c.state != CallState::Calling && c.state != CallState::Early => {
+                let hop = uri_socket_addr(d.next_hop());
+                match c.transport {
+                    // A TCP dialog keeps using its connection.
+                    Transport::Tcp(_) => (c.transport, c.peer),
+                    Transport::Udp => (Transport::Udp, hop.unwrap_or(c.peer)),
+                }
+            }
+            _ => (c.transport, c.peer),
+        };
+        let branch = new_branch();
+        let proto = if transport == Transport::Udp {
+            "UDP"
+        } else {
+            "TCP"
+        };
+        req.headers.insert(
+            0,
+            (
+                "Via".to_string(),
+                format!(
+                    "SIP/2.0/{proto} {};branch={branch};rport",
+                    self.local_host_port()
+                ),
+            ),
+        );
+        let invite = req.method() == Some("INVITE");
+        let (tx, first) =
+            ClientTransaction::start(now, invite, transport, destination, req.to_bytes());
+        tracing::info!(method = req.method().unwrap_or(""), call_id = req.call_id().unwrap_or(""), %destination, "sip request sent");
+        self.transmits.push_back(first);
+        self.client_txs.insert(
+            branch.clone(),
+            ClientEntry {
+                tx,
+                call,
+                request: req,
+                purpose,
+            },
+        );
+        Some(branch)
+    }
+
+    /// UAC hangup before a final response: CANCEL once a provisional arrived (§9.1).
+    pub(super) fn cancel_outgoing(&mut self, now: Instant, call: CallHandle) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.state == CallState::Calling {
+            c.cancel_when_early = true;
+            return;
+        }
+        let Some(branch) = c.invite_branch.clone() else {
+            return;
+        };
+        let Some(entry) = self.client_txs.get(&branch) else {
+            return;
+        };
+        // §9.1: CANCEL copies Request-URI, Call-ID, From, To, the CSeq number and the top Via.
+        let inv = &entry.request;
+        let mut cancel = Message::request("CANCEL", inv.request_uri().unwrap_or_default());
+        for name in ["Via", "Route", "From", "To", "Call-ID"] {
+            for v in inv.headers_named(name) {
+                cancel.push(name, v.to_string());
+            }
+        }
+        let seq = inv.cseq().map(|(n, _)| n).unwrap_or(1);
+        cancel.push("CSeq", format!("{seq} CANCEL"));
+        cancel.push("Max-Forwards", "70");
+        let (transport, destination) = (entry.tx.transport(), entry.tx.destination());
+        let (tx, first) =
+            ClientTransaction::start(now, false, transport, destination, cancel.to_bytes());
+        self.transmits.push_back(first);
+        self.client_txs.insert(
+            format!("{branch}/cancel"),
+            ClientEntry {
+                tx,
+                call,
+                request: cancel,
+                purpose: Purpose::Cancel,
+            },
+        );
+        self.end_call(call, TerminationCause::Cancelled);
+    }
+
+    /// A session refresh (RFC 4028 §7.4): UPDATE if the peer allows it, else re-INVITE.
+    pub(super) fn send_refresh(&mut self, now: Instant, call: CallHandle) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        if c.local_reinvite || c.reoffer.is_some() {
+            return;
+        }
+        let use_update = c.peer_allows_update;
+        let sdp = c.last_local_sdp.clone();
+        let se = c
+            .session_timer
+            .as_ref()
+            .map(|t| t.interval)
+            .unwrap_or(self.config.session_expires);
+        let method = if use_update { "UPDATE" } else { "INVITE" };
+        let Some(mut req) = self.in_dialog_request(call, method) else {
+            return;
+        };
+        req.push("Session-Expires", format!("{se};refresher=uas"));
+        req.push("Supported", SUPPORTED);
+        if !use_update && let Some(sdp) = sdp {
+            // RFC 4028 §7.4: a re-INVITE refresh repeats the current session description.
+            req.push("Content-Type", "application/sdp");
+            req.body = sdp.into_bytes();
+        }
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.local_reinvite = !use_update;
+        }
+        let purpose = if use_update {
+            Purpose::Update
+        } else {
+            Purpose::ReInvite
+        };
+        self.start_client(now, call, req, purpose);
+    }
+
+    /// A response arrived; route it to its client transaction by branch (§17.1.3).
+    pub(super) fn handle_response(&mut self, now: Instant, resp: Message) {
+        let Some(status) = resp.status() else { return };
+        let Some(branch) = resp.top_via().and_then(|v| v.branch) else {
+            return;
+        };
+        let Some((_, method)) = resp.cseq() else {
+            return;
+        };
+        let key = if method == "CANCEL" {
+            format!("{branch}/cancel")
+        } else {
+            branch.clone()
+        };
+        let Some(entry) = self.client_txs.get_mut(&key) else {
+            return;
+        };
+        let mut out = Vec::new();
+        let request = entry.request.clone();
+        let outcome = entry.tx.on_response(
+            now,
+            status,
+            || build_non2xx_ack(&request, &resp).to_bytes(),
+            &mut out,
+        );
+        let (call, purpose) = (entry.call, entry.purpose);
+        self.transmits.extend(out);
+        tracing::info!(status, %method, call_id = resp.call_id().unwrap_or(""), "sip response received");
+        if outcome == ClientResponseOutcome::Absorb {
+            return;
+        }
+        match purpose {
+            Purpose::Invite => self.on_invite_response(now, call, &key, &request, &resp, status),
+            Purpose::ReInvite => self.on_refresh_response(now, call, &request, &resp, status, true),
+            Purpose::Update => self.on_refresh_response(now, call, &request, &resp, status, false),
+            Purpose::Refer => {
+                if status >= 200 {
+                    if status >= 300
+                        && let Some(c) = self.calls.get_mut(&call)
+                    {
+                        c.refer_subscription = false;
+                    }
+                    self.emit(UaEvent::ReferProgress { call, status });
+                }
+            }
+            Purpose::Bye | Purpose::Cancel => {}
+        }
+    }
+
+    fn on_invite_response(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        branch: &str,
+        request: &Message,
+        resp: &Message,
+        status: u16,
+    ) {
+        let Some(state) = self.calls.get(&call).map(|c| c.state) else {
+            return;
+        };
+        if status < 200 {
+            if status > 100 && state == CallState::Calling {
+                self.emit(UaEvent::OutgoingProgress { call, status });
+            }
+            if let Some(c) = self.calls.get_mut(&call)
+                && c.state == CallState::Calling
+            {
+                c.state = CallState::Early;
+                if c.cancel_when_early {
+                    self.cancel_outgoing(now, call);
+                }
+            }
+            return;
+        }
+        if (200..300).contains(&status) {
+            self.on_invite_2xx(now, call, request, resp);
+            return;
+        }
+        // RFC 3261 §22.2: one retry with credentials after 401/407.
+        if (status == 401 || status == 407)
+            && state != CallState::Ended
+            && self.retry_with_auth(now, call, request, resp, status)
+        {
+            return;
+        }
+        let _ = branch;
+        let cause = if state == CallState::Ended {
+            TerminationCause::Cancelled
+        } else {
+            TerminationCause::OutgoingFailed(status)
+        };
+        self.end_call(call, cause);
+    }
+
+    fn retry_with_auth(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        request: &Message,
+        resp: &Message,
+        status: u16,
+    ) -> bool {
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        if c.auth_attempted {
+            return false;
+        }
+        let Some(OutboundTarget {
+            username: Some(user),
+            password: Some(pass),
+            ..
+        }) = c.target.clone()
+        else {
+            return false;
+        };
+        let (challenge_header, auth_header) = if status == 407 {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        } else {
+            ("WWW-Authenticate", "Authorization")
+        };
+        let Some(challenge) = resp
+            .headers_named(challenge_header)
+            .find_map(|v| DigestChallenge::parse(v).ok())
+        else {
+            return false;
+        };
+        let uri = request.request_uri().unwrap_or_default().to_string();
+        let credentials = challenge.authorize("INVITE", &uri, &user, &pass, &random_token(), 1);
+        let mut retry = request.clone();
+        // §22.2: a new request: fresh branch (start_client adds it), CSeq incremented.
+        retry
+            .headers
+            .retain(|(n, _)| n != "Via" && n != "CSeq" && n != auth_header);
+        let seq = request.cseq().map(|(n, _)| n).unwrap_or(1).wrapping_add(1);
+        retry.push("CSeq", format!("{seq} INVITE"));
+        retry.push(auth_header, credentials);
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.auth_attempted = true;
+            c.state = CallState::Calling;
+        }
+        self.send_invite(now, call, retry);
+        true
+    }
+
+    fn on_invite_2xx(&mut self, now: Instant, call: CallHandle, request: &Message, resp: &Message) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if let Some(ack) = c.uac_ack.clone() {
+            // §13.2.2.4: a retransmitted 2xx gets the same ACK again.
+            self.transmits.push_back(super::Transmit {
+                transport: c.transport,
+                destination: c.peer,
+                payload: ack,
+            });
+            return;
+        }
+        let Ok(mut dialog) = Dialog::from_outgoing_response(request, resp) else {
+            return;
+        };
+        let seq = request.cseq().map(|(n, _)| n).unwrap_or(1);
+        let mut ack = dialog.request_with_cseq("ACK", seq);
+        ack.headers.insert(
+            0,
+            (
+                "Via".to_string(),
+                format!(
+                    "SIP/2.0/UDP {};branch={};rport",
+                    self.local_host_port(),
+                    new_branch()
+                ),
+            ),
+        );
+        dialog.local_seq = seq;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let destination = uri_socket_addr(dialog.next_hop()).unwrap_or(c.peer);
+        let payload = ack.to_bytes();
+        c.peer = destination;
+        c.uac_ack = Some(payload.clone());
+        c.peer_allows_update = resp.has_token("Allow", "UPDATE");
+        c.dialog = Some(dialog);
+        let was = c.state;
+        self.transmits.push_back(super::Transmit {
+            transport: c.transport,
+            destination,
+            payload,
+        });
+        if was == CallState::Ended {
+            // We hung up (CANCEL) but the 2xx won the race: confirm and tear down (§15).
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.state = CallState::Confirmed;
+            }
+            self.send_bye(now, call);
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.state = CallState::Ended;
+            }
+            return;
+        }
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.state = CallState::Confirmed;
+            if let Some((interval, refresher)) = resp
+                .header("Session-Expires")
+                .and_then(crate::sip::session_timer::Refresher::parse_session_expires)
+            {
+                let we = refresher == Some(crate::sip::session_timer::Refresher::Uac);
+                c.session_timer = Some(crate::sip::session_timer::SessionTimer::start(
+                    now, interval, we,
+                ));
+                c.session_header = Some(format!(
+                    "{interval};refresher={}",
+                    if we { "uac" } else { "uas" }
+                ));
+            }
+        }
+        self.emit(UaEvent::OutgoingAnswered {
+            call,
+            sdp: resp.sdp(),
+        });
+    }
+
+    fn on_refresh_response(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        request: &Message,
+        resp: &Message,
+        status: u16,
+        invite: bool,
+    ) {
+        if status < 200 {
+            return;
+        }
+        if invite {
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.local_reinvite = false;
+            }
+            if (200..300).contains(&status) {
+                // §13.2.2.4: ACK the re-INVITE's 2xx.
+                let seq = request.cseq().map(|(n, _)| n).unwrap_or(1);
+                let Some(c) = self.calls.get(&call) else {
+                    return;
+                };
+                if let Some(d) = &c.dialog {
+                    let mut ack = d.request_with_cseq("ACK", seq);
+                    ack.headers.insert(
+                        0,
+                        (
+                            "Via".to_string(),
+                            format!(
+                                "SIP/2.0/UDP {};branch={};rport",
+                                self.local_host_port(),
+                                new_branch()
+                            ),
+                        ),
+                    );
+                    let destination = uri_socket_addr(d.next_hop()).unwrap_or(c.peer);
+                    self.transmits.push_back(super::Transmit {
+                        transport: c.transport,
+                        destination,
+                        payload: ack.to_bytes(),
+                    });
+                }
+            }
+        }
+        if (200..300).contains(&status) {
+            if let Some(c) = self.calls.get_mut(&call)
+                && let Some(t) = c.session_timer.as_mut()
+            {
+                if let Some(d) = c.dialog.as_mut() {
+                    d.refresh_target(resp);
+                }
+                t.restart(now);
+            }
+        } else if status == 481 || status == 408 {
+            // RFC 4028 §10 / RFC 3261 §12.2.1.2: the dialog is gone.
+            self.send_bye(now, call);
+            self.end_call(call, TerminationCause::SessionExpired);
+        }
+    }
+
+    /// A client transaction timed out or failed in transport.
+    pub(super) fn client_failed(&mut self, now: Instant, branch: &str, status: u16) {
+        let Some(entry) = self.client_txs.get(branch) else {
+            return;
+        };
+        let (call, purpose, request) = (entry.call, entry.purpose, entry.request.clone());
+        match purpose {
+            Purpose::Invite => {
+                let ended = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.state == CallState::Ended);
+                if !ended {
+                    self.end_call(call, TerminationCause::OutgoingFailed(status));
+                }
+            }
+            Purpose::ReInvite | Purpose::Update => {
+                let resp = build_local_response(&request, status);
+                self.on_refresh_response(
+                    now,
+                    call,
+                    &request,
+                    &resp,
+                    status,
+                    purpose == Purpose::ReInvite,
+                );
+            }
+            Purpose::Refer => self.emit(UaEvent::ReferProgress { call, status }),
+            _ => {}
+        }
+    }
+}
+
+/// RFC 3261 §17.1.1.3: the ACK for a non-2xx final: same branch, Request-URI, Call-ID, From,
+/// CSeq number and Route as the INVITE, and the response's To (with its tag).
+fn build_non2xx_ack(invite: &Message, resp: &Message) -> Message {
+    let mut ack = Message::request("ACK", invite.request_uri().unwrap_or_default());
+    if let Some(via) = invite.header("Via") {
+        ack.push("Via", via.to_string());
+    }
+    for r in invite.headers_named("Route") {
+        ack.push("Route", r.to_string());
+    }
+    for (name, src) in [("From", invite), ("To", resp), ("Call-ID", invite)] {
+        if let Some(v) = src.header(name) {
+            ack.push(name, v.to_string());
+        }
+    }
+    let seq = invite.cseq().map(|(n, _)| n).unwrap_or(1);
+    ack.push("CSeq", format!("{seq} ACK"));
+    ack.push("Max-Forwards", "70");
+    let _ = header_param;
+    ack
+}
+
+/// A response synthesised locally for a timed-out transaction (§8.1.3.1).
+fn build_local_response(request: &Message, status: u16) -> Message {
+    super::uas::build_response(request, status, None, "local")
+}
