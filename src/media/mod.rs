@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod g711;
+pub mod jitter;
 pub mod rtp;
 pub mod stats;
 
