@@ -8,6 +8,8 @@
 pub mod error;
 pub mod g711;
 pub mod jitter;
+pub mod pacer;
+pub mod rtcp;
 pub mod rtp;
 pub mod stats;
 
