@@ -350,13 +350,12 @@ impl JitterBuffer {
             }
             State::Playing => {}
         }
-        if let Some(last) = self.last_arrival {
-            if now.saturating_duration_since(last) >= self.config.idle_after
-                && self.highest_end <= self.play_ts
-            {
-                self.state = State::Idle;
-                return Playout::Idle;
-            }
+        let stopped = self
+            .last_arrival
+            .is_some_and(|last| now.saturating_duration_since(last) >= self.config.idle_after);
+        if stopped && self.highest_end <= self.play_ts {
+            self.state = State::Idle;
+            return Playout::Idle;
         }
         if self.stall_pending {
             // Grow the delay by one frame: play a concealment frame without consuming audio.
