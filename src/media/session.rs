@@ -1,0 +1,722 @@
+//! One call's media: sends paced RTP from an [`AudioSource`] (or silence), receives RTP through
+//! the jitter buffer, detects DTMF (RFC 4733, or in-band when telephone-event was not
+//! negotiated), reports with RTCP, and watches for media timeout.
+//!
+//! Sans-IO: fed datagrams and `now`, it returns datagrams to send ([`MediaSession::poll_transmit`]),
+//! events ([`MediaSession::poll_event`]) and its next deadline ([`MediaSession::poll_timeout`]).
+//! Must not touch sockets or signalling. The send path does not allocate: packets are built in
+//! a buffer owned by the session and lent out by `poll_transmit`.
+//!
+//! Driver loop: on every datagram call `handle_rtp`/`handle_rtcp`; when `poll_timeout` passes
+//! call `handle_timeout`; after either, drain `poll_transmit` and `poll_event`.
+//!
+//! Choices:
+//! - Symmetric RTP (RFC 4961 style): the first valid RTP packet with a negotiated payload type
+//!   latches the send address and the caller's SSRC. Packets from other addresses are dropped
+//!   (no RTP bleed/injection) unless the latched source has been silent for 1 s, which covers a
+//!   NAT rebinding or a PBX moving the media. `set_remote` (re-INVITE) clears the latch.
+//! - RTCP goes to the configured RTCP address until RTCP arrives, then to where it came from.
+//! - Hold (`set_on_hold(true)`, the peer offered `sendonly` or `inactive`): we answer
+//!   `recvonly`/`inactive`, so no RTP is sent and the source is not pulled (a prompt pauses);
+//!   RTCP continues (RFC 3264 §5.1); the media timeout is suspended and restarts on resume.
+//! - A telephone-event being sent replaces audio (RFC 4733 §2.5.1.1); the next audio packet
+//!   carries the marker bit. Without telephone-event, `send_dtmf` plays in-band tones.
+//! - Sending ptime is a multiple of 20 ms up to 60 ms; other values fall back to 20 ms.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+use super::dtmf::{
+    DtmfToneSource, InbandDtmfDetector, TelephoneEventReceiver, TelephoneEventSender,
+};
+use super::g711::Codec;
+use super::jitter::{FRAME_SAMPLES, JitterBuffer, JitterConfig, Playout};
+use super::pacer::SendSchedule;
+use super::rtcp::{self, ReportBlock, SenderInfo};
+use super::rtp::{RTP_HEADER_LEN, RtpHeader, RtpPacket, looks_like_rtcp};
+use super::stats::{ReceiveStatistics, SequenceVerdict};
+
+const CLOCK_RATE: u32 = 8000;
+const FRAME: Duration = Duration::from_millis(20);
+/// Largest payload we send: 60 ms of G.711.
+const MAX_PAYLOAD: usize = 3 * FRAME_SAMPLES;
+/// A latched source silent this long may be replaced by a new one.
+const RELATCH_AFTER: Duration = Duration::from_secs(1);
+/// Comfort noise (RFC 3389) static payload type: counts as media activity, carries no audio.
+const PT_COMFORT_NOISE: u8 = 13;
+/// Session bandwidth of G.711 at 20 ms with IP/UDP/RTP headers, bytes/s; RTCP gets 5 %
+/// (RFC 3550 §6.2).
+const RTCP_BANDWIDTH: f64 = 10_000.0 * 0.05;
+/// Overdue playout ticks beyond which the receive clock skips ahead instead of bursting.
+const MAX_PLAYOUT_CATCH_UP: u32 = 10;
+/// Spare decoded frames kept for reuse.
+const FRAME_POOL: usize = 8;
+
+/// Negotiated media parameters for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaConfig {
+    pub codec: Codec,
+    /// RTP payload type for `codec` (normally its static type).
+    pub payload_type: u8,
+    /// Payload type of `telephone-event/8000`, if negotiated.
+    pub telephone_event_pt: Option<u8>,
+    /// Sending packet time in milliseconds.
+    pub ptime_ms: u32,
+    pub remote_rtp: SocketAddr,
+    pub remote_rtcp: SocketAddr,
+    /// No RTP for this long (not on hold) raises [`MediaEvent::MediaTimeout`]. Default 30 s.
+    pub media_timeout: Duration,
+}
+
+impl MediaConfig {
+    /// Defaults: static payload type, telephone-event 101, 20 ms, RTCP on the next port,
+    /// 30 s media timeout.
+    pub fn new(codec: Codec, remote_rtp: SocketAddr) -> Self {
+        let mut remote_rtcp = remote_rtp;
+        remote_rtcp.set_port(remote_rtp.port().wrapping_add(1));
+        MediaConfig {
+            codec,
+            payload_type: codec.static_payload_type(),
+            telephone_event_pt: Some(101),
+            ptime_ms: 20,
+            remote_rtp,
+            remote_rtcp,
+            media_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn frames_per_packet(&self) -> usize {
+        match self.ptime_ms {
+            40 => 2,
+            60 => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// What we send: one 20 ms frame at a time.
+pub trait AudioSource {
+    /// Fill one 20 ms frame (160 samples at 8 kHz) of linear PCM; return false when there is
+    /// nothing to play (silence is then sent).
+    fn next_frame(&mut self, out: &mut [i16; 160]) -> bool;
+}
+
+/// What the session reports to the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A DTMF digit, from RFC 4733 or in-band detection.
+    Dtmf(char),
+    /// 20 ms of caller audio after the jitter buffer, for VAD/ASR. Hand it back with
+    /// [`MediaSession::recycle_frame`] to avoid an allocation per frame.
+    Frame(Box<[i16; 160]>),
+    /// No RTP for the media timeout while not on hold. Raised once until RTP resumes.
+    MediaTimeout,
+    /// The source returned false: what was playing has finished.
+    SourceFinished,
+}
+
+/// A datagram to send, lent from the session's buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MediaTransmit<'a> {
+    pub destination: SocketAddr,
+    pub payload: &'a [u8],
+    pub is_rtcp: bool,
+}
+
+/// Per-call media statistics (RFC 3550 A.3/A.8 plus buffer counters).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MediaStats {
+    pub packets_in: u64,
+    pub packets_out: u64,
+    /// RTP payload octets received.
+    pub bytes_in: u64,
+    /// RTP payload octets sent.
+    pub bytes_out: u64,
+    pub expected: u64,
+    /// Cumulative lost packets (may be negative with duplicates, RFC 3550 A.3).
+    pub lost: i64,
+    /// Lost / expected over the call, 0.0–1.0.
+    pub fraction_lost: f64,
+    pub jitter_ms: f64,
+    pub duplicates: u64,
+    pub late: u64,
+    /// Milliseconds of caller audio concealed.
+    pub concealed_ms: u64,
+    /// Datagrams that were not valid RTP/RTCP.
+    pub invalid: u64,
+    /// Valid RTP from an address other than the latched one, dropped.
+    pub rejected_source: u64,
+    /// Send slots skipped because the driver woke very late.
+    pub skipped_slots: u64,
+    pub dtmf_in: u64,
+    /// Round-trip time from RTCP, when the peer reports on us.
+    pub rtt: Option<Duration>,
+}
+
+/// Media state of one call.
+pub struct MediaSession {
+    config: MediaConfig,
+    schedule: SendSchedule,
+    jitter: JitterBuffer,
+    rx: Option<ReceiveStatistics>,
+    /// Expected/lost from earlier SSRCs of this call.
+    rx_prior: (u64, i64),
+    te_rx: TelephoneEventReceiver,
+    te_tx: TelephoneEventSender,
+    inband_rx: InbandDtmfDetector,
+    inband_tx: Option<DtmfToneSource>,
+    source: Option<Box<dyn AudioSource + Send>>,
+    talking: bool,
+    marker_next: bool,
+    latched: Option<(SocketAddr, u32)>,
+    last_rtp_at: Instant,
+    rearm_timeout: bool,
+    timed_out: bool,
+    on_hold: bool,
+    rtcp_destination: SocketAddr,
+    rtcp_next: Instant,
+    avg_rtcp_size: f64,
+    last_sr: Option<(u32, Instant)>,
+    cname: String,
+    rng: SmallRng,
+    clock_anchor: (Instant, SystemTime),
+    playout_start: Option<Instant>,
+    playout_index: u64,
+    events: VecDeque<MediaEvent>,
+    // Boxes are kept (not arrays) because they are handed out as `MediaEvent::Frame` as-is.
+    #[allow(clippy::vec_box)]
+    frame_pool: Vec<Box<[i16; 160]>>,
+    pcm: [i16; FRAME_SAMPLES],
+    tx: [u8; RTP_HEADER_LEN + MAX_PAYLOAD + 256],
+    stats: MediaStats,
+}
+
+impl MediaSession {
+    /// A session starting to send now, with random SSRC, sequence and timestamp.
+    pub fn new(config: MediaConfig, now: Instant) -> Self {
+        let mut rng = SmallRng::seed_from_u64(rand::random());
+        let ptime = FRAME * config.frames_per_packet() as u32;
+        let schedule = SendSchedule::with_initial(
+            now,
+            ptime,
+            CLOCK_RATE,
+            rng.random(),
+            rng.random(),
+            rng.random(),
+        );
+        // RFC 7022: a random CNAME per session, so calls are not linkable by it.
+        let cname = format!("{:016x}@frontdoor", rng.random::<u64>());
+        let first_rtcp = now
+            + rtcp::report_interval(
+                2,
+                1,
+                RTCP_BANDWIDTH,
+                true,
+                100.0,
+                true,
+                rng.random_range(0.5..1.5),
+            );
+        MediaSession {
+            config,
+            schedule,
+            jitter: JitterBuffer::new(JitterConfig::default()),
+            rx: None,
+            rx_prior: (0, 0),
+            te_rx: TelephoneEventReceiver::new(),
+            te_tx: TelephoneEventSender::new(),
+            inband_rx: InbandDtmfDetector::new(),
+            inband_tx: None,
+            source: None,
+            talking: false,
+            marker_next: true,
+            latched: None,
+            last_rtp_at: now,
+            rearm_timeout: false,
+            timed_out: false,
+            on_hold: false,
+            rtcp_destination: config.remote_rtcp,
+            rtcp_next: first_rtcp,
+            avg_rtcp_size: 100.0,
+            last_sr: None,
+            cname,
+            rng,
+            clock_anchor: (now, SystemTime::now()),
+            playout_start: None,
+            playout_index: 0,
+            events: VecDeque::new(),
+            frame_pool: Vec::new(),
+            pcm: [0; FRAME_SAMPLES],
+            tx: [0; RTP_HEADER_LEN + MAX_PAYLOAD + 256],
+            stats: MediaStats::default(),
+        }
+    }
+
+    /// Our SSRC.
+    pub fn ssrc(&self) -> u32 {
+        self.schedule.ssrc()
+    }
+
+    /// Where RTP goes now: the latched source, else the SDP address.
+    pub fn rtp_destination(&self) -> SocketAddr {
+        self.latched
+            .map_or(self.config.remote_rtp, |(addr, _)| addr)
+    }
+
+    /// The negotiated parameters in force.
+    pub fn config(&self) -> &MediaConfig {
+        &self.config
+    }
+
+    /// A datagram arrived on the RTP port.
+    pub fn handle_rtp(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        if looks_like_rtcp(data) {
+            // RFC 5761 demultiplexing: a peer that muxes RTCP onto the RTP port.
+            self.handle_rtcp(now, source, data);
+            return;
+        }
+        let Ok(packet) = RtpPacket::parse(data) else {
+            self.stats.invalid += 1;
+            return;
+        };
+        let h = packet.header;
+        let te = self.config.telephone_event_pt == Some(h.payload_type);
+        let codec = if h.payload_type == self.config.payload_type {
+            Some(self.config.codec)
+        } else {
+            Codec::from_static_payload_type(h.payload_type)
+        };
+        if !te && codec.is_none() && h.payload_type != PT_COMFORT_NOISE {
+            self.stats.invalid += 1;
+            return;
+        }
+        if !self.accept_source(now, source, h.ssrc) {
+            self.stats.rejected_source += 1;
+            return;
+        }
+        self.last_rtp_at = now;
+        self.timed_out = false;
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += packet.payload.len() as u64;
+        let rx = self
+            .rx
+            .get_or_insert_with(|| ReceiveStatistics::new(CLOCK_RATE, now));
+        if rx.update(now, h.sequence, h.timestamp, packet.payload.len())
+            == SequenceVerdict::Suspicious
+        {
+            return;
+        }
+        if te {
+            if let Some(digit) = self.te_rx.receive(h.timestamp, packet.payload) {
+                self.stats.dtmf_in += 1;
+                self.events.push_back(MediaEvent::Dtmf(digit));
+            }
+        } else if let Some(codec) = codec {
+            self.jitter
+                .push(now, h.ssrc, h.sequence, h.timestamp, codec, packet.payload);
+            if self.playout_start.is_none() {
+                self.playout_start = Some(now);
+                self.playout_index = 0;
+            }
+        }
+    }
+
+    /// Symmetric RTP latching; returns whether the packet is from the accepted source.
+    fn accept_source(&mut self, now: Instant, source: SocketAddr, ssrc: u32) -> bool {
+        match self.latched {
+            Some((addr, latched_ssrc)) if addr == source => {
+                if latched_ssrc != ssrc {
+                    self.new_remote_ssrc(source, ssrc);
+                }
+                true
+            }
+            Some(_) if now.saturating_duration_since(self.last_rtp_at) < RELATCH_AFTER => false,
+            _ => {
+                if self.latched.is_some_and(|(_, s)| s != ssrc) || self.latched.is_none() {
+                    self.new_remote_ssrc(source, ssrc);
+                }
+                self.latched = Some((source, ssrc));
+                true
+            }
+        }
+    }
+
+    fn new_remote_ssrc(&mut self, source: SocketAddr, ssrc: u32) {
+        if let Some(old) = self.rx.take() {
+            self.rx_prior.0 += old.expected();
+            self.rx_prior.1 += old.lost();
+        }
+        self.latched = Some((source, ssrc));
+    }
+
+    /// A datagram arrived on the RTCP port.
+    pub fn handle_rtcp(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let Ok(summary) = rtcp::parse_compound(data, self.ssrc()) else {
+            self.stats.invalid += 1;
+            return;
+        };
+        // RFC 4961: send RTCP back where the peer's RTCP comes from.
+        self.rtcp_destination = source;
+        self.avg_rtcp_size = data.len() as f64 / 16.0 + self.avg_rtcp_size * 15.0 / 16.0;
+        if let Some(info) = summary.sender_info {
+            self.last_sr = Some((rtcp::ntp_middle(info.ntp), now));
+        }
+        if let Some(block) = summary.report_about_us {
+            let arrival = rtcp::ntp_middle(self.ntp_at(now));
+            if let Some(rtt) = rtcp::round_trip_time(arrival, &block) {
+                self.stats.rtt = Some(rtt);
+            }
+        }
+    }
+
+    fn ntp_at(&self, now: Instant) -> u64 {
+        let (anchor, wall) = self.clock_anchor;
+        rtcp::ntp_timestamp(wall + now.saturating_duration_since(anchor))
+    }
+
+    /// Run timers: playout ticks (caller audio frames, in-band DTMF) and the media timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.rearm_timeout {
+            self.rearm_timeout = false;
+            self.last_rtp_at = self.last_rtp_at.max(now);
+        }
+        self.run_playout(now);
+        if !self.on_hold
+            && !self.timed_out
+            && now.saturating_duration_since(self.last_rtp_at) >= self.config.media_timeout
+        {
+            self.timed_out = true;
+            self.events.push_back(MediaEvent::MediaTimeout);
+        }
+    }
+
+    fn playout_deadline(&self) -> Option<Instant> {
+        self.playout_start
+            .map(|s| s + FRAME * (self.playout_index as u32))
+    }
+
+    fn run_playout(&mut self, now: Instant) {
+        let Some(start) = self.playout_start else {
+            return;
+        };
+        let due = (now.saturating_duration_since(start).as_nanos() / FRAME.as_nanos()) as u64;
+        if due >= self.playout_index + u64::from(MAX_PLAYOUT_CATCH_UP) {
+            self.playout_index = due;
+        }
+        while self.playout_deadline().is_some_and(|d| d <= now) {
+            self.playout_index += 1;
+            let mut frame = self
+                .frame_pool
+                .pop()
+                .unwrap_or_else(|| Box::new([0; FRAME_SAMPLES]));
+            match self.jitter.pop(now, &mut frame) {
+                Playout::Idle => {
+                    self.playout_start = None;
+                    self.recycle_frame(frame);
+                    return;
+                }
+                Playout::Buffering => self.recycle_frame(frame),
+                Playout::Audio | Playout::Concealed => {
+                    let inband = self.config.telephone_event_pt.is_none();
+                    if let Some(digit) =
+                        inband.then(|| self.inband_rx.process(&frame[..])).flatten()
+                    {
+                        self.stats.dtmf_in += 1;
+                        self.events.push_back(MediaEvent::Dtmf(digit));
+                    }
+                    self.events.push_back(MediaEvent::Frame(frame));
+                }
+            }
+        }
+    }
+
+    /// Give a frame from [`MediaEvent::Frame`] back for reuse.
+    pub fn recycle_frame(&mut self, frame: Box<[i16; 160]>) {
+        if self.frame_pool.len() < FRAME_POOL {
+            self.frame_pool.push(frame);
+        }
+    }
+
+    /// The next datagram to send, if one is due. Call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<MediaTransmit<'_>> {
+        if let Some(len) = self.next_event_packet(now) {
+            return Some(self.lend(len, false));
+        }
+        while let Some(slot) = self.schedule.poll_due(now) {
+            if self.on_hold || self.te_tx.is_active() {
+                // Nothing is sent in this slot; the next audio starts a new talk-spurt.
+                self.marker_next = true;
+                self.talking = false;
+                continue;
+            }
+            let len = self.build_audio_packet(slot.timestamp);
+            return Some(self.lend(len, false));
+        }
+        if now >= self.rtcp_next {
+            let len = self.build_rtcp(now);
+            if len > 0 {
+                return Some(self.lend(len, true));
+            }
+        }
+        None
+    }
+
+    fn lend(&self, len: usize, is_rtcp: bool) -> MediaTransmit<'_> {
+        let destination = if is_rtcp {
+            self.rtcp_destination
+        } else {
+            self.rtp_destination()
+        };
+        MediaTransmit {
+            destination,
+            payload: &self.tx[..len],
+            is_rtcp,
+        }
+    }
+
+    fn next_event_packet(&mut self, now: Instant) -> Option<usize> {
+        let pt = self.config.telephone_event_pt?;
+        if self.on_hold {
+            return None;
+        }
+        let p = self
+            .te_tx
+            .poll_packet(now, self.schedule.timestamp_at(now))?;
+        let header = RtpHeader {
+            marker: p.marker,
+            payload_type: pt,
+            sequence: self.schedule.next_sequence(),
+            timestamp: p.timestamp,
+            ssrc: self.ssrc(),
+        };
+        let n = header.write(&mut self.tx).ok()?;
+        let bytes = p.event.to_bytes();
+        self.tx[n..n + bytes.len()].copy_from_slice(&bytes);
+        self.count_out(bytes.len());
+        Some(n + bytes.len())
+    }
+
+    fn build_audio_packet(&mut self, timestamp: u32) -> usize {
+        let frames = self.config.frames_per_packet();
+        let codec = self.config.codec;
+        let mut has_audio = false;
+        for f in 0..frames {
+            let audio = self.pull_frame();
+            has_audio |= audio;
+            let at = RTP_HEADER_LEN + f * FRAME_SAMPLES;
+            let out = &mut self.tx[at..at + FRAME_SAMPLES];
+            if audio {
+                codec.encode_into(&self.pcm, out);
+            } else {
+                out.fill(codec.silence_code());
+            }
+        }
+        // RFC 3551 §4.1: marker on the first packet of a talk-spurt (start of the stream, start of
+        // a prompt after silence, after hold or a telephone-event).
+        let marker = self.marker_next || (has_audio && !self.talking);
+        self.marker_next = false;
+        self.talking = has_audio;
+        let header = RtpHeader {
+            marker,
+            payload_type: self.config.payload_type,
+            sequence: self.schedule.next_sequence(),
+            timestamp,
+            ssrc: self.ssrc(),
+        };
+        // The buffer always holds a header (invariant: tx is larger than RTP_HEADER_LEN).
+        let _ = header.write(&mut self.tx);
+        let payload = frames * FRAME_SAMPLES;
+        self.count_out(payload);
+        RTP_HEADER_LEN + payload
+    }
+
+    /// One frame of outgoing audio into `self.pcm`; false for silence.
+    fn pull_frame(&mut self) -> bool {
+        let mut frame = [0i16; FRAME_SAMPLES];
+        if let Some(tones) = self.inband_tx.as_mut() {
+            if tones.next_frame(&mut frame) {
+                self.pcm = frame;
+                return true;
+            }
+            self.inband_tx = None;
+        }
+        let Some(source) = self.source.as_mut() else {
+            return false;
+        };
+        if source.next_frame(&mut frame) {
+            self.pcm = frame;
+            true
+        } else {
+            self.source = None;
+            self.events.push_back(MediaEvent::SourceFinished);
+            false
+        }
+    }
+
+    fn count_out(&mut self, payload_len: usize) {
+        self.stats.packets_out += 1;
+        self.stats.bytes_out += payload_len as u64;
+    }
+
+    fn build_rtcp(&mut self, now: Instant) -> usize {
+        let sent = self.stats.packets_out > 0;
+        let sender = SenderInfo {
+            ntp: self.ntp_at(now),
+            rtp_timestamp: self.schedule.timestamp_at(now),
+            // RFC 3550 §6.4.1: the counts wrap at 32 bits.
+            packet_count: self.stats.packets_out as u32,
+            octet_count: self.stats.bytes_out as u32,
+        };
+        let block = match (self.rx.as_mut(), self.latched) {
+            (Some(rx), Some((_, ssrc))) if rx.has_data() => {
+                let r = rx.take_report();
+                let (last_sr, delay_since_last_sr) = match self.last_sr {
+                    Some((lsr, at)) => {
+                        let d = now.saturating_duration_since(at);
+                        (
+                            lsr,
+                            (d.as_micros() * 65_536 / 1_000_000).min(u128::from(u32::MAX)) as u32,
+                        )
+                    }
+                    None => (0, 0),
+                };
+                Some(ReportBlock {
+                    ssrc,
+                    fraction_lost: r.fraction_lost,
+                    cumulative_lost: r.cumulative_lost,
+                    extended_highest_sequence: r.extended_highest_sequence,
+                    jitter: r.jitter,
+                    last_sr,
+                    delay_since_last_sr,
+                })
+            }
+            _ => None,
+        };
+        let ssrc = self.ssrc();
+        let len = rtcp::write_compound(
+            &mut self.tx,
+            ssrc,
+            sent.then_some(&sender),
+            block.as_ref(),
+            &self.cname,
+        )
+        .unwrap_or(0);
+        self.avg_rtcp_size = (len + 28) as f64 / 16.0 + self.avg_rtcp_size * 15.0 / 16.0;
+        let senders = 1 + u32::from(self.rx.is_some());
+        let random = self.rng.random_range(0.5..1.5);
+        self.rtcp_next = now
+            + rtcp::report_interval(
+                2,
+                senders,
+                RTCP_BANDWIDTH,
+                sent,
+                self.avg_rtcp_size,
+                false,
+                random,
+            );
+        len
+    }
+
+    /// The next events. Call until `None`.
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant at which `handle_timeout`/`poll_transmit` has work.
+    pub fn poll_timeout(&self) -> Instant {
+        let mut t = self.schedule.poll_timeout().min(self.rtcp_next);
+        if let Some(d) = self.te_tx.poll_timeout() {
+            t = t.min(d);
+        }
+        if let Some(d) = self.playout_deadline() {
+            t = t.min(d);
+        }
+        if !self.on_hold && !self.timed_out {
+            t = t.min(self.last_rtp_at + self.config.media_timeout);
+        }
+        t
+    }
+
+    /// What to send: `None` sends silence packets (keeps NAT bindings and PBX streams alive).
+    /// Replacing a source does not raise `SourceFinished` for the old one.
+    pub fn set_source(&mut self, source: Option<Box<dyn AudioSource + Send>>) {
+        self.source = source;
+    }
+
+    /// Whether a source is set and not yet finished.
+    pub fn is_playing(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// Send a digit: RFC 4733 when negotiated, else in-band tones (−10 dBFS per tone).
+    pub fn send_dtmf(&mut self, digit: char, duration: Duration) {
+        if self.config.telephone_event_pt.is_some() {
+            // Starts at the next poll; the sender keeps its own inter-digit gap.
+            self.te_tx
+                .queue(self.schedule.poll_timeout(), digit, duration);
+        } else {
+            let mut tones = self
+                .inband_tx
+                .take()
+                .unwrap_or_else(|| DtmfToneSource::new("", Duration::ZERO, Duration::ZERO, 0.0));
+            tones.append(&DtmfToneSource::new(
+                &digit.to_string(),
+                duration,
+                Duration::from_millis(60),
+                -10.0,
+            ));
+            self.inband_tx = Some(tones);
+        }
+    }
+
+    /// New remote addresses from a re-INVITE/UPDATE: latching starts again.
+    pub fn set_remote(&mut self, rtp: SocketAddr, rtcp: SocketAddr) {
+        self.config.remote_rtp = rtp;
+        self.config.remote_rtcp = rtcp;
+        self.rtcp_destination = rtcp;
+        self.latched = None;
+    }
+
+    /// The peer put us on hold (`sendonly`/`inactive`) or resumed.
+    pub fn set_on_hold(&mut self, held: bool) {
+        if self.on_hold && !held {
+            self.rearm_timeout = true;
+            self.timed_out = false;
+        }
+        self.on_hold = held;
+    }
+
+    /// A renegotiated codec or telephone-event payload type.
+    pub fn update_codec(&mut self, codec: Codec, payload_type: u8, telephone_event_pt: Option<u8>) {
+        self.config.codec = codec;
+        self.config.payload_type = payload_type;
+        self.config.telephone_event_pt = telephone_event_pt;
+    }
+
+    /// Statistics so far.
+    pub fn stats(&self) -> MediaStats {
+        let mut s = self.stats;
+        let (mut expected, mut lost) = self.rx_prior;
+        if let Some(rx) = &self.rx {
+            expected += rx.expected();
+            lost += rx.lost();
+            s.jitter_ms = rx.jitter_duration().as_secs_f64() * 1000.0;
+        }
+        s.expected = expected;
+        s.lost = lost;
+        s.fraction_lost = if expected == 0 {
+            0.0
+        } else {
+            (lost.max(0) as f64 / expected as f64).min(1.0)
+        };
+        let j = self.jitter.stats();
+        s.duplicates = j.duplicates;
+        s.late = j.late;
+        s.concealed_ms = j.concealed_chunks * 10;
+        s.skipped_slots = self.schedule.skipped();
+        s
+    }
+}
