@@ -335,3 +335,90 @@ fn loopback_namespace_runs_a_udp_echo() {
         server.join().expect("echo thread");
     });
 }
+
+/// Every scenario in tests/sipp loads in sipp 3.6 (exit 255 means sipp rejected it).
+#[test]
+fn every_sipp_scenario_loads() {
+    let dir = TempDir::new("scenarios").expect("temp dir");
+    std::fs::write(dir.join("empty"), b"").expect("placeholder media");
+    let mut names: Vec<String> = std::fs::read_dir(support::sipp_scenario_dir())
+        .expect("tests/sipp")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".xml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 9, "{names:?}");
+    let runs: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let scenario = Scenario::Named(name.clone());
+            let nowhere = "127.0.0.1:9".parse().expect("address");
+            let sipp = if name.starts_with("uas") {
+                Sipp::uas(scenario)
+            } else {
+                Sipp::uac(scenario, nowhere)
+            };
+            let sipp = ["caller.pcap", "caller.ul", "callee.ul"]
+                .iter()
+                .fold(sipp, |s, f| s.stage(f, &dir.join("empty")))
+                .key("auth_user", "agent")
+                .key("auth_password", "secret")
+                .timeout(Duration::from_secs(1));
+            (name.clone(), sipp.spawn().expect("sipp starts"))
+        })
+        .collect();
+    for (name, run) in runs {
+        let outcome = run.wait().expect("sipp ends");
+        assert_ne!(
+            outcome.exit_code,
+            Some(255),
+            "{name} rejected by sipp:\n{}",
+            outcome.output
+        );
+    }
+}
+
+/// The load analysis (CPU, RSS, INVITE→200, send-time deviation) works sipp to sipp.
+#[test]
+fn load_analysis_measures_a_sipp_answerer() {
+    let dir = TempDir::new("load-uas").expect("temp dir");
+    let calls = 4;
+    let callee = support::speech::sine(300.0, 2000, 6000.0);
+    write_g711_raw(&dir.join("callee.ul"), &callee, Law::MuLaw).expect("callee.ul");
+    let (uas_media, uas_top) = free_block(4 * calls as u16 + 8, 2).expect("ports");
+    let (uac_media, _) = free_block(4 * calls as u16 + 8, 2).expect("ports");
+    let mut uas = Sipp::uas(Scenario::Named("uas_load.xml".into()))
+        .calls(calls)
+        .media_port(uas_media)
+        .stage("callee.ul", &dir.join("callee.ul"))
+        .trace_messages(false)
+        .timeout(Duration::from_secs(30))
+        .spawn()
+        .expect("sipp UAS");
+    uas.wait_listening(Duration::from_secs(5))
+        .expect("UAS listening");
+    let report = support::load::run_load(&support::load::LoadSpec {
+        calls,
+        seconds: 3,
+        rate_per_second: 20,
+        target: uas.local_addr(),
+        target_pid: uas.pid(),
+        target_rtp: (uas_media, uas_top),
+        sipp_media_port: Some(uac_media),
+    })
+    .expect("load run");
+    eprintln!("{report}");
+    let uas = uas.wait().expect("UAS ends");
+    assert!(uas.all_calls_ok(), "{}", uas.diagnostics());
+    assert_eq!(
+        (report.attempted, report.completed, report.failed),
+        (4, 4, 0),
+        "{}",
+        report.diagnostics
+    );
+    assert_eq!(report.streams, 4, "one stream per call from the answerer");
+    let deviation = report.send_deviation.expect("packets captured");
+    assert!(deviation.packets > 4 * 100, "{deviation:?}");
+    assert!(report.rss_peak_kib > 0);
+}

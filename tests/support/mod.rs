@@ -17,6 +17,7 @@ pub mod baresip;
 pub mod capture;
 pub mod error;
 pub mod g711;
+pub mod load;
 pub mod netns;
 pub mod pcap;
 pub mod ports;

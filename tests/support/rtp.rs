@@ -121,6 +121,23 @@ pub struct Deviation {
     pub max: Duration,
 }
 
+impl Deviation {
+    /// Percentiles of lateness values (µs) pooled from any number of streams; `None` with
+    /// fewer than two.
+    pub fn from_lateness(mut lateness_us: Vec<u64>) -> Option<Deviation> {
+        if lateness_us.len() < 2 {
+            return None;
+        }
+        lateness_us.sort_unstable();
+        Some(Deviation {
+            packets: lateness_us.len(),
+            p50: Duration::from_micros(percentile(&lateness_us, 50.0)),
+            p99: Duration::from_micros(percentile(&lateness_us, 99.0)),
+            max: Duration::from_micros(*lateness_us.last()?),
+        })
+    }
+}
+
 /// Groups the RTP packets among `datagrams` by (SSRC, source, destination).
 pub fn streams(datagrams: &[UdpDatagram]) -> Vec<RtpStream> {
     let mut by_key: BTreeMap<(SocketAddrV4, SocketAddrV4, u32), Vec<RtpPacket>> = BTreeMap::new();
@@ -253,13 +270,12 @@ impl RtpStream {
     /// How late each audio packet was captured relative to a perfect clock anchored at the
     /// least-delayed packet: packet `i` is due at `t0 + (ts_i - ts_0) / 8 kHz`. The RTP
     /// timestamp (not the packet count) gives the schedule, so a deliberate gap does not
-    /// count as lateness. `None` with fewer than two audio packets.
-    pub fn send_deviation(&self) -> Option<Deviation> {
+    /// count as lateness. Microseconds, in capture order.
+    pub fn lateness_us(&self) -> Vec<u64> {
         let audio: Vec<&RtpPacket> = self.audio_packets().collect();
-        let first = audio.first()?;
-        if audio.len() < 2 {
-            return None;
-        }
+        let Some(first) = audio.first() else {
+            return Vec::new();
+        };
         let offsets: Vec<i128> = audio
             .iter()
             .map(|p| {
@@ -269,15 +285,13 @@ impl RtpStream {
                 p.arrival.as_micros() as i128 - due_us
             })
             .collect();
-        let baseline = *offsets.iter().min()?;
-        let mut lateness: Vec<u64> = offsets.iter().map(|o| (o - baseline) as u64).collect();
-        lateness.sort_unstable();
-        Some(Deviation {
-            packets: lateness.len(),
-            p50: Duration::from_micros(percentile(&lateness, 50.0)),
-            p99: Duration::from_micros(percentile(&lateness, 99.0)),
-            max: Duration::from_micros(*lateness.last()?),
-        })
+        let baseline = offsets.iter().copied().min().unwrap_or(0);
+        offsets.iter().map(|o| (o - baseline) as u64).collect()
+    }
+
+    /// Percentiles of [`RtpStream::lateness_us`]; `None` with fewer than two audio packets.
+    pub fn send_deviation(&self) -> Option<Deviation> {
+        Deviation::from_lateness(self.lateness_us())
     }
 
     /// Extended sequence numbers that never arrived between the first and last packet.
