@@ -136,9 +136,15 @@ impl ServerGuard {
             .arg(&prompts)
             .arg("--data")
             .arg(&data)
-            .args(&options.args)
+            .args(&options.args);
+        // The CLI reads FRONTDOOR_* overrides: none may leak in from the test's environment.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("FRONTDOOR_") {
+                command.env_remove(key);
+            }
+        }
+        command
             .envs(options.env.iter().map(|(k, v)| (k, v)))
-            .env_remove("FRONTDOOR_LISTEN")
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log_file)
