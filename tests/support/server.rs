@@ -1,0 +1,242 @@
+//! Starts `frontdoor serve` for a test: free SIP port and RTP range, a temporary directory
+//! with config, flows, prompts and data, stdout/stderr to a log file, readiness by UDP
+//! OPTIONS → 200, and kill-by-PID on drop (also when the test panics).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::HarnessError;
+use super::ports::{free_block, free_port};
+use super::process::ChildGuard;
+use super::sip_probe::wait_for_options_200;
+use super::tempdir::TempDir;
+
+/// What the server is started with. Unset directories are created empty.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Contents of `frontdoor.yaml`; `None` starts without `--config` (all defaults).
+    pub config_yaml: Option<String>,
+    /// Flow files to write into the flows directory: (file name, contents).
+    pub flows: Vec<(String, String)>,
+    /// Copy these files into the prompts directory (prompts are looked up by file name).
+    pub prompts: Vec<PathBuf>,
+    /// Use this directory as `--flows` instead (e.g. the repo's `call-flows/`).
+    pub flows_dir: Option<PathBuf>,
+    /// Use this directory as `--prompts` instead (e.g. the repo's `audio-prompts/`).
+    pub prompts_dir: Option<PathBuf>,
+    /// RTP ports to reserve (an even count; two per call).
+    pub rtp_ports: u16,
+    /// Extra CLI arguments.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// How long to wait for the OPTIONS probe.
+    pub ready_within: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            config_yaml: None,
+            flows: Vec::new(),
+            prompts: Vec::new(),
+            flows_dir: None,
+            prompts_dir: None,
+            rtp_ports: 100,
+            args: Vec::new(),
+            env: Vec::new(),
+            ready_within: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A running `frontdoor serve`; stopped (SIGTERM, then SIGKILL) on drop.
+#[derive(Debug)]
+pub struct ServerGuard {
+    child: ChildGuard,
+    dir: TempDir,
+    sip_port: u16,
+    rtp: (u16, u16),
+    log: PathBuf,
+}
+
+/// The frontdoor binary Cargo built for this test run.
+pub fn frontdoor_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_frontdoor"))
+}
+
+impl ServerGuard {
+    /// Starts the server and waits until it answers OPTIONS with 200.
+    pub fn start(options: ServerOptions) -> Result<ServerGuard, HarnessError> {
+        Self::start_binary(&frontdoor_binary(), options)
+    }
+
+    /// As [`ServerGuard::start`] with another build of the binary (e.g. release, for load).
+    pub fn start_binary(
+        binary: &Path,
+        options: ServerOptions,
+    ) -> Result<ServerGuard, HarnessError> {
+        let dir = TempDir::new("server")?;
+        let io = |what: &str, e| HarnessError::io(what.to_string(), e);
+        let flows = match &options.flows_dir {
+            Some(path) => path.clone(),
+            None => {
+                let path = dir.join("flows");
+                std::fs::create_dir_all(&path).map_err(|e| io("creating flows dir", e))?;
+                for (name, contents) in &options.flows {
+                    std::fs::write(path.join(name), contents)
+                        .map_err(|e| io("writing a flow", e))?;
+                }
+                path
+            }
+        };
+        let prompts = match &options.prompts_dir {
+            Some(path) => path.clone(),
+            None => {
+                let path = dir.join("prompts");
+                std::fs::create_dir_all(&path).map_err(|e| io("creating prompts dir", e))?;
+                for source in &options.prompts {
+                    let name = source.file_name().ok_or_else(|| HarnessError::Command {
+                        command: "staging prompts".into(),
+                        detail: format!("{} has no file name", source.display()),
+                    })?;
+                    std::fs::copy(source, path.join(name))
+                        .map_err(|e| io("copying a prompt", e))?;
+                }
+                path
+            }
+        };
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).map_err(|e| io("creating data dir", e))?;
+        let sip_port = free_port()?;
+        let rtp = free_block(options.rtp_ports.max(2).next_multiple_of(2), 2)?;
+        let log = dir.join("frontdoor.log");
+        let log_file = std::fs::File::create(&log).map_err(|e| io("creating server log", e))?;
+        let log_err = log_file
+            .try_clone()
+            .map_err(|e| io("cloning server log", e))?;
+
+        let mut command = Command::new(binary);
+        command.arg("serve");
+        if let Some(yaml) = &options.config_yaml {
+            let config = dir.join("frontdoor.yaml");
+            std::fs::write(&config, yaml).map_err(|e| io("writing config", e))?;
+            command.arg("--config").arg(config);
+        }
+        command
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{sip_port}"))
+            .arg("--rtp-ports")
+            .arg(format!("{}-{}", rtp.0, rtp.1))
+            .arg("--flows")
+            .arg(&flows)
+            .arg("--prompts")
+            .arg(&prompts)
+            .arg("--data")
+            .arg(&data)
+            .args(&options.args);
+        // The CLI reads FRONTDOOR_* overrides: none may leak in from the test's environment.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("FRONTDOOR_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_err);
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
+        let child = command.spawn().map_err(|source| HarnessError::Spawn {
+            program: binary.display().to_string(),
+            source,
+        })?;
+        let mut server = ServerGuard {
+            child: ChildGuard::new("frontdoor", child),
+            dir,
+            sip_port,
+            rtp,
+            log,
+        };
+        let target = server.sip_addr();
+        let ready = wait_for_options_200(target, options.ready_within, || {
+            server.child.try_status().is_none()
+        });
+        if let Err(e) = ready {
+            let status = server
+                .child
+                .try_status()
+                .map_or_else(|| format!("running but not ready: {e}"), |s| s.to_string());
+            return Err(HarnessError::ExitedEarly {
+                program: "frontdoor serve".into(),
+                status,
+                log_tail: server.log_tail(4000),
+            });
+        }
+        Ok(server)
+    }
+
+    /// SIP address (UDP and TCP).
+    pub fn sip_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.sip_port))
+    }
+
+    /// SIP port.
+    pub fn sip_port(&self) -> u16 {
+        self.sip_port
+    }
+
+    /// The RTP port range given to the server, inclusive.
+    pub fn rtp_range(&self) -> (u16, u16) {
+        self.rtp
+    }
+
+    /// The log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The server's working directory (config, flows, prompts, data).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's PID (for /proc sampling).
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// Whether the server process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_status().is_none()
+    }
+
+    /// The whole log.
+    pub fn log(&self) -> String {
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The last `max` bytes of the log (for assertion messages).
+    pub fn log_tail(&self, max: usize) -> String {
+        let log = self.log();
+        let start = log.len().saturating_sub(max);
+        let start = (start..log.len())
+            .find(|&i| log.is_char_boundary(i))
+            .unwrap_or(log.len());
+        log[start..].to_string()
+    }
+
+    /// Stops the server gracefully (SIGTERM, 5 s) and returns whether it exited cleanly.
+    pub fn stop(mut self) -> bool {
+        self.child
+            .stop_with(libc::SIGTERM, Duration::from_secs(5))
+            .is_some_and(|s| s.success())
+    }
+}
