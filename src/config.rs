@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Yaml { path: PathBuf, message: String },
     #[error("invalid value for `{key}`: {message}")]
@@ -33,18 +36,29 @@ impl IpNet {
     /// Whether `ip` lies inside this network. IPv4-mapped IPv6 addresses match IPv4 networks.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let bits = u32::from(self.prefix_len.min(32));
-                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
                 let bits = u32::from(self.prefix_len.min(128));
-                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -60,10 +74,18 @@ impl FromStr for IpNet {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
-        let addr: IpAddr = addr.trim().parse().map_err(|_| format!("`{s}` is not an IP network"))?;
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP network"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix_len = match len {
-            Some(l) => l.trim().parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(|| format!("`{s}`: prefix length must be 0-{max}"))?,
+            Some(l) => l
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(|| format!("`{s}`: prefix length must be 0-{max}"))?,
             None => max,
         };
         Ok(IpNet { addr, prefix_len })
@@ -112,9 +134,17 @@ impl FromStr for PortRange {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (l, h) = s.split_once('-').ok_or_else(|| format!("`{s}`: expected LOW-HIGH"))?;
-        let low: u16 = l.trim().parse().map_err(|_| format!("`{s}`: bad low port"))?;
-        let high: u16 = h.trim().parse().map_err(|_| format!("`{s}`: bad high port"))?;
+        let (l, h) = s
+            .split_once('-')
+            .ok_or_else(|| format!("`{s}`: expected LOW-HIGH"))?;
+        let low: u16 = l
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: bad low port"))?;
+        let high: u16 = h
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: bad high port"))?;
         if low == 0 || high <= low {
             return Err(format!("`{s}`: need 0 < LOW < HIGH"));
         }
@@ -209,13 +239,22 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
             public_address: None,
-            rtp_ports: PortRange { low: 20000, high: 29999 },
+            rtp_ports: PortRange {
+                low: 20000,
+                high: 29999,
+            },
             flows: PathBuf::from("call-flows"),
             prompts: PathBuf::from("audio-prompts"),
             data: PathBuf::from("data"),
             max_calls: 1000,
-            allowed_sources: vec![IpNet { addr: IpAddr::from([127, 0, 0, 0]), prefix_len: 8 }],
-            trusted_identity_sources: vec![IpNet { addr: IpAddr::from([127, 0, 0, 0]), prefix_len: 8 }],
+            allowed_sources: vec![IpNet {
+                addr: IpAddr::from([127, 0, 0, 0]),
+                prefix_len: 8,
+            }],
+            trusted_identity_sources: vec![IpNet {
+                addr: IpAddr::from([127, 0, 0, 0]),
+                prefix_len: 8,
+            }],
             media_timeout_secs: 30,
             session_expires_secs: 1800,
             min_se_secs: 90,
@@ -232,15 +271,28 @@ impl Config {
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Config::default()),
-            Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Config::default());
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         };
-        Self::from_yaml(&text).map_err(|message| ConfigError::Yaml { path: path.to_path_buf(), message })
+        Self::from_yaml(&text).map_err(|message| ConfigError::Yaml {
+            path: path.to_path_buf(),
+            message,
+        })
     }
 
     /// Parses YAML text; an empty document gives the defaults.
     pub fn from_yaml(text: &str) -> Result<Config, String> {
-        if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
             return Ok(Config::default());
         }
         serde_saphyr::from_str::<Config>(text).map_err(|e| e.to_string())
@@ -249,7 +301,10 @@ impl Config {
     /// Checks cross-field rules after all overrides are applied.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_calls == 0 {
-            return Err(ConfigError::Invalid { key: "max_calls", message: "must be at least 1".into() });
+            return Err(ConfigError::Invalid {
+                key: "max_calls",
+                message: "must be at least 1".into(),
+            });
         }
         if self.rtp_ports.pairs() < self.max_calls {
             return Err(ConfigError::Invalid {
@@ -263,14 +318,23 @@ impl Config {
             });
         }
         if self.media_timeout_secs == 0 {
-            return Err(ConfigError::Invalid { key: "media_timeout_secs", message: "must be at least 1".into() });
+            return Err(ConfigError::Invalid {
+                key: "media_timeout_secs",
+                message: "must be at least 1".into(),
+            });
         }
         if self.min_se_secs < 90 {
             // RFC 4028 §4: Min-SE MUST NOT be less than 90 seconds.
-            return Err(ConfigError::Invalid { key: "min_se_secs", message: "RFC 4028 requires at least 90".into() });
+            return Err(ConfigError::Invalid {
+                key: "min_se_secs",
+                message: "RFC 4028 requires at least 90".into(),
+            });
         }
         if self.session_expires_secs < self.min_se_secs {
-            return Err(ConfigError::Invalid { key: "session_expires_secs", message: "must not be below min_se_secs".into() });
+            return Err(ConfigError::Invalid {
+                key: "session_expires_secs",
+                message: "must not be below min_se_secs".into(),
+            });
         }
         Ok(())
     }
@@ -298,9 +362,17 @@ mod tests {
 
     #[test]
     fn keys_override_defaults() {
-        let c = Config::from_yaml("listen: 127.0.0.1:5080\nrtp_ports: 30000-30999\nmax_calls: 10\n").unwrap();
+        let c =
+            Config::from_yaml("listen: 127.0.0.1:5080\nrtp_ports: 30000-30999\nmax_calls: 10\n")
+                .unwrap();
         assert_eq!(c.listen.port(), 5080);
-        assert_eq!(c.rtp_ports, PortRange { low: 30000, high: 30999 });
+        assert_eq!(
+            c.rtp_ports,
+            PortRange {
+                low: 30000,
+                high: 30999
+            }
+        );
         assert_eq!(c.max_calls, 10);
         assert_eq!(c.flows, PathBuf::from("call-flows"));
     }

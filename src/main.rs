@@ -9,7 +9,11 @@ use clap::{Args, Parser, Subcommand};
 use frontdoor::config::{Config, HandlerKind, PortRange};
 
 #[derive(Parser)]
-#[command(name = "frontdoor", version, about = "Voice automation for public-sector contact centres")]
+#[command(
+    name = "frontdoor",
+    version,
+    about = "Voice automation for public-sector contact centres"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -108,7 +112,10 @@ impl ServeArgs {
 fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {

@@ -16,7 +16,10 @@ use super::handler::{CallAction, CallEvent, CallHandler, CallInfo, ListenSpec, P
 #[derive(Debug, thiserror::Error)]
 pub enum DemoMenuError {
     #[error("{path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Yaml { path: String, message: String },
     #[error("{path}: option key `{key}` must be a single DTMF digit (0-9, *, #)")]
@@ -54,13 +57,22 @@ fn default_timeout() -> u64 {
 impl DemoMenu {
     pub fn load(path: &Path) -> Result<DemoMenu, DemoMenuError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| DemoMenuError::Read { path: p.clone(), source })?;
-        let menu: DemoMenu = serde_saphyr::from_str(&text).map_err(|e| DemoMenuError::Yaml { path: p.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| DemoMenuError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        let menu: DemoMenu = serde_saphyr::from_str(&text).map_err(|e| DemoMenuError::Yaml {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
         for key in menu.options.keys() {
             let mut chars = key.chars();
             let ok = matches!((chars.next(), chars.next()), (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#');
             if !ok {
-                return Err(DemoMenuError::BadDigit { path: p, key: key.clone() });
+                return Err(DemoMenuError::BadDigit {
+                    path: p,
+                    key: key.clone(),
+                });
             }
         }
         Ok(menu)
@@ -68,7 +80,13 @@ impl DemoMenu {
 
     /// Every prompt name the menu uses, so the server can check they exist at start-up.
     pub fn prompt_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.welcome.iter().chain(&self.menu).chain(&self.goodbye).cloned().collect();
+        let mut names: Vec<String> = self
+            .welcome
+            .iter()
+            .chain(&self.menu)
+            .chain(&self.goodbye)
+            .cloned()
+            .collect();
         names.extend(self.options.values().flatten().cloned());
         names.sort();
         names.dedup();
@@ -96,12 +114,26 @@ pub struct DemoMenuHandler {
 
 impl DemoMenuHandler {
     pub fn new(menu: std::sync::Arc<DemoMenu>) -> Self {
-        DemoMenuHandler { menu, state: State::Welcome, attempts: 0, digits: String::new() }
+        DemoMenuHandler {
+            menu,
+            state: State::Welcome,
+            attempts: 0,
+            digits: String::new(),
+        }
     }
 
     fn play(names: &[String]) -> CallAction {
-        let items = names.iter().map(|n| PlayItem::Prompt { name: n.clone(), lang: None }).collect();
-        CallAction::Play { items, barge_in: true }
+        let items = names
+            .iter()
+            .map(|n| PlayItem::Prompt {
+                name: n.clone(),
+                lang: None,
+            })
+            .collect();
+        CallAction::Play {
+            items,
+            barge_in: true,
+        }
     }
 
     fn offer_menu(&mut self) -> Vec<CallAction> {
@@ -191,7 +223,13 @@ mod tests {
         actions
             .iter()
             .filter_map(|a| match a {
-                CallAction::Play { items, .. } => Some(items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(",")),
+                CallAction::Play { items, .. } => Some(
+                    items
+                        .iter()
+                        .map(|i| format!("{i:?}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
                 _ => None,
             })
             .collect()
@@ -207,7 +245,10 @@ mod tests {
         assert!(a.iter().any(|a| matches!(a, CallAction::Listen(_))));
         assert!(prompts(&h.on_event(&i, CallEvent::Dtmf('2')))[0].contains("option-b"));
         assert!(prompts(&h.on_event(&i, CallEvent::PromptFinished))[0].contains("goodbye"));
-        assert_eq!(h.on_event(&i, CallEvent::PromptFinished), vec![CallAction::Hangup]);
+        assert_eq!(
+            h.on_event(&i, CallEvent::PromptFinished),
+            vec![CallAction::Hangup]
+        );
         assert_eq!(h.digits, "2");
     }
 
@@ -227,8 +268,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fd-demo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("m.yaml");
-        std::fs::write(&p, "welcome: [w]\nmenu: [m]\noptions:\n  \"12\": [a]\ngoodbye: [g]\n").unwrap();
-        assert!(matches!(DemoMenu::load(&p), Err(DemoMenuError::BadDigit { .. })));
+        std::fs::write(
+            &p,
+            "welcome: [w]\nmenu: [m]\noptions:\n  \"12\": [a]\ngoodbye: [g]\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            DemoMenu::load(&p),
+            Err(DemoMenuError::BadDigit { .. })
+        ));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -46,7 +46,12 @@ impl PortAllocator {
     pub fn new(ip: IpAddr, range: PortRange) -> Self {
         let low = range.low + (range.low % 2);
         let free: VecDeque<u16> = (low..range.high).step_by(2).collect();
-        PortAllocator { inner: Arc::new(PortAllocatorInner { ip, free: Mutex::new(free) }) }
+        PortAllocator {
+            inner: Arc::new(PortAllocatorInner {
+                ip,
+                free: Mutex::new(free),
+            }),
+        }
     }
 
     /// Binds the next free pair (non-blocking sockets, ready for tokio).
@@ -59,7 +64,12 @@ impl PortAllocator {
             };
             match bind_pair(self.inner.ip, port) {
                 Some((rtp, rtcp)) => {
-                    return Ok(PortPair { rtp, rtcp, rtp_port: port, allocator: self.inner.clone() });
+                    return Ok(PortPair {
+                        rtp,
+                        rtcp,
+                        rtp_port: port,
+                        allocator: self.inner.clone(),
+                    });
                 }
                 None => {
                     // Busy outside our control: put it at the back and try the next one.
@@ -92,7 +102,13 @@ mod tests {
 
     #[test]
     fn pairs_are_even_odd_and_recycled_last() {
-        let alloc = PortAllocator::new("127.0.0.1".parse().unwrap(), PortRange { low: 41001, high: 41011 });
+        let alloc = PortAllocator::new(
+            "127.0.0.1".parse().unwrap(),
+            PortRange {
+                low: 41001,
+                high: 41011,
+            },
+        );
         let a = alloc.allocate().unwrap();
         assert_eq!(a.rtp_port % 2, 0);
         assert_eq!(a.rtcp.local_addr().unwrap().port(), a.rtp_port + 1);
@@ -101,12 +117,21 @@ mod tests {
         drop(a);
         assert_eq!(alloc.available(), before + 1);
         let b = alloc.allocate().unwrap();
-        assert_ne!(b.rtp_port, first, "a released pair goes to the back of the queue");
+        assert_ne!(
+            b.rtp_port, first,
+            "a released pair goes to the back of the queue"
+        );
     }
 
     #[test]
     fn exhaustion_is_an_error_not_a_panic() {
-        let alloc = PortAllocator::new("127.0.0.1".parse().unwrap(), PortRange { low: 41100, high: 41103 });
+        let alloc = PortAllocator::new(
+            "127.0.0.1".parse().unwrap(),
+            PortRange {
+                low: 41100,
+                high: 41103,
+            },
+        );
         let _a = alloc.allocate().unwrap();
         let _b = alloc.allocate().unwrap();
         assert!(alloc.allocate().is_err());
