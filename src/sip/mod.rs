@@ -6,6 +6,14 @@
 //! datagrams to send, events and the next time to wake it. Must not touch: sockets (the thin
 //! driver in `server` owns them), media, or what a call does.
 
+// --- message layer (branch sip-parse) ---
+pub mod error;
+pub mod headers;
+pub mod message;
+pub mod parse;
+pub mod uri;
+// --- end message layer ---
+
 // Transactions, dialogs and the user agent core (branch sip-core).
 pub mod auth;
 pub mod dialog;

@@ -1,0 +1,382 @@
+//! The SIP message model and its serialiser (RFC 3261 §7, §8.1.1, §8.2.6).
+//!
+//! Owns [`SipMessage`], start lines, [`Method`] and the request/response builders. Must not
+//! parse bytes (see `parse`) or judge semantics (see `validate`).
+
+use std::fmt;
+
+use super::headers::{Headers, NameAddr};
+use super::uri::Uri;
+
+/// The only SIP version we speak (RFC 3261 §7.1).
+pub const SIP_VERSION: &str = "SIP/2.0";
+
+/// A request method. Method names are case-sensitive (RFC 3261 §7.1), so `invite` or
+/// `RE%47IST%45R` are [`Method::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    Invite,
+    Ack,
+    Bye,
+    Cancel,
+    Options,
+    Register,
+    Info,
+    Update,
+    Refer,
+    Notify,
+    Prack,
+    Subscribe,
+    Message,
+    Publish,
+    Other(String),
+}
+
+impl Method {
+    /// Maps a method token (case-sensitive) to a method.
+    pub fn from_token(s: &str) -> Method {
+        match s {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "OPTIONS" => Method::Options,
+            "REGISTER" => Method::Register,
+            "INFO" => Method::Info,
+            "UPDATE" => Method::Update,
+            "REFER" => Method::Refer,
+            "NOTIFY" => Method::Notify,
+            "PRACK" => Method::Prack,
+            "SUBSCRIBE" => Method::Subscribe,
+            "MESSAGE" => Method::Message,
+            "PUBLISH" => Method::Publish,
+            other => Method::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Options => "OPTIONS",
+            Method::Register => "REGISTER",
+            Method::Info => "INFO",
+            Method::Update => "UPDATE",
+            Method::Refer => "REFER",
+            Method::Notify => "NOTIFY",
+            Method::Prack => "PRACK",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Message => "MESSAGE",
+            Method::Publish => "PUBLISH",
+            Method::Other(s) => s,
+        }
+    }
+
+    /// True for every method with a variant: the UAS answers others with 501 and known but
+    /// unsupported ones with 405 (RFC 3261 §8.2.1).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Method::Other(_))
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `METHOD Request-URI SIP/2.0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLine {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: String,
+}
+
+/// `SIP/2.0 code reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusLine {
+    pub code: u16,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    Request(RequestLine),
+    Response(StatusLine),
+}
+
+/// A whole SIP message: start line, headers, body octets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipMessage {
+    pub start: StartLine,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// The usual reason phrase for `code` (RFC 3261 §21 and extensions we emit).
+pub fn default_reason(code: u16) -> &'static str {
+    match code {
+        100 => "Trying",
+        180 => "Ringing",
+        181 => "Call Is Being Forwarded",
+        182 => "Queued",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        421 => "Extension Required",
+        422 => "Session Interval Too Small",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        603 => "Decline",
+        _ => match code / 100 {
+            1 => "Trying",
+            2 => "OK",
+            3 => "Redirect",
+            4 => "Client Error",
+            5 => "Server Error",
+            _ => "Global Failure",
+        },
+    }
+}
+
+impl SipMessage {
+    /// A request with only a start line; the caller adds Via, From, To, Call-ID, CSeq,
+    /// Max-Forwards (RFC 3261 §8.1.1).
+    pub fn request(method: Method, uri: Uri) -> SipMessage {
+        SipMessage {
+            start: StartLine::Request(RequestLine {
+                method,
+                uri,
+                version: SIP_VERSION.to_string(),
+            }),
+            headers: Headers::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A response to `request` copying Via(s), From, To, Call-ID and CSeq (RFC 3261 §8.2.6.2)
+    /// and, for 18x/2xx to a dialog-creating request, Record-Route (§12.1.1). `reason` `None`
+    /// uses the default phrase. Header values are copied verbatim.
+    pub fn response_to(request: &SipMessage, code: u16, reason: Option<&str>) -> SipMessage {
+        let mut headers = Headers::new();
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            for value in request.headers.get_all(name) {
+                headers.push(name, value);
+            }
+        }
+        if (101..300).contains(&code) {
+            for value in request.headers.get_all("Record-Route") {
+                headers.push("Record-Route", value);
+            }
+        }
+        SipMessage {
+            start: StartLine::Response(StatusLine {
+                code,
+                reason: reason.unwrap_or_else(|| default_reason(code)).to_string(),
+            }),
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds `tag` to the To header unless it already has one (RFC 3261 §8.2.6.2). A To value
+    /// that does not parse gets `;tag=` appended verbatim.
+    pub fn with_to_tag(mut self, tag: &str) -> SipMessage {
+        self.set_to_tag(tag);
+        self
+    }
+
+    /// In-place form of [`SipMessage::with_to_tag`].
+    pub fn set_to_tag(&mut self, tag: &str) {
+        let Some(raw) = self.headers.get("To").map(str::to_string) else {
+            return;
+        };
+        let value = match NameAddr::parse(&raw) {
+            Ok(to) if to.tag().is_some() => return,
+            Ok(to) => to.with_tag(tag).to_string(),
+            Err(_) => format!("{raw};tag={tag}"),
+        };
+        self.headers.set("To", value);
+    }
+
+    /// Sets the body and its Content-Type.
+    pub fn with_body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> SipMessage {
+        self.headers.set("Content-Type", content_type);
+        self.body = body.into();
+        self
+    }
+
+    /// Appends a header (builder form of `headers.push`).
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> SipMessage {
+        self.headers.push(name, value);
+        self
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request(_))
+    }
+
+    /// The request method, or `None` for a response.
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request(r) => Some(&r.method),
+            StartLine::Response(_) => None,
+        }
+    }
+
+    /// The Request-URI, or `None` for a response.
+    pub fn request_uri(&self) -> Option<&Uri> {
+        match &self.start {
+            StartLine::Request(r) => Some(&r.uri),
+            StartLine::Response(_) => None,
+        }
+    }
+
+    /// The status code, or `None` for a request.
+    pub fn status_code(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Request(_) => None,
+            StartLine::Response(s) => Some(s.code),
+        }
+    }
+
+    /// Serialises the message. Content-Length is always written and always equals the body
+    /// length (RFC 3261 §18.3, §20.14), whatever the headers said.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.headers.len() * 48 + self.body.len());
+        self.write_head(&mut out);
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn write_head(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        // Writing into a Vec cannot fail; the results are ignored for that reason.
+        match &self.start {
+            StartLine::Request(r) => {
+                let _ = write!(out, "{} {} {}\r\n", r.method, r.uri, r.version);
+            }
+            StartLine::Response(s) => {
+                let _ = write!(out, "{} {} {}\r\n", SIP_VERSION, s.code, s.reason);
+            }
+        }
+        let mut wrote_length = false;
+        for h in self.headers.iter() {
+            if h.name.eq_ignore_ascii_case("Content-Length") {
+                if wrote_length {
+                    continue;
+                }
+                wrote_length = true;
+                let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+                continue;
+            }
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(h.value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if !wrote_length {
+            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+impl fmt::Display for SipMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.to_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::uri::Host;
+
+    fn invite() -> SipMessage {
+        SipMessage::request(
+            Method::Invite,
+            Uri::sip(Some("bob"), Host::Domain("biloxi.com".into()), None),
+        )
+        .with_header(
+            "Via",
+            "SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds",
+        )
+        .with_header("Via", "SIP/2.0/UDP proxy.atlanta.com;branch=z9hG4bK1")
+        .with_header("Max-Forwards", "70")
+        .with_header("To", "Bob <sip:bob@biloxi.com>")
+        .with_header("From", "Alice <sip:alice@atlanta.com>;tag=1928301774")
+        .with_header("Call-ID", "a84b4c76e66710@pc33.atlanta.com")
+        .with_header("CSeq", "314159 INVITE")
+        .with_header("Record-Route", "<sip:proxy.atlanta.com;lr>")
+        .with_header("Content-Length", "999")
+        .with_body("application/sdp", b"v=0\r\n".to_vec())
+    }
+
+    #[test]
+    fn methods_are_case_sensitive() {
+        assert_eq!(Method::from_token("INVITE"), Method::Invite);
+        assert_eq!(Method::from_token("invite"), Method::Other("invite".into()));
+        assert!(!Method::from_token("RE%47IST%45R").is_known());
+        assert!(Method::Prack.is_known());
+    }
+
+    #[test]
+    fn serialises_with_correct_content_length() {
+        let text = String::from_utf8(invite().to_bytes()).unwrap();
+        assert!(text.starts_with("INVITE sip:bob@biloxi.com SIP/2.0\r\n"));
+        assert!(text.contains("\r\nContent-Length: 5\r\n"));
+        assert!(!text.contains("999"));
+        assert!(text.ends_with("\r\n\r\nv=0\r\n"));
+    }
+
+    #[test]
+    fn response_copies_dialog_headers() {
+        let req = invite();
+        let resp = SipMessage::response_to(&req, 200, None).with_to_tag("as83kd9bs");
+        assert_eq!(resp.status_code(), Some(200));
+        assert_eq!(resp.headers.count("Via"), 2);
+        assert_eq!(resp.headers.to().unwrap().tag(), Some("as83kd9bs"));
+        assert_eq!(
+            resp.headers.get("Record-Route"),
+            Some("<sip:proxy.atlanta.com;lr>")
+        );
+        assert_eq!(resp.headers.cseq().unwrap().seq, 314159);
+        let trying = SipMessage::response_to(&req, 100, None);
+        assert!(trying.headers.get("Record-Route").is_none());
+        assert_eq!(
+            trying.to_string().lines().next(),
+            Some("SIP/2.0 100 Trying")
+        );
+        // An existing tag is kept.
+        let again = resp.with_to_tag("other");
+        assert_eq!(again.headers.to().unwrap().tag(), Some("as83kd9bs"));
+    }
+}
