@@ -871,3 +871,19 @@ fn refer_failure_comes_back_as_progress() {
             .any(|e| matches!(e, UaEvent::ReferProgress { status: 405, .. }))
     );
 }
+
+#[test]
+fn strict_parser_rejections_are_answered_400_and_505_or_dropped() {
+    let mut h = Harness::new();
+    // Without a Call-ID the parser cannot address an answer: dropped.
+    let no_call_id = invite("z9hG4bKbad1", "", "").replace("Call-ID: call-1@127.0.0.1\r\n", "");
+    h.recv(&no_call_id);
+    assert!(h.statuses().is_empty());
+    let negative = invite("z9hG4bKbad2", "", "").replace("Content-Length: 0", "Content-Length: -1");
+    h.recv(&negative);
+    assert_eq!(h.statuses(), vec![400]);
+    let v7 = invite("z9hG4bKbad3", "", "").replacen("SIP/2.0\r\n", "SIP/7.0\r\n", 1);
+    h.recv(&v7);
+    assert_eq!(h.statuses(), vec![400, 505]);
+    assert!(h.events.is_empty());
+}

@@ -6,9 +6,6 @@
 //! datagrams to send, events and the next time to wake it. Must not touch: sockets (the thin
 //! driver in `server` owns them), media, or what a call does.
 
-// --- end message layer ---
-// --- message layer (branch sip-parse) ---
-// Transactions, dialogs and the user agent core (branch sip-core).
 pub mod auth;
 pub mod dialog;
 pub mod error;

@@ -326,6 +326,12 @@ impl UserAgent {
             // RFC 5626 §4.4.1 keep-alive (CRLF): nothing to do.
             return;
         }
+        // The strict parser (sip::parse) is the gate: anything it rejects is answered 400/505
+        // from what can be salvaged, or dropped (responses, unaddressable requests).
+        if let Err(err) = super::parse::parse_datagram(data) {
+            self.reject_unparseable(transport, source, data, &err);
+            return;
+        }
         if data.starts_with(b"SIP/2.0 ") {
             if let Some(msg) = Message::parse(data) {
                 self.handle_response(now, msg);
@@ -333,6 +339,38 @@ impl UserAgent {
             return;
         }
         self.handle_request_bytes(now, transport, source, data);
+    }
+
+    fn reject_unparseable(
+        &mut self,
+        transport: Transport,
+        source: SocketAddr,
+        data: &[u8],
+        err: &super::error::ParseError,
+    ) {
+        tracing::debug!(%source, %err, "malformed SIP message");
+        let allowed = self
+            .config
+            .allowed_sources
+            .iter()
+            .any(|n| n.contains(source.ip()));
+        if !allowed || data.starts_with(b"ACK ") {
+            // RFC 3261 §17.2.1: an ACK is never answered; strangers get nothing for garbage.
+            return;
+        }
+        let Some(resp) = super::parse::error_response(data, err) else {
+            return;
+        };
+        let payload = resp.to_bytes();
+        let Some(via) = Message::parse(&payload).and_then(|m| m.top_via()) else {
+            return;
+        };
+        let (transport, destination) = uas::reply_destination(transport, source, &via);
+        self.transmits.push_back(Transmit {
+            transport,
+            destination,
+            payload,
+        });
     }
 
     /// Fires every due timer.

@@ -986,7 +986,7 @@ impl UserAgent {
 }
 
 /// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4).
-fn reply_destination(
+pub(super) fn reply_destination(
     transport: Transport,
     source: SocketAddr,
     via: &ViaView,
