@@ -396,8 +396,10 @@ mod tests {
 
     #[test]
     fn port_range_capacity_checked() {
-        let mut c = Config::default();
-        c.rtp_ports = "20000-20010".parse().unwrap();
+        let c = Config {
+            rtp_ports: "20000-20010".parse().unwrap(),
+            ..Config::default()
+        };
         assert_eq!(c.rtp_ports.pairs(), 5);
         assert!(c.validate().is_err());
     }

@@ -1,4 +1,369 @@
-//! The thin tokio driver: owns the SIP sockets and spawns one task per call.
-pub fn run(_c: crate::config::Config) -> Result<(), std::io::Error> {
+//! The thin tokio driver: owns the SIP sockets, feeds the sans-IO [`UserAgent`], and spawns one
+//! task per call.
+//!
+//! Owns: sockets (UDP, TCP listener and connections), the clock, process limits, signals.
+//! Must not touch: SIP semantics (that is `sip::ua`), what a call does (that is `call`).
+//! Rule from the sans-IO core: after every input, drain transmits and events, then sleep until
+//! `poll_timeout`. Nothing that arrives on a socket may end a loop.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::call::demo::{DemoMenu, DemoMenuHandler};
+use crate::call::handler::{CallHandler, CallInfo};
+use crate::call::ports::PortAllocator;
+use crate::call::runtime::{CallContext, HandlerFactory, SipCommand, spawn_call};
+use crate::config::Config;
+use crate::config::HandlerKind;
+use crate::prompts::{CachingSynthesizer, EspeakSynthesizer, PromptLibrary, Synthesizer};
+use crate::sip::ua::{CallHandle, IpNet, OutboundTarget, Transport, UaConfig, UaEvent, UserAgent};
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot bind SIP on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Largest SIP message we accept over UDP or TCP; larger ones are dropped or answered 513.
+const MAX_SIP_MESSAGE: usize = 65_535;
+
+/// Runs the server until SIGINT/SIGTERM.
+pub fn run(config: Config) -> Result<(), ServerError> {
+    raise_fd_limit(config.max_calls);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("frontdoor")
+        .build()
+        .map_err(ServerError::Runtime)?;
+    runtime.block_on(serve(config))
+}
+
+/// Each call needs an RTP and an RTCP socket; leave headroom for SIP, TCP peers, files and the store.
+fn raise_fd_limit(max_calls: usize) {
+    let wanted = (max_calls as u64) * 2 + 1024;
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < wanted {
+            let new_cur = wanted.min(lim.rlim_max);
+            lim.rlim_cur = new_cur;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 || new_cur < wanted {
+                tracing::warn!(
+                    wanted,
+                    got = new_cur,
+                    "file-descriptor limit is below what max_calls needs"
+                );
+            }
+        }
+    }
+}
+
+enum TcpInput {
+    Message {
+        conn: u64,
+        source: SocketAddr,
+        data: Vec<u8>,
+    },
+    Closed {
+        conn: u64,
+    },
+}
+
+/// Binds the sockets, then drives the user agent until a shutdown signal.
+pub async fn serve(config: Config) -> Result<(), ServerError> {
+    let context = build_context(&config)?;
+    let udp = UdpSocket::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let tcp = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local = udp.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    tracing::info!(sip = %local, rtp = %config.rtp_ports, max_calls = config.max_calls, "frontdoor listening (UDP and TCP)");
+
+    let mut ua = UserAgent::new(ua_config(&config, local));
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<SipCommand>();
+    let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<TcpInput>();
+    let mut tcp_writers: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
+    let mut calls: HashMap<CallHandle, mpsc::UnboundedSender<UaEvent>> = HashMap::new();
+    let mut next_conn: u64 = 1;
+    let mut buf = vec![0u8; MAX_SIP_MESSAGE + 1];
+    let context = Arc::new(context);
+    let mut shutdown = Box::pin(shutdown_signal());
+
+    loop {
+        let deadline = ua.poll_timeout();
+        tokio::select! {
+            received = udp.recv_from(&mut buf) => match received {
+                Ok((n, source)) if n <= MAX_SIP_MESSAGE => ua.handle_datagram(Instant::now(), Transport::Udp, source, &buf[..n]),
+                Ok((_, source)) => tracing::debug!(%source, "dropped oversized datagram"),
+                // ICMP port unreachable from a peer that went away shows up here on Linux: never fatal.
+                Err(e) => tracing::debug!(error = %e, "udp receive error"),
+            },
+            accepted = tcp.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let conn = next_conn;
+                    next_conn += 1;
+                    let (wtx, wrx) = mpsc::unbounded_channel();
+                    tcp_writers.insert(conn, wtx);
+                    tokio::spawn(tcp_connection(conn, stream, peer, tcp_tx.clone(), wrx));
+                }
+                Err(e) => tracing::warn!(error = %e, "tcp accept failed"),
+            },
+            Some(input) = tcp_rx.recv() => match input {
+                TcpInput::Message { conn, source, data } => ua.handle_datagram(Instant::now(), Transport::Tcp(conn), source, &data),
+                TcpInput::Closed { conn } => { tcp_writers.remove(&conn); }
+            },
+            Some(cmd) = cmd_rx.recv() => apply_command(&mut ua, cmd),
+            _ = sleep_until_opt(deadline) => ua.handle_timeout(Instant::now()),
+            _ = &mut shutdown => {
+                tracing::info!(active = ua.active_calls(), "shutting down");
+                break;
+            }
+        }
+        while let Some(t) = ua.poll_transmit() {
+            match t.transport {
+                Transport::Udp => {
+                    if let Err(e) = udp.send_to(&t.payload, t.destination).await {
+                        tracing::debug!(dst = %t.destination, error = %e, "udp send failed");
+                    }
+                }
+                Transport::Tcp(conn) => match tcp_writers.get(&conn) {
+                    Some(w) => {
+                        let _ = w.send(t.payload);
+                    }
+                    None => tracing::debug!(conn, "response for a closed TCP connection dropped"),
+                },
+            }
+        }
+        while let Some(event) = ua.poll_event() {
+            match event {
+                UaEvent::IncomingCall { call, info } => {
+                    let tx = spawn_call(context.clone(), call, info, cmd_tx.clone());
+                    calls.insert(call, tx);
+                }
+                UaEvent::Terminated { call, cause } => {
+                    if let Some(tx) = calls.remove(&call) {
+                        let _ = tx.send(UaEvent::Terminated { call, cause });
+                    }
+                }
+                other => {
+                    if let Some(call) = event_call(&other)
+                        && let Some(tx) = calls.get(&call)
+                    {
+                        let _ = tx.send(other);
+                    }
+                }
+            }
+        }
+    }
     Ok(())
+}
+
+fn event_call(e: &UaEvent) -> Option<CallHandle> {
+    Some(match e {
+        UaEvent::IncomingCall { call, .. }
+        | UaEvent::Acked { call, .. }
+        | UaEvent::ReOffer { call, .. }
+        | UaEvent::Dtmf { call, .. }
+        | UaEvent::OutgoingProgress { call, .. }
+        | UaEvent::OutgoingAnswered { call, .. }
+        | UaEvent::ReferProgress { call, .. }
+        | UaEvent::Terminated { call, .. } => *call,
+    })
+}
+
+fn apply_command(ua: &mut UserAgent, cmd: SipCommand) {
+    let now = Instant::now();
+    match cmd {
+        SipCommand::Ringing(call) => ua.ringing(now, call),
+        SipCommand::Answer(call, sdp) => ua.answer(now, call, sdp),
+        SipCommand::Reject(call, status) => ua.reject(now, call, status),
+        SipCommand::Hangup(call) => ua.hangup(now, call),
+        SipCommand::AnswerReoffer(call, sdp) => ua.answer_reoffer(now, call, sdp),
+        SipCommand::RejectReoffer(call, status) => ua.reject_reoffer(now, call, status),
+        SipCommand::Refer(call, target, headers) => {
+            if let Err(e) = ua.refer(now, call, &target, headers) {
+                tracing::warn!(error = %e, "REFER not sent");
+            }
+        }
+    }
+}
+
+fn ua_config(config: &Config, local: SocketAddr) -> UaConfig {
+    UaConfig {
+        local_addr: local,
+        advertised_addr: config.public_address,
+        allowed_sources: config.allowed_sources.iter().map(ua_net).collect(),
+        trusted_identity_sources: config.trusted_identity_sources.iter().map(ua_net).collect(),
+        max_calls: config.max_calls,
+        session_expires: config.session_expires_secs,
+        min_se: config.min_se_secs,
+        user_agent: format!("Frontdoor/{}", env!("CARGO_PKG_VERSION")),
+        outbound_targets: config
+            .outbound_targets
+            .iter()
+            .map(|t| OutboundTarget {
+                name: t.name.clone(),
+                uri: t.uri.clone(),
+                username: t.username.clone(),
+                password: t.password.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn ua_net(n: &crate::config::IpNet) -> IpNet {
+    IpNet {
+        addr: n.addr,
+        prefix_len: n.prefix_len,
+    }
+}
+
+/// Loads what every call shares: prompts (all decoded up front, so a missing or broken file is
+/// a start-up error and never mid-call silence), the handler, the RTP ports.
+fn build_context(config: &Config) -> Result<CallContext, ServerError> {
+    let prompts = PromptLibrary::load(&config.prompts, &[])
+        .map_err(|e| ServerError::Setup(format!("prompts: {e}")))?;
+    let handlers: HandlerFactory = match config.handler {
+        HandlerKind::DemoMenu => {
+            let menu =
+                DemoMenu::load(&config.demo_menu).map_err(|e| ServerError::Setup(e.to_string()))?;
+            let names = menu.prompt_names();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            prompts
+                .require(&names)
+                .map_err(|e| ServerError::Setup(format!("demo menu: {e}")))?;
+            let menu = Arc::new(menu);
+            Arc::new(move |_info: &CallInfo| {
+                Box::new(DemoMenuHandler::new(menu.clone())) as Box<dyn CallHandler>
+            })
+        }
+        HandlerKind::Flow => {
+            return Err(ServerError::Setup(
+                "the call-flow handler is not available in this build; use --demo-menu FILE".into(),
+            ));
+        }
+    };
+    let synthesizer: Option<Arc<dyn Synthesizer>> = Some(Arc::new(CachingSynthesizer::new(
+        EspeakSynthesizer::new(),
+        256,
+    )));
+    Ok(CallContext {
+        prompts,
+        synthesizer,
+        ports: PortAllocator::new(config.listen.ip(), config.rtp_ports),
+        handlers,
+        advertised_ip: config.advertised_ip(),
+        media_timeout: std::time::Duration::from_secs(config.media_timeout_secs),
+    })
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+/// Reads SIP messages from one TCP connection, framed by Content-Length (RFC 3261 §18.3), and
+/// writes what the user agent sends back on it.
+async fn tcp_connection(
+    conn: u64,
+    stream: TcpStream,
+    peer: SocketAddr,
+    to_ua: mpsc::UnboundedSender<TcpInput>,
+    mut from_ua: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let (mut reader, mut writer) = stream.into_split();
+    let writer_task = tokio::spawn(async move {
+        while let Some(bytes) = from_ua.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 8192];
+    'read: loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        loop {
+            match crate::sip::parse::parse_stream(&buf) {
+                Ok(Some((_, used))) => {
+                    let data: Vec<u8> = buf.drain(..used).collect();
+                    if to_ua
+                        .send(TcpInput::Message {
+                            conn,
+                            source: peer,
+                            data,
+                        })
+                        .is_err()
+                    {
+                        break 'read;
+                    }
+                }
+                Ok(None) => {
+                    if buf.len() > MAX_SIP_MESSAGE {
+                        break 'read; // a message that never ends: close rather than grow forever
+                    }
+                    break;
+                }
+                Err(_) => {
+                    // RFC 4475 §3.1.2.3: a stream whose framing is broken cannot be resynchronised;
+                    // let the UA answer 400 if it can, then close the connection.
+                    let data = std::mem::take(&mut buf);
+                    let _ = to_ua.send(TcpInput::Message {
+                        conn,
+                        source: peer,
+                        data,
+                    });
+                    break 'read;
+                }
+            }
+        }
+    }
+    let _ = to_ua.send(TcpInput::Closed { conn });
+    writer_task.abort();
 }

@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod handler;
 pub mod ports;
+pub mod runtime;
 
 pub use handler::{
     CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem,

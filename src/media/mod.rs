@@ -19,6 +19,7 @@ pub mod error;
 pub mod g711;
 pub mod jitter;
 pub mod pacer;
+pub mod player;
 pub mod rtcp;
 pub mod rtp;
 pub mod session;

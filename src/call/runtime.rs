@@ -1,0 +1,714 @@
+//! The per-call task: one tokio task per call joins the SIP dialog (through commands to the SIP
+//! driver) to its media session, and asks the call's [`CallHandler`] what to do.
+//!
+//! Owns: the call's RTP/RTCP sockets, its media session, what is playing, DTMF collection and
+//! the no-input timer, and the summary line logged when the call ends. Must not touch: SIP
+//! transactions (commands go to the driver), flow semantics (the handler decides).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::handler::{
+    CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem,
+};
+use super::ports::{PortAllocator, PortPair};
+use crate::media::Codec as MediaCodec;
+use crate::media::player::PromptPlayer;
+use crate::media::session::{MediaConfig, MediaEvent, MediaSession, MediaStats};
+use crate::prompts::library::PromptLibrary;
+use crate::prompts::tts::{SpeechRate, Synthesizer, Voice};
+use crate::sip::sdp::{
+    self, Codec as SdpCodec, Direction, LocalMedia, Negotiated, SessionDescription,
+};
+use crate::sip::ua::{CallHandle, IncomingCall, TerminationCause, UaEvent};
+
+/// Commands from call tasks to the SIP driver.
+#[derive(Debug)]
+pub enum SipCommand {
+    Ringing(CallHandle),
+    Answer(CallHandle, String),
+    Reject(CallHandle, u16),
+    Hangup(CallHandle),
+    AnswerReoffer(CallHandle, String),
+    RejectReoffer(CallHandle, u16),
+    Refer(CallHandle, String, Vec<(String, String)>),
+}
+
+/// Builds a fresh handler for each call.
+pub type HandlerFactory = Arc<dyn Fn(&CallInfo) -> Box<dyn CallHandler> + Send + Sync>;
+
+/// Everything call tasks share.
+pub struct CallContext {
+    pub prompts: PromptLibrary,
+    pub synthesizer: Option<Arc<dyn Synthesizer>>,
+    pub ports: PortAllocator,
+    pub handlers: HandlerFactory,
+    /// Address for SDP `c=`/`o=` (the public address behind NAT).
+    pub advertised_ip: IpAddr,
+    pub media_timeout: Duration,
+}
+
+/// Starts the task for a new incoming call and returns the channel its SIP events go to.
+pub fn spawn_call(
+    context: Arc<CallContext>,
+    call: CallHandle,
+    info: IncomingCall,
+    sip: mpsc::UnboundedSender<SipCommand>,
+) -> mpsc::UnboundedSender<UaEvent> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let call_id = info.call_id.clone();
+        if let Err(e) = run_call(context, call, info, sip.clone(), rx).await {
+            tracing::warn!(call_id = %call_id, error = %e, "call failed");
+        }
+    });
+    tx
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    #[error("no RTP ports free")]
+    NoPorts,
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the SIP driver went away")]
+    DriverGone,
+}
+
+/// Results of work done off the call task (speech synthesis).
+enum Completion {
+    Clips {
+        generation: u64,
+        clips: Vec<Arc<[i16]>>,
+        barge_in: bool,
+    },
+}
+
+async fn run_call(
+    context: Arc<CallContext>,
+    call: CallHandle,
+    incoming: IncomingCall,
+    sip: mpsc::UnboundedSender<SipCommand>,
+    mut events: mpsc::UnboundedReceiver<UaEvent>,
+) -> Result<(), CallError> {
+    let started = Instant::now();
+    let info = CallInfo {
+        call_id: incoming.call_id.clone(),
+        caller: incoming.caller.clone(),
+        dialled: incoming.dialled.clone(),
+        source: incoming.source,
+        started_at: SystemTime::now(),
+    };
+
+    let pair = match context.ports.allocate() {
+        Ok(p) => p,
+        Err(_) => {
+            tracing::warn!(call_id = %info.call_id, "no RTP ports free: 503");
+            let _ = sip.send(SipCommand::Reject(call, 503));
+            return Err(CallError::NoPorts);
+        }
+    };
+    let mut local = LocalMedia {
+        addr: context.advertised_ip,
+        port: pair.rtp_port,
+        session_id: rand::random::<u32>() as u64,
+        session_version: 1,
+    };
+
+    // Offer/answer (RFC 3264): answer the INVITE's offer, or offer in the 200 and take the answer
+    // from the ACK (RFC 3261 §13.2.1 offerless INVITE).
+    let mut last_sdp;
+    let negotiated = match incoming.offer.as_deref() {
+        Some(offer) => {
+            match SessionDescription::parse(offer).and_then(|o| sdp::negotiate_answer(&o, &local)) {
+                Ok(n) => {
+                    last_sdp = sdp::build_answer(&n, &local);
+                    sip.send(SipCommand::Answer(call, last_sdp.clone()))
+                        .map_err(|_| CallError::DriverGone)?;
+                    Some(n)
+                }
+                Err(e) => {
+                    tracing::info!(call_id = %info.call_id, reason = %e, status = e.response_status(), "offer rejected");
+                    let _ = sip.send(SipCommand::Reject(call, e.response_status()));
+                    return Ok(());
+                }
+            }
+        }
+        None => {
+            last_sdp = sdp::build_offer(&local, Direction::SendRecv);
+            sip.send(SipCommand::Answer(call, last_sdp.clone()))
+                .map_err(|_| CallError::DriverGone)?;
+            None
+        }
+    };
+
+    // Wait for the ACK: media starts when the dialog is confirmed.
+    let negotiated = loop {
+        match events.recv().await {
+            Some(UaEvent::Acked { sdp: answer, .. }) => match (negotiated, answer) {
+                (Some(n), _) => break n,
+                (None, Some(answer)) => {
+                    match SessionDescription::parse(&answer)
+                        .and_then(|a| sdp::parse_answer(&a, &local))
+                    {
+                        Ok(n) => break n,
+                        Err(e) => {
+                            tracing::info!(call_id = %info.call_id, reason = %e, "unusable answer in ACK: hanging up");
+                            let _ = sip.send(SipCommand::Hangup(call));
+                            return Ok(());
+                        }
+                    }
+                }
+                (None, None) => {
+                    tracing::info!(call_id = %info.call_id, "offerless INVITE but no answer in ACK: hanging up");
+                    let _ = sip.send(SipCommand::Hangup(call));
+                    return Ok(());
+                }
+            },
+            Some(UaEvent::Terminated { cause, .. }) => {
+                log_summary(&info, started, None, &cause_of(cause), "");
+                return Ok(());
+            }
+            Some(_) => {}
+            None => return Err(CallError::DriverGone),
+        }
+    };
+
+    let handler = (context.handlers)(&info);
+    let mut call_task = CallTask::new(context, call, info, sip, pair, negotiated, handler)?;
+    call_task.run(&mut events, &mut local, &mut last_sdp).await;
+    let summary = call_task.summary_extra();
+    log_summary(
+        &call_task.info,
+        started,
+        Some(call_task.media.stats()),
+        &call_task.cause,
+        &summary,
+    );
+    Ok(())
+}
+
+fn media_codec(c: SdpCodec) -> MediaCodec {
+    match c {
+        SdpCodec::Pcmu => MediaCodec::Pcmu,
+        SdpCodec::Pcma => MediaCodec::Pcma,
+    }
+}
+
+fn media_config(n: &Negotiated, timeout: Duration) -> MediaConfig {
+    MediaConfig {
+        codec: media_codec(n.codec),
+        payload_type: n.payload_type,
+        telephone_event_pt: n.telephone_event_pt,
+        ptime_ms: n.ptime_ms,
+        remote_rtp: n.remote_rtp,
+        remote_rtcp: n.remote_rtcp,
+        media_timeout: timeout,
+    }
+}
+
+fn cause_of(t: TerminationCause) -> HangupCause {
+    match t {
+        TerminationCause::RemoteBye => HangupCause::CallerHungUp,
+        TerminationCause::LocalBye => HangupCause::Completed,
+        TerminationCause::Cancelled => HangupCause::Cancelled,
+        TerminationCause::AckTimeout => HangupCause::AckTimeout,
+        TerminationCause::SessionExpired => HangupCause::SessionExpired,
+        TerminationCause::Rejected(code) => HangupCause::Error(format!("rejected {code}")),
+        TerminationCause::TransportError => HangupCause::Error("transport error".into()),
+        TerminationCause::OutgoingFailed(code) => {
+            HangupCause::Error(format!("outgoing failed {code}"))
+        }
+    }
+}
+
+fn log_summary(
+    info: &CallInfo,
+    started: Instant,
+    stats: Option<MediaStats>,
+    cause: &HangupCause,
+    extra: &str,
+) {
+    let s = stats.unwrap_or_default();
+    tracing::info!(
+        call_id = %info.call_id,
+        caller = ?info.caller,
+        dialled = %info.dialled,
+        duration_ms = started.elapsed().as_millis() as u64,
+        packets_in = s.packets_in,
+        packets_out = s.packets_out,
+        lost = s.lost,
+        loss_pct = format_args!("{:.2}", s.fraction_lost * 100.0),
+        jitter_ms = format_args!("{:.1}", s.jitter_ms),
+        cause = ?cause,
+        "call summary{extra}"
+    );
+}
+
+/// What the caller is being asked for right now.
+struct Listening {
+    spec: ListenSpec,
+    /// When the no-input timer fires; armed when the prompt finishes.
+    no_input_at: Option<Instant>,
+    digits: String,
+    inter_digit_at: Option<Instant>,
+}
+
+struct CallTask {
+    context: Arc<CallContext>,
+    call: CallHandle,
+    info: CallInfo,
+    sip: mpsc::UnboundedSender<SipCommand>,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    _ports: PortPair,
+    media: MediaSession,
+    handler: Box<dyn CallHandler>,
+    /// Clips waiting for the current source to finish (a second `Play` while one plays).
+    pending: Vec<Arc<[i16]>>,
+    playing: bool,
+    barge_in: bool,
+    /// Bumped by every stop, so late synthesis results for a stopped `Play` are dropped.
+    generation: u64,
+    listening: Option<Listening>,
+    slow: bool,
+    hanging_up: Option<Instant>,
+    cause: HangupCause,
+    ended: bool,
+    completions_tx: mpsc::UnboundedSender<Completion>,
+    completions_rx: mpsc::UnboundedReceiver<Completion>,
+    digits_heard: String,
+}
+
+/// How long we wait for the BYE transaction before giving up on a clean end.
+const HANGUP_GRACE: Duration = Duration::from_secs(10);
+
+impl CallTask {
+    fn new(
+        context: Arc<CallContext>,
+        call: CallHandle,
+        info: CallInfo,
+        sip: mpsc::UnboundedSender<SipCommand>,
+        pair: PortPair,
+        negotiated: Negotiated,
+        handler: Box<dyn CallHandler>,
+    ) -> Result<CallTask, CallError> {
+        let rtp = UdpSocket::from_std(pair.rtp.try_clone()?)?;
+        let rtcp = UdpSocket::from_std(pair.rtcp.try_clone()?)?;
+        let now = Instant::now();
+        let mut media = MediaSession::new(media_config(&negotiated, context.media_timeout), now);
+        media.set_on_hold(negotiated.remote_hold);
+        let (completions_tx, completions_rx) = mpsc::unbounded_channel();
+        Ok(CallTask {
+            context,
+            call,
+            info,
+            sip,
+            rtp,
+            rtcp,
+            _ports: pair,
+            media,
+            handler,
+            pending: Vec::new(),
+            playing: false,
+            barge_in: true,
+            generation: 0,
+            listening: None,
+            slow: false,
+            hanging_up: None,
+            cause: HangupCause::Completed,
+            ended: false,
+            completions_tx,
+            completions_rx,
+            digits_heard: String::new(),
+        })
+    }
+
+    fn summary_extra(&self) -> String {
+        if self.digits_heard.is_empty() {
+            String::new()
+        } else {
+            format!(" (digits {})", self.digits_heard.len())
+        }
+    }
+
+    async fn run(
+        &mut self,
+        events: &mut mpsc::UnboundedReceiver<UaEvent>,
+        local: &mut LocalMedia,
+        last_sdp: &mut String,
+    ) {
+        self.dispatch(CallEvent::Answered);
+        let mut rtp_buf = vec![0u8; 2048];
+        let mut rtcp_buf = vec![0u8; 2048];
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(self.next_wake()));
+        tokio::pin!(sleep);
+        while !self.ended {
+            sleep
+                .as_mut()
+                .reset(tokio::time::Instant::from_std(self.next_wake()));
+            tokio::select! {
+                r = self.rtp.recv_from(&mut rtp_buf) => {
+                    let now = Instant::now();
+                    if let Ok((n, src)) = r {
+                        self.media.handle_rtp(now, src, &rtp_buf[..n]);
+                    }
+                    // Drain whatever else is queued without another wake-up.
+                    while let Ok((n, src)) = self.rtp.try_recv_from(&mut rtp_buf) {
+                        self.media.handle_rtp(now, src, &rtp_buf[..n]);
+                    }
+                }
+                r = self.rtcp.recv_from(&mut rtcp_buf) => {
+                    if let Ok((n, src)) = r {
+                        self.media.handle_rtcp(Instant::now(), src, &rtcp_buf[..n]);
+                    }
+                }
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_sip_event(ev, local, last_sdp),
+                    None => { self.cause = HangupCause::Error("driver stopped".into()); break; }
+                },
+                Some(done) = self.completions_rx.recv() => self.on_completion(done),
+                _ = &mut sleep => {}
+            }
+            let now = Instant::now();
+            self.media.handle_timeout(now);
+            self.flush_media(now);
+            self.check_timers(now);
+        }
+        self.dispatch_final();
+    }
+
+    fn next_wake(&self) -> Instant {
+        let mut wake = self.media.poll_timeout();
+        if let Some(l) = &self.listening {
+            for t in [l.no_input_at, l.inter_digit_at].into_iter().flatten() {
+                wake = wake.min(t);
+            }
+        }
+        if let Some(h) = self.hanging_up {
+            wake = wake.min(h + HANGUP_GRACE);
+        }
+        wake
+    }
+
+    fn flush_media(&mut self, now: Instant) {
+        while let Some(t) = self.media.poll_transmit(now) {
+            let socket = if t.is_rtcp { &self.rtcp } else { &self.rtp };
+            // UDP: a full socket buffer drops this packet, as the network would.
+            let _ = socket.try_send_to(t.payload, t.destination);
+        }
+        while let Some(ev) = self.media.poll_event() {
+            match ev {
+                MediaEvent::Dtmf(d) => self.on_digit(now, d),
+                MediaEvent::Frame(frame) => self.media.recycle_frame(frame),
+                MediaEvent::SourceFinished => self.on_source_finished(now),
+                MediaEvent::MediaTimeout => {
+                    tracing::info!(call_id = %self.info.call_id, "no RTP within the media timeout: hanging up");
+                    self.hang_up(now, HangupCause::MediaTimeout);
+                }
+            }
+        }
+    }
+
+    fn check_timers(&mut self, now: Instant) {
+        if let Some(h) = self.hanging_up
+            && now >= h + HANGUP_GRACE
+        {
+            self.ended = true;
+            return;
+        }
+        let Some(l) = &mut self.listening else { return };
+        if l.inter_digit_at.is_some_and(|t| now >= t) {
+            l.inter_digit_at = None;
+            let digits = std::mem::take(&mut l.digits);
+            self.listening = None;
+            self.dispatch(CallEvent::Digits(digits));
+        } else if l.no_input_at.is_some_and(|t| now >= t) {
+            self.listening = None;
+            self.dispatch(CallEvent::NoInput);
+        }
+    }
+
+    fn on_digit(&mut self, now: Instant, digit: char) {
+        if self.hanging_up.is_some() {
+            return;
+        }
+        self.digits_heard.push(digit);
+        // DTMF always barges in on an interruptible prompt.
+        if self.playing && self.barge_in {
+            self.stop_playback();
+        }
+        match &mut self.listening {
+            Some(l) if l.spec.max_digits > 1 => {
+                if l.spec.terminators.contains(digit) {
+                    let digits = std::mem::take(&mut l.digits);
+                    self.listening = None;
+                    self.dispatch(CallEvent::Digits(digits));
+                    return;
+                }
+                l.digits.push(digit);
+                l.no_input_at = None;
+                if l.digits.len() >= l.spec.max_digits {
+                    let digits = std::mem::take(&mut l.digits);
+                    self.listening = None;
+                    self.dispatch(CallEvent::Digits(digits));
+                } else {
+                    l.inter_digit_at = Some(now + l.spec.inter_digit_timeout);
+                }
+            }
+            _ => {
+                self.listening = None;
+                self.dispatch(CallEvent::Dtmf(digit));
+            }
+        }
+    }
+
+    fn on_source_finished(&mut self, now: Instant) {
+        if !self.pending.is_empty() {
+            let clips = std::mem::take(&mut self.pending);
+            self.start_player(clips);
+            return;
+        }
+        self.playing = false;
+        if let Some(l) = &mut self.listening
+            && l.no_input_at.is_none()
+            && l.digits.is_empty()
+        {
+            l.no_input_at = Some(now + l.spec.no_input_timeout);
+        }
+        self.dispatch(CallEvent::PromptFinished);
+    }
+
+    fn on_sip_event(&mut self, ev: UaEvent, local: &mut LocalMedia, last_sdp: &mut String) {
+        match ev {
+            UaEvent::Dtmf { digit, .. } => self.on_digit(Instant::now(), digit),
+            UaEvent::ReOffer { sdp: offer, .. } => self.on_reoffer(offer, local, last_sdp),
+            UaEvent::Terminated { cause, .. } => {
+                if self.hanging_up.is_none() {
+                    self.cause = cause_of(cause);
+                }
+                self.ended = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// A re-INVITE or UPDATE (RFC 3311): hold, resume, new address or codec, or a session
+    /// refresh. A bodyless one gets our current SDP as a new offer.
+    fn on_reoffer(&mut self, offer: Option<String>, local: &mut LocalMedia, last_sdp: &mut String) {
+        let Some(offer) = offer else {
+            let _ = self
+                .sip
+                .send(SipCommand::AnswerReoffer(self.call, last_sdp.clone()));
+            return;
+        };
+        match SessionDescription::parse(&offer).and_then(|o| sdp::negotiate_answer(&o, local)) {
+            Ok(n) => {
+                self.media.set_on_hold(n.remote_hold);
+                self.media.set_remote(n.remote_rtp, n.remote_rtcp);
+                self.media
+                    .update_codec(media_codec(n.codec), n.payload_type, n.telephone_event_pt);
+                let previous = last_sdp.clone();
+                *last_sdp = local.versioned(Some(&previous), |l| sdp::build_answer(&n, l));
+                tracing::info!(call_id = %self.info.call_id, hold = n.remote_hold, "media renegotiated");
+                let _ = self
+                    .sip
+                    .send(SipCommand::AnswerReoffer(self.call, last_sdp.clone()));
+            }
+            Err(e) => {
+                let _ = self
+                    .sip
+                    .send(SipCommand::RejectReoffer(self.call, e.response_status()));
+            }
+        }
+    }
+
+    fn on_completion(&mut self, done: Completion) {
+        match done {
+            Completion::Clips {
+                generation,
+                clips,
+                barge_in,
+            } => {
+                if generation != self.generation || self.hanging_up.is_some() {
+                    return;
+                }
+                self.queue_clips(clips, barge_in);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, event: CallEvent) {
+        if self.ended {
+            return;
+        }
+        let actions = self.handler.on_event(&self.info, event);
+        for action in actions {
+            self.apply(action);
+        }
+    }
+
+    fn dispatch_final(&mut self) {
+        let cause = self.cause.clone();
+        let _ = self.handler.on_event(&self.info, CallEvent::Hangup(cause));
+    }
+
+    fn apply(&mut self, action: CallAction) {
+        let now = Instant::now();
+        match action {
+            CallAction::Play { items, barge_in } => self.play(items, barge_in),
+            CallAction::StopPlayback => self.stop_playback(),
+            CallAction::Listen(spec) => {
+                let no_input_at = if self.playing {
+                    None
+                } else {
+                    Some(now + spec.no_input_timeout)
+                };
+                self.listening = Some(Listening {
+                    spec,
+                    no_input_at,
+                    digits: String::new(),
+                    inter_digit_at: None,
+                });
+            }
+            CallAction::SetSlowSpeech(slow) => self.slow = slow,
+            CallAction::CreateCase { .. } => {
+                // The case store arrives with the cases issue; until then the flow's sink answers.
+                self.dispatch(CallEvent::CaseFailed {
+                    reason: "no case store configured".into(),
+                });
+            }
+            CallAction::Transfer { queue, .. } => {
+                self.dispatch(CallEvent::TransferFailed {
+                    reason: format!("no route to queue {queue}"),
+                });
+            }
+            CallAction::Hangup => self.hang_up(now, HangupCause::Completed),
+        }
+    }
+
+    fn hang_up(&mut self, now: Instant, cause: HangupCause) {
+        if self.hanging_up.is_some() {
+            return;
+        }
+        self.cause = cause;
+        self.hanging_up = Some(now);
+        self.listening = None;
+        self.stop_playback();
+        let _ = self.sip.send(SipCommand::Hangup(self.call));
+    }
+
+    fn stop_playback(&mut self) {
+        self.generation += 1;
+        self.pending.clear();
+        self.playing = false;
+        self.media.set_source(None);
+    }
+
+    /// Resolves prompts now when they are all in memory; otherwise synthesises off the call
+    /// task (espeak-ng is a subprocess and must never run on the media path).
+    fn play(&mut self, items: Vec<PlayItem>, barge_in: bool) {
+        let slow = self.slow;
+        let mut clips = Vec::with_capacity(items.len());
+        let mut needs_synthesis = false;
+        for item in &items {
+            match item {
+                PlayItem::Prompt { name, lang } => {
+                    let clip = if slow {
+                        self.context.prompts.get_slow(name, lang.as_deref())
+                    } else {
+                        self.context.prompts.get(name, lang.as_deref())
+                    };
+                    match clip {
+                        Some(c) => clips.push(c),
+                        None => {
+                            tracing::error!(call_id = %self.info.call_id, prompt = %name, "prompt missing at play time");
+                        }
+                    }
+                }
+                PlayItem::Silence(d) => clips.push(silence(*d)),
+                PlayItem::Text { .. } => needs_synthesis = true,
+            }
+        }
+        if !needs_synthesis {
+            self.queue_clips(clips, barge_in);
+            return;
+        }
+        let Some(synth) = self.context.synthesizer.clone() else {
+            tracing::error!(call_id = %self.info.call_id, "text prompt but no synthesiser configured");
+            self.queue_clips(clips, barge_in);
+            return;
+        };
+        let prompts = self.context.prompts.clone();
+        let tx = self.completions_tx.clone();
+        let generation = self.generation;
+        let call_id = self.info.call_id.clone();
+        self.playing = true;
+        tokio::task::spawn_blocking(move || {
+            let rate = if slow {
+                SpeechRate::Slow
+            } else {
+                SpeechRate::Normal
+            };
+            let mut clips = Vec::with_capacity(items.len());
+            for item in items {
+                let clip = match item {
+                    PlayItem::Prompt { name, lang } => {
+                        if slow {
+                            prompts.get_slow(&name, lang.as_deref())
+                        } else {
+                            prompts.get(&name, lang.as_deref())
+                        }
+                    }
+                    PlayItem::Silence(d) => Some(silence(d)),
+                    PlayItem::Text { text, lang } => {
+                        let voice = lang
+                            .as_deref()
+                            .map(Voice::espeak_for_language)
+                            .unwrap_or_else(Voice::default_espeak);
+                        match synth.synthesize(&text, &voice, rate) {
+                            Ok(c) => Some(c),
+                            Err(e) => {
+                                tracing::error!(call_id = %call_id, error = %e, "speech synthesis failed");
+                                None
+                            }
+                        }
+                    }
+                };
+                clips.extend(clip);
+            }
+            let _ = tx.send(Completion::Clips {
+                generation,
+                clips,
+                barge_in,
+            });
+        });
+    }
+
+    fn queue_clips(&mut self, clips: Vec<Arc<[i16]>>, barge_in: bool) {
+        self.barge_in = barge_in;
+        if self.playing && self.media.is_playing() {
+            self.pending.extend(clips);
+        } else {
+            self.start_player(clips);
+        }
+    }
+
+    fn start_player(&mut self, clips: Vec<Arc<[i16]>>) {
+        let mut player = PromptPlayer::new();
+        for c in clips {
+            player.enqueue(c);
+        }
+        self.playing = true;
+        self.media.set_source(Some(Box::new(player)));
+    }
+}
+
+fn silence(d: Duration) -> Arc<[i16]> {
+    let samples = (d.as_millis() as usize).saturating_mul(8);
+    vec![0i16; samples].into()
+}
