@@ -78,6 +78,8 @@ struct Phrase {
     terms: Vec<usize>,
     /// Sum of the terms' weights.
     weight: f32,
+    /// For keywords: 1 when only this intent uses the phrase, 1/n when n intents do.
+    specificity: f32,
     /// Every word's stem in order, stop words included, for "heard inside the sentence" checks.
     sequence: Vec<String>,
 }
@@ -114,11 +116,17 @@ pub struct Classifier {
     unknown_weight: f32,
 }
 
-/// Share of the score that comes from the best example, the intent's vocabulary coverage and
-/// keyword hits. Sums to 1 so a perfect match scores 1.
-const EXAMPLE_SHARE: f32 = 0.5;
-const COVERAGE_SHARE: f32 = 0.2;
-const KEYWORD_SHARE: f32 = 0.3;
+/// Content similarity mixes the best example's weighted Dice overlap with how much of what the
+/// caller said the intent's vocabulary explains.
+const EXAMPLE_SHARE: f32 = 0.6;
+const COVERAGE_SHARE: f32 = 0.4;
+/// A keyword heard lifts an intent above the default no-match threshold on its own; a keyword
+/// only this intent uses lifts it further; similarity adds the rest.
+const KEYWORD_FLOOR: f32 = 0.5;
+const KEYWORD_SPECIFIC: f32 = 0.1;
+const KEYWORD_BASE: f32 = 0.4;
+/// Without a keyword an intent can reach this much, so a keyword hit on a perfect example wins.
+const NO_KEYWORD_CEILING: f32 = 0.9;
 /// How much a sound-alike or spelled-alike word counts compared with an exact one.
 const SOUND_ALIKE: f32 = 0.85;
 const SPELL_ALIKE_MIN: f32 = 0.6;
@@ -214,12 +222,29 @@ impl Classifier {
         }
         let unknown_weight = 0.5 * (1.0 + n).ln();
 
+        // How many intents share each keyword (as a set of terms).
+        let mut keyword_users: HashMap<Vec<usize>, usize> = HashMap::new();
+        for keywords in &intent_keywords {
+            let mut distinct: Vec<Vec<usize>> =
+                keywords.iter().map(|k| sorted(k.clone())).collect();
+            distinct.sort();
+            distinct.dedup();
+            for k in distinct {
+                *keyword_users.entry(k).or_default() += 1;
+            }
+        }
         let phrase = |text: &str, ids: Vec<usize>| Phrase {
             weight: ids
                 .iter()
                 .filter_map(|&id| terms.get(id))
                 .map(|t| t.weight)
                 .sum(),
+            specificity: 1.0
+                / keyword_users
+                    .get(&sorted(ids.clone()))
+                    .copied()
+                    .unwrap_or(1)
+                    .max(1) as f32,
             terms: ids,
             sequence: words(text).iter().map(|w| stem(w)).collect(),
         };
@@ -330,9 +355,12 @@ impl Classifier {
         let mut out: Vec<QueryWord> = Vec::with_capacity(raw.len());
         let mut i = 0;
         while let Some(word) = raw.get(i) {
-            // A compound split by the recogniser ("pot hole", "fly tipping" vs "flytipping").
+            // A compound split by the recogniser ("pot hole" for "pothole"), when the parts are
+            // not words the intents use themselves ("street light" stays two words).
             if let Some(next) = raw.get(i + 1)
                 && !is_stop_word(word)
+                && !(self.by_stem.contains_key(&stem(word))
+                    && self.by_stem.contains_key(&stem(next)))
                 && let Some(&id) = self.by_stem.get(&stem(&format!("{word}{next}")))
             {
                 out.push(self.known(stem(&format!("{word}{next}")), id, 1.0));
@@ -377,16 +405,26 @@ impl Classifier {
     /// The vocabulary term a misrecognised word most likely stands for.
     fn fuzzy(&self, stem: &str) -> Option<(usize, f32)> {
         let key = phonetic_key(stem);
+        let grams = trigrams(stem);
         if key.chars().count() >= 2
             && let Some(ids) = self.by_sound.get(&key)
-            && let Some(&id) = ids.first()
         {
-            return Some((id, SOUND_ALIKE));
+            // Several words may sound alike ("bill", "boil"): take the closest spelling.
+            let closest = ids.iter().copied().max_by(|&a, &b| {
+                let sim = |id: usize| {
+                    self.terms
+                        .get(id)
+                        .map_or(0.0, |t| trigram_similarity(&grams, &t.trigrams))
+                };
+                sim(a).total_cmp(&sim(b)).then(b.cmp(&a))
+            });
+            if let Some(id) = closest {
+                return Some((id, SOUND_ALIKE));
+            }
         }
         if stem.chars().count() < 4 {
             return None;
         }
-        let grams = trigrams(stem);
         self.terms
             .iter()
             .enumerate()
@@ -397,57 +435,92 @@ impl Classifier {
     }
 
     fn score(&self, intent: &Intent, query: &[QueryWord], query_weight: f32) -> f32 {
-        let matched = |ids: &[usize]| -> f32 {
+        // How well the query contains a term: 1 exact, less for sound-alike, 0 absent.
+        let quality = |id: usize| -> f32 {
             query
                 .iter()
-                .filter_map(|w| w.term.map(|(id, q)| (id, q, w.weight)))
-                .filter(|(id, _, _)| ids.binary_search(id).is_ok() || ids.contains(id))
-                .map(|(_, q, weight)| q * weight)
-                .sum()
+                .filter_map(|w| w.term)
+                .filter(|(t, _)| *t == id)
+                .map(|(_, q)| q)
+                .fold(0.0f32, f32::max)
         };
+        let weight = |id: usize| self.terms.get(id).map_or(0.0, |t| t.weight);
+        let matched =
+            |ids: &[usize]| -> f32 { ids.iter().map(|&id| quality(id) * weight(id)).sum() };
         let example = intent
             .examples
             .iter()
-            .map(|e| {
-                let m = matched(&e.terms).min(e.weight);
-                if e.weight + query_weight > 0.0 {
-                    2.0 * m / (e.weight + query_weight)
-                } else {
-                    0.0
-                }
-            })
+            .filter(|e| e.weight > 0.0)
+            .map(|e| 2.0 * matched(&e.terms) / (e.weight + query_weight))
             .fold(0.0f32, f32::max);
         let coverage = if query_weight > 0.0 {
             (matched(&intent.vocabulary) / query_weight).min(1.0)
         } else {
             0.0
         };
+        let base = (EXAMPLE_SHARE * example + COVERAGE_SHARE * coverage).min(1.0);
         let keyword = intent
             .keywords
             .iter()
             .filter(|k| !k.terms.is_empty())
             .map(|k| {
-                let m = matched(&k.terms);
-                if m >= k.weight * 0.8 { 1.0 } else { 0.0 }
+                // A keyword heard only as a sound-alike lifts the intent less.
+                let heard = k.terms.iter().map(|&id| quality(id)).fold(1.0f32, f32::min);
+                heard * (KEYWORD_FLOOR + KEYWORD_SPECIFIC * k.specificity)
             })
             .fold(0.0f32, f32::max);
-        (EXAMPLE_SHARE * example + COVERAGE_SHARE * coverage + KEYWORD_SHARE * keyword)
-            .clamp(0.0, 1.0)
+        if keyword > 0.0 {
+            (keyword + KEYWORD_BASE * base).min(1.0)
+        } else {
+            NO_KEYWORD_CEILING * base
+        }
     }
 }
 
-/// Whether one of an always-intent's keywords or examples occurs as a run of words in the
-/// utterance (stems compared, stop words included so "talk to someone" stays a phrase).
+fn sorted(mut ids: Vec<usize>) -> Vec<usize> {
+    ids.sort_unstable();
+    ids
+}
+
+/// Whether one of an always-intent's keywords or examples is heard inside the utterance: its
+/// words in order (stems compared, stop words included so "talk to someone" stays a phrase),
+/// with at most one extra word inside a keyword ("not feeling safe", "speak to someone please").
 fn heard_inside(intent: &Intent, query: &[QueryWord]) -> bool {
     let stems: Vec<&str> = query.iter().map(|w| w.stem.as_str()).collect();
-    intent
-        .keywords
+    let keywords = intent.keywords.iter().map(|p| (p, 1));
+    let examples = intent.examples.iter().map(|p| (p, 0));
+    keywords
+        .chain(examples)
+        .filter(|(p, _)| !p.sequence.is_empty() && !p.terms.is_empty())
+        .any(|(p, gaps)| occurs(&stems, &p.sequence, gaps))
+}
+
+/// Whether `phrase` occurs in `words` in order, starting anywhere, with at most `gaps` words
+/// inserted. Linear in `words` times the phrase length.
+fn occurs(words: &[&str], phrase: &[String], gaps: usize) -> bool {
+    let Some(first) = phrase.first() else {
+        return false;
+    };
+    words
         .iter()
-        .chain(&intent.examples)
-        .filter(|p| !p.sequence.is_empty() && !p.terms.is_empty())
-        .any(|p| {
-            stems
-                .windows(p.sequence.len())
-                .any(|w| w.iter().zip(&p.sequence).all(|(a, b)| a == b))
+        .enumerate()
+        .filter(|(_, w)| **w == first.as_str())
+        .any(|(start, _)| {
+            let mut skipped = 0;
+            let mut at = start + 1;
+            for want in phrase.iter().skip(1) {
+                loop {
+                    match words.get(at) {
+                        Some(w) if *w == want.as_str() => break,
+                        Some(_) if skipped < gaps => {
+                            skipped += 1;
+                            at += 1;
+                        }
+                        _ => return false,
+                    }
+                }
+                at += 1;
+            }
+            true
         })
 }

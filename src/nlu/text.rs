@@ -7,13 +7,13 @@
 /// Words that carry no intent on their own. Negations ("no", "not"), "yes", "again", "sorry"
 /// and "what" are deliberately absent: short answers consist of little else.
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "ah", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been",
-    "being", "but", "by", "can", "could", "did", "do", "does", "er", "erm", "for", "from", "get",
-    "got", "had", "has", "have", "he", "hello", "her", "hey", "hi", "him", "his", "hmm", "i", "if",
-    "in", "is", "it", "its", "just", "like", "may", "me", "might", "mine", "mm", "my", "need",
-    "of", "oh", "on", "or", "our", "please", "shall", "she", "should", "so", "some", "thank",
-    "thanks", "that", "the", "their", "them", "then", "these", "they", "this", "those", "to", "uh",
-    "um", "umm", "us", "want", "was", "we", "well", "were", "will", "with", "would", "you", "your",
+    "a", "about", "ah", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been", "being",
+    "but", "by", "can", "could", "did", "do", "does", "er", "erm", "for", "from", "get", "got",
+    "had", "has", "have", "he", "hello", "her", "hey", "hi", "him", "his", "hmm", "i", "if", "in",
+    "is", "it", "its", "just", "like", "may", "me", "might", "mine", "mm", "my", "need", "of",
+    "oh", "on", "or", "our", "please", "shall", "she", "should", "so", "some", "thank", "thanks",
+    "that", "the", "their", "them", "then", "these", "they", "this", "those", "to", "uh", "um",
+    "umm", "us", "want", "was", "we", "well", "were", "will", "with", "would", "you", "your",
     "yours",
 ];
 
@@ -94,8 +94,9 @@ pub(crate) fn phonetic_key(word: &str) -> String {
             'c' | 'q' => 'k',
             'z' => 's',
             'v' => 'f',
+            // Soundex keeps the first letter: an initial "h" is heard ("hear" is not "ear").
             'a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'w' | 'h' if i > 0 => continue,
-            'a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'w' | 'h' => 'A',
+            'a' | 'e' | 'i' | 'o' | 'u' | 'y' => 'A',
             other => other,
         };
         if !key.ends_with(mapped) {
@@ -188,6 +189,7 @@ mod tests {
             assert_eq!(phonetic_key(a), phonetic_key(b), "{a} / {b}");
         }
         assert_ne!(phonetic_key("bin"), phonetic_key("pothole"));
+        assert_ne!(phonetic_key("hear"), phonetic_key("arrear"));
     }
 
     #[test]

@@ -222,6 +222,8 @@ fn cardinal(words: &[&str]) -> Option<(u64, usize)> {
         Teen,
         Tens,
         Scale,
+        /// After "thousand" a plain unit continues the number ("three thousand four hundred").
+        Thousand,
         ScaleAnd,
     }
     let mut total: u64 = 0;
@@ -241,6 +243,10 @@ fn cardinal(words: &[&str]) -> Option<(u64, usize)> {
                 current = u64::from(value);
                 last = Last::Unit;
             }
+            (Unit { value, .. }, Last::Thousand) => {
+                current = u64::from(value);
+                last = Last::Unit;
+            }
             (Unit { value, .. }, Last::Tens | Last::ScaleAnd) => {
                 current += u64::from(value);
                 last = Last::Unit;
@@ -249,11 +255,11 @@ fn cardinal(words: &[&str]) -> Option<(u64, usize)> {
                 current = u64::from(v);
                 last = if v >= 20 { Last::Tens } else { Last::Teen };
             }
-            (Teen(v), Last::Scale | Last::ScaleAnd) => {
+            (Teen(v), Last::Scale | Last::Thousand | Last::ScaleAnd) => {
                 current += u64::from(v);
                 last = Last::Teen;
             }
-            (Tens(v), Last::Scale | Last::ScaleAnd) => {
+            (Tens(v), Last::Scale | Last::Thousand | Last::ScaleAnd) => {
                 current += u64::from(v);
                 last = Last::Tens;
             }
@@ -264,9 +270,9 @@ fn cardinal(words: &[&str]) -> Option<(u64, usize)> {
             (Thousand, Last::Unit | Last::Teen | Last::Tens | Last::Scale) if current > 0 => {
                 total += current * 1000;
                 current = 0;
-                last = Last::Scale;
+                last = Last::Thousand;
             }
-            (And, Last::Scale) => last = Last::ScaleAnd,
+            (And, Last::Scale | Last::Thousand) => last = Last::ScaleAnd,
             _ => break,
         }
         used += 1;
@@ -365,6 +371,8 @@ mod tests {
             ("it's um four seven er two", "472"),
             ("won ate", "18"),
             ("nine hundred and one", "901"),
+            ("three thousand four hundred and five", "3405"),
+            ("two thousand and six", "2006"),
         ];
         for (text, expected) in cases {
             assert_eq!(digits(text).as_deref(), Some(expected), "{text:?}");
