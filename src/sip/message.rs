@@ -209,6 +209,62 @@ impl SipMessage {
         }
     }
 
+    /// The CANCEL for a pending `invite` (RFC 3261 §9.1): same Request-URI, Call-ID, To, From,
+    /// top Via and CSeq number (method CANCEL), and the INVITE's Route headers.
+    pub fn cancel_for(invite: &SipMessage) -> Result<SipMessage, ParseError> {
+        SipMessage::in_transaction_request(invite, Method::Cancel, None)
+    }
+
+    /// The ACK for a non-2xx final `response` to `invite` (RFC 3261 §17.1.1.3): as the CANCEL,
+    /// but To comes from the response (it carries the UAS tag).
+    pub fn ack_for_failure(
+        invite: &SipMessage,
+        response: &SipMessage,
+    ) -> Result<SipMessage, ParseError> {
+        let to = response
+            .headers
+            .get("To")
+            .ok_or(ParseError::MissingHeader("To"))?;
+        SipMessage::in_transaction_request(invite, Method::Ack, Some(to))
+    }
+
+    fn in_transaction_request(
+        invite: &SipMessage,
+        method: Method,
+        to: Option<&str>,
+    ) -> Result<SipMessage, ParseError> {
+        let uri = invite
+            .request_uri()
+            .ok_or(ParseError::BadStartLine("not a request"))?
+            .clone();
+        let cseq = invite.headers.cseq()?;
+        let top_via = invite.headers.top_via()?;
+        let mut msg = SipMessage::request(method.clone(), uri);
+        msg.headers.push("Via", top_via.to_string());
+        msg.headers.push("Max-Forwards", "70");
+        msg.headers.push(
+            "From",
+            invite
+                .headers
+                .get("From")
+                .ok_or(ParseError::MissingHeader("From"))?,
+        );
+        let to = match to {
+            Some(t) => t,
+            None => invite
+                .headers
+                .get("To")
+                .ok_or(ParseError::MissingHeader("To"))?,
+        };
+        msg.headers.push("To", to);
+        msg.headers.push("Call-ID", invite.headers.call_id()?);
+        msg.headers.push("CSeq", format!("{} {method}", cseq.seq));
+        for route in invite.headers.get_all("Route") {
+            msg.headers.push("Route", route);
+        }
+        Ok(msg)
+    }
+
     /// Adds `tag` to the To header unless it already has one (RFC 3261 §8.2.6.2). A To value
     /// that does not parse gets `;tag=` appended verbatim.
     pub fn with_to_tag(mut self, tag: &str) -> SipMessage {
@@ -386,6 +442,29 @@ mod tests {
             )
         );
         assert_eq!(msg.headers.vias().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn cancel_and_failure_ack() {
+        let invite = invite().with_header("Route", "<sip:edge.example.net;lr>");
+        let cancel = SipMessage::cancel_for(&invite).unwrap();
+        assert_eq!(cancel.method(), Some(&Method::Cancel));
+        assert_eq!(cancel.request_uri(), invite.request_uri());
+        assert_eq!(cancel.headers.vias().unwrap().len(), 1);
+        assert_eq!(cancel.headers.get("CSeq"), Some("314159 CANCEL"));
+        assert_eq!(
+            cancel.headers.get("Route"),
+            Some("<sip:edge.example.net;lr>")
+        );
+        let busy = SipMessage::response_to(&invite, 486, None).with_to_tag("uas1");
+        let ack = SipMessage::ack_for_failure(&invite, &busy).unwrap();
+        assert_eq!(ack.headers.get("CSeq"), Some("314159 ACK"));
+        assert_eq!(ack.headers.to().unwrap().tag(), Some("uas1"));
+        assert_eq!(
+            ack.headers.top_via().unwrap().branch.as_deref(),
+            Some("z9hG4bK776asdhds")
+        );
+        assert!(crate::sip::parse::parse_datagram(&ack.to_bytes()).is_ok());
     }
 
     #[test]
