@@ -185,7 +185,8 @@ impl SipMessage {
     }
 
     /// A response to `request` copying Via(s), From, To, Call-ID and CSeq (RFC 3261 §8.2.6.2)
-    /// and, for 18x/2xx to a dialog-creating request, Record-Route (§12.1.1). `reason` `None`
+    /// and, for 101-299 to a dialog-creating request (INVITE, SUBSCRIBE, REFER, NOTIFY),
+    /// Record-Route (§12.1.1). `reason` `None`
     /// uses the default phrase. Header values are copied verbatim.
     pub fn response_to(request: &SipMessage, code: u16, reason: Option<&str>) -> SipMessage {
         let mut headers = Headers::new();
@@ -194,7 +195,12 @@ impl SipMessage {
                 headers.push(name, value);
             }
         }
-        if (101..300).contains(&code) {
+        // RFC 3261 §12.1.1: only responses that can create a dialog carry the route set back.
+        let dialog_creating = matches!(
+            request.method(),
+            Some(Method::Invite | Method::Subscribe | Method::Refer | Method::Notify)
+        );
+        if dialog_creating && (101..300).contains(&code) {
             for value in request.headers.get_all("Record-Route") {
                 headers.push("Record-Route", value);
             }
@@ -391,9 +397,29 @@ impl SipMessage {
     }
 }
 
+/// A one-line, log-safe summary: start line with the URI user redacted (it may be a caller's
+/// number, so it is personal data), CSeq and Call-ID. Use [`SipMessage::to_bytes`] for the wire
+/// form.
 impl fmt::Display for SipMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.to_bytes()))
+        match &self.start {
+            StartLine::Request(r) => {
+                let mut uri = r.uri.clone();
+                if let Some(user) = uri.user.take() {
+                    uri.user = Some(crate::pii::Pii::new(user).redacted());
+                }
+                uri.password = None;
+                write!(f, "{} {}", r.method, uri)?;
+            }
+            StartLine::Response(s) => write!(f, "{} {}", s.code, s.reason)?,
+        }
+        if let Some(cseq) = self.headers.get("CSeq") {
+            write!(f, " cseq={cseq}")?;
+        }
+        if let Some(call_id) = self.headers.get("Call-ID") {
+            write!(f, " call-id={call_id}")?;
+        }
+        Ok(())
     }
 }
 
@@ -442,6 +468,33 @@ mod tests {
             )
         );
         assert_eq!(msg.headers.vias().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn record_route_only_for_dialog_creating_requests() {
+        let mut bye = invite();
+        if let StartLine::Request(r) = &mut bye.start {
+            r.method = Method::Bye;
+        }
+        assert!(
+            SipMessage::response_to(&bye, 200, None)
+                .headers
+                .get("Record-Route")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn display_is_log_safe() {
+        let msg = SipMessage::request(
+            Method::Invite,
+            Uri::parse("sip:07700900123@example.com").unwrap(),
+        )
+        .with_header("CSeq", "1 INVITE");
+        assert_eq!(
+            msg.to_string(),
+            "INVITE sip:***23@example.com cseq=1 INVITE"
+        );
     }
 
     #[test]
@@ -498,9 +551,10 @@ mod tests {
         assert_eq!(resp.headers.cseq().unwrap().seq, 314159);
         let trying = SipMessage::response_to(&req, 100, None);
         assert!(trying.headers.get("Record-Route").is_none());
+        assert!(trying.to_bytes().starts_with(b"SIP/2.0 100 Trying\r\n"));
         assert_eq!(
-            trying.to_string().lines().next(),
-            Some("SIP/2.0 100 Trying")
+            trying.to_string(),
+            "100 Trying cseq=314159 INVITE call-id=a84b4c76e66710@pc33.atlanta.com"
         );
         // An existing tag is kept.
         let again = resp.with_to_tag("other");
