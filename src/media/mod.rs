@@ -4,3 +4,6 @@
 //! Sans-IO: every type here is fed packets, samples and `now`, and returns packets to send and
 //! events. Must not touch: sockets, signalling, flows. Nothing in it blocks or allocates per packet
 //! on the hot path where it can be avoided.
+
+pub mod player;
+pub mod vad;
