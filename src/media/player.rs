@@ -13,15 +13,8 @@ use std::time::Duration;
 /// Samples in one 20 ms frame at 8 kHz (RFC 3551 §4.5.14 default packetisation).
 pub const FRAME_SAMPLES: usize = 160;
 
-/// Something that produces 8 kHz audio one 20 ms frame at a time.
+// One trait for everything that feeds the RTP sender: the session defines it.
 pub use super::session::AudioSource;
-#[cfg(any())]
-pub trait AudioSource {
-    /// Fills `out` with the next frame. Returns `true` when the frame is part of something being
-    /// played (prompt audio or a queued silence gap), `false` when there is nothing to play (then
-    /// `out` is silence).
-    fn next_frame(&mut self, out: &mut [i16; 160]) -> bool;
-}
 
 /// One queued item.
 #[derive(Debug, Clone)]

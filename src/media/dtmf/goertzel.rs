@@ -236,17 +236,20 @@ mod tests {
     #[test]
     fn twist_limits() {
         assert_eq!(detect(&tone('5', 100, -10.0, -17.0)), vec!['5']); // 7 dB normal
-        assert_eq!(detect(&tone('5', 100, -10.0, -20.0)), vec![]); // 10 dB normal
+        assert_eq!(detect(&tone('5', 100, -10.0, -20.0)), Vec::<char>::new()); // 10 dB normal
         assert_eq!(detect(&tone('5', 100, -13.0, -10.0)), vec!['5']); // 3 dB reverse
-        assert_eq!(detect(&tone('5', 100, -16.0, -10.0)), vec![]); // 6 dB reverse
+        assert_eq!(detect(&tone('5', 100, -16.0, -10.0)), Vec::<char>::new()); // 6 dB reverse
     }
 
     #[test]
     fn too_short_and_single_tones_rejected() {
-        assert_eq!(detect(&tone('1', 20, -10.0, -10.0)), vec![]);
+        assert_eq!(detect(&tone('1', 20, -10.0, -10.0)), Vec::<char>::new());
         let mut single = DtmfToneGenerator::new('1', -10.0, -120.0).unwrap();
-        assert_eq!(detect(&single.samples(Duration::from_millis(200))), vec![]);
-        assert_eq!(detect(&tone('1', 100, -60.0, -60.0)), vec![]);
+        assert_eq!(
+            detect(&single.samples(Duration::from_millis(200))),
+            Vec::<char>::new()
+        );
+        assert_eq!(detect(&tone('1', 100, -60.0, -60.0)), Vec::<char>::new());
     }
 
     #[test]
