@@ -730,7 +730,7 @@ fn rtcp_round_trip_gives_rtt_and_loss() {
             for p in sent.drain(..) {
                 if from_a && !p.is_rtcp {
                     n += 1;
-                    if n % 10 == 0 {
+                    if n.is_multiple_of(10) {
                         continue;
                     }
                 }
