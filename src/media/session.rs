@@ -15,7 +15,8 @@
 //!   latches the send address and the caller's SSRC. Packets from other addresses are dropped
 //!   (no RTP bleed/injection) unless the latched source has been silent for 1 s, which covers a
 //!   NAT rebinding or a PBX moving the media. `set_remote` (re-INVITE) clears the latch.
-//! - RTCP goes to the configured RTCP address until RTCP arrives, then to where it came from.
+//! - RTCP goes to the configured RTCP address until RTCP arrives from the peer's host, then to
+//!   where it came from. RTCP from other hosts is dropped.
 //! - Hold (`set_on_hold(true)`, the peer offered `sendonly` or `inactive`): we answer
 //!   `recvonly`/`inactive`, so no RTP is sent and the source is not pulled (a prompt pauses);
 //!   RTCP continues (RFC 3264 §5.1); the media timeout is suspended and restarts on resume.
@@ -354,11 +355,17 @@ impl MediaSession {
 
     /// A datagram arrived on the RTCP port.
     pub fn handle_rtcp(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        // Only the peer's host may steer our RTCP (RFC 4961 symmetric RTCP): a third party could
+        // otherwise redirect reports or fake RTT and loss.
+        let peer_ip = source.ip();
+        if peer_ip != self.rtp_destination().ip() && peer_ip != self.config.remote_rtcp.ip() {
+            self.stats.rejected_source += 1;
+            return;
+        }
         let Ok(summary) = rtcp::parse_compound(data, self.ssrc()) else {
             self.stats.invalid += 1;
             return;
         };
-        // RFC 4961: send RTCP back where the peer's RTCP comes from.
         self.rtcp_destination = source;
         self.avg_rtcp_size = data.len() as f64 / 16.0 + self.avg_rtcp_size * 15.0 / 16.0;
         if let Some(info) = summary.sender_info {
@@ -718,5 +725,128 @@ impl MediaSession {
         s.concealed_ms = j.concealed_chunks * 10;
         s.skipped_slots = self.schedule.skipped();
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(ip: [u8; 4], port: u16) -> SocketAddr {
+        SocketAddr::from((ip, port))
+    }
+
+    fn rtp(seq: u16, pt: u8, len: usize) -> Vec<u8> {
+        let mut v = vec![0xFFu8; 12 + len];
+        let h = RtpHeader {
+            marker: false,
+            payload_type: pt,
+            sequence: seq,
+            timestamp: u32::from(seq) * 160,
+            ssrc: 9,
+        };
+        h.write(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn invalid_and_foreign_packets_are_counted_not_fatal() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(
+            MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
+            t0,
+        );
+        s.handle_rtp(t0, addr([127, 0, 0, 1], 4000), &[1, 2, 3]);
+        s.handle_rtp(t0, addr([127, 0, 0, 1], 4000), &rtp(1, 96, 160)); // not negotiated
+        s.handle_rtcp(t0, addr([127, 0, 0, 1], 4001), &[0x80, 200, 0, 40]);
+        assert_eq!(s.stats().invalid, 3);
+        assert_eq!(s.stats().packets_in, 0);
+        s.handle_rtcp(
+            t0,
+            addr([127, 0, 0, 2], 4001),
+            &[0x80, 201, 0, 1, 0, 0, 0, 1],
+        );
+        assert_eq!(s.stats().rejected_source, 1);
+        s.handle_rtp(t0, addr([127, 0, 0, 1], 4000), &rtp(2, 13, 1)); // comfort noise: activity
+        assert_eq!(s.stats().packets_in, 1);
+    }
+
+    #[test]
+    fn ptime_40_sends_two_frames_per_packet_every_40_ms() {
+        let t0 = Instant::now();
+        let config = MediaConfig {
+            ptime_ms: 40,
+            ..MediaConfig::new(Codec::Pcma, addr([127, 0, 0, 1], 4000))
+        };
+        let mut s = MediaSession::new(config, t0);
+        let first = s.poll_transmit(t0).map(|t| t.payload.len());
+        assert_eq!(first, Some(12 + 320));
+        assert!(s.poll_transmit(t0 + Duration::from_millis(39)).is_none());
+        assert!(s.poll_transmit(t0 + Duration::from_millis(40)).is_some());
+    }
+
+    #[test]
+    fn codec_update_switches_encoding_and_dtmf_path() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(
+            MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
+            t0,
+        );
+        let p = s
+            .poll_transmit(t0)
+            .map(|t| (t.payload[1] & 0x7F, t.payload[12]));
+        assert_eq!(p, Some((0, 0xFF)));
+        s.update_codec(Codec::Pcma, 8, None);
+        let p = s
+            .poll_transmit(t0 + FRAME)
+            .map(|t| (t.payload[1] & 0x7F, t.payload[12]));
+        assert_eq!(p, Some((8, 0xD5)));
+        // Without telephone-event, a digit goes out in band: audio packets, never PT 101.
+        s.send_dtmf('5', Duration::from_millis(80));
+        let mut now = t0 + FRAME * 2;
+        for _ in 0..4 {
+            let t = s
+                .poll_transmit(now)
+                .map(|t| (t.payload[1] & 0x7F, t.payload[12 + 5]));
+            assert!(matches!(t, Some((8, code)) if code != 0xD5), "{t:?}");
+            now += FRAME;
+        }
+    }
+
+    #[test]
+    fn telephone_event_replaces_audio_and_marks_the_return() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(
+            MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
+            t0,
+        );
+        let mut seen = Vec::new();
+        s.send_dtmf('1', Duration::from_millis(100));
+        let mut now = t0;
+        while now < t0 + Duration::from_millis(400) {
+            while let Some(t) = s.poll_transmit(now) {
+                if !t.is_rtcp {
+                    let p = RtpPacket::parse(t.payload).unwrap();
+                    seen.push((p.header.payload_type, p.header.marker, p.header.sequence));
+                }
+            }
+            now += Duration::from_millis(5);
+        }
+        let events: Vec<_> = seen.iter().filter(|p| p.0 == 101).collect();
+        assert_eq!(
+            events.len(),
+            2 + 3,
+            "start, update at 50 ms, 3 ends at 100 ms"
+        );
+        let first_audio_after = seen
+            .iter()
+            .skip_while(|p| p.0 != 101)
+            .find(|p| p.0 == 0)
+            .unwrap();
+        assert!(first_audio_after.1, "marker after the event");
+        // One sequence space, no gaps.
+        for w in seen.windows(2) {
+            assert_eq!(w[1].2, w[0].2.wrapping_add(1));
+        }
     }
 }
