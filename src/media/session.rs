@@ -245,6 +245,8 @@ impl MediaSession {
             last_sr: None,
             cname,
             rng,
+            // The one wall-clock read: RTCP SRs carry NTP time (RFC 3550 §6.4.1). Everything after
+            // is derived from `now`, so virtual-time tests stay deterministic in RTT and reports.
             clock_anchor: (now, SystemTime::now()),
             playout_start: None,
             playout_index: 0,
