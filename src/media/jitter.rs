@@ -56,6 +56,7 @@ impl Default for JitterConfig {
 /// What `push` did with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushOutcome {
+    /// Kept for playout.
     Stored,
     /// Same sequence number seen before: dropped.
     Duplicate,
@@ -83,13 +84,17 @@ pub enum Playout {
 /// Counters kept by the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct JitterStats {
+    /// Packets dropped as duplicates.
     pub duplicates: u64,
+    /// Packets dropped because their playout time had passed.
     pub late: u64,
     /// 10 ms chunks concealed.
     pub concealed_chunks: u64,
     /// 20 ms frames dropped to bring the delay back down (or because the window overflowed).
     pub dropped_frames: u64,
+    /// Times the stream restarted (new SSRC or large jump).
     pub resets: u64,
+    /// Frames emitted (audio or concealed).
     pub frames_out: u64,
     /// Current target playout delay in milliseconds.
     pub target_delay_ms: u32,

@@ -60,6 +60,7 @@ const FRAME_POOL: usize = 8;
 /// Negotiated media parameters for one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaConfig {
+    /// The G.711 law to send and (by default) expect.
     pub codec: Codec,
     /// RTP payload type for `codec` (normally its static type).
     pub payload_type: u8,
@@ -67,7 +68,9 @@ pub struct MediaConfig {
     pub telephone_event_pt: Option<u8>,
     /// Sending packet time in milliseconds.
     pub ptime_ms: u32,
+    /// Where to send RTP until symmetric latching finds the real source.
     pub remote_rtp: SocketAddr,
+    /// Where to send RTCP until the peer's RTCP arrives.
     pub remote_rtcp: SocketAddr,
     /// No RTP for this long (not on hold) raises [`MediaEvent::MediaTimeout`]. Default 30 s.
     pub media_timeout: Duration,
@@ -123,27 +126,36 @@ pub enum MediaEvent {
 /// A datagram to send, lent from the session's buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub struct MediaTransmit<'a> {
+    /// Where to send it.
     pub destination: SocketAddr,
+    /// The datagram.
     pub payload: &'a [u8],
+    /// Whether it goes out on the RTCP port.
     pub is_rtcp: bool,
 }
 
 /// Per-call media statistics (RFC 3550 A.3/A.8 plus buffer counters).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct MediaStats {
+    /// Valid RTP packets accepted from the peer.
     pub packets_in: u64,
+    /// RTP packets sent (audio and telephone-events).
     pub packets_out: u64,
     /// RTP payload octets received.
     pub bytes_in: u64,
     /// RTP payload octets sent.
     pub bytes_out: u64,
+    /// Packets expected from sequence numbers (RFC 3550 A.3).
     pub expected: u64,
     /// Cumulative lost packets (may be negative with duplicates, RFC 3550 A.3).
     pub lost: i64,
     /// Lost / expected over the call, 0.0–1.0.
     pub fraction_lost: f64,
+    /// Interarrival jitter (RFC 3550 A.8) in milliseconds.
     pub jitter_ms: f64,
+    /// Duplicate packets dropped by the jitter buffer.
     pub duplicates: u64,
+    /// Packets that arrived after their playout time.
     pub late: u64,
     /// Milliseconds of caller audio concealed.
     pub concealed_ms: u64,
@@ -153,6 +165,7 @@ pub struct MediaStats {
     pub rejected_source: u64,
     /// Send slots skipped because the driver woke very late.
     pub skipped_slots: u64,
+    /// DTMF digits received (either path).
     pub dtmf_in: u64,
     /// Round-trip time from RTCP, when the peer reports on us.
     pub rtt: Option<Duration>,
