@@ -171,7 +171,7 @@ impl CaseStore {
     /// its outbox rows in one transaction. Returns only once the commit is durable; the returned
     /// reference may then be read to the caller.
     pub async fn create_case(&self, case: NewCase) -> Result<CaseRecord, CrmError> {
-        let now = Utc::now();
+        let now = now_millis();
         let sinks = self.sinks();
         let prefix = self.prefix.clone();
         let rec = match &self.backend {
@@ -205,7 +205,7 @@ impl CaseStore {
         reference: &str,
         update: CaseUpdate,
     ) -> Result<CaseRecord, CrmError> {
-        let now = Utc::now();
+        let now = now_millis();
         let sinks = self.sinks();
         let reference = reference.to_string();
         let rec = match &self.backend {
@@ -257,7 +257,7 @@ impl CaseStore {
         if caller.trim().is_empty() {
             return Err(CrmError::InvalidArgument("caller number is empty".into()));
         }
-        let now = Utc::now();
+        let now = now_millis();
         let sinks = self.sinks();
         let report = match &self.backend {
             Backend::Sqlite(b) => b.purge_caller(caller.to_string(), sinks, now).await?,
@@ -292,7 +292,7 @@ impl CaseStore {
 
     /// Puts a dead letter back in the outbox with a fresh attempt count, due now.
     pub async fn retry_dead_letter(&self, id: i64) -> Result<(), CrmError> {
-        let now = Utc::now();
+        let now = now_millis();
         match &self.backend {
             Backend::Sqlite(b) => b.retry_dead_letter(id, now).await?,
             Backend::Postgres(b) => b.retry_dead_letter(id, now).await?,
@@ -361,7 +361,7 @@ impl CaseStore {
         items: Vec<LegacyCase>,
     ) -> Result<(u64, u64), CrmError> {
         let sinks = self.sinks();
-        let now = Utc::now();
+        let now = now_millis();
         let counts = match &self.backend {
             Backend::Sqlite(b) => b.import_legacy(items, sinks, now).await?,
             Backend::Postgres(b) => b.import_legacy(items, sinks, now).await?,
@@ -369,6 +369,13 @@ impl CaseStore {
         self.outbox_written();
         Ok(counts)
     }
+}
+
+/// The current time at the store's resolution (milliseconds), so that a record returned from a
+/// write is equal to the same record read back.
+fn now_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
 }
 
 /// A case read from the interim JSON-lines file, keyed by a hash of its line.
