@@ -347,4 +347,48 @@ mod tests {
         }
         assert_eq!(EventKind::parse("nope"), None);
     }
+
+    #[test]
+    fn payloads_have_what_the_published_schema_requires() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../docs/webhook-case.schema.json"))
+                .unwrap_or_default();
+        let required = |v: &serde_json::Value| -> Vec<String> {
+            v["required"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|k| k.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let top = required(&schema);
+        let case_keys = required(&schema["$defs"]["case"]);
+        assert!(
+            top.len() >= 6 && case_keys.len() >= 10,
+            "schema not found or changed shape"
+        );
+
+        let now = Utc::now();
+        let case = crate::crm::store::build_case(NewCase::default(), "TC-4K7Q-97".into(), now);
+        let created = event_payload(EventKind::CaseCreated, 1, Some(&case), &case.reference, now);
+        for k in &top {
+            assert!(created.get(k).is_some(), "payload lacks {k}");
+        }
+        for k in &case_keys {
+            assert!(created["case"].get(k).is_some(), "case lacks {k}");
+        }
+        assert_eq!(created["schema"], schema["properties"]["schema"]["const"]);
+        let erased = event_payload(EventKind::CaseErased, 2, None, "TC-4K7Q-97", now);
+        assert!(erased.get("case").is_none());
+        assert_eq!(erased["idempotency_key"], "TC-4K7Q-97/2");
+
+        // The reference pattern in the schema uses exactly the alphabet references are made of.
+        let pattern = schema["$defs"]["reference"]["pattern"]
+            .as_str()
+            .unwrap_or_default();
+        let alphabet = std::str::from_utf8(crate::crm::REFERENCE_ALPHABET).unwrap_or_default();
+        assert!(pattern.contains(&format!("[{alphabet}]")), "{pattern}");
+    }
 }
