@@ -527,7 +527,11 @@ fn run_group(conn: &mut Connection, group: &mut [Box<dyn Job>]) -> Result<(), ru
     }
     for job in group.iter_mut() {
         conn.execute_batch("SAVEPOINT job")?;
-        if job.run(conn) {
+        // A panicking job (a bug) must not take the writer thread, and every later case, with
+        // it: it counts as a failed job and its savepoint is rolled back.
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)))
+            .unwrap_or(false);
+        if ok {
             conn.execute_batch("RELEASE job")?;
         } else {
             conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
