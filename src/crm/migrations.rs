@@ -25,7 +25,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[(
         updated_at INTEGER NOT NULL
     );
     CREATE INDEX cases_by_caller ON cases(caller, status);
-    CREATE INDEX cases_by_created ON cases(created_at);
+    CREATE INDEX cases_by_updated ON cases(updated_at);
     CREATE TABLE outbox (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         sink TEXT NOT NULL,
@@ -94,7 +94,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[(
         updated_at BIGINT NOT NULL
     );
     CREATE INDEX cases_by_caller ON cases(caller, status);
-    CREATE INDEX cases_by_created ON cases(created_at);
+    CREATE INDEX cases_by_updated ON cases(updated_at);
     CREATE TABLE outbox (
         id BIGSERIAL PRIMARY KEY,
         sink TEXT NOT NULL,

@@ -745,3 +745,32 @@ pub(crate) fn strip_transcripts(turns_json: &str) -> Result<String, CrmError> {
     }
     Ok(serde_json::to_string(&turns)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_writer_keeps_going() {
+        let dir =
+            std::env::temp_dir().join(format!("frontdoor-sqlite-panic-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let backend = SqliteBackend::open(&dir.join("s.sqlite"));
+        let Ok(backend) = backend else {
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!("open failed");
+        };
+        let failed = backend
+            .run(|_| -> Result<(), CrmError> { panic!("simulated bug in a job") })
+            .await;
+        assert!(
+            matches!(failed, Err(CrmError::CommitFailed(_))),
+            "{failed:?}"
+        );
+        let after = backend
+            .run(|c| Ok(c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0))?))
+            .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(after.ok(), Some(42));
+    }
+}
