@@ -202,6 +202,32 @@ impl fmt::Debug for CaseRecord {
     }
 }
 
+impl CaseRecord {
+    /// Whether a returning caller's answers match what is on this case, for every question
+    /// asked (e.g. `[("postcode", "rm17 6sl"), ("house_number", "12")]`). Compared without case
+    /// or spaces, so "RM17 6SL" and "rm176sl" match. No answers, or a question the case has no
+    /// value for, never matches: a caller number alone proves nothing (it can be spoofed or
+    /// shared), so nothing of a case is read out until this returns true.
+    pub fn matches_caller_answers(&self, answers: &[(&str, &str)]) -> bool {
+        fn norm(s: &str) -> String {
+            s.chars()
+                .filter(|c| !c.is_whitespace())
+                .flat_map(char::to_uppercase)
+                .collect()
+        }
+        !answers.is_empty()
+            && answers.iter().all(|(key, given)| {
+                let stored = match self.fields.get(*key) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Number(n)) => n.to_string(),
+                    _ => return false,
+                };
+                let (stored, given) = (norm(&stored), norm(given));
+                !stored.is_empty() && stored == given
+            })
+    }
+}
+
 /// What happened to a case, as told to remote sinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
@@ -418,6 +444,18 @@ mod tests {
         let odd = NewCase::from_flow_fields(json!("just text"), None, "c");
         assert_eq!(odd.service, "general");
         assert_eq!(odd.fields, json!({"value": "just text"}));
+    }
+
+    #[test]
+    fn returning_callers_must_match_every_answer() {
+        let mut case =
+            crate::crm::store::build_case(NewCase::default(), "TC-4K7Q-97".into(), Utc::now());
+        case.fields = json!({"postcode": "RM17 6SL", "house_number": 12, "note": ""});
+        assert!(case.matches_caller_answers(&[("postcode", "rm176sl"), ("house_number", "12")]));
+        assert!(!case.matches_caller_answers(&[("postcode", "RM17 6SL"), ("house_number", "14")]));
+        assert!(!case.matches_caller_answers(&[]));
+        assert!(!case.matches_caller_answers(&[("flat", "B")]));
+        assert!(!case.matches_caller_answers(&[("note", "")]));
     }
 
     #[test]
