@@ -148,7 +148,8 @@ fn case(caller: &str, i: usize) -> NewCase {
 struct MemorySink {
     name: String,
     got: Mutex<Vec<(String, i64)>>,
-    failing: Mutex<HashSet<String>>,
+    /// While set, events of cases whose fields carry `"poison": true` fail.
+    poison: std::sync::atomic::AtomicBool,
 }
 
 impl MemorySink {
@@ -156,7 +157,7 @@ impl MemorySink {
         Arc::new(MemorySink {
             name: name.into(),
             got: Mutex::new(Vec::new()),
-            failing: Mutex::new(HashSet::new()),
+            poison: std::sync::atomic::AtomicBool::new(true),
         })
     }
     fn got(&self) -> Vec<(String, i64)> {
@@ -173,10 +174,8 @@ impl MemorySink {
 
 impl CaseSink for MemorySink {
     async fn deliver(&self, event: &OutboxEvent) -> Result<(), SinkError> {
-        if self
-            .failing
-            .lock()
-            .is_ok_and(|f| f.contains(&event.case_reference))
+        if self.poison.load(std::sync::atomic::Ordering::SeqCst)
+            && event.payload["case"]["fields"]["poison"] == true
         {
             return Err(SinkError::Transient {
                 reason: "HTTP 500".into(),
@@ -398,13 +397,9 @@ async fn outbox_order_dead_letters_and_two_instances(url: &str) {
     let wa = OutboxWorker::spawn(a.clone(), sink.clone(), config(3));
     let wb = OutboxWorker::spawn(b.clone(), sink.clone(), config(3));
 
-    let poison = a
-        .create_case(case("+447700900001", 0))
-        .await
-        .expect("create");
-    if let Ok(mut f) = sink.failing.lock() {
-        f.insert(poison.reference.clone());
-    }
+    let mut poisoned = case("+447700900001", 0);
+    poisoned.fields["poison"] = json!(true);
+    let poison = a.create_case(poisoned).await.expect("create");
     a.update_case(&poison.reference, json!({"n": 1}))
         .await
         .expect("update");
@@ -435,9 +430,8 @@ async fn outbox_order_dead_letters_and_two_instances(url: &str) {
         (dead[0].case_reference.as_str(), dead[0].attempts),
         (poison.reference.as_str(), 3)
     );
-    if let Ok(mut f) = sink.failing.lock() {
-        f.clear();
-    }
+    sink.poison
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     b.retry_dead_letter(dead[0].id).await.expect("retry");
     eventually("poisoned case after retry", || sink.got().len() == 62).await;
     wa.shutdown().await;

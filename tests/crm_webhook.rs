@@ -37,10 +37,10 @@ struct Receiver {
     fail_next: AtomicUsize,
     /// Accept the next N requests but answer only after the sink's timeout.
     hang_next: AtomicUsize,
-    /// Answer 500 to every event of these cases.
-    poisoned: Mutex<HashSet<String>>,
-    /// Answer 422 to every event of these cases.
-    rejected: Mutex<HashSet<String>>,
+    /// Answer 500 to every event of a case whose fields carry `"poison": true`, while set.
+    /// (Marked in the case itself so that even its first delivery attempt is poisoned.)
+    poison: std::sync::atomic::AtomicBool,
+    // (Events of a case whose fields carry `"reject": true` are answered 422.)
 }
 
 impl Receiver {
@@ -91,10 +91,10 @@ async fn hook(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) 
     {
         return StatusCode::BAD_REQUEST;
     }
-    if rx.poisoned.lock().is_ok_and(|p| p.contains(&reference)) {
+    if rx.poison.load(Ordering::SeqCst) && v["case"]["fields"]["poison"] == true {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
-    if rx.rejected.lock().is_ok_and(|p| p.contains(&reference)) {
+    if v["case"]["fields"]["reject"] == true {
         return StatusCode::UNPROCESSABLE_ENTITY;
     }
     let fresh = rx
@@ -346,10 +346,10 @@ async fn a_dead_letter_does_not_block_other_cases_and_the_retry_command_delivers
     let store = Arc::new(CaseStore::open_sqlite(&dir.db()).expect("open"));
     let worker = OutboxWorker::spawn(store.clone(), sink(addr), config(3));
 
-    let poison = store.create_case(case(0)).await.expect("create");
-    if let Ok(mut p) = rx.poisoned.lock() {
-        p.insert(poison.reference.clone());
-    }
+    rx.poison.store(true, Ordering::SeqCst);
+    let mut poisoned = case(0);
+    poisoned.fields["poison"] = json!(true);
+    let poison = store.create_case(poisoned).await.expect("create");
     store
         .update_case(&poison.reference, json!({"later": true}))
         .await
@@ -382,9 +382,7 @@ async fn a_dead_letter_does_not_block_other_cases_and_the_retry_command_delivers
     })
     .await;
 
-    if let Ok(mut p) = rx.poisoned.lock() {
-        p.clear();
-    }
+    rx.poison.store(false, Ordering::SeqCst);
     let mut out = Vec::new();
     let n = dead_letter_retry_cmd(&store, &[], &mut out)
         .await
@@ -414,10 +412,9 @@ async fn a_permanent_rejection_is_parked_at_once() {
     let _server = serve(rx.clone(), addr).await;
     let store = Arc::new(CaseStore::open_sqlite(&dir.db()).expect("open"));
     let worker = OutboxWorker::spawn(store.clone(), sink(addr), config(10));
-    let bad = store.create_case(case(0)).await.expect("create");
-    if let Ok(mut r) = rx.rejected.lock() {
-        r.insert(bad.reference.clone());
-    }
+    let mut bad = case(0);
+    bad.fields["reject"] = json!(true);
+    store.create_case(bad).await.expect("create");
     let mut dead = Vec::new();
     for _ in 0..200 {
         dead = store.dead_letters().await.expect("dead letters");

@@ -80,6 +80,7 @@ where
 
 pub(crate) struct SqliteBackend {
     jobs: mpsc::Sender<Box<dyn Job>>,
+    reads: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl SqliteBackend {
@@ -90,11 +91,41 @@ impl SqliteBackend {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrate(&mut conn)?;
+        // A second connection for reads that may be long (exports) or frequent (returning-caller
+        // lookups), so they never hold up case commits; WAL gives it a consistent snapshot.
+        let reader = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(BUSY_TIMEOUT)?;
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("frontdoor-sqlite".into())
             .spawn(move || writer_loop(conn, rx))?;
-        Ok(SqliteBackend { jobs: tx })
+        let (read_tx, read_rx) = mpsc::channel::<Box<dyn Job>>();
+        std::thread::Builder::new()
+            .name("frontdoor-sqlite-read".into())
+            .spawn(move || reader_loop(reader, read_rx))?;
+        Ok(SqliteBackend {
+            jobs: tx,
+            reads: read_tx,
+        })
+    }
+
+    /// Runs read-only `work` on the reader thread, in its own read transaction.
+    async fn read<R, F>(&self, work: F) -> Result<R, CrmError>
+    where
+        F: FnOnce(&Connection) -> Result<R, CrmError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        self.reads.send(job).map_err(|_| CrmError::StoreClosed)?;
+        rx.await.map_err(|_| CrmError::StoreClosed)?
     }
 
     /// Runs `work` on the writer thread inside the next group transaction.
@@ -186,11 +217,11 @@ impl SqliteBackend {
     }
 
     pub async fn get_case(&self, reference: String) -> Result<Option<CaseRecord>, CrmError> {
-        self.run(move |c| load_case(c, &reference)).await
+        self.read(move |c| load_case(c, &reference)).await
     }
 
     pub async fn open_cases_for_caller(&self, caller: String) -> Result<Vec<CaseRecord>, CrmError> {
-        self.run(move |c| {
+        self.read(move |c| {
             query_cases(
                 c,
                 "SELECT * FROM cases WHERE caller = ?1 AND status = 'open' ORDER BY updated_at DESC",
@@ -236,7 +267,7 @@ impl SqliteBackend {
     }
 
     pub async fn export(&self, filter: ExportFilter) -> Result<RecordsExport, CrmError> {
-        self.run(move |c| {
+        self.read(move |c| {
             let since = filter.since.map(to_millis);
             let cases = query_cases(
                 c,
@@ -399,7 +430,7 @@ impl SqliteBackend {
     }
 
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, CrmError> {
-        self.run(|c| {
+        self.read(|c| {
             c.prepare("SELECT * FROM outbox WHERE status = 'dead' ORDER BY id")?
                 .query_map([], outbox_row)?
                 .map(|r| {
@@ -423,7 +454,7 @@ impl SqliteBackend {
     }
 
     pub async fn outbox_backlog(&self, sink: String) -> Result<u64, CrmError> {
-        self.run(move |c| {
+        self.read(move |c| {
             let n: i64 = c.query_row(
                 "SELECT COUNT(*) FROM outbox WHERE sink = ?1 AND status <> 'delivered'",
                 params![sink],
@@ -506,6 +537,19 @@ fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
         }
     }
     tracing::debug!("sqlite writer stopped: store dropped");
+}
+
+fn reader_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(mut job) = jobs.recv() {
+        // One read transaction per job: every statement of it sees the same snapshot.
+        let outcome = conn.execute_batch("BEGIN DEFERRED").map(|()| {
+            // As in the writer: a panicking job fails alone.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&conn)));
+            let _ = conn.execute_batch("COMMIT");
+        });
+        let error = outcome.err().map(|e| e.to_string());
+        job.finish(error.as_deref());
+    }
 }
 
 /// Runs a group in one transaction. Taking the write lock is retried until it succeeds: another
