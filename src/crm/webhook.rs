@@ -48,6 +48,9 @@ impl WebhookSink {
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("frontdoor/", env!("CARGO_PKG_VERSION")))
+            // Never follow a redirect: it would resend signed personal data to another URL
+            // (and turn the POST into a GET). A 3xx is a configuration error: dead letter.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| CrmError::InvalidArgument(format!("webhook client: {e}")))?;
         Ok(WebhookSink {
