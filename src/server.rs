@@ -20,7 +20,8 @@ use crate::call::handler::{CallHandler, CallInfo};
 use crate::call::ports::PortAllocator;
 use crate::call::runtime::{CallContext, HandlerFactory, SipCommand, spawn_call};
 use crate::config::Config;
-use crate::config::HandlerKind;
+use crate::config::{HandlerKind, StoreKind};
+use crate::crm::{CaseStore, OutboxConfig, OutboxWorker, WebhookSink};
 use crate::prompts::{CachingSynthesizer, EspeakSynthesizer, PromptLibrary, Synthesizer};
 use crate::sip::ua::{CallHandle, IpNet, OutboundTarget, Transport, UaConfig, UaEvent, UserAgent};
 
@@ -89,7 +90,7 @@ enum TcpInput {
 
 /// Binds the sockets, then drives the user agent until a shutdown signal.
 pub async fn serve(config: Config) -> Result<(), ServerError> {
-    let context = build_context(&config)?;
+    let context = build_context(&config).await?;
     let udp = UdpSocket::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -240,6 +241,50 @@ fn ua_config(config: &Config, local: SocketAddr) -> UaConfig {
     }
 }
 
+/// Opens the case store and starts delivery to the CRM webhook, if one is configured.
+/// Cases already in the outbox from a previous run are delivered as soon as the worker starts.
+async fn open_case_store(config: &Config) -> Result<Arc<CaseStore>, ServerError> {
+    let store = match config.cases.store {
+        StoreKind::Sqlite => {
+            std::fs::create_dir_all(&config.data).map_err(|e| {
+                ServerError::Setup(format!("data directory {}: {e}", config.data.display()))
+            })?;
+            CaseStore::open_sqlite(&config.data.join("frontdoor.sqlite"))
+        }
+        StoreKind::Postgres => {
+            let url = config.cases.postgres.as_deref().unwrap_or_default();
+            CaseStore::open_postgres(url).await
+        }
+    }
+    .map_err(|e| ServerError::Setup(format!("case store: {e}")))?
+    .with_reference_prefix(&config.cases.reference_prefix);
+    let store = Arc::new(store);
+    let legacy = config.data.join("cases.jsonl");
+    if legacy.exists() {
+        match store.import_jsonl_cases(&legacy).await {
+            Ok(report) => tracing::info!(?report, "imported interim JSON-lines cases"),
+            Err(e) => tracing::warn!(error = %e, "could not import cases.jsonl"),
+        }
+    }
+    if let Some(hook) = &config.cases.webhook {
+        let sink = WebhookSink::new(
+            &hook.name,
+            &hook.url,
+            hook.secret.as_bytes(),
+            std::time::Duration::from_secs(hook.timeout_secs),
+        )
+        .map_err(|e| ServerError::Setup(format!("webhook: {e}")))?;
+        // The worker runs for the life of the process.
+        std::mem::forget(OutboxWorker::spawn(
+            store.clone(),
+            Arc::new(sink),
+            OutboxConfig::default(),
+        ));
+        tracing::info!(sink = %hook.name, "delivering cases to the CRM webhook");
+    }
+    Ok(store)
+}
+
 fn ua_net(n: &crate::config::IpNet) -> IpNet {
     IpNet {
         addr: n.addr,
@@ -249,7 +294,8 @@ fn ua_net(n: &crate::config::IpNet) -> IpNet {
 
 /// Loads what every call shares: prompts (all decoded up front, so a missing or broken file is
 /// a start-up error and never mid-call silence), the handler, the RTP ports.
-fn build_context(config: &Config) -> Result<CallContext, ServerError> {
+async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
+    let cases = open_case_store(config).await?;
     let prompts = PromptLibrary::load(&config.prompts, &[])
         .map_err(|e| ServerError::Setup(format!("prompts: {e}")))?;
     let handlers: HandlerFactory = match config.handler {
@@ -283,6 +329,7 @@ fn build_context(config: &Config) -> Result<CallContext, ServerError> {
         handlers,
         advertised_ip: config.advertised_ip(),
         media_timeout: std::time::Duration::from_secs(config.media_timeout_secs),
+        cases: Some(cases),
     })
 }
 
