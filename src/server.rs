@@ -243,7 +243,7 @@ fn ua_config(config: &Config, local: SocketAddr) -> UaConfig {
 
 /// Opens the case store and starts delivery to the CRM webhook, if one is configured.
 /// Cases already in the outbox from a previous run are delivered as soon as the worker starts.
-async fn open_case_store(config: &Config) -> Result<Arc<CaseStore>, ServerError> {
+pub async fn open_case_store(config: &Config) -> Result<Arc<CaseStore>, ServerError> {
     let store = match config.cases.store {
         StoreKind::Sqlite => {
             std::fs::create_dir_all(&config.data).map_err(|e| {
