@@ -35,7 +35,14 @@ impl Pii<String> {
         }
         let digits = s.chars().filter(|c| c.is_ascii_digit()).count();
         if digits >= 6 && digits * 2 >= s.chars().count() {
-            let tail: String = s.chars().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = s
+                .chars()
+                .rev()
+                .take(2)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             format!("***{tail}")
         } else {
             format!("<redacted {} chars>", s.chars().count())

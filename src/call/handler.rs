@@ -94,7 +94,11 @@ pub enum CallEvent {
     /// The caller started speaking (used for barge-in by the runtime before this is sent).
     SpeechStarted,
     /// A recognised utterance.
-    Heard { text: Pii<String>, confidence: f32, language: Option<String> },
+    Heard {
+        text: Pii<String>,
+        confidence: f32,
+        language: Option<String>,
+    },
     /// The no-input timer of the current `Listen` fired.
     NoInput,
     /// A case was stored durably; its reference may now be read back.
@@ -111,7 +115,10 @@ pub enum CallEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallAction {
     /// Queue audio. `barge_in`: caller speech or keys stop it.
-    Play { items: Vec<PlayItem>, barge_in: bool },
+    Play {
+        items: Vec<PlayItem>,
+        barge_in: bool,
+    },
     /// Stop whatever is playing now.
     StopPlayback,
     /// Start listening (endpointing, DTMF collection, no-input timer).
@@ -121,7 +128,10 @@ pub enum CallAction {
     /// Store a case; the runtime answers with `CaseCreated` or `CaseFailed`.
     CreateCase { fields: serde_json::Value },
     /// Hand the caller to a queue; `context` travels with the call.
-    Transfer { queue: String, context: serde_json::Value },
+    Transfer {
+        queue: String,
+        context: serde_json::Value,
+    },
     /// End the call with BYE.
     Hangup,
 }

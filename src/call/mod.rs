@@ -7,4 +7,6 @@
 
 pub mod handler;
 
-pub use handler::{CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem};
+pub use handler::{
+    CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem,
+};

@@ -3,3 +3,5 @@
 //!
 //! Must not touch: sockets, audio, the store. The interpreter returns actions; the call runtime
 //! carries them out.
+
+pub mod yaml;
