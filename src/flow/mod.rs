@@ -4,4 +4,6 @@
 //! Must not touch: sockets, audio, the store. The interpreter returns actions; the call runtime
 //! carries them out.
 
+pub mod diag;
+pub mod model;
 pub mod yaml;
