@@ -6,4 +6,5 @@
 
 pub mod diag;
 pub mod model;
+pub mod raw;
 pub mod yaml;
