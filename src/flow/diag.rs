@@ -107,6 +107,13 @@ impl Diagnostics {
         self.sources.extend(other.sources);
     }
 
+    /// Copies the remembered sources of `other` (for rebuilding a filtered list).
+    pub fn extend_sources_from(&mut self, other: &Diagnostics) {
+        for (k, v) in &other.sources {
+            self.sources.insert(k.clone(), v.clone());
+        }
+    }
+
     pub fn items(&self) -> &[Diagnostic] {
         &self.items
     }

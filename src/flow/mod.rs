@@ -4,6 +4,8 @@
 //! Must not touch: sockets, audio, the store. The interpreter returns actions; the call runtime
 //! carries them out.
 
+pub mod catalog;
+pub mod check;
 pub mod diag;
 pub mod model;
 pub mod raw;
