@@ -4,9 +4,11 @@
 //! Must not touch: sockets, audio, the store. The interpreter returns actions; the call runtime
 //! carries them out.
 
+pub mod capture;
 pub mod catalog;
 pub mod check;
 pub mod diag;
+pub mod interpreter;
 pub mod model;
 pub mod raw;
 pub mod yaml;
