@@ -3,3 +3,20 @@
 //!
 //! Pure functions over text; the same code serves typed input in the simulator and transcripts
 //! from speech.
+//!
+//! Owns: [`normalise`], the [`Classifier`] built from a flow's [`IntentSpec`]s, and the slot
+//! parsers behind [`parse_slot`] / [`parse_dtmf_slot`]. It holds English-language knowledge
+//! (stop words, stemming, number words, common recognition confusions such as for/four) but no
+//! council phrases: everything about intents comes from the flow's data. It must not do IO,
+//! know about calls, flows or audio, or log personal data.
+
+mod classifier;
+mod error;
+mod normalise;
+mod slots;
+mod text;
+
+pub use classifier::{Classification, Classifier, ClassifierConfig, IntentPriority, IntentSpec};
+pub use error::NluError;
+pub use normalise::normalise;
+pub use slots::{EnumValue, SlotType, SlotValue, parse_dtmf_slot, parse_slot};

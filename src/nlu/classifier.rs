@@ -1,0 +1,526 @@
+//! The intent classifier: scores a caller's words against each intent's examples and keywords.
+//!
+//! Everything it knows about intents comes from the flow's [`IntentSpec`]s; it adds only
+//! English-language knowledge from [`super::text`]. Built once per flow version in
+//! [`Classifier::new`] (all vocabulary work happens there), then [`Classifier::classify`] is a
+//! few passes over the caller's words, linear in their number.
+
+use std::collections::HashMap;
+
+use super::error::NluError;
+use super::normalise::words;
+use super::text::{is_stop_word, phonetic_key, stem, trigram_similarity, trigrams};
+
+/// How an intent competes with the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IntentPriority {
+    /// Wins only by scoring highest.
+    #[default]
+    Normal,
+    /// Wins whenever one of its keywords or example phrases is heard, even inside a longer
+    /// sentence (advisor, safeguarding). Among several such intents, the one declared first wins.
+    Always,
+}
+
+/// One intent as a flow declares it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IntentSpec {
+    /// The name the flow branches on, e.g. `missed_bin`.
+    pub name: String,
+    /// Whole example utterances.
+    pub examples: Vec<String>,
+    /// Words or short phrases that strongly indicate the intent.
+    pub keywords: Vec<String>,
+    pub priority: IntentPriority,
+}
+
+/// Decision thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassifierConfig {
+    /// Below this confidence the result is no match.
+    pub no_match_threshold: f32,
+    /// The winner must beat the runner-up by at least this much, else no match (ambiguous).
+    pub margin: f32,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        ClassifierConfig {
+            no_match_threshold: 0.45,
+            margin: 0.05,
+        }
+    }
+}
+
+/// The result of classifying one utterance.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Classification {
+    /// The chosen intent; `None` is no match.
+    pub intent: Option<String>,
+    /// Confidence of the best-scoring intent, 0..1 (reported even when it is below threshold).
+    pub confidence: f32,
+    /// The three best intents with their scores, best first, for the call log.
+    pub top: Vec<(String, f32)>,
+}
+
+/// A vocabulary term: a stem with its informativeness.
+#[derive(Debug, Clone)]
+struct Term {
+    /// Inverse intent frequency: high for words only one intent uses.
+    weight: f32,
+    trigrams: Vec<[char; 3]>,
+}
+
+/// One example or keyword phrase reduced to vocabulary term ids.
+#[derive(Debug, Clone)]
+struct Phrase {
+    /// Content terms (deduplicated), for similarity.
+    terms: Vec<usize>,
+    /// Sum of the terms' weights.
+    weight: f32,
+    /// For keywords: 1 when only this intent uses the phrase, 1/n when n intents do.
+    specificity: f32,
+    /// Every word's stem in order, stop words included, for "heard inside the sentence" checks.
+    sequence: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Intent {
+    name: String,
+    priority: IntentPriority,
+    examples: Vec<Phrase>,
+    keywords: Vec<Phrase>,
+    /// Every term any example or keyword of this intent uses (sorted ids).
+    vocabulary: Vec<usize>,
+}
+
+/// A word of the caller's utterance after matching it to the vocabulary.
+#[derive(Debug, Clone)]
+struct QueryWord {
+    stem: String,
+    /// Matched vocabulary term and how well it matched (1 exact, less for sound-alike).
+    term: Option<(usize, f32)>,
+    /// Weight in the utterance: the term's weight, or a fixed share for unknown words.
+    weight: f32,
+    content: bool,
+}
+
+/// An intent classifier built from a flow's intents.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    intents: Vec<Intent>,
+    terms: Vec<Term>,
+    by_stem: HashMap<String, usize>,
+    by_sound: HashMap<String, Vec<usize>>,
+    config: ClassifierConfig,
+    unknown_weight: f32,
+}
+
+/// Content similarity mixes the best example's weighted Dice overlap with how much of what the
+/// caller said the intent's vocabulary explains.
+const EXAMPLE_SHARE: f32 = 0.6;
+const COVERAGE_SHARE: f32 = 0.4;
+/// A keyword heard lifts an intent above the default no-match threshold on its own; a keyword
+/// only this intent uses lifts it further; similarity adds the rest.
+const KEYWORD_FLOOR: f32 = 0.5;
+const KEYWORD_SPECIFIC: f32 = 0.1;
+const KEYWORD_BASE: f32 = 0.4;
+/// Without a keyword an intent can reach this much, so a keyword hit on a perfect example wins.
+const NO_KEYWORD_CEILING: f32 = 0.9;
+/// How much a sound-alike or spelled-alike word counts compared with an exact one.
+const SOUND_ALIKE: f32 = 0.85;
+const SPELL_ALIKE_MIN: f32 = 0.6;
+
+impl Classifier {
+    /// Builds the classifier; all vocabulary statistics are computed here.
+    pub fn new(intents: &[IntentSpec], config: ClassifierConfig) -> Result<Self, NluError> {
+        for (name, value) in [
+            ("no_match_threshold", config.no_match_threshold),
+            ("margin", config.margin),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(NluError::InvalidSetting { name, value });
+            }
+        }
+        if intents.is_empty() {
+            return Err(NluError::NoIntents);
+        }
+        let mut by_stem: HashMap<String, usize> = HashMap::new();
+        let mut stems: Vec<String> = Vec::new();
+        let mut intent_terms: Vec<Vec<Vec<usize>>> = Vec::new();
+        let mut intent_keywords: Vec<Vec<Vec<usize>>> = Vec::new();
+        let mut seen_names: Vec<&str> = Vec::new();
+        for (index, spec) in intents.iter().enumerate() {
+            if spec.name.trim().is_empty() {
+                return Err(NluError::EmptyIntentName { index });
+            }
+            if seen_names.contains(&spec.name.as_str()) {
+                return Err(NluError::DuplicateIntent(spec.name.clone()));
+            }
+            seen_names.push(&spec.name);
+            let mut intern = |text: &str| -> Vec<usize> {
+                let mut ids = Vec::new();
+                for word in words(text) {
+                    if is_stop_word(&word) {
+                        continue;
+                    }
+                    let s = stem(&word);
+                    let id = *by_stem.entry(s.clone()).or_insert_with(|| {
+                        stems.push(s);
+                        stems.len() - 1
+                    });
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                ids
+            };
+            let examples: Vec<Vec<usize>> = spec.examples.iter().map(|e| intern(e)).collect();
+            let keywords: Vec<Vec<usize>> = spec.keywords.iter().map(|k| intern(k)).collect();
+            if examples.iter().chain(&keywords).all(|t| t.is_empty())
+                && spec
+                    .examples
+                    .iter()
+                    .chain(&spec.keywords)
+                    .all(|t| words(t).is_empty())
+            {
+                return Err(NluError::IntentWithoutExamples(spec.name.clone()));
+            }
+            intent_terms.push(examples);
+            intent_keywords.push(keywords);
+        }
+
+        // Inverse intent frequency: a word used by one intent identifies it; a word every
+        // intent uses says nothing.
+        let n = intents.len() as f32;
+        let mut intent_frequency = vec![0usize; stems.len()];
+        for (examples, keywords) in intent_terms.iter().zip(&intent_keywords) {
+            let mut vocabulary: Vec<usize> =
+                examples.iter().chain(keywords).flatten().copied().collect();
+            vocabulary.sort_unstable();
+            vocabulary.dedup();
+            for id in vocabulary {
+                if let Some(count) = intent_frequency.get_mut(id) {
+                    *count += 1;
+                }
+            }
+        }
+        let terms: Vec<Term> = stems
+            .iter()
+            .zip(&intent_frequency)
+            .map(|(s, &df)| Term {
+                weight: (1.0 + n / df.max(1) as f32).ln(),
+                trigrams: trigrams(s),
+            })
+            .collect();
+        let mut by_sound: HashMap<String, Vec<usize>> = HashMap::new();
+        for (id, s) in stems.iter().enumerate() {
+            let key = phonetic_key(s);
+            if key.chars().count() >= 2 {
+                by_sound.entry(key).or_default().push(id);
+            }
+        }
+        let unknown_weight = 0.5 * (1.0 + n).ln();
+
+        // How many intents share each keyword (as a set of terms).
+        let mut keyword_users: HashMap<Vec<usize>, usize> = HashMap::new();
+        for keywords in &intent_keywords {
+            let mut distinct: Vec<Vec<usize>> =
+                keywords.iter().map(|k| sorted(k.clone())).collect();
+            distinct.sort();
+            distinct.dedup();
+            for k in distinct {
+                *keyword_users.entry(k).or_default() += 1;
+            }
+        }
+        let phrase = |text: &str, ids: Vec<usize>| Phrase {
+            weight: ids
+                .iter()
+                .filter_map(|&id| terms.get(id))
+                .map(|t| t.weight)
+                .sum(),
+            specificity: 1.0
+                / keyword_users
+                    .get(&sorted(ids.clone()))
+                    .copied()
+                    .unwrap_or(1)
+                    .max(1) as f32,
+            terms: ids,
+            sequence: words(text).iter().map(|w| stem(w)).collect(),
+        };
+        let built: Vec<Intent> = intents
+            .iter()
+            .zip(intent_terms.into_iter().zip(intent_keywords))
+            .map(|(spec, (examples, keywords))| {
+                let mut vocabulary: Vec<usize> = examples
+                    .iter()
+                    .chain(&keywords)
+                    .flatten()
+                    .copied()
+                    .collect();
+                vocabulary.sort_unstable();
+                vocabulary.dedup();
+                Intent {
+                    name: spec.name.clone(),
+                    priority: spec.priority,
+                    examples: spec
+                        .examples
+                        .iter()
+                        .zip(examples)
+                        .map(|(t, ids)| phrase(t, ids))
+                        .collect(),
+                    keywords: spec
+                        .keywords
+                        .iter()
+                        .zip(keywords)
+                        .map(|(t, ids)| phrase(t, ids))
+                        .collect(),
+                    vocabulary,
+                }
+            })
+            .collect();
+        Ok(Classifier {
+            intents: built,
+            terms,
+            by_stem,
+            by_sound,
+            config,
+            unknown_weight,
+        })
+    }
+
+    /// The thresholds this classifier decides with.
+    pub fn config(&self) -> ClassifierConfig {
+        self.config
+    }
+
+    /// Names of the intents, in declaration order.
+    pub fn intent_names(&self) -> impl Iterator<Item = &str> {
+        self.intents.iter().map(|i| i.name.as_str())
+    }
+
+    /// Classifies one utterance (typed text or a transcript).
+    pub fn classify(&self, text: &str) -> Classification {
+        let query = self.match_words(text);
+        if !query.iter().any(|w| w.content) {
+            return Classification::default();
+        }
+        let query_weight: f32 = query.iter().filter(|w| w.content).map(|w| w.weight).sum();
+        let mut scored: Vec<(usize, f32)> = self
+            .intents
+            .iter()
+            .enumerate()
+            .map(|(i, intent)| (i, self.score(intent, &query, query_weight)))
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top: Vec<(String, f32)> = scored
+            .iter()
+            .take(3)
+            .filter_map(|&(i, s)| self.intents.get(i).map(|it| (it.name.clone(), s)))
+            .collect();
+        let best = scored.first().copied();
+        let second = scored.get(1).map_or(0.0, |s| s.1);
+
+        // An always-intent heard anywhere in the sentence wins outright.
+        if let Some(i) = self.intents.iter().position(|intent| {
+            intent.priority == IntentPriority::Always && heard_inside(intent, &query)
+        }) {
+            let confidence = scored
+                .iter()
+                .find(|s| s.0 == i)
+                .map_or(1.0, |s| s.1.max(0.9));
+            return Classification {
+                intent: self.intents.get(i).map(|it| it.name.clone()),
+                confidence,
+                top,
+            };
+        }
+        let intent = best.and_then(|(i, score)| {
+            let decisive =
+                score >= self.config.no_match_threshold && score - second >= self.config.margin;
+            decisive
+                .then(|| self.intents.get(i).map(|it| it.name.clone()))
+                .flatten()
+        });
+        Classification {
+            intent,
+            confidence: best.map_or(0.0, |b| b.1),
+            top,
+        }
+    }
+
+    /// Normalises, stems and matches each word of `text` to the vocabulary.
+    fn match_words(&self, text: &str) -> Vec<QueryWord> {
+        let raw = words(text);
+        let mut out: Vec<QueryWord> = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while let Some(word) = raw.get(i) {
+            // A compound split by the recogniser ("pot hole" for "pothole"), when the parts are
+            // not words the intents use themselves ("street light" stays two words).
+            if let Some(next) = raw.get(i + 1)
+                && !is_stop_word(word)
+                && !(self.by_stem.contains_key(&stem(word))
+                    && self.by_stem.contains_key(&stem(next)))
+                && let Some(&id) = self.by_stem.get(&stem(&format!("{word}{next}")))
+            {
+                out.push(self.known(stem(&format!("{word}{next}")), id, 1.0));
+                i += 2;
+                continue;
+            }
+            let s = stem(word);
+            if is_stop_word(word) {
+                out.push(QueryWord {
+                    stem: s,
+                    term: None,
+                    weight: 0.0,
+                    content: false,
+                });
+            } else if let Some(&id) = self.by_stem.get(&s) {
+                out.push(self.known(s, id, 1.0));
+            } else if let Some((id, quality)) = self.fuzzy(&s) {
+                out.push(self.known(s, id, quality));
+            } else {
+                out.push(QueryWord {
+                    stem: s,
+                    term: None,
+                    weight: self.unknown_weight,
+                    content: true,
+                });
+            }
+            i += 1;
+        }
+        out
+    }
+
+    fn known(&self, stem: String, id: usize, quality: f32) -> QueryWord {
+        let weight = self.terms.get(id).map_or(self.unknown_weight, |t| t.weight);
+        QueryWord {
+            stem,
+            term: Some((id, quality)),
+            weight,
+            content: true,
+        }
+    }
+
+    /// The vocabulary term a misrecognised word most likely stands for.
+    fn fuzzy(&self, stem: &str) -> Option<(usize, f32)> {
+        let key = phonetic_key(stem);
+        let grams = trigrams(stem);
+        if key.chars().count() >= 2
+            && let Some(ids) = self.by_sound.get(&key)
+        {
+            // Several words may sound alike ("bill", "boil"): take the closest spelling.
+            let closest = ids.iter().copied().max_by(|&a, &b| {
+                let sim = |id: usize| {
+                    self.terms
+                        .get(id)
+                        .map_or(0.0, |t| trigram_similarity(&grams, &t.trigrams))
+                };
+                sim(a).total_cmp(&sim(b)).then(b.cmp(&a))
+            });
+            if let Some(id) = closest {
+                return Some((id, SOUND_ALIKE));
+            }
+        }
+        if stem.chars().count() < 4 {
+            return None;
+        }
+        self.terms
+            .iter()
+            .enumerate()
+            .map(|(id, t)| (id, trigram_similarity(&grams, &t.trigrams)))
+            .filter(|&(_, sim)| sim >= SPELL_ALIKE_MIN)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(id, sim)| (id, sim * SOUND_ALIKE))
+    }
+
+    fn score(&self, intent: &Intent, query: &[QueryWord], query_weight: f32) -> f32 {
+        // How well the query contains a term: 1 exact, less for sound-alike, 0 absent.
+        let quality = |id: usize| -> f32 {
+            query
+                .iter()
+                .filter_map(|w| w.term)
+                .filter(|(t, _)| *t == id)
+                .map(|(_, q)| q)
+                .fold(0.0f32, f32::max)
+        };
+        let weight = |id: usize| self.terms.get(id).map_or(0.0, |t| t.weight);
+        let matched =
+            |ids: &[usize]| -> f32 { ids.iter().map(|&id| quality(id) * weight(id)).sum() };
+        let example = intent
+            .examples
+            .iter()
+            .filter(|e| e.weight > 0.0)
+            .map(|e| 2.0 * matched(&e.terms) / (e.weight + query_weight))
+            .fold(0.0f32, f32::max);
+        let coverage = if query_weight > 0.0 {
+            (matched(&intent.vocabulary) / query_weight).min(1.0)
+        } else {
+            0.0
+        };
+        let base = (EXAMPLE_SHARE * example + COVERAGE_SHARE * coverage).min(1.0);
+        let keyword = intent
+            .keywords
+            .iter()
+            .filter(|k| !k.terms.is_empty())
+            .map(|k| {
+                // A keyword heard only as a sound-alike lifts the intent less.
+                let heard = k.terms.iter().map(|&id| quality(id)).fold(1.0f32, f32::min);
+                heard * (KEYWORD_FLOOR + KEYWORD_SPECIFIC * k.specificity)
+            })
+            .fold(0.0f32, f32::max);
+        if keyword > 0.0 {
+            (keyword + KEYWORD_BASE * base).min(1.0)
+        } else {
+            NO_KEYWORD_CEILING * base
+        }
+    }
+}
+
+fn sorted(mut ids: Vec<usize>) -> Vec<usize> {
+    ids.sort_unstable();
+    ids
+}
+
+/// Whether one of an always-intent's keywords or examples is heard inside the utterance: its
+/// words in order (stems compared, stop words included so "talk to someone" stays a phrase),
+/// with at most one extra word inside a keyword ("not feeling safe", "speak to someone please").
+fn heard_inside(intent: &Intent, query: &[QueryWord]) -> bool {
+    let stems: Vec<&str> = query.iter().map(|w| w.stem.as_str()).collect();
+    let keywords = intent.keywords.iter().map(|p| (p, 1));
+    let examples = intent.examples.iter().map(|p| (p, 0));
+    keywords
+        .chain(examples)
+        .filter(|(p, _)| !p.sequence.is_empty() && !p.terms.is_empty())
+        .any(|(p, gaps)| occurs(&stems, &p.sequence, gaps))
+}
+
+/// Whether `phrase` occurs in `words` in order, starting anywhere, with at most `gaps` words
+/// inserted. Linear in `words` times the phrase length.
+fn occurs(words: &[&str], phrase: &[String], gaps: usize) -> bool {
+    let Some(first) = phrase.first() else {
+        return false;
+    };
+    words
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w == first.as_str())
+        .any(|(start, _)| {
+            let mut skipped = 0;
+            let mut at = start + 1;
+            for want in phrase.iter().skip(1) {
+                loop {
+                    match words.get(at) {
+                        Some(w) if *w == want.as_str() => break,
+                        Some(_) if skipped < gaps => {
+                            skipped += 1;
+                            at += 1;
+                        }
+                        _ => return false,
+                    }
+                }
+                at += 1;
+            }
+            true
+        })
+}
