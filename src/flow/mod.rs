@@ -11,4 +11,5 @@ pub mod diag;
 pub mod interpreter;
 pub mod model;
 pub mod raw;
+pub mod understand;
 pub mod yaml;

@@ -175,7 +175,7 @@ impl SlotKind {
         })
     }
 
-    /// Whether a caller can enter this on the keypad.
+    /// Whether a caller can enter this on the keypad (an enumeration: key n for the n-th value).
     pub fn keyable(&self) -> bool {
         matches!(
             self,
