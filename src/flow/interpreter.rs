@@ -309,6 +309,11 @@ impl Interpreter {
         &self.survey
     }
 
+    /// The call's date (for relative dates in answers).
+    pub fn call_date(&self) -> NaiveDate {
+        self.ctx.date
+    }
+
     pub fn is_slow(&self) -> bool {
         self.slow
     }

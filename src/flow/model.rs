@@ -179,7 +179,11 @@ impl SlotKind {
     pub fn keyable(&self) -> bool {
         matches!(
             self,
-            SlotKind::YesNo | SlotKind::Digits | SlotKind::Number | SlotKind::PhoneNumber
+            SlotKind::YesNo
+                | SlotKind::Digits
+                | SlotKind::Number
+                | SlotKind::PhoneNumber
+                | SlotKind::Enum(_)
         )
     }
 
