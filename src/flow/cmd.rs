@@ -85,3 +85,8 @@ pub fn simulate_cmd(
 ) -> i32 {
     super::simulate::run(flow, script, input, out, call_date)
 }
+
+/// `frontdoor test [DIR]`: see [`super::conversation`].
+pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
+    super::conversation::test_cmd(dir, out)
+}

@@ -26,3 +26,4 @@ pub enum FlowError {
 pub mod cmd;
 pub mod session;
 pub mod simulate;
+pub mod conversation;
