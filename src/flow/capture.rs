@@ -35,5 +35,5 @@ impl SlotCapture {
 /// Parses keyed digits for a slot. Implemented over `nlu` by `understand::Understanding`.
 pub trait KeyReader: Send + Sync {
     /// The value of `digits` keyed for `slot`, or `None` when it is not valid.
-    fn from_keys(&self, slot: &SlotSpec, digits: &str) -> Option<SlotCapture>;
+    fn parse_keys(&self, slot: &SlotSpec, digits: &str) -> Option<SlotCapture>;
 }

@@ -177,7 +177,11 @@ impl<'a> Checker<'a> {
         };
         let hours = self.opening_hours();
         let bank_holidays = self.bank_holidays();
-        if let Some(start) = start {
+        // Graph rules run on a graph whose every reference resolved; with earlier errors
+        // they would only repeat them as false "unreachable" or "never ends" findings.
+        if let Some(start) = start
+            && !self.diags.has_errors()
+        {
             self.analyse_graph(&nodes, start, &settings);
         }
         let start = start?;

@@ -135,7 +135,12 @@ pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
         vec![dir.to_path_buf()]
     } else if dir.is_dir() {
         let mut f: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|e| e.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml")).collect())
+            .map(|e| {
+                e.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                    .collect()
+            })
             .unwrap_or_default();
         f.sort();
         f
@@ -149,12 +154,23 @@ pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
         run_file(file, &mut flows, &mut summary, out);
     }
     let _ = writeln!(out, "{} passed, {} failed", summary.passed, summary.failed);
-    if summary.failed == 0 && summary.passed > 0 { EXIT_OK } else { EXIT_FAILED }
+    if summary.failed == 0 && summary.passed > 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
 }
 
-fn run_file(file: &Path, flows: &mut BTreeMap<PathBuf, (Arc<CheckedFlow>, Arc<Understanding>)>, summary: &mut Summary, out: &mut dyn Write) {
+fn run_file(
+    file: &Path,
+    flows: &mut BTreeMap<PathBuf, (Arc<CheckedFlow>, Arc<Understanding>)>,
+    summary: &mut Summary,
+    out: &mut dyn Write,
+) {
     let name = file.display();
-    let parsed = std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| serde_saphyr::from_str::<TestFile>(&t).map_err(|e| e.to_string()));
+    let parsed = std::fs::read_to_string(file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_saphyr::from_str::<TestFile>(&t).map_err(|e| e.to_string()));
     let tf = match parsed {
         Ok(tf) => tf,
         Err(e) => {
@@ -169,7 +185,11 @@ fn run_file(file: &Path, flows: &mut BTreeMap<PathBuf, (Arc<CheckedFlow>, Arc<Un
         None => {
             let (flow, diags) = check_file(&flow_path, &catalog_for(&flow_path));
             let Some(flow) = flow else {
-                let _ = writeln!(out, "FAIL {name}: the flow {} has errors:\n{diags}", flow_path.display());
+                let _ = writeln!(
+                    out,
+                    "FAIL {name}: the flow {} has errors:\n{diags}",
+                    flow_path.display()
+                );
                 summary.failed += tf.tests.len().max(1);
                 return;
             };
@@ -201,9 +221,15 @@ fn run_file(file: &Path, flows: &mut BTreeMap<PathBuf, (Arc<CheckedFlow>, Arc<Un
 }
 
 /// Runs one conversation; `Err` says which expectation failed and what happened instead.
-pub fn run_test(test: &TestCase, flow: &Arc<CheckedFlow>, understanding: &Arc<Understanding>) -> Result<(), String> {
+pub fn run_test(
+    test: &TestCase,
+    flow: &Arc<CheckedFlow>,
+    understanding: &Arc<Understanding>,
+) -> Result<(), String> {
     let date = match &test.date {
-        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| format!("bad date `{d}`"))?,
+        Some(d) => {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| format!("bad date `{d}`"))?
+        }
         None => NaiveDate::from_ymd_opt(2026, 11, 26).unwrap_or_default(),
     };
     let time = match &test.time {
@@ -215,7 +241,12 @@ pub fn run_test(test: &TestCase, flow: &Arc<CheckedFlow>, understanding: &Arc<Un
         Some(n) => Some(crate::Pii::new(n.to_string())),
         None => Some(crate::Pii::new("07700900123".to_string())),
     };
-    let ctx = CallContext { date, time, caller, dialled: String::new() };
+    let ctx = CallContext {
+        date,
+        time,
+        caller,
+        dialled: String::new(),
+    };
     let (mut session, first) = Session::start(Arc::clone(flow), Arc::clone(understanding), ctx);
     if let Some(e) = &test.start {
         check_expect(e, &session, &first).map_err(|w| format!("at the start: {w}"))?;
@@ -239,8 +270,14 @@ pub fn run_test(test: &TestCase, flow: &Arc<CheckedFlow>, understanding: &Arc<Un
             Vec::new()
         };
         if let Some(e) = &turn.expect {
-            let what = turn.say.as_ref().map(|s| format!("say {s:?}")).or_else(|| turn.keys.as_ref().map(|k| format!("keys {k:?}"))).unwrap_or_else(|| "silence".into());
-            check_expect(e, &session, &outputs).map_err(|w| format!("turn {} ({what}): {w}", i + 1))?;
+            let what = turn
+                .say
+                .as_ref()
+                .map(|s| format!("say {s:?}"))
+                .or_else(|| turn.keys.as_ref().map(|k| format!("keys {k:?}")))
+                .unwrap_or_else(|| "silence".into());
+            check_expect(e, &session, &outputs)
+                .map_err(|w| format!("turn {} ({what}): {w}", i + 1))?;
         }
     }
     Ok(())
@@ -260,7 +297,11 @@ fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), Strin
         for (n, t) in &heard {
             let _ = write!(d, "[{}] ", n.unwrap_or(t));
         }
-        if d.is_empty() { "nothing".to_string() } else { d }
+        if d.is_empty() {
+            "nothing".to_string()
+        } else {
+            d
+        }
     };
     if let Some(p) = &e.prompt {
         let wanted: Vec<&String> = match p {
@@ -281,18 +322,31 @@ fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), Strin
     if let Some(words) = &e.says
         && !heard.iter().any(|(_, t)| t.contains(words.as_str()))
     {
-        return Err(format!("expected to hear {words:?}, heard {}", heard.iter().map(|(_, t)| *t).collect::<Vec<_>>().join(" | ")));
+        return Err(format!(
+            "expected to hear {words:?}, heard {}",
+            heard
+                .iter()
+                .map(|(_, t)| *t)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
     }
     if let Some(node) = &e.node
         && i.current_node() != node
     {
-        return Err(format!("expected to be at node `{node}`, at `{}`", i.current_node()));
+        return Err(format!(
+            "expected to be at node `{node}`, at `{}`",
+            i.current_node()
+        ));
     }
     if let Some(visited) = &e.visited {
         let mut path = i.path().iter();
         for v in visited {
             if !path.any(|p| p == v) {
-                return Err(format!("expected to visit `{v}` (in this order), path was {:?}", i.path()));
+                return Err(format!(
+                    "expected to visit `{v}` (in this order), path was {:?}",
+                    i.path()
+                ));
             }
         }
     }
@@ -313,7 +367,10 @@ fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), Strin
         };
         for (k, v) in fields {
             if case.get(k) != Some(v) {
-                return Err(format!("expected case field `{k}` = {v}, got {}", case.get(k).map_or("nothing".into(), Value::to_string)));
+                return Err(format!(
+                    "expected case field `{k}` = {v}, got {}",
+                    case.get(k).map_or("nothing".into(), Value::to_string)
+                ));
             }
         }
     }
@@ -329,24 +386,36 @@ fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), Strin
         };
         for (k, v) in fields {
             if ctx.get(k) != Some(v) {
-                return Err(format!("expected context `{k}` = {v}, got {}", ctx.get(k).map_or("nothing".into(), Value::to_string)));
+                return Err(format!(
+                    "expected context `{k}` = {v}, got {}",
+                    ctx.get(k).map_or("nothing".into(), Value::to_string)
+                ));
             }
         }
     }
     if let Some(ended) = e.ended
         && s.ended() != ended
     {
-        return Err(format!("expected the call {}", if ended { "to have ended" } else { "to go on" }));
+        return Err(format!(
+            "expected the call {}",
+            if ended { "to have ended" } else { "to go on" }
+        ));
     }
     if let Some(slow) = e.slow
         && i.is_slow() != slow
     {
-        return Err(format!("expected slower speech {slow}, was {}", i.is_slow()));
+        return Err(format!(
+            "expected slower speech {slow}, was {}",
+            i.is_slow()
+        ));
     }
     if let Some(survey) = &e.survey {
         for (k, v) in survey {
             if i.survey_answers().get(k) != Some(v) {
-                return Err(format!("expected survey `{k}` = {v}, got {:?}", i.survey_answers().get(k)));
+                return Err(format!(
+                    "expected survey `{k}` = {v}, got {:?}",
+                    i.survey_answers().get(k)
+                ));
             }
         }
     }

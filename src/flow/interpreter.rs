@@ -585,7 +585,7 @@ impl Interpreter {
                 }
                 if let Some(spec) = &a.slot
                     && let Some(next) = a.next
-                    && let Some(value) = self.keys.from_keys(spec, entry)
+                    && let Some(value) = self.keys.parse_keys(spec, entry)
                 {
                     self.slots.insert(spec.name.clone(), value);
                     self.enter(next, out);

@@ -24,6 +24,6 @@ pub enum FlowError {
     Io(#[from] std::io::Error),
 }
 pub mod cmd;
+pub mod conversation;
 pub mod session;
 pub mod simulate;
-pub mod conversation;

@@ -46,6 +46,9 @@ const ADVISOR_PHRASES: [&str; 7] = [
     "operator",
 ];
 
+/// In a free-text ask, an ordinary intent beats the text only at this confidence or above.
+const FREE_TEXT_INTENT_CONFIDENCE: f32 = 0.8;
+
 /// Intents that win whenever heard, in this order: safeguarding first.
 const ALWAYS: [&str; 2] = ["safeguarding", "speak_to_advisor"];
 
@@ -129,6 +132,13 @@ impl Understanding {
                     .and_then(|t| parse_slot(&t, text, call_date))
                 {
                     slots.insert(spec.name.clone(), capture(&v));
+                    // A value that parses is the answer to the question: an ordinary intent
+                    // (a sound-alike "slower" in "pouring") must not hijack it. Free text
+                    // parses from anything, so there only a confident intent still wins.
+                    let confident = c.confidence >= FREE_TEXT_INTENT_CONFIDENCE;
+                    if spec.kind != SlotKind::FreeText || !confident {
+                        intent = None;
+                    }
                 }
             }
             Some(Expecting::Confirm)
@@ -173,7 +183,7 @@ impl Understanding {
 }
 
 impl KeyReader for Understanding {
-    fn from_keys(&self, slot: &SlotSpec, digits: &str) -> Option<SlotCapture> {
+    fn parse_keys(&self, slot: &SlotSpec, digits: &str) -> Option<SlotCapture> {
         let ty = self.slot_type(slot)?;
         parse_dtmf_slot(&ty, digits).map(|v| capture(&v))
     }
