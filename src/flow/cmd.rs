@@ -90,3 +90,8 @@ pub fn simulate_cmd(
 pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
     super::conversation::test_cmd(dir, out)
 }
+
+/// `frontdoor graph FLOW --format svg|mermaid|dot`: see [`super::graph`].
+pub fn graph_cmd(flow: &Path, format: super::graph::GraphFormat, out: &mut dyn Write) -> i32 {
+    super::graph::graph_cmd(flow, format, out)
+}

@@ -25,5 +25,7 @@ pub enum FlowError {
 }
 pub mod cmd;
 pub mod conversation;
+pub mod graph;
+pub mod handler;
 pub mod session;
 pub mod simulate;
