@@ -25,6 +25,37 @@ enum Command {
     Serve(ServeArgs),
     /// Print the effective configuration (defaults, file, environment and flags merged) as YAML.
     Config(ServeArgs),
+    /// Check call flows: every problem as file:line:col with a hint. Exit 0 ok, 1 errors, 2 usage.
+    Validate {
+        /// Flow files or directories (default: call-flows).
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: DiagFormat,
+    },
+    /// Talk to a flow in the terminal: type what a caller says, `#3` for keys, `!silence` for no input.
+    Simulate {
+        flow: PathBuf,
+        /// Read the caller's turns from a file instead of the terminal.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// The call's date for relative dates ("next Tuesday"), YYYY-MM-DD. Default: today.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
+    /// Run the conversation tests (YAML) in a directory (default: call-flows/tests).
+    Test { dir: Option<PathBuf> },
+    /// Draw a flow as SVG (no Graphviz needed), Mermaid or DOT, to stdout.
+    Graph {
+        flow: PathBuf,
+        #[arg(long, value_enum, default_value = "svg")]
+        format: GraphFormatArg,
+    },
+    /// Render the prompt texts of the flows (prompts.tsv) into audio with espeak-ng.
+    /// Idempotent: unchanged prompts and designers' own recordings are left alone.
+    Prompts {
+        #[command(flatten)]
+        server: ServeArgs,
+    },
     /// Call records and cases: export for reporting or subject access, erasure, retention.
     Records {
         #[command(flatten)]
@@ -39,6 +70,19 @@ enum Command {
         #[command(subcommand)]
         action: DeadLetterAction,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DiagFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GraphFormatArg {
+    Svg,
+    Mermaid,
+    Dot,
 }
 
 #[derive(Subcommand)]
@@ -194,6 +238,73 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Validate { paths, format } => {
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("call-flows")]
+            } else {
+                paths
+            };
+            let format = match format {
+                DiagFormat::Human => frontdoor::flow::diag::OutputFormat::Human,
+                DiagFormat::Json => frontdoor::flow::diag::OutputFormat::Json,
+            };
+            exit(frontdoor::flow::cmd::validate_cmd(
+                &paths,
+                format,
+                &mut std::io::stdout(),
+            ))
+        }
+        Command::Simulate { flow, script, date } => {
+            let date = date.unwrap_or_else(|| chrono::Local::now().date_naive());
+            let stdin = std::io::stdin();
+            let mut input = stdin.lock();
+            exit(frontdoor::flow::cmd::simulate_cmd(
+                &flow,
+                script.as_deref(),
+                &mut input,
+                &mut std::io::stdout(),
+                date,
+            ))
+        }
+        Command::Test { dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("call-flows/tests"));
+            exit(frontdoor::flow::cmd::test_cmd(&dir, &mut std::io::stdout()))
+        }
+        Command::Graph { flow, format } => {
+            let format = match format {
+                GraphFormatArg::Svg => frontdoor::flow::graph::GraphFormat::Svg,
+                GraphFormatArg::Mermaid => frontdoor::flow::graph::GraphFormat::Mermaid,
+                GraphFormatArg::Dot => frontdoor::flow::graph::GraphFormat::Dot,
+            };
+            exit(frontdoor::flow::cmd::graph_cmd(
+                &flow,
+                format,
+                &mut std::io::stdout(),
+            ))
+        }
+        Command::Prompts { server } => match server.resolve() {
+            Ok(config) => {
+                match frontdoor::server::render_flow_prompts(&config.flows, &config.prompts) {
+                    Ok(report) => {
+                        println!(
+                            "prompts: {} rendered, {} unchanged, {} recorded by hand (left alone)",
+                            report.rendered.len(),
+                            report.unchanged.len(),
+                            report.recorded.len()
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("frontdoor: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("frontdoor: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Records { server, action } => {
             let default_days = retention_days(&server);
             with_store(&server, |store| {
@@ -321,4 +432,8 @@ fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
         .ok_or_else(|| format!("--since {s:?}: expected YYYY-MM-DD or an RFC 3339 time"))
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -12,7 +12,7 @@ use super::interpreter::{CallContext, FlowEvent, Interpreter};
 use super::model::CheckedFlow;
 use super::set::FlowSet;
 use super::understand::Understanding;
-use crate::call::{CallAction, CallEvent, CallHandler, CallInfo};
+use crate::call::{CallAction, CallEvent, CallHandler, CallInfo, HandlerReport};
 
 /// Runs one call through a flow. The call keeps the flow version it started with, even if a
 /// reload swaps in a new one meanwhile.
@@ -103,6 +103,35 @@ impl CallHandler for FlowCallHandler {
             CallEvent::Hangup(_) => FlowEvent::Hangup,
         };
         self.interp.handle(event, Instant::now())
+    }
+
+    fn report(&self) -> HandlerReport {
+        let record = self.interp.record();
+        let survey = record
+            .get("survey")
+            .and_then(|s| s.as_object())
+            .map(|m| m.iter().map(|(q, a)| (q.clone(), a.to_string())).collect())
+            .unwrap_or_default();
+        let slow = record
+            .get("slow_speech")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        HandlerReport {
+            flow_name: self.flow_name().to_string(),
+            flow_version: self.flow_version().to_string(),
+            node_path: self.path().to_vec(),
+            survey,
+            language: record
+                .get("language")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            accessibility: if slow {
+                vec!["slow_speech".to_string()]
+            } else {
+                Vec::new()
+            },
+            resolved: false,
+        }
     }
 }
 
