@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use frontdoor::sip::ua::wire::{Message, StartLine};
+use frontdoor::sip::message::{SipMessage as Message, StartLine, StatusLine};
+use frontdoor::sip::parse::parse_datagram;
+use frontdoor::sip::ua::message_ext::UaMessageExt;
 use frontdoor::sip::ua::{
     CallHandle, IpNet, OutboundTarget, ReOfferKind, TerminationCause, Transmit, Transport,
     UaConfig, UaEvent, UserAgent,
@@ -48,7 +50,13 @@ impl Harness {
 
     fn drain(&mut self) {
         while let Some(Transmit { payload, .. }) = self.ua.poll_transmit() {
-            let msg = Message::parse(&payload).expect("UA sends parseable messages");
+            let msg = match parse_datagram(&payload) {
+                Ok(msg) => msg,
+                // A 400 to a malformed request echoes its broken headers verbatim (RFC 3261
+                // §8.2.6.2), so only that may fail to parse strictly.
+                Err(_) if payload.starts_with(b"SIP/2.0 400 ") => continue,
+                Err(e) => panic!("UA sent an unparseable message ({e}): {payload:?}"),
+            };
             self.sent.push(((self.now - self.t0).as_millis(), msg));
         }
         while let Some(e) = self.ua.poll_event() {
@@ -85,7 +93,10 @@ impl Harness {
     }
 
     fn statuses(&self) -> Vec<u16> {
-        self.sent.iter().filter_map(|(_, m)| m.status()).collect()
+        self.sent
+            .iter()
+            .filter_map(|(_, m)| m.status_code())
+            .collect()
     }
 
     fn last(&self) -> Message {
@@ -122,7 +133,7 @@ impl Harness {
     fn requests_sent(&self, method: &str) -> Vec<(u128, Message)> {
         self.sent
             .iter()
-            .filter(|(_, m)| m.status().is_none() && m.method() == Some(method))
+            .filter(|(_, m)| m.status_code().is_none() && m.method_name() == method)
             .cloned()
             .collect()
     }
@@ -210,7 +221,7 @@ fn invite_gets_trying_and_incoming_call_with_identity() {
     );
     assert_eq!(info.offer.as_deref(), Some(SDP));
     // Via stamped with received/rport (RFC 3581).
-    let via = h.sent[0].1.header("Via").unwrap().to_string();
+    let via = h.sent[0].1.headers.get("Via").unwrap().to_string();
     assert!(via.contains("rport=5070"), "{via}");
     assert!(via.contains("received=127.0.0.1"), "{via}");
 }
@@ -227,7 +238,7 @@ fn ok_retransmits_on_t1_doubling_to_t2_then_bye_after_64_t1() {
     let ok_times: Vec<u128> = h
         .sent
         .iter()
-        .filter(|(_, m)| m.status() == Some(200) && m.method() == Some("INVITE"))
+        .filter(|(_, m)| m.status_code() == Some(200) && m.method_name() == "INVITE")
         .map(|(t, _)| *t)
         .collect();
     assert_eq!(&ok_times[..6], &[500, 1500, 3500, 7500, 11500, 15500]);
@@ -328,7 +339,10 @@ fn bye_glare_gives_one_termination_and_correct_bye() {
     assert_eq!(h.terminated(), vec![TerminationCause::LocalBye]);
     assert_eq!(h.statuses().last(), Some(&200));
     let our_bye = h.requests_sent("BYE").first().cloned().unwrap().1;
-    assert_eq!(our_bye.request_uri(), Some("sip:caller@127.0.0.1:5070"));
+    assert_eq!(
+        our_bye.request_uri().map(|u| u.to_string()).as_deref(),
+        Some("sip:caller@127.0.0.1:5070")
+    );
     assert_eq!(our_bye.to_tag().as_deref(), Some("caller1"));
     assert_eq!(our_bye.from_tag().as_deref(), Some(tag.as_str()));
 }
@@ -423,7 +437,7 @@ fn update_without_body_is_answered_and_with_body_is_a_reoffer() {
     h.ua.answer_reoffer(h.now, call, SDP.to_string());
     h.drain();
     let last = h.last();
-    assert_eq!(last.status(), Some(200));
+    assert_eq!(last.status_code(), Some(200));
     assert_eq!(last.sdp().as_deref(), Some(SDP));
 }
 
@@ -466,16 +480,16 @@ fn options_405_501_and_481() {
     let mut h = Harness::new();
     h.recv(&as_method(&invite("z9hG4bKo1", "", ""), "OPTIONS"));
     let ok = h.last();
-    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.status_code(), Some(200));
     assert!(ok.has_token("Allow", "INVITE"));
-    assert!(ok.header("Accept").is_some());
+    assert!(ok.headers.get("Accept").is_some());
     h.recv(&as_method(&invite("z9hG4bKr1", "", ""), "REGISTER"));
-    assert_eq!(h.last().status(), Some(405));
-    assert!(h.last().header("Allow").is_some());
+    assert_eq!(h.last().status_code(), Some(405));
+    assert!(h.last().headers.get("Allow").is_some());
     h.recv(&as_method(&invite("z9hG4bKf1", "", ""), "FOO"));
-    assert_eq!(h.last().status(), Some(501));
+    assert_eq!(h.last().status_code(), Some(501));
     h.recv(&in_dialog("BYE", 2, "nosuchtag", "z9hG4bKb1", "", ""));
-    assert_eq!(h.last().status(), Some(481));
+    assert_eq!(h.last().status_code(), Some(481));
 }
 
 #[test]
@@ -497,8 +511,8 @@ fn call_cap_gives_503_with_retry_after() {
     h.recv(&invite("z9hG4bKa", "", SDP));
     h.recv(&invite("z9hG4bKb", "", SDP).replace("call-1@", "call-2@"));
     let last = h.last();
-    assert_eq!(last.status(), Some(503));
-    assert_eq!(last.header("Retry-After"), Some("5"));
+    assert_eq!(last.status_code(), Some(503));
+    assert_eq!(last.headers.get("Retry-After"), Some("5"));
 }
 
 #[test]
@@ -506,16 +520,16 @@ fn require_100rel_gets_420_and_small_session_expires_422() {
     let mut h = Harness::new();
     h.recv(&invite("z9hG4bKa", "Require: 100rel\r\n", SDP));
     let last = h.last();
-    assert_eq!(last.status(), Some(420));
-    assert_eq!(last.header("Unsupported"), Some("100rel"));
+    assert_eq!(last.status_code(), Some(420));
+    assert_eq!(last.headers.get("Unsupported"), Some("100rel"));
     h.recv(&invite(
         "z9hG4bKb",
         "Session-Expires: 30\r\nSupported: timer\r\n",
         SDP,
     ));
     let last = h.last();
-    assert_eq!(last.status(), Some(422));
-    assert_eq!(last.header("Min-SE"), Some("90"));
+    assert_eq!(last.status_code(), Some(422));
+    assert_eq!(last.headers.get("Min-SE"), Some("90"));
 }
 
 #[test]
@@ -547,7 +561,7 @@ fn session_expires_when_peer_does_not_refresh() {
     h.ua.answer(h.now, call, SDP.to_string());
     h.drain();
     let ok = h.last();
-    assert_eq!(ok.header("Session-Expires"), Some("90;refresher=uac"));
+    assert_eq!(ok.headers.get("Session-Expires"), Some("90;refresher=uac"));
     assert!(ok.has_token("Require", "timer"));
     let tag = h.our_tag();
     h.recv(&ack(&tag, 1, "z9hG4bKack1"));
@@ -796,17 +810,21 @@ fn uac_answers_digest_challenge_once() {
     let now = Instant::now();
     let peer: SocketAddr = "127.0.0.1:5090".parse().unwrap();
     let call = ua.place_call(now, "advisors", SDP.into()).unwrap();
-    let first = Message::parse(&ua.poll_transmit().unwrap().payload).unwrap();
+    let first = parse_datagram(&ua.poll_transmit().unwrap().payload).unwrap();
     let challenge_for = |req: &Message| {
         let mut c = req.clone();
-        c.start = StartLine::Response {
-            status: 401,
+        c.start = StartLine::Response(StatusLine {
+            code: 401,
             reason: "Unauthorized".into(),
-        };
-        c.headers
-            .retain(|(n, _)| matches!(n.as_str(), "Via" | "From" | "Call-ID" | "CSeq"));
-        c.push("To", "<sip:agent@127.0.0.1:5090>;tag=uas1");
-        c.push(
+        });
+        c.headers = c
+            .headers
+            .iter()
+            .filter(|h| matches!(h.name.as_str(), "Via" | "From" | "Call-ID" | "CSeq"))
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect();
+        c.headers.push("To", "<sip:agent@127.0.0.1:5090>;tag=uas1");
+        c.headers.push(
             "WWW-Authenticate",
             "Digest realm=\"pbx\", nonce=\"n1\", qop=\"auth\", algorithm=MD5",
         );
@@ -814,19 +832,16 @@ fn uac_answers_digest_challenge_once() {
         c
     };
     ua.handle_datagram(now, Transport::Udp, peer, &challenge_for(&first).to_bytes());
-    let ack = Message::parse(&ua.poll_transmit().unwrap().payload).unwrap();
-    assert_eq!(ack.method(), Some("ACK"));
-    let retry = Message::parse(&ua.poll_transmit().unwrap().payload).unwrap();
-    assert_eq!(retry.method(), Some("INVITE"));
-    assert_eq!(
-        retry.cseq().map(|(n, _)| n),
-        first.cseq().map(|(n, _)| n + 1)
-    );
+    let ack = parse_datagram(&ua.poll_transmit().unwrap().payload).unwrap();
+    assert_eq!(ack.method_name(), "ACK");
+    let retry = parse_datagram(&ua.poll_transmit().unwrap().payload).unwrap();
+    assert_eq!(retry.method_name(), "INVITE");
+    assert_eq!(retry.cseq().map(|c| c.seq), first.cseq().map(|c| c.seq + 1));
     assert_ne!(
         retry.top_via().unwrap().branch,
         first.top_via().unwrap().branch
     );
-    let auth = retry.header("Authorization").unwrap();
+    let auth = retry.headers.get("Authorization").unwrap();
     assert!(
         auth.contains("username=\"frontdoor\"")
             && auth.contains("qop=auth")
@@ -836,9 +851,9 @@ fn uac_answers_digest_challenge_once() {
     ua.handle_datagram(now, Transport::Udp, peer, &challenge_for(&retry).to_bytes());
     let mut sent = Vec::new();
     while let Some(t) = ua.poll_transmit() {
-        sent.push(Message::parse(&t.payload).unwrap());
+        sent.push(parse_datagram(&t.payload).unwrap());
     }
-    assert!(sent.iter().all(|m| m.method() == Some("ACK")));
+    assert!(sent.iter().all(|m| m.method_name() == "ACK"));
     let mut events = Vec::new();
     while let Some(e) = ua.poll_event() {
         events.push(e);
