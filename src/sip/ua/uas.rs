@@ -898,62 +898,60 @@ impl UserAgent {
     /// Fires the call-level timers of `h`: 2xx retransmission and give-up (§13.3.1.4) and
     /// the session timer (RFC 4028 §10).
     pub(super) fn fire_call_timers(&mut self, now: Instant, h: CallHandle) {
-        {
-            let mut resend = None;
-            let mut gave_up = false;
-            let mut session = None;
-            if let Some(c) = self.calls.get_mut(&h) {
-                if let Some(p) = c.pending_ack.as_mut() {
-                    if p.give_up <= now {
-                        gave_up = true;
-                    } else if let Some(next) = p.next
-                        && next <= now
-                    {
-                        resend = Some(Transmit {
-                            transport: c.reply_to.0,
-                            destination: c.reply_to.1,
-                            payload: p.payload.clone(),
-                        });
-                        // §13.3.1.4: the interval doubles up to T2.
-                        p.interval = backoff(p.interval, T2);
-                        p.next = Some(next + p.interval);
-                    }
-                }
-                if c.state == CallState::Confirmed
-                    && let Some(t) = c.session_timer.as_mut()
+        let mut resend = None;
+        let mut gave_up = false;
+        let mut session = None;
+        if let Some(c) = self.calls.get_mut(&h) {
+            if let Some(p) = c.pending_ack.as_mut() {
+                if p.give_up <= now {
+                    gave_up = true;
+                } else if let Some(next) = p.next
+                    && next <= now
                 {
-                    session = t.poll(now);
+                    resend = Some(Transmit {
+                        transport: c.reply_to.0,
+                        destination: c.reply_to.1,
+                        payload: p.payload.clone(),
+                    });
+                    // §13.3.1.4: the interval doubles up to T2.
+                    p.interval = backoff(p.interval, T2);
+                    p.next = Some(next + p.interval);
                 }
             }
-            if let Some(t) = resend {
-                self.transmits.push_back(t);
+            if c.state == CallState::Confirmed
+                && let Some(t) = c.session_timer.as_mut()
+            {
+                session = t.poll(now);
             }
-            if gave_up {
-                let initial = self
-                    .calls
-                    .get(&h)
-                    .is_some_and(|c| c.state == CallState::Answered);
-                if let Some(c) = self.calls.get_mut(&h) {
-                    c.pending_ack = None;
-                    // The 2xx was for a re-INVITE: the dialog goes back to confirmed.
-                    if !initial {
-                        return;
-                    }
-                    c.state = CallState::Confirmed;
+        }
+        if let Some(t) = resend {
+            self.transmits.push_back(t);
+        }
+        if gave_up {
+            let initial = self
+                .calls
+                .get(&h)
+                .is_some_and(|c| c.state == CallState::Answered);
+            if let Some(c) = self.calls.get_mut(&h) {
+                c.pending_ack = None;
+                // The 2xx was for a re-INVITE: the dialog goes back to confirmed.
+                if !initial {
+                    return;
                 }
-                // §13.3.1.4: no ACK within 64*T1 → end the session with BYE.
+                c.state = CallState::Confirmed;
+            }
+            // §13.3.1.4: no ACK within 64*T1 → end the session with BYE.
+            self.send_bye(now, h);
+            self.end_call(now, h, TerminationCause::AckTimeout);
+        }
+        match session {
+            Some(SessionTimerAction::Refresh) => self.send_refresh(now, h),
+            Some(SessionTimerAction::Expire) => {
+                // RFC 4028 §10: no refresh before expiry → BYE.
                 self.send_bye(now, h);
-                self.end_call(now, h, TerminationCause::AckTimeout);
+                self.end_call(now, h, TerminationCause::SessionExpired);
             }
-            match session {
-                Some(SessionTimerAction::Refresh) => self.send_refresh(now, h),
-                Some(SessionTimerAction::Expire) => {
-                    // RFC 4028 §10: no refresh before expiry → BYE.
-                    self.send_bye(now, h);
-                    self.end_call(now, h, TerminationCause::SessionExpired);
-                }
-                None => {}
-            }
+            None => {}
         }
     }
 }
