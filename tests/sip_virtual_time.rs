@@ -902,3 +902,254 @@ fn strict_parser_rejections_are_answered_400_and_505_or_dropped() {
     assert_eq!(h.statuses(), vec![400, 505]);
     assert!(h.events.is_empty());
 }
+
+/// The response a scripted peer sends to `req` (RFC 3261 §8.2.6.2), with `to_tag` added when
+/// the To has none.
+fn peer_response(req: &Message, status: u16, to_tag: &str, extra: &str) -> String {
+    let mut out = format!("SIP/2.0 {status} Whatever\r\n");
+    for v in req.headers.get_all("Via") {
+        out.push_str(&format!("Via: {v}\r\n"));
+    }
+    for name in ["From", "Call-ID", "CSeq"] {
+        out.push_str(&format!("{name}: {}\r\n", req.headers.get(name).unwrap()));
+    }
+    let to = req.headers.get("To").unwrap();
+    if req.to_tag().is_some() {
+        out.push_str(&format!("To: {to}\r\n"));
+    } else {
+        out.push_str(&format!("To: {to};tag={to_tag}\r\n"));
+    }
+    out.push_str(extra);
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+/// A NOTIFY from the caller in the call of `answered_call` (RFC 3515 §2.4.5 sipfrag body).
+fn refer_notify(tag: &str, cseq: u32, branch: &str, frag: &str, state: &str) -> String {
+    in_dialog(
+        "NOTIFY",
+        cseq,
+        tag,
+        branch,
+        &format!(
+            "Event: refer\r\nSubscription-State: {state}\r\nContent-Type: message/sipfrag\r\n"
+        ),
+        frag,
+    )
+}
+
+fn refer_statuses(events: &[UaEvent]) -> Vec<u16> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            UaEvent::ReferProgress { status, .. } => Some(*status),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn refer_then_notify_sipfrag_progress_until_subscription_terminates() {
+    let (mut h, call, tag) = answered_call();
+    h.take_sent();
+    h.ua.refer(h.now, call, "sip:advisor@127.0.0.1:5099", Vec::new())
+        .unwrap();
+    h.drain();
+    let (_, refer) = h.requests_sent("REFER").pop().expect("REFER sent");
+    assert_eq!(
+        refer.headers.get("Refer-To"),
+        Some("<sip:advisor@127.0.0.1:5099>")
+    );
+    // RFC 3515 §2.4.1: REFER goes to the caller's Contact, inside the dialog.
+    assert_eq!(
+        refer.request_uri().map(|u| u.to_string()).as_deref(),
+        Some("sip:caller@127.0.0.1:5070")
+    );
+    assert_eq!(refer.to_tag().as_deref(), Some("caller1"));
+    h.recv(&peer_response(&refer, 202, "unused", ""));
+    h.take_sent();
+    h.recv(&refer_notify(
+        &tag,
+        2,
+        "z9hG4bKn1",
+        "SIP/2.0 100 Trying\r\n",
+        "active;expires=60",
+    ));
+    h.recv(&refer_notify(
+        &tag,
+        3,
+        "z9hG4bKn2",
+        "SIP/2.0 200 OK\r\n",
+        "terminated;reason=noresource",
+    ));
+    assert_eq!(h.statuses(), vec![200, 200]);
+    assert_eq!(refer_statuses(&h.events), vec![202, 100, 200]);
+    // The subscription is over (RFC 6665 §4.1.3): a further NOTIFY matches nothing.
+    h.take_sent();
+    h.recv(&refer_notify(
+        &tag,
+        4,
+        "z9hG4bKn3",
+        "SIP/2.0 200 OK\r\n",
+        "terminated",
+    ));
+    assert_eq!(h.statuses(), vec![481]);
+    assert_eq!(refer_statuses(&h.events), vec![202, 100, 200]);
+    assert_eq!(h.ua.active_calls(), 1, "the call itself goes on");
+}
+
+/// A UA that places calls to a scripted UAS at 127.0.0.1:5090.
+fn outgoing() -> (Harness, CallHandle, Message) {
+    let (a, _) = pair_configs(None);
+    let mut h = Harness::with(a);
+    let call = h.ua.place_call(h.now, "advisors", SDP.into()).unwrap();
+    h.drain();
+    let (_, inv) = h.requests_sent("INVITE").pop().expect("INVITE sent");
+    (h, call, inv)
+}
+
+#[test]
+fn our_cancel_after_180_gets_487_acked_and_leaves_no_state() {
+    let (mut h, call, inv) = outgoing();
+    let peer: SocketAddr = "127.0.0.1:5090".parse().unwrap();
+    h.recv_from(peer, &peer_response(&inv, 100, "uas1", ""));
+    h.recv_from(peer, &peer_response(&inv, 180, "uas1", ""));
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, UaEvent::OutgoingProgress { status: 180, .. }))
+    );
+    h.take_sent();
+    h.ua.hangup(h.now, call);
+    h.drain();
+    // RFC 3261 §9.1: same Request-URI, Call-ID, From, To, top Via (branch) and CSeq number.
+    let (_, cancel) = h.requests_sent("CANCEL").pop().expect("CANCEL sent");
+    assert_eq!(cancel.request_uri(), inv.request_uri());
+    assert_eq!(cancel.headers.get("Via"), inv.headers.get("Via"));
+    assert_eq!(cancel.call_id(), inv.call_id());
+    assert_eq!(cancel.headers.get("To"), inv.headers.get("To"));
+    assert_eq!(cancel.cseq().map(|c| c.seq), inv.cseq().map(|c| c.seq));
+    assert_eq!(h.terminated(), vec![TerminationCause::Cancelled]);
+    h.take_sent();
+    h.recv_from(peer, &peer_response(&cancel, 200, "uas1", ""));
+    h.recv_from(peer, &peer_response(&inv, 487, "uas1", ""));
+    // §17.1.1.3: the 487 is ACKed by the INVITE transaction, on the INVITE's branch.
+    let (_, ack) = h.requests_sent("ACK").pop().expect("ACK for the 487");
+    assert_eq!(ack.top_via().unwrap().branch, inv.top_via().unwrap().branch);
+    assert_eq!(ack.to_tag().as_deref(), Some("uas1"));
+    assert_eq!(h.terminated(), vec![TerminationCause::Cancelled]);
+    // Timer D (32 s) and Timer K (5 s) expire; nothing may remain.
+    h.run_until(Duration::from_secs(40));
+    assert_eq!(h.ua.active_calls(), 0);
+    assert_eq!(h.ua.held_state(), 0);
+    assert_eq!(h.ua.poll_timeout(), None);
+}
+
+#[test]
+fn hangup_before_any_provisional_sends_cancel_on_the_first_one() {
+    let (mut h, call, inv) = outgoing();
+    let peer: SocketAddr = "127.0.0.1:5090".parse().unwrap();
+    h.ua.hangup(h.now, call);
+    h.drain();
+    // §9.1: no CANCEL before a provisional response.
+    assert!(h.requests_sent("CANCEL").is_empty());
+    h.recv_from(peer, &peer_response(&inv, 180, "uas1", ""));
+    assert_eq!(h.requests_sent("CANCEL").len(), 1);
+    assert_eq!(h.terminated(), vec![TerminationCause::Cancelled]);
+}
+
+#[test]
+fn session_refresh_is_a_reinvite_with_our_sdp_when_peer_does_not_allow_update() {
+    let mut h = Harness::new();
+    h.recv(&invite(
+        "z9hG4bKinv1",
+        "Session-Expires: 120;refresher=uas\r\nSupported: timer\r\nAllow: INVITE, ACK, BYE\r\n",
+        SDP,
+    ));
+    let call = h.incoming();
+    h.ua.answer(h.now, call, SDP.to_string());
+    h.drain();
+    let tag = h.our_tag();
+    h.recv(&ack(&tag, 1, "z9hG4bKack1"));
+    h.take_sent();
+    h.run_until(Duration::from_secs(61));
+    assert!(h.requests_sent("UPDATE").is_empty());
+    let reinvites = h.requests_sent("INVITE");
+    let (at, reinvite) = reinvites.first().expect("a re-INVITE refresh");
+    assert_eq!(*at, 60_000, "RFC 4028 §10: refresh at half the interval");
+    // RFC 4028 §7.4: the refresh repeats our session description and the timer.
+    assert_eq!(reinvite.sdp().as_deref(), Some(SDP));
+    assert!(
+        reinvite
+            .headers
+            .get("Session-Expires")
+            .is_some_and(|v| v.starts_with("120"))
+    );
+    assert_eq!(reinvite.to_tag().as_deref(), Some("caller1"));
+    let seq = reinvite.cseq().unwrap().seq;
+    let extra = "Contact: <sip:caller@127.0.0.1:5070>\r\nSession-Expires: 120;refresher=uas\r\n";
+    h.take_sent();
+    h.recv(&peer_response(reinvite, 200, "unused", extra));
+    // §13.2.2.4: we ACK the re-INVITE's 2xx with its CSeq number.
+    let (_, ack) = h
+        .requests_sent("ACK")
+        .pop()
+        .expect("ACK for the refresh 2xx");
+    assert_eq!(ack.cseq().map(|c| c.seq), Some(seq));
+    // The refresh restarted the timer: the next one comes 60 s later, and no expiry.
+    h.run_until(Duration::from_secs(119));
+    assert!(h.terminated().is_empty());
+    assert!(h.requests_sent("INVITE").is_empty());
+    h.run_until(Duration::from_secs(121));
+    assert_eq!(h.requests_sent("INVITE").len(), 1);
+}
+
+#[test]
+fn tcp_responses_and_our_bye_use_the_connection_the_call_came_in_on() {
+    let mut ua = UserAgent::new(UaConfig::new(server_addr()));
+    let now = Instant::now();
+    // The connection's far end is an ephemeral port, not the Via's sent-by port.
+    let source: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+    let conn = Transport::Tcp(7);
+    let tcp_invite = invite("z9hG4bKtcp1", "", SDP)
+        .replace("SIP/2.0/UDP 127.0.0.1:5070", "SIP/2.0/TCP 127.0.0.1:5070")
+        .replace(
+            "<sip:caller@127.0.0.1:5070>",
+            "<sip:caller@127.0.0.1:5070;transport=tcp>",
+        );
+    ua.handle_datagram(now, conn, source, tcp_invite.as_bytes());
+    let trying = ua.poll_transmit().expect("100 Trying");
+    assert_eq!((trying.transport, trying.destination), (conn, source));
+    let call = match ua.poll_event() {
+        Some(UaEvent::IncomingCall { call, info }) => {
+            assert_eq!(info.transport, conn);
+            call
+        }
+        other => panic!("expected IncomingCall, got {other:?}"),
+    };
+    ua.answer(now, call, SDP.to_string());
+    let ok = ua.poll_transmit().expect("200 OK");
+    assert_eq!((ok.transport, ok.destination), (conn, source));
+    let ok = parse_datagram(&ok.payload).unwrap();
+    assert!(
+        ok.headers
+            .get("Contact")
+            .is_some_and(|c| c.contains("transport=tcp"))
+    );
+    // §17.2.1 / §13.3.1.4: no 2xx retransmission over a reliable transport before the ACK.
+    ua.handle_timeout(now + Duration::from_secs(2));
+    assert!(ua.poll_transmit().is_none());
+    let tag = ok.to_tag().unwrap();
+    let tcp_ack = ack(&tag, 1, "z9hG4bKtcp2").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    ua.handle_datagram(now, conn, source, tcp_ack.as_bytes());
+    assert!(matches!(ua.poll_event(), Some(UaEvent::Acked { .. })));
+    ua.hangup(now, call);
+    let bye = ua.poll_transmit().expect("our BYE");
+    assert_eq!((bye.transport, bye.destination), (conn, source));
+    let bye = parse_datagram(&bye.payload).unwrap();
+    assert!(
+        bye.headers
+            .get("Via")
+            .is_some_and(|v| v.starts_with("SIP/2.0/TCP "))
+    );
+}

@@ -563,6 +563,10 @@ impl UserAgent {
     /// that `poll_timeout` is exact after `handle_timeout`. A moved deadline is re-queued.
     fn drop_stale_timers(&mut self) {
         while let Some(Reverse((at, target))) = self.timers.peek() {
+            if matches!(target, TimerTarget::Reap(_)) {
+                // One-shot and always due: handled by the next `handle_timeout`.
+                break;
+            }
             let (at, current) = (*at, self.deadline(target));
             if current == Some(at) {
                 break;

@@ -361,7 +361,8 @@ impl UserAgent {
             return;
         };
         if status < 200 {
-            if status > 100 && state == CallState::Calling {
+            // Every 18x is progress for the runtime, also after a 100 Trying moved us to Early.
+            if status > 100 && matches!(state, CallState::Calling | CallState::Early) {
                 self.emit(UaEvent::OutgoingProgress { call, status });
             }
             if let Some(c) = self.calls.get_mut(&call)
