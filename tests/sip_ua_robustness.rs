@@ -325,3 +325,220 @@ fn torture_messages_get_the_indexed_reaction_from_the_user_agent() {
     full_call(&mut ua, now, "after-torture");
     assert_eq!(ua.active_calls(), 0);
 }
+
+// ----- random and mutated datagrams -----
+
+/// A deterministic xorshift generator, so a failure replays exactly.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One way of breaking a valid message.
+#[derive(Debug, Clone, Copy)]
+enum Mutation {
+    Truncate,
+    DuplicateHeader,
+    HugeContentLength,
+    GarbageAfterHeaders,
+    CrlfFlood,
+    FlipBytes,
+    DropHeader,
+    OverlongHeader,
+}
+
+const MUTATIONS: [Mutation; 8] = [
+    Mutation::Truncate,
+    Mutation::DuplicateHeader,
+    Mutation::HugeContentLength,
+    Mutation::GarbageAfterHeaders,
+    Mutation::CrlfFlood,
+    Mutation::FlipBytes,
+    Mutation::DropHeader,
+    Mutation::OverlongHeader,
+];
+
+fn mutate(valid: &str, mutation: Mutation, rng: &mut Rng) -> Vec<u8> {
+    let bytes = valid.as_bytes();
+    let head_end = valid.find("\r\n\r\n").unwrap_or(valid.len());
+    let lines: Vec<&str> = valid[..head_end].split("\r\n").collect();
+    let body = &valid[(head_end + 4).min(valid.len())..];
+    let rebuild = |lines: &[&str]| format!("{}\r\n\r\n{body}", lines.join("\r\n")).into_bytes();
+    match mutation {
+        Mutation::Truncate => bytes[..rng.below(bytes.len())].to_vec(),
+        Mutation::DuplicateHeader => {
+            let i = 1 + rng.below(lines.len() - 1);
+            let mut l = lines.clone();
+            l.insert(i, lines[i]);
+            rebuild(&l)
+        }
+        Mutation::HugeContentLength => {
+            let huge = [
+                "4294967295",
+                "4294967296",
+                "99999999999999999999999",
+                "65536",
+            ];
+            let v = huge[rng.below(huge.len())];
+            let text = String::from_utf8_lossy(&rebuild(&lines)).into_owned();
+            let start = text.find("Content-Length: ").unwrap_or(0);
+            let end = text[start..].find("\r\n").map_or(text.len(), |e| start + e);
+            format!("{}Content-Length: {v}{}", &text[..start], &text[end..]).into_bytes()
+        }
+        Mutation::GarbageAfterHeaders => {
+            let mut out = valid[..head_end].as_bytes().to_vec();
+            out.extend_from_slice(b"\r\n");
+            for _ in 0..rng.below(300) {
+                out.push((rng.next() & 0xff) as u8);
+            }
+            out.extend_from_slice(b"\r\n\r\n");
+            out.extend_from_slice(body.as_bytes());
+            out
+        }
+        Mutation::CrlfFlood => {
+            let at = rng.below(bytes.len());
+            let mut out = bytes[..at].to_vec();
+            out.extend(std::iter::repeat_n(b"\r\n".as_slice(), 1 + rng.below(2000)).flatten());
+            out.extend_from_slice(&bytes[at..]);
+            out
+        }
+        Mutation::FlipBytes => {
+            let mut out = bytes.to_vec();
+            for _ in 0..1 + rng.below(8) {
+                let i = rng.below(out.len());
+                out[i] = (rng.next() & 0xff) as u8;
+            }
+            out
+        }
+        Mutation::DropHeader => {
+            let mut l = lines.clone();
+            l.remove(1 + rng.below(lines.len() - 1));
+            rebuild(&l)
+        }
+        Mutation::OverlongHeader => {
+            let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+            let filler = "x".repeat(1 + rng.below(70_000));
+            l.insert(
+                1 + rng.below(lines.len() - 1),
+                format!("X-Filler: {filler}"),
+            );
+            format!("{}\r\n\r\n{body}", l.join("\r\n")).into_bytes()
+        }
+    }
+}
+
+/// Feeds `data` and checks the invariants every input must keep: at most one answer, always
+/// to the loopback source, and no state at all for what the strict parser refuses.
+fn feed_hostile(ua: &mut UserAgent, now: Instant, data: &[u8]) {
+    let before = ua.held_state();
+    let out = feed(ua, now, data);
+    assert!(out.sent.len() <= 1, "one datagram, one answer at most");
+    for t in &out.sent {
+        assert!(t.destination.ip().is_loopback());
+    }
+    if parse_datagram(data).is_err() {
+        assert_eq!(ua.held_state(), before, "state created for malformed input");
+        assert!(out.events.is_empty(), "events for malformed input");
+    }
+    for e in out.events {
+        if let UaEvent::IncomingCall { call, .. } = e {
+            // A mutation that is still a valid INVITE: refuse it so calls do not pile up.
+            ua.reject(now, call, 486);
+            let _ = drain(ua);
+        }
+    }
+}
+
+#[test]
+fn seeded_mutations_of_valid_sip_never_panic_and_the_next_call_works() {
+    let mut ua = UserAgent::new(UaConfig::new(server_addr()));
+    let mut now = Instant::now();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let options = "OPTIONS sip:08001@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKopt\r\n\
+         From: <sip:07700900123@127.0.0.1>;tag=o1\r\n\
+         To: <sip:08001@127.0.0.1>\r\n\
+         Call-ID: opt-1\r\n\
+         CSeq: 9 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n";
+    for i in 0..4000 {
+        let base = if i % 3 == 0 {
+            options.to_string()
+        } else {
+            invite(&format!("mut-{i}"), &format!("z9hG4bKm{i}"))
+        };
+        let mutation = MUTATIONS[rng.below(MUTATIONS.len())];
+        let data = mutate(&base, mutation, &mut rng);
+        feed_hostile(&mut ua, now, &data);
+    }
+    // Whatever valid requests slipped through, their transactions all end (Timers H/J/L).
+    let until = now + Duration::from_secs(70);
+    let _ = run_until(&mut ua, &mut now, until);
+    assert_eq!(ua.held_state(), 0);
+    assert_eq!(ua.poll_timeout(), None);
+    full_call(&mut ua, now, "after-mutations");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn random_bytes_never_panic_and_create_no_state(
+        data in prop::collection::vec(any::<u8>(), 0..3000),
+        prefix in prop::sample::select(vec![
+            &b""[..], b"INVITE ", b"SIP/2.0 200 OK\r\n", b"ACK sip:a@127.0.0.1 SIP/2.0\r\n",
+            b"INVITE sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n",
+        ]),
+    ) {
+        let mut ua = UserAgent::new(UaConfig::new(server_addr()));
+        let now = Instant::now();
+        let mut input = prefix.to_vec();
+        input.extend_from_slice(&data);
+        feed_hostile(&mut ua, now, &input);
+        full_call(&mut ua, now, "after-random");
+    }
+
+    #[test]
+    fn mutated_invites_never_panic_and_create_no_state(seed in any::<u64>(), which in 0usize..8) {
+        let mut ua = UserAgent::new(UaConfig::new(server_addr()));
+        let now = Instant::now();
+        let mut rng = Rng(seed | 1);
+        let data = mutate(&invite("prop-1", "z9hG4bKprop1"), MUTATIONS[which], &mut rng);
+        feed_hostile(&mut ua, now, &data);
+        full_call(&mut ua, now, "after-mutation");
+    }
+}
+
+// ----- a burst of calls leaves nothing behind -----
+
+#[test]
+fn two_thousand_calls_in_one_virtual_second_leave_zero_state() {
+    let mut config = UaConfig::new(server_addr());
+    config.max_calls = 2000;
+    let mut ua = UserAgent::new(config);
+    let t0 = Instant::now();
+    let mut now = t0;
+    for i in 0..2000u32 {
+        // Spread over one second: one INVITE every 0.5 ms.
+        let at = t0 + Duration::from_micros(u64::from(i) * 500);
+        let _ = run_until(&mut ua, &mut now, at);
+        full_call(&mut ua, now, &format!("burst-{i}"));
+    }
+    assert_eq!(ua.active_calls(), 0);
+    // Timer L (64*T1) on the INVITE server transactions and Timer J (64*T1) on the BYE ones
+    // keep absorbing retransmissions for 32 s; after that nothing at all may remain.
+    let _ = run_until(&mut ua, &mut now, t0 + Duration::from_secs(40));
+    assert_eq!(ua.active_calls(), 0);
+    assert_eq!(ua.held_state(), 0, "calls, dialogs or transactions leaked");
+    assert_eq!(ua.poll_timeout(), None, "timers left pending");
+}
