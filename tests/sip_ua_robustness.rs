@@ -396,7 +396,7 @@ fn mutate(valid: &str, mutation: Mutation, rng: &mut Rng) -> Vec<u8> {
             format!("{}Content-Length: {v}{}", &text[..start], &text[end..]).into_bytes()
         }
         Mutation::GarbageAfterHeaders => {
-            let mut out = valid[..head_end].as_bytes().to_vec();
+            let mut out = bytes[..head_end].to_vec();
             out.extend_from_slice(b"\r\n");
             for _ in 0..rng.below(300) {
                 out.push((rng.next() & 0xff) as u8);
