@@ -7,8 +7,14 @@
 //! digest auth, and REFER (RFC 3515). Must not touch: sockets, clocks, SDP negotiation or media
 //! (SDP bodies pass through as strings), or what a call does.
 //!
+//! Every datagram is parsed once, by the strict parser (`sip::parse`), into the parser's
+//! [`SipMessage`]; requests then pass `sip::validate::check_request` (RFC 3261 §8.2: 416, 420,
+//! 415, 406, 400, 501) before any state is created. Refused and malformed input is answered
+//! statelessly or dropped and leaves nothing behind.
+//!
 //! Driver contract: after every `handle_*` or command call, drain [`UserAgent::poll_transmit`]
-//! and [`UserAgent::poll_event`] until `None`, then sleep until [`UserAgent::poll_timeout`].
+//! and [`UserAgent::poll_event`] until `None`, then sleep until [`UserAgent::poll_timeout`]
+//! (which may wake the driver early, never late).
 
 pub mod ipnet;
 pub mod message_ext;
