@@ -72,6 +72,12 @@ impl ParseError {
         }
     }
 
+    /// True if a request that failed this way can still be answered: it is a request and
+    /// enough of Via/From/To/Call-ID/CSeq can be read from `raw` to address a response.
+    pub fn is_answerable(&self, raw: &[u8]) -> bool {
+        super::parse::error_response(raw, self).is_some()
+    }
+
     /// A reason phrase precise enough for the peer's logs (RFC 3261 §21.4.1 lets the phrase
     /// explain what was wrong).
     pub fn reason_phrase(&self) -> String {

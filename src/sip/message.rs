@@ -185,7 +185,8 @@ impl SipMessage {
     }
 
     /// A response to `request` copying Via(s), From, To, Call-ID and CSeq (RFC 3261 §8.2.6.2)
-    /// and, for 18x/2xx to a dialog-creating request, Record-Route (§12.1.1). `reason` `None`
+    /// and, for 101-299 to a dialog-creating request (INVITE, SUBSCRIBE, REFER, NOTIFY),
+    /// Record-Route (§12.1.1). `reason` `None`
     /// uses the default phrase. Header values are copied verbatim.
     pub fn response_to(request: &SipMessage, code: u16, reason: Option<&str>) -> SipMessage {
         let mut headers = Headers::new();
@@ -194,7 +195,12 @@ impl SipMessage {
                 headers.push(name, value);
             }
         }
-        if (101..300).contains(&code) {
+        // RFC 3261 §12.1.1: only responses that can create a dialog carry the route set back.
+        let dialog_creating = matches!(
+            request.method(),
+            Some(Method::Invite | Method::Subscribe | Method::Refer | Method::Notify)
+        );
+        if dialog_creating && (101..300).contains(&code) {
             for value in request.headers.get_all("Record-Route") {
                 headers.push("Record-Route", value);
             }
@@ -207,6 +213,62 @@ impl SipMessage {
             headers,
             body: Vec::new(),
         }
+    }
+
+    /// The CANCEL for a pending `invite` (RFC 3261 §9.1): same Request-URI, Call-ID, To, From,
+    /// top Via and CSeq number (method CANCEL), and the INVITE's Route headers.
+    pub fn cancel_for(invite: &SipMessage) -> Result<SipMessage, ParseError> {
+        SipMessage::in_transaction_request(invite, Method::Cancel, None)
+    }
+
+    /// The ACK for a non-2xx final `response` to `invite` (RFC 3261 §17.1.1.3): as the CANCEL,
+    /// but To comes from the response (it carries the UAS tag).
+    pub fn ack_for_failure(
+        invite: &SipMessage,
+        response: &SipMessage,
+    ) -> Result<SipMessage, ParseError> {
+        let to = response
+            .headers
+            .get("To")
+            .ok_or(ParseError::MissingHeader("To"))?;
+        SipMessage::in_transaction_request(invite, Method::Ack, Some(to))
+    }
+
+    fn in_transaction_request(
+        invite: &SipMessage,
+        method: Method,
+        to: Option<&str>,
+    ) -> Result<SipMessage, ParseError> {
+        let uri = invite
+            .request_uri()
+            .ok_or(ParseError::BadStartLine("not a request"))?
+            .clone();
+        let cseq = invite.headers.cseq()?;
+        let top_via = invite.headers.top_via()?;
+        let mut msg = SipMessage::request(method.clone(), uri);
+        msg.headers.push("Via", top_via.to_string());
+        msg.headers.push("Max-Forwards", "70");
+        msg.headers.push(
+            "From",
+            invite
+                .headers
+                .get("From")
+                .ok_or(ParseError::MissingHeader("From"))?,
+        );
+        let to = match to {
+            Some(t) => t,
+            None => invite
+                .headers
+                .get("To")
+                .ok_or(ParseError::MissingHeader("To"))?,
+        };
+        msg.headers.push("To", to);
+        msg.headers.push("Call-ID", invite.headers.call_id()?);
+        msg.headers.push("CSeq", format!("{} {method}", cseq.seq));
+        for route in invite.headers.get_all("Route") {
+            msg.headers.push("Route", route);
+        }
+        Ok(msg)
     }
 
     /// Adds `tag` to the To header unless it already has one (RFC 3261 §8.2.6.2). A To value
@@ -335,9 +397,29 @@ impl SipMessage {
     }
 }
 
+/// A one-line, log-safe summary: start line with the URI user redacted (it may be a caller's
+/// number, so it is personal data), CSeq and Call-ID. Use [`SipMessage::to_bytes`] for the wire
+/// form.
 impl fmt::Display for SipMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.to_bytes()))
+        match &self.start {
+            StartLine::Request(r) => {
+                let mut uri = r.uri.clone();
+                if let Some(user) = uri.user.take() {
+                    uri.user = Some(crate::pii::Pii::new(user).redacted());
+                }
+                uri.password = None;
+                write!(f, "{} {}", r.method, uri)?;
+            }
+            StartLine::Response(s) => write!(f, "{} {}", s.code, s.reason)?,
+        }
+        if let Some(cseq) = self.headers.get("CSeq") {
+            write!(f, " cseq={cseq}")?;
+        }
+        if let Some(call_id) = self.headers.get("Call-ID") {
+            write!(f, " call-id={call_id}")?;
+        }
+        Ok(())
     }
 }
 
@@ -389,6 +471,56 @@ mod tests {
     }
 
     #[test]
+    fn record_route_only_for_dialog_creating_requests() {
+        let mut bye = invite();
+        if let StartLine::Request(r) = &mut bye.start {
+            r.method = Method::Bye;
+        }
+        assert!(
+            SipMessage::response_to(&bye, 200, None)
+                .headers
+                .get("Record-Route")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn display_is_log_safe() {
+        let msg = SipMessage::request(
+            Method::Invite,
+            Uri::parse("sip:07700900123@example.com").unwrap(),
+        )
+        .with_header("CSeq", "1 INVITE");
+        assert_eq!(
+            msg.to_string(),
+            "INVITE sip:***23@example.com cseq=1 INVITE"
+        );
+    }
+
+    #[test]
+    fn cancel_and_failure_ack() {
+        let invite = invite().with_header("Route", "<sip:edge.example.net;lr>");
+        let cancel = SipMessage::cancel_for(&invite).unwrap();
+        assert_eq!(cancel.method(), Some(&Method::Cancel));
+        assert_eq!(cancel.request_uri(), invite.request_uri());
+        assert_eq!(cancel.headers.vias().unwrap().len(), 1);
+        assert_eq!(cancel.headers.get("CSeq"), Some("314159 CANCEL"));
+        assert_eq!(
+            cancel.headers.get("Route"),
+            Some("<sip:edge.example.net;lr>")
+        );
+        let busy = SipMessage::response_to(&invite, 486, None).with_to_tag("uas1");
+        let ack = SipMessage::ack_for_failure(&invite, &busy).unwrap();
+        assert_eq!(ack.headers.get("CSeq"), Some("314159 ACK"));
+        assert_eq!(ack.headers.to().unwrap().tag(), Some("uas1"));
+        assert_eq!(
+            ack.headers.top_via().unwrap().branch.as_deref(),
+            Some("z9hG4bK776asdhds")
+        );
+        assert!(crate::sip::parse::parse_datagram(&ack.to_bytes()).is_ok());
+    }
+
+    #[test]
     fn methods_are_case_sensitive() {
         assert_eq!(Method::from_token("INVITE"), Method::Invite);
         assert_eq!(Method::from_token("invite"), Method::Other("invite".into()));
@@ -419,9 +551,10 @@ mod tests {
         assert_eq!(resp.headers.cseq().unwrap().seq, 314159);
         let trying = SipMessage::response_to(&req, 100, None);
         assert!(trying.headers.get("Record-Route").is_none());
+        assert!(trying.to_bytes().starts_with(b"SIP/2.0 100 Trying\r\n"));
         assert_eq!(
-            trying.to_string().lines().next(),
-            Some("SIP/2.0 100 Trying")
+            trying.to_string(),
+            "100 Trying cseq=314159 INVITE call-id=a84b4c76e66710@pc33.atlanta.com"
         );
         // An existing tag is kept.
         let again = resp.with_to_tag("other");

@@ -570,6 +570,7 @@ v=0\n";
         assert!(error_response(raw.as_bytes(), &err).is_none());
         let raw = INVITE.replace("CSeq: 314159 INVITE", "CSeq: 36893488147419103232 INVITE");
         let err = parse_datagram(raw.as_bytes()).unwrap_err();
+        assert!(err.is_answerable(raw.as_bytes()));
         let resp = error_response(raw.as_bytes(), &err).unwrap();
         assert_eq!(resp.status_code(), Some(400));
         assert_eq!(

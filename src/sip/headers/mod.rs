@@ -6,6 +6,7 @@
 //! Must not touch framing (the `parse` module) or semantics (`validate`).
 
 mod auth;
+mod identity;
 pub(crate) mod lex;
 mod misc;
 mod name_addr;
@@ -13,6 +14,7 @@ mod params;
 mod via;
 
 pub use auth::{DigestChallenge, DigestCredentials};
+pub use identity::CallerIdentity;
 pub use misc::{CSeq, EventHeader, MediaType, Refresher, SessionExpires, SubscriptionState};
 pub use name_addr::NameAddr;
 pub use params::{Param, Params};
