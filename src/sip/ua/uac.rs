@@ -226,18 +226,9 @@ impl UserAgent {
         };
         // §9.1: CANCEL copies Request-URI, Call-ID, From, To, the CSeq number and the top Via.
         let inv = &entry.request;
-        let Some(uri) = inv.request_uri().cloned() else {
+        let Ok(cancel) = SipMessage::cancel_for(inv) else {
             return;
         };
-        let mut cancel = SipMessage::request(Method::Cancel, uri);
-        for name in ["Via", "Route", "From", "To", "Call-ID"] {
-            for v in inv.headers.get_all(name) {
-                cancel.headers.push(name, v);
-            }
-        }
-        let seq = inv.cseq().map(|c| c.seq).unwrap_or(1);
-        cancel.headers.push("CSeq", format!("{seq} CANCEL"));
-        cancel.headers.push("Max-Forwards", "70");
         let (transport, destination) = (entry.tx.transport(), entry.tx.destination());
         let (tx, first) =
             ClientTransaction::start(now, false, transport, destination, cancel.to_bytes());
@@ -316,12 +307,10 @@ impl UserAgent {
         };
         let mut out = Vec::new();
         let request = entry.request.clone();
-        let outcome = entry.tx.on_response(
-            now,
-            status,
-            || build_non2xx_ack(&request, &resp).to_bytes(),
-            &mut out,
-        );
+        let outcome =
+            entry
+                .tx
+                .on_response(now, status, || build_non2xx_ack(&request, &resp), &mut out);
         let (call, purpose) = (entry.call, entry.purpose);
         self.transmits.extend(out);
         // A final response starts Timer D/K/M (RFC 3261 §17.1, RFC 6026 §8.4).
@@ -624,30 +613,13 @@ impl UserAgent {
     }
 }
 
-/// RFC 3261 §17.1.1.3: the ACK for a non-2xx final: same branch, Request-URI, Call-ID, From,
-/// CSeq number and Route as the INVITE, and the response's To (with its tag).
-fn build_non2xx_ack(invite: &SipMessage, resp: &SipMessage) -> SipMessage {
-    let uri = invite
-        .request_uri()
-        .cloned()
-        .unwrap_or_else(|| Uri::sip(None, crate::sip::uri::Host::Domain("invalid".into()), None));
-    let mut ack = SipMessage::request(Method::Ack, uri);
-    // Our INVITE carries exactly one Via, the one this transaction added.
-    if let Some(via) = invite.headers.get("Via") {
-        ack.headers.push("Via", via);
-    }
-    for r in invite.headers.get_all("Route") {
-        ack.headers.push("Route", r);
-    }
-    for (name, src) in [("From", invite), ("To", resp), ("Call-ID", invite)] {
-        if let Some(v) = src.headers.get(name) {
-            ack.headers.push(name, v);
-        }
-    }
-    let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
-    ack.headers.push("CSeq", format!("{seq} ACK"));
-    ack.headers.push("Max-Forwards", "70");
-    ack
+/// RFC 3261 §17.1.1.3: the ACK for a non-2xx final (same branch, Request-URI, Call-ID, From,
+/// CSeq number and Route as the INVITE; the response's To). Both messages passed the strict
+/// parser, so the builder cannot fail; an empty payload would only be dropped by the peer.
+fn build_non2xx_ack(invite: &SipMessage, resp: &SipMessage) -> Vec<u8> {
+    SipMessage::ack_for_failure(invite, resp)
+        .map(|ack| ack.to_bytes())
+        .unwrap_or_default()
 }
 
 /// A response synthesised locally for a timed-out transaction (§8.1.3.1).

@@ -263,38 +263,22 @@ impl UserAgent {
         self.emit(UaEvent::IncomingCall { call: handle, info });
     }
 
-    /// RFC 3325 §9.1 identity from a trusted source, else From; `Privacy: id` withholds it.
+    /// RFC 3325 §9.1 identity from a trusted source, else From; `Privacy: id` withholds it
+    /// (the rules live in `Headers::caller_identity`).
     fn caller_identity(&self, req: &SipMessage, source: SocketAddr) -> Option<Pii<String>> {
-        // RFC 3323 §4.2: id, user and header all ask us not to reveal who is calling.
-        let privacy = req
-            .headers
-            .privacy()
-            .iter()
-            .any(|v| matches!(v.as_str(), "id" | "user" | "header"));
-        if privacy {
-            return None;
-        }
         let trusted = self
             .config
             .trusted_identity_sources
             .iter()
             .any(|n| n.contains(source.ip()));
-        let pai = trusted
-            .then(|| {
-                let ids = req.headers.p_asserted_identity().ok()?;
-                ids.iter().find_map(|id| id.uri.user_decoded())
-            })
-            .flatten();
-        let user = pai.or_else(|| req.headers.from().ok()?.uri.user_decoded())?;
-        let lower = user.to_ascii_lowercase();
-        if lower == "anonymous"
-            || lower == "unknown"
-            || lower == "restricted"
-            || lower == "withheld"
-        {
-            return None;
-        }
-        Some(Pii::new(user))
+        let id = req.headers.caller_identity(trusted);
+        // RFC 3323 §4.2 `header` privacy also hides identity-revealing headers; and some PBXs
+        // spell a withheld number as a user name.
+        let header_privacy = req.headers.privacy().iter().any(|p| p == "header");
+        id.number.filter(|n| {
+            let lower = n.expose().to_ascii_lowercase();
+            !header_privacy && lower != "unknown" && lower != "withheld"
+        })
     }
 
     fn on_ack(&mut self, now: Instant, key: &TransactionKey, req: &SipMessage) {
