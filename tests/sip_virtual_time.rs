@@ -1153,3 +1153,33 @@ fn tcp_responses_and_our_bye_use_the_connection_the_call_came_in_on() {
             .is_some_and(|v| v.starts_with("SIP/2.0/TCP "))
     );
 }
+
+#[test]
+fn rfc2543_invite_without_branch_cookie_is_matched_by_call_id_tag_and_cseq() {
+    let mut h = Harness::new();
+    // RFC 4475 §3.4.1: an RFC 2543 peer sends no magic cookie; RFC 3261 §17.2.3 matching
+    // falls back to Call-ID, From tag, CSeq and the top Via.
+    let old = invite("z9hG4bKx", "", SDP).replace(";branch=z9hG4bKx", ";branch=1234");
+    h.recv(&old);
+    assert_eq!(h.statuses(), vec![100]);
+    let call = h.incoming();
+    // A retransmission is absorbed by the same transaction: no second call.
+    h.recv(&old);
+    let calls = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, UaEvent::IncomingCall { .. }))
+        .count();
+    assert_eq!(calls, 1);
+    // And its CANCEL finds the INVITE.
+    h.take_sent();
+    let cancel = invite("z9hG4bKx", "", "").replace(";branch=z9hG4bKx", ";branch=1234");
+    h.recv(&as_method(&cancel, "CANCEL"));
+    assert_eq!(h.statuses(), vec![200, 487]);
+    assert_eq!(h.terminated(), vec![TerminationCause::Cancelled]);
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, UaEvent::Terminated { call: c, .. } if *c == call))
+    );
+}
