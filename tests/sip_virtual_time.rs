@@ -1183,3 +1183,37 @@ fn rfc2543_invite_without_branch_cookie_is_matched_by_call_id_tag_and_cseq() {
             .any(|e| matches!(e, UaEvent::Terminated { call: c, .. } if *c == call))
     );
 }
+
+#[test]
+fn section_8_2_refusals_are_stateless_stable_and_carry_their_headers() {
+    let mut h = Harness::new();
+    // RFC 3261 §8.2.3: a body type we cannot process → 415 listing what we accept.
+    let text = invite("z9hG4bKct1", "", "hello").replace("application/sdp", "text/plain");
+    h.recv(&text);
+    let resp = h.last();
+    assert_eq!(resp.status_code(), Some(415));
+    assert!(
+        resp.headers
+            .get("Accept")
+            .is_some_and(|a| a.contains("application/sdp"))
+    );
+    // A retransmission gets the very same answer (same To tag), and no state exists.
+    let first = h.take_sent();
+    h.recv(&text);
+    let again = h.take_sent();
+    assert_eq!(first[0].1.headers.get("To"), again[0].1.headers.get("To"));
+    assert_eq!(h.ua.held_state(), 0);
+    // RFC 3261 §8.2.2.1: a tel: Request-URI is not served → 416.
+    h.recv(
+        &invite("z9hG4bKtel", "", SDP)
+            .replace("INVITE sip:0800%31@127.0.0.1", "INVITE tel:+441234"),
+    );
+    assert_eq!(h.statuses(), vec![416]);
+    // RFC 3261 §8.2.2.3: Proxy-Require counts like Require for the endpoint → 420.
+    h.take_sent();
+    h.recv(&invite("z9hG4bKpr", "Proxy-Require: foo\r\n", SDP));
+    assert_eq!(h.statuses(), vec![420]);
+    assert_eq!(h.last().headers.get("Unsupported"), Some("foo"));
+    assert_eq!(h.ua.held_state(), 0);
+    assert!(h.events.is_empty());
+}
