@@ -127,6 +127,10 @@ const KEYWORD_SPECIFIC: f32 = 0.1;
 const KEYWORD_BASE: f32 = 0.4;
 /// Without a keyword an intent can reach this much, so a keyword hit on a perfect example wins.
 const NO_KEYWORD_CEILING: f32 = 0.9;
+/// Confidence reported for an always-intent heard inside a sentence.
+const ALWAYS_CONFIDENCE: f32 = 0.9;
+/// Words of an utterance considered; the rest is ignored.
+const MAX_WORDS: usize = 64;
 /// How much a sound-alike or spelled-alike word counts compared with an exact one.
 const SOUND_ALIKE: f32 = 0.85;
 const SPELL_ALIKE_MIN: f32 = 0.6;
@@ -306,13 +310,36 @@ impl Classifier {
             return Classification::default();
         }
         let query_weight: f32 = query.iter().filter(|w| w.content).map(|w| w.weight).sum();
+        // How well the utterance contains each vocabulary term (1 exact, less if sound-alike).
+        let mut heard = vec![0.0f32; self.terms.len()];
+        for (id, quality) in query.iter().filter_map(|w| w.term) {
+            if let Some(h) = heard.get_mut(id) {
+                *h = h.max(quality);
+            }
+        }
         let mut scored: Vec<(usize, f32)> = self
             .intents
             .iter()
             .enumerate()
-            .map(|(i, intent)| (i, self.score(intent, &query, query_weight)))
+            .map(|(i, intent)| (i, self.score(intent, &heard, query_weight)))
             .collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+
+        // An always-intent heard anywhere in the sentence wins outright.
+        let always = self.intents.iter().position(|intent| {
+            intent.priority == IntentPriority::Always && heard_inside(intent, &query)
+        });
+        if let Some(i) = always
+            && let Some(entry) = scored.iter_mut().find(|s| s.0 == i)
+        {
+            entry.1 = entry.1.max(ALWAYS_CONFIDENCE);
+        }
+        scored.sort_by(|a, b| {
+            let first = |x: &(usize, f32)| Some(x.0) == always;
+            first(b)
+                .cmp(&first(a))
+                .then(b.1.total_cmp(&a.1))
+                .then(a.0.cmp(&b.0))
+        });
         let top: Vec<(String, f32)> = scored
             .iter()
             .take(3)
@@ -320,24 +347,9 @@ impl Classifier {
             .collect();
         let best = scored.first().copied();
         let second = scored.get(1).map_or(0.0, |s| s.1);
-
-        // An always-intent heard anywhere in the sentence wins outright.
-        if let Some(i) = self.intents.iter().position(|intent| {
-            intent.priority == IntentPriority::Always && heard_inside(intent, &query)
-        }) {
-            let confidence = scored
-                .iter()
-                .find(|s| s.0 == i)
-                .map_or(1.0, |s| s.1.max(0.9));
-            return Classification {
-                intent: self.intents.get(i).map(|it| it.name.clone()),
-                confidence,
-                top,
-            };
-        }
         let intent = best.and_then(|(i, score)| {
-            let decisive =
-                score >= self.config.no_match_threshold && score - second >= self.config.margin;
+            let decisive = always.is_some()
+                || score >= self.config.no_match_threshold && score - second >= self.config.margin;
             decisive
                 .then(|| self.intents.get(i).map(|it| it.name.clone()))
                 .flatten()
@@ -351,7 +363,9 @@ impl Classifier {
 
     /// Normalises, stems and matches each word of `text` to the vocabulary.
     fn match_words(&self, text: &str) -> Vec<QueryWord> {
-        let raw = words(text);
+        let mut raw = words(text);
+        // Fifteen seconds of speech is about fifty words; beyond that, more words only cost time.
+        raw.truncate(MAX_WORDS);
         let mut out: Vec<QueryWord> = Vec::with_capacity(raw.len());
         let mut i = 0;
         while let Some(word) = raw.get(i) {
@@ -434,16 +448,8 @@ impl Classifier {
             .map(|(id, sim)| (id, sim * SOUND_ALIKE))
     }
 
-    fn score(&self, intent: &Intent, query: &[QueryWord], query_weight: f32) -> f32 {
-        // How well the query contains a term: 1 exact, less for sound-alike, 0 absent.
-        let quality = |id: usize| -> f32 {
-            query
-                .iter()
-                .filter_map(|w| w.term)
-                .filter(|(t, _)| *t == id)
-                .map(|(_, q)| q)
-                .fold(0.0f32, f32::max)
-        };
+    fn score(&self, intent: &Intent, heard: &[f32], query_weight: f32) -> f32 {
+        let quality = |id: usize| heard.get(id).copied().unwrap_or(0.0);
         let weight = |id: usize| self.terms.get(id).map_or(0.0, |t| t.weight);
         let matched =
             |ids: &[usize]| -> f32 { ids.iter().map(|&id| quality(id) * weight(id)).sum() };
@@ -523,4 +529,147 @@ fn occurs(words: &[&str], phrase: &[String], gaps: usize) -> bool {
             }
             true
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(
+        name: &str,
+        priority: IntentPriority,
+        examples: &[&str],
+        keywords: &[&str],
+    ) -> IntentSpec {
+        IntentSpec {
+            name: name.to_string(),
+            examples: examples.iter().map(|s| s.to_string()).collect(),
+            keywords: keywords.iter().map(|s| s.to_string()).collect(),
+            priority,
+        }
+    }
+
+    fn small() -> Classifier {
+        let intents = [
+            spec(
+                "advisor",
+                IntentPriority::Always,
+                &["talk to a person"],
+                &["advisor", "speak to someone"],
+            ),
+            spec(
+                "missed_bin",
+                IntentPriority::Normal,
+                &["my bin was not collected"],
+                &["missed bin"],
+            ),
+            spec(
+                "council_tax_pay",
+                IntentPriority::Normal,
+                &["pay my council tax"],
+                &["pay"],
+            ),
+            spec(
+                "council_tax_balance",
+                IntentPriority::Normal,
+                &["council tax balance"],
+                &["balance", "owe"],
+            ),
+        ];
+        Classifier::new(&intents, ClassifierConfig::default()).expect("valid intents")
+    }
+
+    #[test]
+    fn always_intent_wins_inside_a_longer_sentence_and_leads_the_top_list() {
+        let result = small().classify("my bin was not collected can I speak to someone about it");
+        assert_eq!(result.intent.as_deref(), Some("advisor"));
+        assert_eq!(result.top.first().map(|t| t.0.as_str()), Some("advisor"));
+        assert!(result.confidence >= ALWAYS_CONFIDENCE);
+    }
+
+    #[test]
+    fn always_keyword_tolerates_one_inserted_word() {
+        assert_eq!(
+            small()
+                .classify("could I speak to someone please")
+                .intent
+                .as_deref(),
+            Some("advisor")
+        );
+        assert_eq!(
+            small()
+                .classify("speak urgently to someone")
+                .intent
+                .as_deref(),
+            Some("advisor")
+        );
+    }
+
+    #[test]
+    fn sound_alike_words_match() {
+        assert_eq!(
+            small().classify("council tacks balance").intent.as_deref(),
+            Some("council_tax_balance")
+        );
+        assert_eq!(
+            small().classify("mis bin").intent.as_deref(),
+            Some("missed_bin")
+        );
+    }
+
+    #[test]
+    fn words_outside_the_vocabulary_are_no_match() {
+        let result = small().classify("lovely weather");
+        assert_eq!(result.intent, None);
+        assert!(result.confidence < 0.45);
+    }
+
+    #[test]
+    fn ambiguous_answers_within_the_margin_are_no_match() {
+        let intents = [
+            spec("a", IntentPriority::Normal, &["red"], &["red"]),
+            spec("b", IntentPriority::Normal, &["blue"], &["blue"]),
+        ];
+        let config = ClassifierConfig {
+            no_match_threshold: 0.3,
+            margin: 0.05,
+        };
+        let classifier = Classifier::new(&intents, config).expect("valid intents");
+        assert_eq!(classifier.classify("red").intent.as_deref(), Some("a"));
+        assert_eq!(classifier.classify("red blue").intent, None);
+    }
+
+    #[test]
+    fn settings_outside_zero_to_one_are_rejected() {
+        let intents = [spec("a", IntentPriority::Normal, &["red"], &[])];
+        let bad = ClassifierConfig {
+            no_match_threshold: 0.5,
+            margin: -0.1,
+        };
+        assert_eq!(
+            Classifier::new(&intents, bad).err(),
+            Some(NluError::InvalidSetting {
+                name: "margin",
+                value: -0.1
+            })
+        );
+        let nan = ClassifierConfig {
+            no_match_threshold: f32::NAN,
+            margin: 0.1,
+        };
+        assert!(Classifier::new(&intents, nan).is_err());
+    }
+
+    #[test]
+    fn occurs_matches_in_order_with_gaps() {
+        let phrase: Vec<String> = ["speak", "to", "someone"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(occurs(&["i", "speak", "to", "someone"], &phrase, 0));
+        assert!(!occurs(&["speak", "now", "to", "someone"], &phrase, 0));
+        assert!(occurs(&["speak", "now", "to", "someone"], &phrase, 1));
+        assert!(!occurs(&["someone", "to", "speak"], &phrase, 1));
+        assert!(!occurs(&[], &phrase, 1));
+    }
 }

@@ -92,7 +92,7 @@ fn expand_contraction(word: &str, out: &mut Vec<String>) {
     let stem = stem.to_string();
     match suffix {
         "t" if stem.ends_with('n') => {
-            let base = stem.trim_end_matches('n');
+            let base = stem.strip_suffix('n').unwrap_or(&stem);
             out.push(base.to_string());
             out.push("not".to_string());
         }

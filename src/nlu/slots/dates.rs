@@ -98,7 +98,7 @@ fn day_number(words: &[String], i: usize) -> Option<(u32, usize)> {
     let word = words.get(i)?;
     let digits: String = word.chars().take_while(char::is_ascii_digit).collect();
     if !digits.is_empty() {
-        let suffix = &word[digits.len()..];
+        let suffix = word.get(digits.len()..).unwrap_or_default();
         if !matches!(suffix, "" | "st" | "nd" | "rd" | "th") {
             return None;
         }
