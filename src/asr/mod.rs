@@ -2,3 +2,5 @@
 //! of worker threads, and the model installer/converter.
 //!
 //! Runs off the media path: media hands finished utterances here and gets text back on a channel.
+
+pub mod model;
