@@ -1,7 +1,8 @@
 //! Deciding that an utterance was no input. Whisper invents text on silence, breathing and noise
-//! ("Thank you.", "you", "[BLANK_AUDIO]"); none of that may ever become an intent. Two gates:
-//! [`EnergyGate`] before recognition (skip the decode entirely when there was nothing to hear)
-//! and [`HallucinationFilter`] after it (known filler outputs, non-speech tokens, Whisper's own
+//! ("Thank you.", "you", "[BLANK_AUDIO]"); none of that may ever become an intent. Gates before
+//! recognition skip the decode entirely when there was nothing to hear ([`EnergyGate`] for
+//! silence and hiss; media's VAD decides where speech starts and ends), and
+//! [`HallucinationFilter`] judges the transcript after it (known filler outputs, non-speech tokens, Whisper's own
 //! no-speech probability, runaway repetition). Pure functions of their input.
 
 use super::recognizer::Transcript;
@@ -73,7 +74,7 @@ impl Default for HallucinationFilter {
     fn default() -> Self {
         Self {
             max_no_speech_prob: 0.6,
-            min_confidence: 0.2,
+            min_confidence: 0.3,
             max_repeats: 6,
         }
     }

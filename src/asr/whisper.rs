@@ -74,6 +74,31 @@ impl WhisperRecognizer {
         self.recognize(&silence, &opts).map(|_| ())
     }
 
+    /// Whisper's no-speech probability: the `<|nospeech|>` token's probability right after
+    /// `<|startoftranscript|>`, over the audio `full` just encoded. whisper.cpp's own figure is
+    /// read after the whole task prompt, which ends in `<|notimestamps|>` here, and is then ~0
+    /// even for silence; one extra decoder step (a few ms) gives the real one.
+    fn no_speech_probability(&self, state: &mut WhisperState) -> Result<f32, AsrError> {
+        let sot = self.context.token_sot();
+        state
+            .decode(&[sot], 0, 1)
+            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let logits = state
+            .get_logits()
+            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let nosp = usize::try_from(self.context.token_nosp()).ok();
+        let Some(nosp_logit) = nosp.and_then(|i| logits.get(i)).copied() else {
+            return Ok(0.0);
+        };
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+        Ok(if sum > 0.0 && sum.is_finite() {
+            (nosp_logit - max).exp() / sum
+        } else {
+            0.0
+        })
+    }
+
     fn detect_language(state: &mut WhisperState, audio: &[f32]) -> Result<(String, f32), AsrError> {
         state
             .pcm_to_mel(audio, 1)
@@ -184,6 +209,8 @@ impl Recognizer for WhisperRecognizer {
         params.set_n_threads(1);
         params.set_translate(false);
         params.set_no_context(true);
+        // No timestamps: with a reduced audio context, timestamped decoding of short audio
+        // tends to repeat the utterance as a second segment.
         params.set_no_timestamps(true);
         // Single segment per 30 s window: callers' answers are short.
         params.set_single_segment(true);
@@ -208,13 +235,11 @@ impl Recognizer for WhisperRecognizer {
             .map_err(|e| AsrError::Whisper(e.to_string()))?;
 
         let eot = self.context.token_eot();
-        let (mut text, mut no_speech_prob, mut prob_sum, mut tokens) =
-            (String::new(), 0.0f32, 0.0f32, 0u32);
+        let (mut text, mut prob_sum, mut tokens) = (String::new(), 0.0f32, 0u32);
         for segment in state.as_iter() {
             if let Ok(s) = segment.to_str_lossy() {
                 text.push_str(&s);
             }
-            no_speech_prob = no_speech_prob.max(segment.no_speech_probability());
             for i in 0..segment.n_tokens() {
                 if let Some(token) = segment.get_token(i)
                     && token.token_id() < eot
@@ -229,6 +254,7 @@ impl Recognizer for WhisperRecognizer {
         } else {
             prob_sum / tokens as f32
         };
+        let no_speech_prob = self.no_speech_probability(&mut state)?;
         let decode_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
         Ok(Transcript {
             text: text.trim().to_string(),
