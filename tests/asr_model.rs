@@ -632,3 +632,71 @@ fn model_path_errors_are_reported_not_panicked() {
         .map(|e| e.to_string());
     assert!(err.is_some_and(|e| e.contains("model install")));
 }
+
+#[test]
+fn whisper_pool_decodes_concurrent_utterances_and_refuses_past_its_queue() {
+    use frontdoor::asr::{RecognitionJob, RecognizerPool};
+    let report = model::install(&models_dir(), ModelChoice::TinyEn).expect("install tiny.en");
+    let pool = RecognizerPool::whisper(&report.path, 2, 1).expect("pool");
+    let job = |text: &str| RecognitionJob {
+        audio_16k: telephone_speech("en-gb", text),
+        options: RecognizeOptions::english(PROMPT),
+    };
+    let jobs = [
+        job("I want to pay my council tax bill."),
+        job("My bin was not collected this week."),
+        job("I want to pay my council tax bill."),
+    ];
+    // Two workers and one queue slot: three are accepted at once, a fourth is refused.
+    let receivers: Vec<_> = jobs
+        .iter()
+        .map(|j| pool.submit(j.clone()).expect("accepted"))
+        .collect();
+    let refused = pool.submit(jobs[0].clone());
+    // Three in the system (two decoding or about to, one waiting) is the limit, unless a
+    // decode already finished, which takes far longer than these submissions.
+    if pool.stats().completed == 0 {
+        assert!(refused.is_err(), "fourth job accepted");
+    }
+    let heard: Vec<String> = receivers
+        .into_iter()
+        .map(|r| words(&r.blocking_recv().expect("reply").expect("decode").text))
+        .collect();
+    assert!(heard[0].contains("council tax"), "{heard:?}");
+    assert!(heard[1].contains("bin"), "{heard:?}");
+    let stats = pool.stats();
+    assert_eq!((stats.workers, stats.busy, stats.queue_depth), (2, 0, 0));
+    assert!(stats.completed >= 3);
+    eprintln!(
+        "pool: {} decodes, audio {} ms, decode {} ms, peak rss {} MB",
+        stats.completed,
+        stats.audio_ms,
+        stats.decode_ms,
+        peak_rss_mb()
+    );
+}
+
+#[test]
+fn transcribe_command_prints_the_transcript_and_fails_cleanly() {
+    let report = model::install(&models_dir(), ModelChoice::TinyEn).expect("install tiny.en");
+    let mut out = Vec::new();
+    assert_eq!(
+        frontdoor::asr::transcribe_cmd(&report.path, &jfk_wav(), &mut out),
+        0
+    );
+    let out = String::from_utf8(out).unwrap();
+    let mut lines = out.lines();
+    assert!(words(lines.next().unwrap_or_default()).starts_with("and so my fellow americans"));
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("# confidence") && l.contains("verdict speech"))
+    );
+    let mut out = Vec::new();
+    let missing = Path::new("/nonexistent.wav");
+    assert_eq!(
+        frontdoor::asr::transcribe_cmd(&report.path, missing, &mut out),
+        1
+    );
+    assert!(String::from_utf8_lossy(&out).starts_with("error:"));
+}

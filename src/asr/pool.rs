@@ -141,16 +141,18 @@ impl RecognizerPool {
         Ok(Self::new(recognizers, queue_capacity))
     }
 
-    /// Queues a job, or refuses at once when `queue_capacity` jobs are already waiting.
+    /// Queues a job, or refuses at once when `queue_capacity` jobs are already waiting beyond
+    /// those idle workers are about to take.
     pub fn submit(
         &self,
         job: RecognitionJob,
     ) -> Result<oneshot::Receiver<RecognitionResult>, Saturated> {
         let (reply, receiver) = oneshot::channel();
         let mut state = self.shared.lock();
-        if state.jobs.len() >= state.stats.queue_capacity
-            && !(state.stats.busy < state.stats.workers && state.jobs.is_empty())
-        {
+        // Jobs that idle workers are about to take do not count against the queue: a job
+        // submitted right after another must not be refused just because no worker has woken.
+        let idle = state.stats.workers.saturating_sub(state.stats.busy);
+        if state.jobs.len() >= state.stats.queue_capacity + idle {
             state.stats.rejected += 1;
             return Err(Saturated {
                 queue_depth: state.jobs.len(),
@@ -328,6 +330,20 @@ mod tests {
         started.recv().unwrap();
         release.send(()).unwrap();
         assert_eq!(b.blocking_recv().unwrap().unwrap().text, "5");
+    }
+
+    #[test]
+    fn back_to_back_submissions_fill_idle_workers_before_the_queue() {
+        // No worker has had a chance to wake between these two submissions.
+        let (pool, started, release) = gated_pool(0);
+        let a = pool.submit(job(1)).unwrap();
+        assert!(
+            pool.submit(job(2)).is_err(),
+            "one worker, no queue: second must wait"
+        );
+        started.recv().unwrap();
+        release.send(()).unwrap();
+        a.blocking_recv().unwrap().unwrap();
     }
 
     #[test]

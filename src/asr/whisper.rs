@@ -29,6 +29,8 @@ pub struct WhisperRecognizer {
     context: Arc<WhisperContext>,
     state: Mutex<WhisperState>,
     multilingual: bool,
+    /// Always use the model's full 30 s audio context (benchmarks and comparisons only).
+    full_audio_ctx: bool,
 }
 
 impl WhisperRecognizer {
@@ -47,6 +49,7 @@ impl WhisperRecognizer {
             context,
             state: Mutex::new(state),
             multilingual,
+            full_audio_ctx: false,
         };
         recognizer.prime()?;
         Ok(recognizer)
@@ -60,6 +63,13 @@ impl WhisperRecognizer {
     /// True for multilingual models (language detection available).
     pub fn is_multilingual(&self) -> bool {
         self.multilingual
+    }
+
+    /// Decodes every utterance with the full 30 s audio context instead of one sized to the
+    /// utterance: slower, for measuring what the sized context saves.
+    pub fn with_full_audio_context(mut self) -> Self {
+        self.full_audio_ctx = true;
+        self
     }
 
     /// Runs one tiny decode so the first caller does not pay for allocating compute buffers,
@@ -225,7 +235,12 @@ impl Recognizer for WhisperRecognizer {
         params.set_temperature_inc(0.0);
         params.set_no_speech_thold(NO_SPEECH_THRESHOLD);
         params.set_max_tokens(max_tokens_for(audio.len()));
-        params.set_audio_ctx(audio_ctx_for(audio.len(), self.context.n_audio_ctx()));
+        let model_ctx = self.context.n_audio_ctx();
+        params.set_audio_ctx(if self.full_audio_ctx {
+            model_ctx
+        } else {
+            audio_ctx_for(audio.len(), model_ctx)
+        });
         params.set_language(Some(&language));
         if !opts.initial_prompt.is_empty() {
             params.set_initial_prompt(&opts.initial_prompt);
