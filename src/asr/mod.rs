@@ -35,8 +35,6 @@ pub enum AsrError {
     UnknownLanguage(String),
     #[error("audio: {0}")]
     Audio(String),
-    #[error("recogniser pool is shut down")]
-    PoolClosed,
     #[error(transparent)]
     Model(#[from] model::ModelError),
 }
