@@ -916,3 +916,151 @@ impl Interpreter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::catalog::PromptCatalog;
+    use crate::flow::check::check;
+    use crate::flow::understand::Understanding;
+
+    const FLOW: &str = r#"
+flow: unit
+languages: [en, cy]
+start: greet
+intents:
+  "yes": {examples: ["yes"], keywords: ["yes"]}
+  "no": {examples: ["no"], keywords: ["no"]}
+nodes:
+  greet:
+    say: {text: {en: "Hello", cy: "Helo"}}
+    next: remember
+  remember:
+    set: {topic: "bins"}
+    next: route
+  route:
+    branch:
+      - when: {var: vars.topic, equals: bins}
+        goto: count
+    else: bye
+  count:
+    ask: {text: {en: "How many? Press 0 on its own for someone.", cy: "Faint? 0 am rywun."}}
+    slot: {name: count, type: number}
+    next: check
+  check:
+    confirm: {text: {en: "You said {slots.count}?", cy: "{slots.count}?"}}
+    "yes": bye
+    "no": count
+  bye:
+    hangup: {text: {en: "Bye {vars.topic}", cy: "Hwyl"}}
+"#;
+
+    fn start() -> (Interpreter, Arc<Understanding>, Vec<CallAction>) {
+        let (flow, d) = check(
+            std::path::Path::new("unit.yaml"),
+            FLOW,
+            &PromptCatalog::default(),
+        );
+        let flow = Arc::new(flow.unwrap_or_else(|| panic!("{d}")));
+        let u = Arc::new(Understanding::new(&flow).unwrap());
+        let ctx = CallContext {
+            date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            time: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            caller: None,
+            dialled: String::new(),
+        };
+        let mut i = Interpreter::new(flow, u.clone(), ctx);
+        let out = i.handle(FlowEvent::Started, Instant::now());
+        (i, u, out)
+    }
+
+    fn texts(actions: &[CallAction]) -> Vec<String> {
+        actions
+            .iter()
+            .flat_map(|a| match a {
+                CallAction::Play { items, .. } => items.clone(),
+                _ => Vec::new(),
+            })
+            .filter_map(|i| match i {
+                PlayItem::Text { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn heard(i: &Interpreter, u: &Understanding, text: &str, lang: Option<&str>) -> FlowEvent {
+        u.understand(
+            i.expecting().as_ref(),
+            text,
+            i.call_date(),
+            lang.map(str::to_string),
+        )
+    }
+
+    #[test]
+    fn say_set_branch_ask_confirm_hangup() {
+        let (mut i, u, out) = start();
+        assert_eq!(texts(&out), ["Hello"]);
+        let now = Instant::now();
+        let out = i.handle(FlowEvent::PromptFinished, now);
+        assert_eq!(texts(&out), ["How many? Press 0 on its own for someone."]);
+        assert_eq!(i.path(), ["greet", "remember", "route", "count"]);
+        let e = heard(&i, &u, "twelve", None);
+        let out = i.handle(e, now);
+        assert_eq!(texts(&out), ["You said 12?"]);
+        let out = i.handle(FlowEvent::Dtmf('1'), now);
+        assert_eq!(texts(&out), ["Bye bins"]);
+        assert_eq!(
+            i.handle(FlowEvent::PromptFinished, now),
+            vec![CallAction::Hangup]
+        );
+        assert!(i.has_ended());
+        assert!(
+            i.handle(FlowEvent::Started, now).is_empty(),
+            "nothing after the end"
+        );
+    }
+
+    #[test]
+    fn speaking_another_declared_language_switches_and_repeats() {
+        let (mut i, u, _) = start();
+        let now = Instant::now();
+        i.handle(FlowEvent::PromptFinished, now);
+        let e = heard(&i, &u, "dim diolch", Some("cy"));
+        let out = i.handle(e, now);
+        assert_eq!(texts(&out), ["Faint? 0 am rywun."]);
+        assert_eq!(i.language(), "cy");
+    }
+
+    #[test]
+    fn safeguarding_interrupts_a_say_and_transfers_at_top_priority() {
+        let (mut i, u, _) = start();
+        let now = Instant::now();
+        let e = heard(&i, &u, "I am in danger", None);
+        let out = i.handle(e, now);
+        assert_eq!(out[0], CallAction::StopPlayback);
+        let out = i.handle(FlowEvent::PromptFinished, now);
+        assert!(
+            matches!(&out[0], CallAction::Transfer { queue, context } if queue == "safeguarding" && context["priority"] == "emergency"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn digits_other_than_zero_alone_are_values_and_no_input_reprompts() {
+        let (mut i, _, _) = start();
+        let now = Instant::now();
+        i.handle(FlowEvent::PromptFinished, now);
+        let out = i.handle(FlowEvent::NoInput, now);
+        assert_eq!(texts(&out), ["How many? Press 0 on its own for someone."]);
+        let out = i.handle(FlowEvent::Digits("03#".into()), now);
+        assert_eq!(texts(&out), ["You said 3?"]);
+        let out = i.handle(FlowEvent::Dtmf('2'), now);
+        assert_eq!(i.current_node(), "count", "{out:?}");
+        let out = i.handle(FlowEvent::Digits("0".into()), now);
+        assert!(
+            matches!(&out[0], CallAction::Transfer { queue, .. } if queue == "advisors"),
+            "{out:?}"
+        );
+    }
+}
