@@ -179,28 +179,35 @@ fn invite(server: SocketAddr, local: SocketAddr, branch: &str, tag: &str, call_i
     )
 }
 
-/// A request in the INVITE's transaction or dialog (CANCEL, ACK, BYE).
-fn in_call(
-    method: &str,
-    cseq: u32,
+/// The caller's side of the raw CANCEL test's dialog.
+struct RawCall<'a> {
     server: SocketAddr,
     local: SocketAddr,
-    branch: &str,
-    tag: &str,
-    to_tag: Option<&str>,
-    call_id: &str,
-) -> String {
-    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
-    format!(
-        "{method} sip:01632960000@{server} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {local};branch={branch};rport\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:07700900123@{local}>;tag={tag}\r\n\
-         To: <sip:01632960000@{server}>{to_tag}\r\n\
-         Call-ID: {call_id}\r\n\
-         CSeq: {cseq} {method}\r\n\
-         Content-Length: 0\r\n\r\n"
-    )
+    tag: &'a str,
+    call_id: &'a str,
+}
+
+impl RawCall<'_> {
+    /// A request in the INVITE's transaction or dialog (CANCEL, ACK, BYE).
+    fn request(&self, method: &str, cseq: u32, branch: &str, to_tag: Option<&str>) -> String {
+        let RawCall {
+            server,
+            local,
+            tag,
+            call_id,
+        } = self;
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        format!(
+            "{method} sip:01632960000@{server} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:07700900123@{local}>;tag={tag}\r\n\
+             To: <sip:01632960000@{server}>{to_tag}\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: {cseq} {method}\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    }
 }
 
 /// CANCEL sent the instant after the INVITE (RFC 3261 §9). Frontdoor answers without
@@ -214,16 +221,19 @@ fn cancel_before_answer_gets_200_and_487() {
     let local = sip.local_addr().expect("local addr");
     let target = server.sip_addr();
     let (branch, tag, call_id) = ("z9hG4bKcancel1", "caller1", "cancel-test@127.0.0.1");
+    let raw = RawCall {
+        server: target,
+        local,
+        tag,
+        call_id,
+    };
     sip.send(
         target,
         invite(target, local, branch, tag, call_id).as_bytes(),
     )
     .expect("INVITE sent");
-    sip.send(
-        target,
-        in_call("CANCEL", 1, target, local, branch, tag, None, call_id).as_bytes(),
-    )
-    .expect("CANCEL sent");
+    sip.send(target, raw.request("CANCEL", 1, branch, None).as_bytes())
+        .expect("CANCEL sent");
 
     let mut cancel_status = None;
     let mut invite_final: Option<Vec<u8>> = None;
@@ -249,17 +259,7 @@ fn cancel_before_answer_gets_200_and_487() {
             // RFC 3261 §17.1.1.3: the ACK for a non-2xx uses the INVITE's branch.
             sip.send(
                 target,
-                in_call(
-                    "ACK",
-                    1,
-                    target,
-                    local,
-                    branch,
-                    tag,
-                    to_tag.as_deref(),
-                    call_id,
-                )
-                .as_bytes(),
+                raw.request("ACK", 1, branch, to_tag.as_deref()).as_bytes(),
             )
             .expect("ACK sent");
             // No retransmitted 487 once the ACK arrived (Timer G stops, §17.2.1).
@@ -280,29 +280,11 @@ fn cancel_before_answer_gets_200_and_487() {
             );
             sip.send(
                 target,
-                in_call(
-                    "ACK",
-                    1,
-                    target,
-                    local,
-                    "z9hG4bKcancelack",
-                    tag,
-                    to_tag.as_deref(),
-                    call_id,
-                )
-                .as_bytes(),
+                raw.request("ACK", 1, "z9hG4bKcancelack", to_tag.as_deref())
+                    .as_bytes(),
             )
             .expect("ACK sent");
-            let bye = in_call(
-                "BYE",
-                2,
-                target,
-                local,
-                "z9hG4bKcancelbye",
-                tag,
-                to_tag.as_deref(),
-                call_id,
-            );
+            let bye = raw.request("BYE", 2, "z9hG4bKcancelbye", to_tag.as_deref());
             let reply = sip
                 .request(target, bye.as_bytes(), Duration::from_secs(3), true)
                 .expect("BYE sent")
