@@ -28,22 +28,38 @@ pub fn demo_menu_file() -> PathBuf {
     repo_root().join("call-flows/demo-menu.yaml")
 }
 
-/// Starts the server with the demo menu and the repo's prompts, plus `extra` CLI arguments.
+/// Starts the server with the demo menu and the repo's prompts, plus `extra` CLI arguments;
+/// room for 10 calls.
 pub fn start_demo_server(extra: &[&str]) -> Result<ServerGuard, HarnessError> {
-    // The server refuses an RTP range smaller than the call cap: 100 ports, 10 calls.
+    start_demo_server_sized(extra, 10, None)
+}
+
+/// As [`start_demo_server`] with room for `max_calls` calls (the server refuses an RTP range
+/// smaller than two ports per call), optionally another build of the binary.
+pub fn start_demo_server_sized(
+    extra: &[&str],
+    max_calls: u32,
+    binary: Option<&Path>,
+) -> Result<ServerGuard, HarnessError> {
     let mut args = vec![
         "--demo-menu".to_string(),
         demo_menu_file().display().to_string(),
         "--max-calls".to_string(),
-        "10".to_string(),
+        max_calls.to_string(),
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
-    ServerGuard::start(ServerOptions {
+    let options = ServerOptions {
         prompts_dir: Some(repo_root().join("audio-prompts")),
         args,
+        rtp_ports: u16::try_from(max_calls.saturating_mul(2).saturating_add(64))
+            .unwrap_or(u16::MAX - 1),
         ready_within: Duration::from_secs(30),
         ..ServerOptions::default()
-    })
+    };
+    match binary {
+        Some(binary) => ServerGuard::start_binary(binary, options),
+        None => ServerGuard::start(options),
+    }
 }
 
 /// A demo prompt (`audio-prompts/<name>.wav`) at 8 kHz.
