@@ -259,11 +259,6 @@ fn judge(file: &str, expect: Expect, replies: &[Vec<u8>]) -> Result<String, Stri
 }
 
 #[test]
-#[ignore = "server bug: 11 of 61 torture messages misanswered: 400 at the parse gate for valid \
-            wsinv/longreq/inv2543; SDP offer rejected 400 on an unparsable rtpmap of an unused \
-            payload (esc01, sdp01, ipv6-in-sdp, mult-ip-in-sdp, ipv4-mapped-ipv6); 200 instead \
-            of 416 for unknown URI schemes (unkscm, novelsc) and of 415 for an unknown body \
-            type (invut); sdp01 needs 406"]
 fn torture_messages_get_the_indexed_reaction_and_the_server_still_answers_calls() {
     // Checked outside the namespace too, so a missing directory fails with a clear message.
     let dir = torture_dir();
