@@ -32,7 +32,7 @@ phone_port=$(free_port)
 
 echo "demo: starting frontdoor serve on 127.0.0.1:$sip_port (log: $work/frontdoor.log)"
 "$bin" serve --listen "127.0.0.1:$sip_port" --rtp-ports 31000-31999 --max-calls 100 \
-    --demo-menu call-flows/demo-menu.yaml --prompts audio-prompts --data "$work/data" \
+    --demo-menu demo/menu.yaml --prompts audio-prompts --data "$work/data" \
     >"$work/frontdoor.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do grep -q "listening" "$work/frontdoor.log" 2>/dev/null && break; sleep 0.1; done

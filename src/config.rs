@@ -320,7 +320,7 @@ impl Default for Config {
             session_expires_secs: 1800,
             min_se_secs: 90,
             handler: HandlerKind::Flow,
-            demo_menu: PathBuf::from("call-flows/demo-menu.yaml"),
+            demo_menu: PathBuf::from("demo/menu.yaml"),
             outbound_targets: Vec::new(),
             cases: CasesConfig::default(),
             log: "info".to_string(),

@@ -1,5 +1,5 @@
 //! The server as the integration tests run it today: `frontdoor serve` with the repo's DTMF
-//! demo menu (`call-flows/demo-menu.yaml`) and prompts (`audio-prompts/`), plus the prompt
+//! demo menu (`demo/menu.yaml`) and prompts (`audio-prompts/`), plus the prompt
 //! references and the RTP the server sent, which the call tests match against.
 //!
 //! The demo menu plays demo-welcome, then demo-menu; DTMF 1 plays demo-option-a, 2 plays
@@ -25,7 +25,7 @@ pub fn repo_root() -> &'static Path {
 
 /// The demo-menu file.
 pub fn demo_menu_file() -> PathBuf {
-    repo_root().join("call-flows/demo-menu.yaml")
+    repo_root().join("demo/menu.yaml")
 }
 
 /// Starts the server with the demo menu and the repo's prompts, plus `extra` CLI arguments;
