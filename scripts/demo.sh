@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job in one command. Installs what is needed, builds, starts `frontdoor serve` on
-# 127.0.0.1, and places a demo call to it with baresip (an independent SIP phone) that listens,
-# presses a key, and records what it heard. Prints the call as it happens, saves the caller's
-# audio to demo-call.wav, prints Frontdoor's call summary, and stops everything it started.
-# Safe to re-run.
+# 127.0.0.1 with the default council flow, and places a demo call to it with baresip (an
+# independent SIP phone). The resident listens to the welcome, then uses the keypad to ask about
+# a single-person council tax discount and keys an account number; Frontdoor stores a case and
+# reads its reference back. The script saves what the caller heard to demo-call.wav, prints the
+# SIP exchange, Frontdoor's call summary and the stored case and call record, and stops
+# everything it started. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -32,7 +34,7 @@ phone_port=$(free_port)
 
 echo "demo: starting frontdoor serve on 127.0.0.1:$sip_port (log: $work/frontdoor.log)"
 "$bin" serve --listen "127.0.0.1:$sip_port" --rtp-ports 31000-31999 --max-calls 100 \
-    --demo-menu demo/menu.yaml --prompts audio-prompts --data "$work/data" \
+    --flows call-flows --prompts audio-prompts --data "$work/data" \
     >"$work/frontdoor.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do grep -q "listening" "$work/frontdoor.log" 2>/dev/null && break; sleep 0.1; done
@@ -72,12 +74,23 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$ctrl_port) 2>/dev/null && br
 exec 4<>/dev/tcp/127.0.0.1/$ctrl_port
 send() { local json="{\"command\":\"$1\",\"params\":\"$2\",\"token\":\"demo\"}"; printf '%d:%s,' "${#json}" "$json" >&4; }
 
-echo "demo: the resident dials sip:100@127.0.0.1:$sip_port"
-send dial "sip:100@127.0.0.1:$sip_port"
-sleep 9
-echo "demo: the resident presses 1"
-send sndcode 1
-sleep 12
+press() { echo "demo: the resident presses $1 ($2)"; send sndcode "$1"; sleep "${3:-4}"; }
+echo "demo: the resident dials sip:01632960000@127.0.0.1:$sip_port (the council's number)"
+send dial "sip:01632960000@127.0.0.1:$sip_port"
+echo "demo: Frontdoor plays the privacy notice and asks what the call is about"
+sleep 16
+press 1 "council tax or benefits"
+press 1 "council tax"
+press 3 "tell us about a change"
+press 2 "a discount"
+press 1 "living on my own" 6
+echo "demo: the resident keys an account number and #"
+for d in 1 2 3 4 5 6 7 8 '#'; do send sndcode "$d"; sleep 0.4; done
+echo "demo: Frontdoor stores the case, reads back its reference and offers the survey"
+sleep 20
+press 5 "survey: very satisfied" 8
+send hangup ""
+sleep 1
 echo "demo: call over; stopping the phone"
 send quit ""
 wait "$baresip_pid" 2>/dev/null || true
@@ -92,6 +105,9 @@ echo "demo: what the caller heard is in demo-call.wav ($(soxi -D "$root/demo-cal
 echo
 echo "demo: Frontdoor's log of the call:"
 grep -E "sip (request|response)|call summary" "$work/frontdoor.log" | sed 's/^/  /'
+echo
+echo "demo: the case and call record Frontdoor stored (frontdoor records export):"
+"$bin" records --data "$work/data" export | sed 's/^/  /'
 kill "$server_pid" && wait "$server_pid" 2>/dev/null || true
 server_pid=""
 rm -rf "$work"
