@@ -250,6 +250,8 @@ fn ua_net(n: &crate::config::IpNet) -> IpNet {
 /// Loads what every call shares: prompts (all decoded up front, so a missing or broken file is
 /// a start-up error and never mid-call silence), the handler, the RTP ports.
 fn build_context(config: &Config) -> Result<CallContext, ServerError> {
+    let queues = crate::handoff::QueueDirectory::from_targets(&config.outbound_targets)
+        .map_err(|e| ServerError::Setup(format!("outbound_targets: {e}")))?;
     let prompts = PromptLibrary::load(&config.prompts, &[])
         .map_err(|e| ServerError::Setup(format!("prompts: {e}")))?;
     let handlers: HandlerFactory = match config.handler {
@@ -261,6 +263,11 @@ fn build_context(config: &Config) -> Result<CallContext, ServerError> {
             prompts
                 .require(&names)
                 .map_err(|e| ServerError::Setup(format!("demo menu: {e}")))?;
+            for queue in menu.transfers.values() {
+                queues
+                    .get(queue)
+                    .map_err(|e| ServerError::Setup(format!("demo menu transfers: {e}")))?;
+            }
             let menu = Arc::new(menu);
             Arc::new(move |_info: &CallInfo| {
                 Box::new(DemoMenuHandler::new(menu.clone())) as Box<dyn CallHandler>
@@ -283,6 +290,7 @@ fn build_context(config: &Config) -> Result<CallContext, ServerError> {
         handlers,
         advertised_ip: config.advertised_ip(),
         media_timeout: std::time::Duration::from_secs(config.media_timeout_secs),
+        queues,
     })
 }
 

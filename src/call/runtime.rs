@@ -16,6 +16,8 @@ use super::handler::{
     CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem,
 };
 use super::ports::{PortAllocator, PortPair};
+use super::transfer::{CallTransfer, TransferStep};
+use crate::handoff::QueueDirectory;
 use crate::media::Codec as MediaCodec;
 use crate::media::player::PromptPlayer;
 use crate::media::session::{MediaConfig, MediaEvent, MediaSession, MediaStats};
@@ -50,6 +52,8 @@ pub struct CallContext {
     /// Address for SDP `c=`/`o=` (the public address behind NAT).
     pub advertised_ip: IpAddr,
     pub media_timeout: Duration,
+    /// Queues a `Transfer` action may name (the configured outbound targets).
+    pub queues: QueueDirectory,
 }
 
 /// Starts the task for a new incoming call and returns the channel its SIP events go to.
@@ -282,6 +286,7 @@ struct CallTask {
     completions_tx: mpsc::UnboundedSender<Completion>,
     completions_rx: mpsc::UnboundedReceiver<Completion>,
     digits_heard: String,
+    transfer: Option<CallTransfer>,
 }
 
 /// How long we wait for the BYE transaction before giving up on a clean end.
@@ -325,6 +330,7 @@ impl CallTask {
             completions_tx,
             completions_rx,
             digits_heard: String::new(),
+            transfer: None,
         })
     }
 
@@ -392,6 +398,9 @@ impl CallTask {
         if let Some(h) = self.hanging_up {
             wake = wake.min(h + HANGUP_GRACE);
         }
+        if let Some(t) = self.transfer.as_ref().and_then(CallTransfer::poll_timeout) {
+            wake = wake.min(t);
+        }
         wake
     }
 
@@ -421,6 +430,7 @@ impl CallTask {
             self.ended = true;
             return;
         }
+        self.check_transfer(now);
         let Some(l) = &mut self.listening else { return };
         if l.inter_digit_at.is_some_and(|t| now >= t) {
             l.inter_digit_at = None;
@@ -487,9 +497,11 @@ impl CallTask {
         match ev {
             UaEvent::Dtmf { digit, .. } => self.on_digit(Instant::now(), digit),
             UaEvent::ReOffer { sdp: offer, .. } => self.on_reoffer(offer, local, last_sdp),
+            UaEvent::ReferProgress { status, .. } => self.on_refer_progress(status),
             UaEvent::Terminated { cause, .. } => {
                 if self.hanging_up.is_none() {
                     self.cause = cause_of(cause);
+                    self.cause_if_transferred();
                 }
                 self.ended = true;
             }
@@ -582,11 +594,7 @@ impl CallTask {
                     reason: "no case store configured".into(),
                 });
             }
-            CallAction::Transfer { queue, .. } => {
-                self.dispatch(CallEvent::TransferFailed {
-                    reason: format!("no route to queue {queue}"),
-                });
-            }
+            CallAction::Transfer { queue, context } => self.start_transfer(now, &queue, &context),
             CallAction::Hangup => self.hang_up(now, HangupCause::Completed),
         }
     }
@@ -705,6 +713,92 @@ impl CallTask {
         }
         self.playing = true;
         self.media.set_source(Some(Box::new(player)));
+    }
+}
+
+/// Transfer hooks: the work is in `call::transfer`; these only apply its steps to the call.
+impl CallTask {
+    fn start_transfer(&mut self, now: Instant, queue: &str, context: &serde_json::Value) {
+        if self.transfer.is_some() || self.hanging_up.is_some() {
+            self.dispatch(CallEvent::TransferFailed {
+                reason: "a transfer is already in progress".into(),
+            });
+            return;
+        }
+        let (queues, call, sip) = (&self.context.queues, self.call, &self.sip);
+        match super::transfer::start_transfer(
+            queues,
+            call,
+            &self.info.call_id,
+            queue,
+            context,
+            now,
+            sip,
+        ) {
+            Ok(t) => self.transfer = Some(t),
+            Err(e) => self.dispatch(CallEvent::TransferFailed {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn on_refer_progress(&mut self, status: u16) {
+        let now = Instant::now();
+        let call_id = self.info.call_id.clone();
+        if let Some(step) = self
+            .transfer
+            .as_mut()
+            .map(|t| t.on_refer_progress(&call_id, now, status))
+        {
+            self.apply_transfer_step(now, step);
+        }
+    }
+
+    fn check_transfer(&mut self, now: Instant) {
+        let call_id = self.info.call_id.clone();
+        if let Some(step) = self
+            .transfer
+            .as_mut()
+            .filter(|t| t.poll_timeout().is_some_and(|at| now >= at))
+            .map(|t| t.handle_timeout(&call_id, now))
+        {
+            self.apply_transfer_step(now, step);
+        }
+    }
+
+    fn apply_transfer_step(&mut self, now: Instant, step: TransferStep) {
+        match step {
+            TransferStep::Wait => {}
+            // RFC 3515 §2.4.7: the transferee is with the target; we end our dialog.
+            TransferStep::HangUp => self.hang_up(now, HangupCause::Transferred),
+            TransferStep::Failed(reason) => {
+                self.transfer = None;
+                self.dispatch(CallEvent::TransferFailed { reason });
+            }
+            TransferStep::Bridge {
+                queue,
+                refer_status,
+            } => {
+                self.transfer = None;
+                self.dispatch(CallEvent::TransferFailed {
+                    reason: format!(
+                        "caller's side answered REFER with {refer_status} and bridging to {queue} is not available"
+                    ),
+                });
+            }
+        }
+    }
+
+    /// The caller's side ended our dialog after accepting the REFER: it left for the advisor.
+    fn cause_if_transferred(&mut self) {
+        if self.cause == HangupCause::CallerHungUp
+            && let Some(c) = self
+                .transfer
+                .as_ref()
+                .and_then(CallTransfer::cause_on_remote_bye)
+        {
+            self.cause = c;
+        }
     }
 }
 
