@@ -1,0 +1,145 @@
+//! Transfer to an advisor with real phones: a baresip caller dials Frontdoor's demo menu and
+//! presses 0; Frontdoor sends REFER (RFC 3515) carrying the transfer headers; baresip follows it
+//! (202, NOTIFY 100/200) and calls a second, auto-answering baresip (the advisor); Frontdoor's
+//! leg ends with cause `Transferred`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use support::baresip::{Baresip, BaresipOptions};
+use support::server::{ServerGuard, ServerOptions};
+use support::speech::{silence, write_padded_wav};
+use support::tempdir::TempDir;
+
+/// The server log without ANSI colour sequences (tracing colours `key=value` pairs).
+fn plain_log(server: &ServerGuard) -> String {
+    let raw = server.log();
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte (ECMA-48 §5.4).
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Waits until the server log contains `needle` (the server logs asynchronously to a file).
+fn wait_for_log(server: &ServerGuard, needle: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if plain_log(server).contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn demo_menu(dir: &TempDir) -> PathBuf {
+    let path = dir.join("demo-menu.yaml");
+    std::fs::write(
+        &path,
+        "welcome: [demo-welcome]\n\
+         menu: [demo-menu]\n\
+         options:\n  \"1\": [demo-option-a]\n\
+         transfers:\n  \"0\": advisors\n\
+         goodbye: [demo-goodbye]\n\
+         attempts: 3\n\
+         no_input_secs: 10\n",
+    )
+    .expect("demo menu written");
+    path
+}
+
+#[test]
+fn caller_presses_0_and_baresip_follows_refer_to_the_advisor() {
+    let dir = TempDir::new("transfer-refer").expect("temp dir");
+    // Silent microphones longer than the call (aufile hangs up at the end of its file).
+    write_padded_wav(&dir.join("mic.wav"), &silence(100), 60_000).expect("mic.wav");
+
+    let mut advisor =
+        Baresip::start(&BaresipOptions::advisor(&dir.join("mic.wav"))).expect("advisor starts");
+    let config = format!(
+        "handler: demo_menu\n\
+         max_calls: 10\n\
+         demo_menu: {menu}\n\
+         outbound_targets:\n  - name: advisors\n    uri: sip:agent@{advisor}\n",
+        menu = demo_menu(&dir).display(),
+        advisor = advisor.sip_addr(),
+    );
+    let server = ServerGuard::start(ServerOptions {
+        config_yaml: Some(config),
+        prompts_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("audio-prompts")),
+        ..ServerOptions::default()
+    })
+    .expect("server starts");
+
+    let mut caller =
+        Baresip::start(&BaresipOptions::caller(&dir.join("mic.wav"))).expect("caller starts");
+    caller
+        .dial(&format!("sip:council@{}", server.sip_addr()))
+        .expect("dial accepted");
+    caller
+        .wait_event("CALL_ESTABLISHED", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log_tail(4000)));
+    // Let the welcome start so the key is heard as a menu choice, then ask for an advisor.
+    std::thread::sleep(Duration::from_millis(800));
+    caller.send_digits("0").expect("digit sent");
+
+    let established = advisor
+        .wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
+        .unwrap_or_else(|e| {
+            panic!(
+                "advisor never got the call: {e}\ncaller:\n{}\nserver:\n{}",
+                caller.log(),
+                server.log_tail(4000)
+            )
+        });
+    assert!(
+        established.param.contains("caller@"),
+        "the advisor is talking to the caller's phone, not to Frontdoor: {established:?}"
+    );
+    // baresip 1.0 reports following a REFER in its log (ctrl_tcp sends no CALL_TRANSFER for it).
+    let caller_log = caller.log();
+    assert!(
+        caller_log.contains("transferring call"),
+        "caller did not follow the REFER:\n{caller_log}"
+    );
+
+    assert!(
+        wait_for_log(&server, "cause=Transferred", Duration::from_secs(15)),
+        "Frontdoor's leg did not end as Transferred:\n{}",
+        server.log_tail(6000)
+    );
+    let log = plain_log(&server);
+    let refer = log
+        .lines()
+        .find(|l| l.contains("REFER sent"))
+        .unwrap_or_else(|| panic!("no REFER logged:\n{log}"));
+    assert!(refer.contains("queue=advisors"), "{refer}");
+    assert!(refer.contains("X-Frontdoor-Context"), "{refer}");
+    assert!(
+        log.contains("transfer progress") && log.contains("status=202"),
+        "REFER's 202 not followed:\n{log}"
+    );
+    assert!(
+        log.contains("transfer succeeded"),
+        "no final NOTIFY 200:\n{log}"
+    );
+
+    let _ = caller.hangup();
+    let _ = advisor.hangup();
+    caller.quit();
+    advisor.quit();
+    assert!(server.stop(), "server stops cleanly");
+}
