@@ -143,3 +143,56 @@ fn caller_presses_0_and_baresip_follows_refer_to_the_advisor() {
     advisor.quit();
     assert!(server.stop(), "server stops cleanly");
 }
+
+#[test]
+fn advisor_rejecting_the_referred_call_leaves_the_caller_with_us() {
+    let dir = TempDir::new("transfer-reject").expect("temp dir");
+    write_padded_wav(&dir.join("mic.wav"), &silence(100), 60_000).expect("mic.wav");
+
+    let advisor =
+        Baresip::start(&BaresipOptions::advisor(&dir.join("mic.wav"))).expect("advisor starts");
+    // baresip answers 404 to any Request-URI user but its account's (`agent`).
+    let config = format!(
+        "handler: demo_menu\n\
+         max_calls: 10\n\
+         demo_menu: {menu}\n\
+         outbound_targets:\n  - name: advisors\n    uri: sip:nobody@{advisor}\n",
+        menu = demo_menu(&dir).display(),
+        advisor = advisor.sip_addr(),
+    );
+    let server = ServerGuard::start(ServerOptions {
+        config_yaml: Some(config),
+        prompts_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("audio-prompts")),
+        ..ServerOptions::default()
+    })
+    .expect("server starts");
+
+    let mut caller =
+        Baresip::start(&BaresipOptions::caller(&dir.join("mic.wav"))).expect("caller starts");
+    caller
+        .dial(&format!("sip:council@{}", server.sip_addr()))
+        .expect("dial accepted");
+    caller
+        .wait_event("CALL_ESTABLISHED", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log_tail(4000)));
+    std::thread::sleep(Duration::from_millis(800));
+    caller.send_digits("0").expect("digit sent");
+
+    assert!(
+        wait_for_log(&server, "transfer failed", Duration::from_secs(15)),
+        "the failed transfer was not reported:\n{}\ncaller:\n{}",
+        server.log_tail(6000),
+        caller.log()
+    );
+    let log = plain_log(&server);
+    assert!(log.contains("reason=transfer target answered 404"), "{log}");
+    assert!(
+        !log.contains("cause=Transferred"),
+        "a failed transfer must not end the call as Transferred:\n{log}"
+    );
+
+    let _ = caller.hangup();
+    caller.quit();
+    advisor.quit();
+    assert!(server.stop(), "server stops cleanly");
+}
