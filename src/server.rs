@@ -141,7 +141,10 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
                 TcpInput::Message { conn, source, data } => ua.handle_datagram(Instant::now(), Transport::Tcp(conn), source, &data),
                 TcpInput::Closed { conn } => { tcp_writers.remove(&conn); }
             },
-            Some(cmd) = cmd_rx.recv() => apply_command(&mut ua, cmd),
+            Some(cmd) = cmd_rx.recv() => match cmd {
+                SipCommand::PlaceCall { owner, target, sdp, reply } => place_call(&mut ua, &mut calls, owner, &target, sdp, reply),
+                cmd => apply_command(&mut ua, cmd),
+            },
             _ = sleep_until_opt(deadline) => ua.handle_timeout(Instant::now()),
             _ = &mut shutdown => {
                 tracing::info!(active = ua.active_calls(), "shutting down");
@@ -187,7 +190,28 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
-fn event_call(e: &UaEvent) -> Option<CallHandle> {
+/// Places an outbound leg for call `owner` and routes the leg's events to the owner's task.
+fn place_call(
+    ua: &mut UserAgent,
+    calls: &mut HashMap<CallHandle, mpsc::UnboundedSender<UaEvent>>,
+    owner: CallHandle,
+    target: &str,
+    sdp: String,
+    reply: tokio::sync::oneshot::Sender<Result<CallHandle, crate::sip::ua::UaError>>,
+) {
+    let Some(tx) = calls.get(&owner).cloned() else {
+        let _ = reply.send(Err(crate::sip::ua::UaError::UnknownCall));
+        return;
+    };
+    let placed = ua.place_call(Instant::now(), target, sdp);
+    if let Ok(leg) = placed {
+        calls.insert(leg, tx);
+    }
+    let _ = reply.send(placed);
+}
+
+/// The call an event belongs to.
+pub(crate) fn event_call(e: &UaEvent) -> Option<CallHandle> {
     Some(match e {
         UaEvent::IncomingCall { call, .. }
         | UaEvent::Acked { call, .. }
@@ -213,6 +237,10 @@ fn apply_command(ua: &mut UserAgent, cmd: SipCommand) {
             if let Err(e) = ua.refer(now, call, &target, headers) {
                 tracing::warn!(error = %e, "REFER not sent");
             }
+        }
+        SipCommand::PlaceCall { reply, .. } => {
+            // Routed by `serve` (it needs the call table); never reaches here.
+            let _ = reply.send(Err(crate::sip::ua::UaError::UnknownCall));
         }
     }
 }

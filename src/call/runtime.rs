@@ -16,7 +16,7 @@ use super::handler::{
     CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem,
 };
 use super::ports::{PortAllocator, PortPair};
-use super::transfer::{CallTransfer, TransferStep};
+use super::transfer::{AdvisorLeg, CallTransfer, LegStep, TransferStep};
 use crate::handoff::QueueDirectory;
 use crate::media::Codec as MediaCodec;
 use crate::media::player::PromptPlayer;
@@ -38,6 +38,14 @@ pub enum SipCommand {
     AnswerReoffer(CallHandle, String),
     RejectReoffer(CallHandle, u16),
     Refer(CallHandle, String, Vec<(String, String)>),
+    /// Call the outbound target `target` for the call `owner`; the new leg's events go to the
+    /// owner's task, and `reply` gets its handle (or why it could not be placed).
+    PlaceCall {
+        owner: CallHandle,
+        target: String,
+        sdp: String,
+        reply: tokio::sync::oneshot::Sender<Result<CallHandle, crate::sip::ua::UaError>>,
+    },
 }
 
 /// Builds a fresh handler for each call.
@@ -287,6 +295,7 @@ struct CallTask {
     completions_rx: mpsc::UnboundedReceiver<Completion>,
     digits_heard: String,
     transfer: Option<CallTransfer>,
+    advisor: Option<AdvisorLeg>,
 }
 
 /// How long we wait for the BYE transaction before giving up on a clean end.
@@ -331,6 +340,7 @@ impl CallTask {
             completions_rx,
             digits_heard: String::new(),
             transfer: None,
+            advisor: None,
         })
     }
 
@@ -373,6 +383,11 @@ impl CallTask {
                         self.media.handle_rtcp(Instant::now(), src, &rtcp_buf[..n]);
                     }
                 }
+                received = AdvisorLeg::recv(self.advisor.as_mut()) => {
+                    if let Some(leg) = self.advisor.as_mut() {
+                        leg.handle_received(Instant::now(), received);
+                    }
+                }
                 ev = events.recv() => match ev {
                     Some(ev) => self.on_sip_event(ev, local, last_sdp),
                     None => { self.cause = HangupCause::Error("driver stopped".into()); break; }
@@ -383,6 +398,7 @@ impl CallTask {
             let now = Instant::now();
             self.media.handle_timeout(now);
             self.flush_media(now);
+            self.poll_advisor(now);
             self.check_timers(now);
         }
         self.dispatch_final();
@@ -401,6 +417,9 @@ impl CallTask {
         if let Some(t) = self.transfer.as_ref().and_then(CallTransfer::poll_timeout) {
             wake = wake.min(t);
         }
+        if let Some(leg) = &self.advisor {
+            wake = wake.min(leg.poll_timeout());
+        }
         wake
     }
 
@@ -412,8 +431,15 @@ impl CallTask {
         }
         while let Some(ev) = self.media.poll_event() {
             match ev {
+                MediaEvent::Dtmf(d) if self.bridged(&MediaEvent::Dtmf(d)) => {}
                 MediaEvent::Dtmf(d) => self.on_digit(now, d),
-                MediaEvent::Frame(frame) => self.media.recycle_frame(frame),
+                MediaEvent::Frame(frame) => {
+                    let ev = MediaEvent::Frame(frame);
+                    self.bridged(&ev);
+                    if let MediaEvent::Frame(frame) = ev {
+                        self.media.recycle_frame(frame);
+                    }
+                }
                 MediaEvent::SourceFinished => self.on_source_finished(now),
                 MediaEvent::MediaTimeout => {
                     tracing::info!(call_id = %self.info.call_id, "no RTP within the media timeout: hanging up");
@@ -494,6 +520,9 @@ impl CallTask {
     }
 
     fn on_sip_event(&mut self, ev: UaEvent, local: &mut LocalMedia, last_sdp: &mut String) {
+        let Some(ev) = self.on_advisor_event(ev) else {
+            return;
+        };
         match ev {
             UaEvent::Dtmf { digit, .. } => self.on_digit(Instant::now(), digit),
             UaEvent::ReOffer { sdp: offer, .. } => self.on_reoffer(offer, local, last_sdp),
@@ -605,6 +634,9 @@ impl CallTask {
         }
         self.cause = cause;
         self.hanging_up = Some(now);
+        if let Some(leg) = self.advisor.as_mut() {
+            leg.hang_up(&self.sip);
+        }
         self.listening = None;
         self.stop_playback();
         let _ = self.sip.send(SipCommand::Hangup(self.call));
@@ -775,17 +807,93 @@ impl CallTask {
                 self.transfer = None;
                 self.dispatch(CallEvent::TransferFailed { reason });
             }
-            TransferStep::Bridge {
-                queue,
-                refer_status,
-            } => {
+            TransferStep::Bridge { queue, .. } => {
                 self.transfer = None;
-                self.dispatch(CallEvent::TransferFailed {
-                    reason: format!(
-                        "caller's side answered REFER with {refer_status} and bridging to {queue} is not available"
-                    ),
-                });
+                let context = &self.context;
+                match AdvisorLeg::place(
+                    &context.ports,
+                    context.advertised_ip,
+                    self.call,
+                    &queue,
+                    now,
+                    context.media_timeout,
+                    &self.sip,
+                ) {
+                    Ok(leg) => {
+                        tracing::info!(call_id = %self.info.call_id, queue = %queue, "calling the advisor to bridge");
+                        self.advisor = Some(leg);
+                    }
+                    Err(reason) => self.dispatch(CallEvent::TransferFailed { reason }),
+                }
             }
+        }
+    }
+
+    /// Feeds caller media to the bridge when there is one; true when it took the event.
+    fn bridged(&mut self, event: &MediaEvent) -> bool {
+        self.advisor
+            .as_mut()
+            .is_some_and(|leg| leg.on_caller_media(event))
+    }
+
+    /// Routes the advisor leg's SIP events; hands every other event back.
+    fn on_advisor_event(&mut self, ev: UaEvent) -> Option<UaEvent> {
+        let Some(leg) = self.advisor.as_mut() else {
+            return Some(ev);
+        };
+        let now = Instant::now();
+        let step = match &ev {
+            UaEvent::OutgoingAnswered { call, sdp } if leg.owns(*call) => {
+                leg.on_answered(now, sdp.as_deref())
+            }
+            UaEvent::OutgoingProgress { call, .. } if leg.owns(*call) => LegStep::Wait,
+            UaEvent::Terminated { call, cause } if leg.owns(*call) => {
+                leg.on_terminated(&format!("{cause:?}"))
+            }
+            // Any other event for the leg (none expected today) is not the caller's.
+            other if crate::server::event_call(other).is_some_and(|c| leg.owns(c)) => LegStep::Wait,
+            _ => {
+                if let UaEvent::Terminated { .. } = ev {
+                    // The caller left: the advisor leg goes too.
+                    leg.hang_up(&self.sip);
+                }
+                return Some(ev);
+            }
+        };
+        self.apply_leg_step(now, step);
+        None
+    }
+
+    fn poll_advisor(&mut self, now: Instant) {
+        let Some(leg) = self.advisor.as_mut() else {
+            return;
+        };
+        let placed = leg.poll_placed();
+        self.apply_leg_step(now, placed);
+        if let Some(step) = self.advisor.as_mut().map(|leg| leg.poll(now)) {
+            self.apply_leg_step(now, step);
+        }
+    }
+
+    fn apply_leg_step(&mut self, now: Instant, step: LegStep) {
+        match step {
+            LegStep::Wait => {}
+            LegStep::Join(source) => {
+                tracing::info!(call_id = %self.info.call_id, "advisor answered: bridged");
+                self.listening = None;
+                self.stop_playback();
+                self.media.set_source(Some(Box::new(source)));
+            }
+            LegStep::DtmfToCaller(d) => {
+                self.media.send_dtmf(d, crate::media::bridge::DTMF_DURATION)
+            }
+            LegStep::Failed(reason) => {
+                tracing::info!(call_id = %self.info.call_id, %reason, "bridge to the advisor failed");
+                self.advisor = None;
+                self.dispatch(CallEvent::TransferFailed { reason });
+            }
+            // The call was handed to the advisor; it ends when they hang up.
+            LegStep::Ended => self.hang_up(now, HangupCause::Transferred),
         }
     }
 

@@ -2,20 +2,32 @@
 //! a REFER for the SIP driver, follows its progress with [`BlindTransfer`], and tells the call
 //! task what to do next.
 //!
+//! When the caller's side cannot follow a REFER, [`AdvisorLeg`] is the outbound leg of a bridge:
+//! its own RTP ports and media session, an SDP offer, `SipCommand::PlaceCall` to the queue's
+//! outbound target, and a [`Bridge`] joining it to the caller once the advisor answers. Warm
+//! transfer reuses it: place the leg, whisper on it, then join.
+//!
 //! Owns: choosing the Refer-To URI from the queue directory, the headers that carry the case,
-//! logging the transfer, and mapping outcomes to call steps. Must not touch: SIP transactions
-//! (the driver and user agent), media, or what the flow says to the caller afterwards.
+//! logging the transfer, mapping outcomes to call steps, and the advisor leg's sockets and media.
+//! Must not touch: SIP transactions (the driver and user agent), the caller's media session
+//! (the call task owns it), or what the flow says to the caller afterwards.
 
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
 
 use super::handler::HangupCause;
+use super::ports::{PortAllocator, PortPair};
 use super::runtime::SipCommand;
 use crate::handoff::{
     BlindTransfer, HandoffError, QueueDirectory, TransferContext, TransferOutcome, TransferTimeouts,
 };
-use crate::sip::ua::CallHandle;
+use crate::media::bridge::{Bridge, BridgeAction, BridgedAudio, DEFAULT_MAX_FRAMES, Leg};
+use crate::media::session::{MediaConfig, MediaEvent, MediaSession};
+use crate::sip::sdp::{self, Direction, LocalMedia, SessionDescription};
+use crate::sip::ua::{CallHandle, UaError};
 
 /// What the call task does after a transfer event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +136,317 @@ impl CallTransfer {
                 }
             }
         }
+    }
+}
+
+/// How long the advisor may ring before the bridge attempt is abandoned.
+pub const ADVISOR_ANSWER_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Where the advisor leg is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdvisorLegState {
+    /// PlaceCall sent; the driver has not said which handle it got.
+    Placing,
+    /// INVITE sent, waiting for the advisor to answer.
+    Ringing,
+    /// Answered and joined to the caller.
+    Bridged,
+    /// Failed or hung up.
+    Ended,
+}
+
+/// What the call task must do after an advisor-leg event.
+#[derive(Debug)]
+pub enum LegStep {
+    /// Nothing for the caller's side.
+    Wait,
+    /// The advisor answered: play this source to the caller (the advisor's audio).
+    Join(BridgedAudio),
+    /// Send a digit the advisor pressed to the caller.
+    DtmfToCaller(char),
+    /// The leg failed before it was bridged: report `TransferFailed { reason }`.
+    Failed(String),
+    /// The bridged advisor hung up (or their media stopped): end the caller's leg too.
+    Ended,
+}
+
+/// A datagram [`AdvisorLeg::recv`] left in the leg's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    rtcp: bool,
+    len: usize,
+    source: SocketAddr,
+}
+
+/// The outbound call to an advisor and its half of the bridge.
+pub struct AdvisorLeg {
+    rtp_buf: Vec<u8>,
+    rtcp_buf: Vec<u8>,
+    queue: String,
+    state: AdvisorLegState,
+    handle: Option<CallHandle>,
+    placed: Option<oneshot::Receiver<Result<CallHandle, UaError>>>,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    _ports: PortPair,
+    local: LocalMedia,
+    media: Option<MediaSession>,
+    bridge: Option<Bridge>,
+    answer_by: Instant,
+    media_timeout: Duration,
+}
+
+impl AdvisorLeg {
+    /// Allocates RTP ports, builds an SDP offer (RFC 3264 §5) and asks the driver to call
+    /// `queue` (an outbound target name: only configured parties can be dialled).
+    #[allow(clippy::too_many_arguments)]
+    pub fn place(
+        ports: &PortAllocator,
+        advertised: std::net::IpAddr,
+        owner: CallHandle,
+        queue: &str,
+        now: Instant,
+        media_timeout: Duration,
+        sip: &mpsc::UnboundedSender<SipCommand>,
+    ) -> Result<AdvisorLeg, String> {
+        let pair = ports
+            .allocate()
+            .map_err(|_| "no RTP ports free for the advisor leg".to_string())?;
+        let socket = |s: &std::net::UdpSocket| {
+            s.try_clone()
+                .and_then(UdpSocket::from_std)
+                .map_err(|e| format!("advisor leg socket: {e}"))
+        };
+        let (rtp, rtcp) = (socket(&pair.rtp)?, socket(&pair.rtcp)?);
+        let local = LocalMedia {
+            addr: advertised,
+            port: pair.rtp_port,
+            session_id: u64::from(rand::random::<u32>()),
+            session_version: 1,
+        };
+        let (reply, placed) = oneshot::channel();
+        sip.send(SipCommand::PlaceCall {
+            owner,
+            target: queue.to_string(),
+            sdp: sdp::build_offer(&local, Direction::SendRecv),
+            reply,
+        })
+        .map_err(|_| "the SIP driver went away".to_string())?;
+        Ok(AdvisorLeg {
+            rtp_buf: vec![0; 2048],
+            rtcp_buf: vec![0; 2048],
+            queue: queue.to_string(),
+            state: AdvisorLegState::Placing,
+            handle: None,
+            placed: Some(placed),
+            rtp,
+            rtcp,
+            _ports: pair,
+            local,
+            media: None,
+            bridge: None,
+            answer_by: now + ADVISOR_ANSWER_TIMEOUT,
+            media_timeout,
+        })
+    }
+
+    /// Current state.
+    pub fn state(&self) -> AdvisorLegState {
+        self.state
+    }
+
+    /// Whether a SIP event for `call` belongs to this leg.
+    pub fn owns(&self, call: CallHandle) -> bool {
+        self.handle == Some(call)
+    }
+
+    /// The driver's answer to PlaceCall (checked every loop turn; media ticks every 20 ms).
+    pub fn poll_placed(&mut self) -> LegStep {
+        let Some(rx) = self.placed.as_mut() else {
+            return LegStep::Wait;
+        };
+        match rx.try_recv() {
+            Ok(Ok(handle)) => {
+                self.placed = None;
+                self.handle = Some(handle);
+                self.state = AdvisorLegState::Ringing;
+                LegStep::Wait
+            }
+            Ok(Err(e)) => {
+                self.placed = None;
+                self.fail(format!("cannot call queue {}: {e}", self.queue))
+            }
+            Err(oneshot::error::TryRecvError::Empty) => LegStep::Wait,
+            Err(oneshot::error::TryRecvError::Closed) => {
+                self.placed = None;
+                self.fail("the SIP driver dropped the call request".into())
+            }
+        }
+    }
+
+    /// The advisor answered with `answer` (RFC 3264 §6): start media and join the bridge.
+    pub fn on_answered(&mut self, now: Instant, answer: Option<&str>) -> LegStep {
+        let negotiated = answer
+            .ok_or(sdp::SdpError::Missing("an SDP answer in the 200"))
+            .and_then(|a| {
+                SessionDescription::parse(a).and_then(|d| sdp::parse_answer(&d, &self.local))
+            });
+        let n = match negotiated {
+            Ok(n) => n,
+            Err(e) => return self.fail(format!("advisor's answer unusable: {e}")),
+        };
+        let config = MediaConfig {
+            codec: match n.codec {
+                sdp::Codec::Pcmu => crate::media::Codec::Pcmu,
+                sdp::Codec::Pcma => crate::media::Codec::Pcma,
+            },
+            payload_type: n.payload_type,
+            telephone_event_pt: n.telephone_event_pt,
+            ptime_ms: n.ptime_ms,
+            remote_rtp: n.remote_rtp,
+            remote_rtcp: n.remote_rtcp,
+            media_timeout: self.media_timeout,
+        };
+        let mut media = MediaSession::new(config, now);
+        let (bridge, to_caller, to_advisor) = Bridge::new(DEFAULT_MAX_FRAMES);
+        media.set_source(Some(Box::new(to_advisor)));
+        self.media = Some(media);
+        self.bridge = Some(bridge);
+        self.state = AdvisorLegState::Bridged;
+        LegStep::Join(to_caller)
+    }
+
+    /// The leg's dialog ended (`UaEvent::Terminated`).
+    pub fn on_terminated(&mut self, reason: &str) -> LegStep {
+        match self.state {
+            AdvisorLegState::Bridged => {
+                self.state = AdvisorLegState::Ended;
+                LegStep::Ended
+            }
+            AdvisorLegState::Ended => LegStep::Wait,
+            _ => self.fail(format!("advisor call failed: {reason}")),
+        }
+    }
+
+    /// One media event from the caller's session while bridged: frames go to the advisor,
+    /// digits are re-originated on the advisor's leg. Returns whether the bridge took it.
+    pub fn on_caller_media(&mut self, event: &MediaEvent) -> bool {
+        let (Some(bridge), Some(media)) = (self.bridge.as_mut(), self.media.as_mut()) else {
+            return false;
+        };
+        if let Some(BridgeAction::SendDtmf {
+            to: Leg::Advisor,
+            digit,
+            duration,
+        }) = bridge.on_event(Leg::Caller, event)
+        {
+            media.send_dtmf(digit, duration);
+        }
+        true
+    }
+
+    /// Waits for a datagram on the leg's RTP or RTCP socket (pending forever before media
+    /// starts). The bytes stay in the leg's buffer for [`Self::handle_received`].
+    pub async fn recv(leg: Option<&mut AdvisorLeg>) -> Received {
+        let Some(l) = leg.filter(|l| l.media.is_some()) else {
+            return std::future::pending().await;
+        };
+        loop {
+            tokio::select! {
+                r = l.rtp.recv_from(&mut l.rtp_buf) => if let Ok((n, source)) = r {
+                    return Received { rtcp: false, len: n, source };
+                },
+                r = l.rtcp.recv_from(&mut l.rtcp_buf) => if let Ok((n, source)) = r {
+                    return Received { rtcp: true, len: n, source };
+                },
+            }
+        }
+    }
+
+    /// Feeds what [`Self::recv`] received to the leg's media session.
+    pub fn handle_received(&mut self, now: Instant, r: Received) {
+        let Some(m) = self.media.as_mut() else {
+            return;
+        };
+        if r.rtcp {
+            if let Some(data) = self.rtcp_buf.get(..r.len) {
+                m.handle_rtcp(now, r.source, data);
+            }
+        } else if let Some(data) = self.rtp_buf.get(..r.len) {
+            m.handle_rtp(now, r.source, data);
+        }
+    }
+
+    /// Runs the leg's timers and sends its packets; returns what the caller's side must do.
+    pub fn poll(&mut self, now: Instant) -> LegStep {
+        if matches!(
+            self.state,
+            AdvisorLegState::Placing | AdvisorLegState::Ringing
+        ) && now >= self.answer_by
+        {
+            return self.fail(format!(
+                "advisor did not answer within {} s",
+                ADVISOR_ANSWER_TIMEOUT.as_secs()
+            ));
+        }
+        let (Some(media), Some(bridge)) = (self.media.as_mut(), self.bridge.as_mut()) else {
+            return LegStep::Wait;
+        };
+        media.handle_timeout(now);
+        while let Some(t) = media.poll_transmit(now) {
+            let socket = if t.is_rtcp { &self.rtcp } else { &self.rtp };
+            // UDP: a full socket buffer drops this packet, as the network would.
+            let _ = socket.try_send_to(t.payload, t.destination);
+        }
+        let mut step = LegStep::Wait;
+        while let Some(ev) = media.poll_event() {
+            match ev {
+                MediaEvent::Frame(frame) => {
+                    bridge.push_frame(Leg::Advisor, &frame);
+                    media.recycle_frame(frame);
+                }
+                MediaEvent::Dtmf(d) => step = LegStep::DtmfToCaller(d),
+                MediaEvent::MediaTimeout => {
+                    self.state = AdvisorLegState::Ended;
+                    return LegStep::Ended;
+                }
+                MediaEvent::SourceFinished => {}
+            }
+        }
+        step
+    }
+
+    /// When [`Self::poll`] next has work.
+    pub fn poll_timeout(&self) -> Instant {
+        match (&self.media, self.state) {
+            (Some(m), _) => m.poll_timeout(),
+            (None, AdvisorLegState::Placing | AdvisorLegState::Ringing) => self.answer_by,
+            // Nothing to do; far enough away not to matter, near enough not to overflow.
+            (None, _) => self.answer_by + Duration::from_secs(3600),
+        }
+    }
+
+    /// Ends the leg: BYE or CANCEL through the driver (the user agent picks which, RFC 3261 §9.1).
+    pub fn hang_up(&mut self, sip: &mpsc::UnboundedSender<SipCommand>) {
+        if let Some(h) = self.handle
+            && self.state != AdvisorLegState::Ended
+        {
+            let _ = sip.send(SipCommand::Hangup(h));
+        }
+        self.state = AdvisorLegState::Ended;
+        if let Some(m) = self.media.as_mut() {
+            m.set_source(None);
+        }
+    }
+
+    /// Bridge counters for the call summary.
+    pub fn bridge_stats(&self) -> Option<crate::media::bridge::BridgeStats> {
+        self.bridge.as_ref().map(Bridge::stats)
+    }
+
+    fn fail(&mut self, reason: String) -> LegStep {
+        self.state = AdvisorLegState::Ended;
+        LegStep::Failed(reason)
     }
 }
 
