@@ -1,17 +1,28 @@
 //! Transfer to an advisor with real phones: a baresip caller dials Frontdoor's demo menu and
 //! presses 0; Frontdoor sends REFER (RFC 3515) carrying the transfer headers; baresip follows it
 //! (202, NOTIFY 100/200) and calls a second, auto-answering baresip (the advisor); Frontdoor's
-//! leg ends with cause `Transferred`.
+//! leg ends with cause `Transferred`. When the caller's phone refuses REFER (a sipp caller
+//! answering 405), Frontdoor calls the advisor itself and bridges the media: the caller hears
+//! the advisor.
 
 mod support;
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use support::audio::best_match;
 use support::baresip::{Baresip, BaresipOptions};
+use support::capture::{Capture, CaptureSpec};
+use support::g711::Law;
+use support::ports::free_block;
+use support::rtp::{RtpStreamBuilder, streams_to_port};
 use support::server::{ServerGuard, ServerOptions};
-use support::speech::{silence, write_padded_wav};
+use support::sipp::{Scenario, Sipp};
+use support::speech::{Voice, silence, synthesize, write_padded_wav};
 use support::tempdir::TempDir;
+
+const ADVISOR_TEXT: &str = "Hello, you are through to the council advice team. How can I help?";
 
 /// The server log without ANSI colour sequences (tracing colours `key=value` pairs).
 fn plain_log(server: &ServerGuard) -> String {
@@ -193,6 +204,103 @@ fn advisor_rejecting_the_referred_call_leaves_the_caller_with_us() {
 
     let _ = caller.hangup();
     caller.quit();
+    advisor.quit();
+    assert!(server.stop(), "server stops cleanly");
+}
+
+#[test]
+fn caller_that_refuses_refer_is_bridged_and_hears_the_advisor() {
+    let dir = TempDir::new("transfer-bridge").expect("temp dir");
+    let speech =
+        synthesize(ADVISOR_TEXT, Voice::Espeak, &dir.join("advisor-raw.wav")).expect("speech");
+    // The advisor starts talking shortly after answering; aufile hangs up at its end: pad it.
+    let mut advisor_mic = silence(300);
+    advisor_mic.extend(&speech);
+    write_padded_wav(&dir.join("advisor.wav"), &advisor_mic, 20_000).expect("advisor.wav");
+
+    let mut advisor =
+        Baresip::start(&BaresipOptions::advisor(&dir.join("advisor.wav"))).expect("advisor");
+    let config = format!(
+        "handler: demo_menu\n\
+         max_calls: 10\n\
+         demo_menu: {menu}\n\
+         outbound_targets:\n  - name: advisors\n    uri: sip:agent@{advisor}\n",
+        menu = demo_menu(&dir).display(),
+        advisor = advisor.sip_addr(),
+    );
+    let server = ServerGuard::start(ServerOptions {
+        config_yaml: Some(config),
+        prompts_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("audio-prompts")),
+        ..ServerOptions::default()
+    })
+    .expect("server starts");
+
+    // The caller: 1.5 s of silence, then 0 (RFC 4733, same SSRC), then silence.
+    let mut caller = RtpStreamBuilder::new(Law::MuLaw, 101);
+    caller.silence(1500).dtmf('0', 160).silence(500);
+    let any = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6000);
+    caller
+        .to_pcap(any, any)
+        .write_to(&dir.join("caller.pcap"))
+        .expect("caller.pcap");
+    let (media, _) = free_block(4, 2).expect("media ports");
+    let capture = Capture::start(
+        &CaptureSpec {
+            filter: format!("udp and dst port {media}"),
+            ..CaptureSpec::udp_ports(media, media)
+        },
+        &dir.join("heard.pcap"),
+    )
+    .expect("tcpdump starts");
+    let stay_ms = 1500 + speech.len() as u64 / 8 + 2500;
+    let uac = Sipp::uac(
+        Scenario::Named("uac_refer_405.xml".into()),
+        server.sip_addr(),
+    )
+    .service("council")
+    .media_port(media)
+    .stage("caller.pcap", &dir.join("caller.pcap"))
+    .pause(Duration::from_millis(stay_ms))
+    .timeout(Duration::from_secs(30))
+    .run()
+    .expect("sipp caller runs");
+    let datagrams = capture.stop().expect("capture readable");
+    assert!(
+        uac.all_calls_ok(),
+        "caller: {}\nserver:\n{}",
+        uac.diagnostics(),
+        server.log_tail(6000)
+    );
+
+    let established = advisor
+        .wait_event("CALL_ESTABLISHED", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("advisor never answered: {e}\n{}", server.log_tail(6000)));
+    assert!(
+        established.param.contains("frontdoor@"),
+        "Frontdoor, not the caller, called the advisor: {established:?}"
+    );
+    assert!(
+        wait_for_log(&server, "cause=Transferred", Duration::from_secs(10)),
+        "bridged call did not end as Transferred:\n{}",
+        server.log_tail(6000)
+    );
+    let log = plain_log(&server);
+    assert!(log.contains("status=405"), "REFER was not refused:\n{log}");
+    assert!(log.contains("advisor answered: bridged"), "{log}");
+    advisor
+        .wait_event("CALL_CLOSED", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("advisor leg not hung up with the caller: {e}\n{log}"));
+
+    // What the caller heard through the bridge: the advisor's voice.
+    let heard = streams_to_port(&datagrams, media);
+    assert_eq!(heard.len(), 1, "one stream to the caller");
+    let audio = heard[0].decode_audio();
+    let hit = best_match(&audio.samples, &speech).expect("recording long enough");
+    eprintln!("advisor speech in what the caller heard: {hit:?}");
+    assert!(
+        hit.ncc > 0.6,
+        "the advisor's speech is not in what the caller heard: {hit:?}"
+    );
     advisor.quit();
     assert!(server.stop(), "server stops cleanly");
 }

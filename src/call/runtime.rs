@@ -897,8 +897,14 @@ impl CallTask {
         }
     }
 
-    /// The caller's side ended our dialog after accepting the REFER: it left for the advisor.
+    /// The caller's side ended our dialog after accepting the REFER (it left for the advisor),
+    /// or while bridged to the advisor.
     fn cause_if_transferred(&mut self) {
+        if self.cause == HangupCause::CallerHungUp
+            && self.advisor.as_ref().is_some_and(AdvisorLeg::was_bridged)
+        {
+            self.cause = HangupCause::Transferred;
+        }
         if self.cause == HangupCause::CallerHungUp
             && let Some(c) = self
                 .transfer

@@ -24,7 +24,9 @@ use super::runtime::SipCommand;
 use crate::handoff::{
     BlindTransfer, HandoffError, QueueDirectory, TransferContext, TransferOutcome, TransferTimeouts,
 };
-use crate::media::bridge::{Bridge, BridgeAction, BridgedAudio, DEFAULT_MAX_FRAMES, Leg};
+use crate::media::bridge::{
+    Bridge, BridgeAction, BridgedAudio, DEFAULT_MAX_FRAMES, DEFAULT_PRIME_FRAMES, Leg,
+};
 use crate::media::session::{MediaConfig, MediaEvent, MediaSession};
 use crate::sip::sdp::{self, Direction, LocalMedia, SessionDescription};
 use crate::sip::ua::{CallHandle, UaError};
@@ -194,6 +196,7 @@ pub struct AdvisorLeg {
     bridge: Option<Bridge>,
     answer_by: Instant,
     media_timeout: Duration,
+    was_bridged: bool,
 }
 
 impl AdvisorLeg {
@@ -247,12 +250,19 @@ impl AdvisorLeg {
             bridge: None,
             answer_by: now + ADVISOR_ANSWER_TIMEOUT,
             media_timeout,
+            was_bridged: false,
         })
     }
 
     /// Current state.
     pub fn state(&self) -> AdvisorLegState {
         self.state
+    }
+
+    /// Whether the caller was ever joined to the advisor (the call then ends as transferred,
+    /// whichever side hangs up first).
+    pub fn was_bridged(&self) -> bool {
+        self.was_bridged
     }
 
     /// Whether a SIP event for `call` belongs to this leg.
@@ -308,11 +318,12 @@ impl AdvisorLeg {
             media_timeout: self.media_timeout,
         };
         let mut media = MediaSession::new(config, now);
-        let (bridge, to_caller, to_advisor) = Bridge::new(DEFAULT_MAX_FRAMES);
+        let (bridge, to_caller, to_advisor) = Bridge::new(DEFAULT_PRIME_FRAMES, DEFAULT_MAX_FRAMES);
         media.set_source(Some(Box::new(to_advisor)));
         self.media = Some(media);
         self.bridge = Some(bridge);
         self.state = AdvisorLegState::Bridged;
+        self.was_bridged = true;
         LegStep::Join(to_caller)
     }
 

@@ -21,9 +21,13 @@ use super::session::{AudioSource, MediaEvent};
 
 /// Samples in one 20 ms frame at 8 kHz.
 const FRAME_SAMPLES: usize = 160;
-/// Default depth of each direction's queue: 5 frames = 100 ms. The producing session's jitter
-/// buffer already smooths the network; this only absorbs the two send clocks' phase and drift.
-pub const DEFAULT_MAX_FRAMES: usize = 5;
+/// Default cap of each direction's queue: 8 frames = 160 ms. The producing session's jitter
+/// buffer already smooths the network; this only absorbs the two legs' clock phase and drift,
+/// and a call task that wakes late and catches up several frames at once on each leg.
+pub const DEFAULT_MAX_FRAMES: usize = 8;
+/// Frames queued before a leg starts (or, after running dry, restarts) playing the other's
+/// audio: 2 frames = 40 ms, so a late wake-up on the producing leg does not cut the audio.
+pub const DEFAULT_PRIME_FRAMES: usize = 2;
 /// How long a re-originated DTMF digit lasts (RFC 4733 §2.5.1.3 leaves it to the sender).
 pub const DTMF_DURATION: Duration = Duration::from_millis(100);
 
@@ -75,6 +79,9 @@ pub struct BridgeStats {
 struct FrameQueue {
     frames: VecDeque<[i16; FRAME_SAMPLES]>,
     max_frames: usize,
+    prime_frames: usize,
+    /// Playing from the queue; false until `prime_frames` are queued, and again after it ran dry.
+    primed: bool,
     queued: u64,
     dropped: u64,
     underruns: u64,
@@ -104,13 +111,17 @@ pub struct BridgedAudio {
 }
 
 impl Bridge {
-    /// A bridge whose queues hold at most `max_frames` 20 ms frames each (at least 1). Returns
-    /// the bridge and the sources to install on the caller's and the advisor's sessions.
-    pub fn new(max_frames: usize) -> (Bridge, BridgedAudio, BridgedAudio) {
+    /// A bridge whose queues hold at most `max_frames` 20 ms frames each (at least 1) and
+    /// start playing once `prime_frames` are queued (at most `max_frames`). Returns the bridge
+    /// and the sources to install on the caller's and the advisor's sessions.
+    pub fn new(prime_frames: usize, max_frames: usize) -> (Bridge, BridgedAudio, BridgedAudio) {
+        let max_frames = max_frames.max(1);
         let queue = || {
             Arc::new(Mutex::new(FrameQueue {
-                frames: VecDeque::with_capacity(max_frames.max(1)),
-                max_frames: max_frames.max(1),
+                frames: VecDeque::with_capacity(max_frames),
+                max_frames,
+                prime_frames: prime_frames.min(max_frames),
+                primed: false,
                 queued: 0,
                 dropped: 0,
                 underruns: 0,
@@ -196,10 +207,18 @@ fn index(leg: Leg) -> usize {
 impl AudioSource for BridgedAudio {
     fn next_frame(&mut self, out: &mut [i16; FRAME_SAMPLES]) -> bool {
         let mut q = lock(&self.queue);
-        match q.frames.pop_front() {
+        if !q.primed && q.frames.len() >= q.prime_frames {
+            q.primed = true;
+        }
+        let next = if q.primed { q.frames.pop_front() } else { None };
+        match next {
             Some(frame) => *out = frame,
             None => {
-                q.underruns += 1;
+                // Only a primed queue that ran dry is a gap; waiting to prime is start-up.
+                if q.primed {
+                    q.underruns += 1;
+                    q.primed = false;
+                }
                 out.fill(0);
             }
         }
@@ -224,7 +243,7 @@ mod tests {
 
     #[test]
     fn frames_cross_to_the_other_leg_in_order() {
-        let (mut bridge, mut to_caller, mut to_advisor) = Bridge::new(5);
+        let (mut bridge, mut to_caller, mut to_advisor) = Bridge::new(1, 5);
         bridge.push_frame(Leg::Caller, &frame(1));
         bridge.push_frame(Leg::Caller, &frame(2));
         bridge.push_frame(Leg::Advisor, &frame(9));
@@ -239,16 +258,44 @@ mod tests {
 
     #[test]
     fn empty_queue_plays_silence_and_never_finishes() {
-        let (bridge, mut to_caller, _) = Bridge::new(5);
+        let (mut bridge, mut to_caller, _) = Bridge::new(1, 5);
         let mut out = frame(7);
+        assert!(to_caller.next_frame(&mut out));
+        assert_eq!(out, frame(0));
+        assert_eq!(bridge.stats().underruns, [0, 0], "not started yet: no gap");
+        bridge.push_frame(Leg::Advisor, &frame(3));
+        assert!(to_caller.next_frame(&mut out));
+        assert_eq!(out, frame(3));
         assert!(to_caller.next_frame(&mut out));
         assert_eq!(out, frame(0));
         assert_eq!(bridge.stats().underruns, [1, 0]);
     }
 
     #[test]
+    fn plays_only_once_primed_and_reprimes_after_running_dry() {
+        let (mut bridge, _, mut to_advisor) = Bridge::new(2, 8);
+        let mut out = [0; FRAME_SAMPLES];
+        bridge.push_frame(Leg::Caller, &frame(1));
+        to_advisor.next_frame(&mut out);
+        assert_eq!(out, frame(0), "one frame is not enough to start");
+        bridge.push_frame(Leg::Caller, &frame(2));
+        to_advisor.next_frame(&mut out);
+        assert_eq!(out, frame(1));
+        to_advisor.next_frame(&mut out);
+        assert_eq!(out, frame(2));
+        to_advisor.next_frame(&mut out);
+        assert_eq!(out, frame(0), "ran dry");
+        bridge.push_frame(Leg::Caller, &frame(3));
+        to_advisor.next_frame(&mut out);
+        assert_eq!(out, frame(0), "re-priming");
+        bridge.push_frame(Leg::Caller, &frame(4));
+        to_advisor.next_frame(&mut out);
+        assert_eq!(out, frame(3));
+    }
+
+    #[test]
     fn full_queue_drops_the_oldest_to_bound_latency() {
-        let (mut bridge, _, mut to_advisor) = Bridge::new(3);
+        let (mut bridge, _, mut to_advisor) = Bridge::new(1, 3);
         for v in 1..=5 {
             bridge.push_frame(Leg::Caller, &frame(v));
         }
@@ -261,7 +308,7 @@ mod tests {
 
     #[test]
     fn dtmf_is_reoriginated_on_the_other_leg() {
-        let (mut bridge, _, _) = Bridge::new(5);
+        let (mut bridge, _, _) = Bridge::new(1, 5);
         assert_eq!(
             bridge.on_event(Leg::Caller, &MediaEvent::Dtmf('5')),
             Some(BridgeAction::SendDtmf {
@@ -301,7 +348,8 @@ mod tests {
         let advisor_addr: SocketAddr = "127.0.0.1:40002".parse().unwrap();
         let mut caller = MediaSession::new(MediaConfig::new(Codec::Pcmu, caller_addr), t0);
         let mut advisor = MediaSession::new(MediaConfig::new(Codec::Pcma, advisor_addr), t0);
-        let (mut bridge, to_caller, to_advisor) = Bridge::new(DEFAULT_MAX_FRAMES);
+        let (mut bridge, to_caller, to_advisor) =
+            Bridge::new(DEFAULT_PRIME_FRAMES, DEFAULT_MAX_FRAMES);
         caller.set_source(Some(Box::new(to_caller)));
         advisor.set_source(Some(Box::new(to_advisor)));
 
