@@ -203,11 +203,15 @@ fn place_call(
         let _ = reply.send(Err(crate::sip::ua::UaError::UnknownCall));
         return;
     };
-    let placed = ua.place_call(Instant::now(), target, sdp);
+    let now = Instant::now();
+    let placed = ua.place_call(now, target, sdp);
     if let Ok(leg) = placed {
         calls.insert(leg, tx);
     }
-    let _ = reply.send(placed);
+    // The call task ended while the request was queued: nobody will bridge this leg.
+    if let Err(Ok(leg)) = reply.send(placed) {
+        ua.hangup(now, leg);
+    }
 }
 
 /// The call an event belongs to.

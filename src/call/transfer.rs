@@ -197,6 +197,8 @@ pub struct AdvisorLeg {
     answer_by: Instant,
     media_timeout: Duration,
     was_bridged: bool,
+    /// For the BYE/CANCEL when the leg is dropped with the call still up.
+    sip: mpsc::UnboundedSender<SipCommand>,
 }
 
 impl AdvisorLeg {
@@ -251,6 +253,7 @@ impl AdvisorLeg {
             answer_by: now + ADVISOR_ANSWER_TIMEOUT,
             media_timeout,
             was_bridged: false,
+            sip: sip.clone(),
         })
     }
 
@@ -335,7 +338,11 @@ impl AdvisorLeg {
                 LegStep::Ended
             }
             AdvisorLegState::Ended => LegStep::Wait,
-            _ => self.fail(format!("advisor call failed: {reason}")),
+            // The dialog is already gone: nothing to hang up.
+            _ => {
+                self.state = AdvisorLegState::Ended;
+                LegStep::Failed(format!("advisor call failed: {reason}"))
+            }
         }
     }
 
@@ -456,8 +463,33 @@ impl AdvisorLeg {
     }
 
     fn fail(&mut self, reason: String) -> LegStep {
+        if let Some(h) = self.handle
+            && self.state != AdvisorLegState::Ended
+        {
+            // A leg that failed on our side (timeout, unusable answer) may still be ringing.
+            let _ = self.sip.send(SipCommand::Hangup(h));
+        }
         self.state = AdvisorLegState::Ended;
         LegStep::Failed(reason)
+    }
+}
+
+/// However the call task ends, an advisor must never be left on a call with nobody: a leg
+/// dropped while up is hung up (a PlaceCall still unanswered is hung up by the driver, which
+/// finds its reply channel closed).
+impl Drop for AdvisorLeg {
+    fn drop(&mut self) {
+        if self.state == AdvisorLegState::Ended {
+            return;
+        }
+        if self.handle.is_none()
+            && let Some(Ok(Ok(h))) = self.placed.as_mut().map(|rx| rx.try_recv())
+        {
+            self.handle = Some(h);
+        }
+        if let Some(h) = self.handle {
+            let _ = self.sip.send(SipCommand::Hangup(h));
+        }
     }
 }
 
