@@ -235,9 +235,15 @@ fn caller_that_refuses_refer_is_bridged_and_hears_the_advisor() {
     })
     .expect("server starts");
 
-    // The caller: 1.5 s of silence, then 0 (RFC 4733, same SSRC), then silence.
+    // The caller: 1.5 s of silence, 0 (RFC 4733, same SSRC) for an advisor, then once bridged
+    // a 7 that must reach the advisor's phone.
     let mut caller = RtpStreamBuilder::new(Law::MuLaw, 101);
-    caller.silence(1500).dtmf('0', 160).silence(500);
+    caller
+        .silence(1500)
+        .dtmf('0', 160)
+        .silence(2500)
+        .dtmf('7', 160)
+        .silence(500);
     let any = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6000);
     caller
         .to_pcap(any, any)
@@ -262,8 +268,15 @@ fn caller_that_refuses_refer_is_bridged_and_hears_the_advisor() {
     .stage("caller.pcap", &dir.join("caller.pcap"))
     .pause(Duration::from_millis(stay_ms))
     .timeout(Duration::from_secs(30))
-    .run()
-    .expect("sipp caller runs");
+    .spawn()
+    .expect("sipp caller starts");
+    let established = advisor
+        .wait_event("CALL_ESTABLISHED", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("advisor never answered: {e}\n{}", server.log_tail(6000)));
+    // The advisor presses 5: it is re-originated towards the caller.
+    std::thread::sleep(Duration::from_millis(500));
+    advisor.send_digits("5").expect("advisor digit sent");
+    let uac = uac.wait().expect("sipp caller finishes");
     let datagrams = capture.stop().expect("capture readable");
     assert!(
         uac.all_calls_ok(),
@@ -272,9 +285,6 @@ fn caller_that_refuses_refer_is_bridged_and_hears_the_advisor() {
         server.log_tail(6000)
     );
 
-    let established = advisor
-        .wait_event("CALL_ESTABLISHED", Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("advisor never answered: {e}\n{}", server.log_tail(6000)));
     assert!(
         established.param.contains("frontdoor@"),
         "Frontdoor, not the caller, called the advisor: {established:?}"
@@ -287,6 +297,10 @@ fn caller_that_refuses_refer_is_bridged_and_hears_the_advisor() {
     let log = plain_log(&server);
     assert!(log.contains("status=405"), "REFER was not refused:\n{log}");
     assert!(log.contains("advisor answered: bridged"), "{log}");
+    let advisor_dtmf = advisor
+        .wait_event("CALL_DTMF_START", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("the caller's 7 never reached the advisor: {e}\n{log}"));
+    assert_eq!(advisor_dtmf.param, "7", "{advisor_dtmf:?}");
     advisor
         .wait_event("CALL_CLOSED", Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("advisor leg not hung up with the caller: {e}\n{log}"));
@@ -294,6 +308,15 @@ fn caller_that_refuses_refer_is_bridged_and_hears_the_advisor() {
     // What the caller heard through the bridge: the advisor's voice.
     let heard = streams_to_port(&datagrams, media);
     assert_eq!(heard.len(), 1, "one stream to the caller");
+    let digits: String = heard[0]
+        .telephone_events(101)
+        .iter()
+        .map(|e| e.digit)
+        .collect();
+    assert_eq!(
+        digits, "5",
+        "the advisor's key reaches the caller as RFC 4733"
+    );
     let audio = heard[0].decode_audio();
     let hit = best_match(&audio.samples, &speech).expect("recording long enough");
     eprintln!("advisor speech in what the caller heard: {hit:?}");
