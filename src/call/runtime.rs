@@ -751,7 +751,7 @@ impl CallTask {
 /// Transfer hooks: the work is in `call::transfer`; these only apply its steps to the call.
 impl CallTask {
     fn start_transfer(&mut self, now: Instant, queue: &str, context: &serde_json::Value) {
-        if self.transfer.is_some() || self.hanging_up.is_some() {
+        if self.transfer.is_some() || self.advisor.is_some() || self.hanging_up.is_some() {
             self.dispatch(CallEvent::TransferFailed {
                 reason: "a transfer is already in progress".into(),
             });
