@@ -431,14 +431,14 @@ impl CallTask {
         }
         while let Some(ev) = self.media.poll_event() {
             match ev {
-                MediaEvent::Dtmf(d) if self.bridged(&MediaEvent::Dtmf(d)) => {}
+                MediaEvent::Dtmf(d)
+                    if self.advisor.as_mut().is_some_and(|l| l.on_caller_digit(d)) => {}
                 MediaEvent::Dtmf(d) => self.on_digit(now, d),
                 MediaEvent::Frame(frame) => {
-                    let ev = MediaEvent::Frame(frame);
-                    self.bridged(&ev);
-                    if let MediaEvent::Frame(frame) = ev {
-                        self.media.recycle_frame(frame);
+                    if let Some(leg) = self.advisor.as_mut() {
+                        leg.on_caller_frame(&frame);
                     }
+                    self.media.recycle_frame(frame);
                 }
                 MediaEvent::SourceFinished => self.on_source_finished(now),
                 MediaEvent::MediaTimeout => {
@@ -827,13 +827,6 @@ impl CallTask {
                 }
             }
         }
-    }
-
-    /// Feeds caller media to the bridge when there is one; true when it took the event.
-    fn bridged(&mut self, event: &MediaEvent) -> bool {
-        self.advisor
-            .as_mut()
-            .is_some_and(|leg| leg.on_caller_media(event))
     }
 
     /// Routes the advisor leg's SIP events; hands every other event back.

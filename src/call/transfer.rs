@@ -346,9 +346,16 @@ impl AdvisorLeg {
         }
     }
 
-    /// One media event from the caller's session while bridged: frames go to the advisor,
-    /// digits are re-originated on the advisor's leg. Returns whether the bridge took it.
-    pub fn on_caller_media(&mut self, event: &MediaEvent) -> bool {
+    /// 20 ms the caller said, for the advisor (ignored until bridged).
+    pub fn on_caller_frame(&mut self, frame: &[i16; 160]) {
+        if let Some(bridge) = self.bridge.as_mut() {
+            bridge.push_frame(Leg::Caller, frame);
+        }
+    }
+
+    /// A digit the caller pressed: re-originated on the advisor's leg once bridged (RFC 4733
+    /// §2.1). Returns whether the bridge took it (otherwise it is the flow's).
+    pub fn on_caller_digit(&mut self, digit: char) -> bool {
         let (Some(bridge), Some(media)) = (self.bridge.as_mut(), self.media.as_mut()) else {
             return false;
         };
@@ -356,7 +363,7 @@ impl AdvisorLeg {
             to: Leg::Advisor,
             digit,
             duration,
-        }) = bridge.on_event(Leg::Caller, event)
+        }) = bridge.on_event(Leg::Caller, &MediaEvent::Dtmf(digit))
         {
             media.send_dtmf(digit, duration);
         }
