@@ -584,6 +584,139 @@ mod tests {
         );
     }
 
+    /// A leg on loopback ports in the dynamic range (PortAllocator skips busy ones).
+    fn leg() -> (AdvisorLeg, mpsc::UnboundedReceiver<SipCommand>) {
+        let ports = PortAllocator::new(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            crate::config::PortRange {
+                low: 47000,
+                high: 47998,
+            },
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let leg = AdvisorLeg::place(
+            &ports,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            CallHandle(1),
+            "advisors",
+            Instant::now(),
+            Duration::from_secs(30),
+            &tx,
+        )
+        .unwrap();
+        (leg, rx)
+    }
+
+    /// The driver's side of PlaceCall: answers with handle 2 and returns the SDP offer.
+    fn accept_place_call(rx: &mut mpsc::UnboundedReceiver<SipCommand>) -> String {
+        match rx.try_recv().unwrap() {
+            SipCommand::PlaceCall {
+                owner,
+                target,
+                sdp,
+                reply,
+            } => {
+                assert_eq!((owner, target.as_str()), (CallHandle(1), "advisors"));
+                reply.send(Ok(CallHandle(2))).unwrap();
+                sdp
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn leg_offers_g711_and_bridges_on_answer() {
+        let (mut leg, mut rx) = leg();
+        let offer = accept_place_call(&mut rx);
+        assert!(offer.contains("m=audio") && offer.contains("PCMU"));
+        assert!(matches!(leg.poll_placed(), LegStep::Wait));
+        assert!(leg.owns(CallHandle(2)));
+        assert_eq!(leg.state(), AdvisorLegState::Ringing);
+        let answer = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 47900 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+        assert!(matches!(
+            leg.on_answered(Instant::now(), Some(answer)),
+            LegStep::Join(_)
+        ));
+        assert!(leg.was_bridged());
+        assert!(
+            leg.on_caller_digit('4'),
+            "bridged legs take the caller's keys"
+        );
+        assert!(matches!(leg.on_terminated("RemoteBye"), LegStep::Ended));
+    }
+
+    #[tokio::test]
+    async fn unusable_answer_fails_and_hangs_up_the_leg() {
+        let (mut leg, mut rx) = leg();
+        accept_place_call(&mut rx);
+        leg.poll_placed();
+        assert!(matches!(
+            leg.on_answered(Instant::now(), None),
+            LegStep::Failed(_)
+        ));
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(SipCommand::Hangup(CallHandle(2)))
+        ));
+        assert!(
+            !leg.on_caller_digit('1'),
+            "an unbridged leg leaves keys to the flow"
+        );
+    }
+
+    #[tokio::test]
+    async fn advisor_rejecting_reports_failure_without_a_bye() {
+        let (mut leg, mut rx) = leg();
+        accept_place_call(&mut rx);
+        leg.poll_placed();
+        assert!(matches!(
+            leg.on_terminated("OutgoingFailed(486)"),
+            LegStep::Failed(r) if r.contains("486")
+        ));
+        drop(leg);
+        assert!(rx.try_recv().is_err(), "the dialog is already gone");
+    }
+
+    #[tokio::test]
+    async fn dropping_a_live_leg_hangs_it_up_even_before_poll_placed() {
+        let (leg, mut rx) = leg();
+        accept_place_call(&mut rx);
+        drop(leg);
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(SipCommand::Hangup(CallHandle(2)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn driver_refusal_is_a_failure() {
+        let (mut leg, mut rx) = leg();
+        match rx.try_recv().unwrap() {
+            SipCommand::PlaceCall { reply, .. } => {
+                reply.send(Err(UaError::AtCapacity)).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(leg.poll_placed(), LegStep::Failed(r) if r.contains("capacity")));
+    }
+
+    #[tokio::test]
+    async fn advisor_that_never_answers_times_out_in_virtual_time() {
+        let (mut leg, mut rx) = leg();
+        accept_place_call(&mut rx);
+        leg.poll_placed();
+        let at = leg.poll_timeout();
+        assert!(matches!(
+            leg.poll(at - Duration::from_millis(1)),
+            LegStep::Wait
+        ));
+        assert!(matches!(leg.poll(at), LegStep::Failed(r) if r.contains("did not answer")));
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(SipCommand::Hangup(CallHandle(2)))
+        ));
+    }
+
     #[test]
     fn deadline_reports_failure() {
         let (mut t, _rx, _) = started();
