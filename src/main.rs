@@ -65,7 +65,11 @@ enum Command {
     /// Print what Whisper hears in a WAV file (any rate).
     Transcribe {
         wav: PathBuf,
-        #[arg(long, env = "FRONTDOOR_MODEL", default_value = "models/ggml-tiny.en.bin")]
+        #[arg(
+            long,
+            env = "FRONTDOOR_MODEL",
+            default_value = "models/ggml-tiny.en.bin"
+        )]
         model: PathBuf,
     },
     /// Call records and cases: export for reporting or subject access, erasure, retention.
@@ -325,12 +329,17 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Model { action: ModelAction::Install { models } } => {
-            exit(frontdoor::asr::cli::model_install_cmd(&models, &mut std::io::stdout()))
-        }
-        Command::Transcribe { wav, model } => {
-            exit(frontdoor::asr::cli::transcribe_cmd(&model, &wav, &mut std::io::stdout()))
-        }
+        Command::Model {
+            action: ModelAction::Install { models },
+        } => exit(frontdoor::asr::cli::model_install_cmd(
+            &models,
+            &mut std::io::stdout(),
+        )),
+        Command::Transcribe { wav, model } => exit(frontdoor::asr::cli::transcribe_cmd(
+            &model,
+            &wav,
+            &mut std::io::stdout(),
+        )),
         Command::Records { server, action } => {
             let default_days = retention_days(&server);
             with_store(&server, |store| {

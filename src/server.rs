@@ -149,7 +149,10 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
                 TcpInput::Message { conn, source, data } => ua.handle_datagram(Instant::now(), Transport::Tcp(conn), source, &data),
                 TcpInput::Closed { conn } => { tcp_writers.remove(&conn); }
             },
-            Some(cmd) = cmd_rx.recv() => apply_command(&mut ua, cmd),
+            Some(cmd) = cmd_rx.recv() => match cmd {
+                SipCommand::PlaceCall { owner, target, sdp, reply } => place_call(&mut ua, &mut calls, owner, &target, sdp, reply),
+                cmd => apply_command(&mut ua, cmd),
+            },
             _ = sleep_until_opt(deadline) => ua.handle_timeout(Instant::now()),
             _ = &mut shutdown => {
                 tracing::info!(active = ua.active_calls(), "shutting down");
@@ -195,7 +198,32 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
-fn event_call(e: &UaEvent) -> Option<CallHandle> {
+/// Places an outbound leg for call `owner` and routes the leg's events to the owner's task.
+fn place_call(
+    ua: &mut UserAgent,
+    calls: &mut HashMap<CallHandle, mpsc::UnboundedSender<UaEvent>>,
+    owner: CallHandle,
+    target: &str,
+    sdp: String,
+    reply: tokio::sync::oneshot::Sender<Result<CallHandle, crate::sip::ua::UaError>>,
+) {
+    let Some(tx) = calls.get(&owner).cloned() else {
+        let _ = reply.send(Err(crate::sip::ua::UaError::UnknownCall));
+        return;
+    };
+    let now = Instant::now();
+    let placed = ua.place_call(now, target, sdp);
+    if let Ok(leg) = placed {
+        calls.insert(leg, tx);
+    }
+    // The call task ended while the request was queued: nobody will bridge this leg.
+    if let Err(Ok(leg)) = reply.send(placed) {
+        ua.hangup(now, leg);
+    }
+}
+
+/// The call an event belongs to.
+pub(crate) fn event_call(e: &UaEvent) -> Option<CallHandle> {
     Some(match e {
         UaEvent::IncomingCall { call, .. }
         | UaEvent::Acked { call, .. }
@@ -221,6 +249,10 @@ fn apply_command(ua: &mut UserAgent, cmd: SipCommand) {
             if let Err(e) = ua.refer(now, call, &target, headers) {
                 tracing::warn!(error = %e, "REFER not sent");
             }
+        }
+        SipCommand::PlaceCall { reply, .. } => {
+            // Routed by `serve` (it needs the call table); never reaches here.
+            let _ = reply.send(Err(crate::sip::ua::UaError::UnknownCall));
         }
     }
 }
@@ -383,6 +415,8 @@ fn ua_net(n: &crate::config::IpNet) -> IpNet {
 /// Loads what every call shares: prompts (all decoded up front, so a missing or broken file is
 /// a start-up error and never mid-call silence), the handler, the RTP ports.
 async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
+    let queues = crate::handoff::QueueDirectory::from_targets(&config.outbound_targets)
+        .map_err(|e| ServerError::Setup(format!("outbound_targets: {e}")))?;
     let cases = open_case_store(config).await?;
     if config.handler == HandlerKind::Flow {
         // Text prompts of the flows become audio before anything loads them: a prompt is never
@@ -400,6 +434,11 @@ async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
             prompts
                 .require(&names)
                 .map_err(|e| ServerError::Setup(format!("demo menu: {e}")))?;
+            for queue in menu.transfers.values() {
+                queues
+                    .get(queue)
+                    .map_err(|e| ServerError::Setup(format!("demo menu transfers: {e}")))?;
+            }
             let menu = Arc::new(menu);
             Arc::new(move |_info: &CallInfo| {
                 Box::new(DemoMenuHandler::new(menu.clone())) as Box<dyn CallHandler>
@@ -427,6 +466,7 @@ async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
         advertised_ip: config.advertised_ip(),
         media_timeout: std::time::Duration::from_secs(config.media_timeout_secs),
         cases: Some(cases),
+        queues,
     })
 }
 

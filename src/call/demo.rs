@@ -24,6 +24,8 @@ pub enum DemoMenuError {
     Yaml { path: String, message: String },
     #[error("{path}: option key `{key}` must be a single DTMF digit (0-9, *, #)")]
     BadDigit { path: String, key: String },
+    #[error("{path}: digit `{key}` is both an option and a transfer")]
+    DigitTwice { path: String, key: String },
 }
 
 /// The menu as written in YAML.
@@ -36,6 +38,9 @@ pub struct DemoMenu {
     pub menu: Vec<String>,
     /// Digit -> prompts played when that digit is pressed.
     pub options: BTreeMap<String, Vec<String>>,
+    /// Digit -> queue (an `outbound_targets` name): pressing it transfers the caller there.
+    #[serde(default)]
+    pub transfers: BTreeMap<String, String>,
     /// Prompts played before hanging up.
     pub goodbye: Vec<String>,
     /// How many times the menu is offered before saying goodbye.
@@ -65,7 +70,15 @@ impl DemoMenu {
             path: p.clone(),
             message: e.to_string(),
         })?;
-        for key in menu.options.keys() {
+        for key in menu.transfers.keys() {
+            if menu.options.contains_key(key) {
+                return Err(DemoMenuError::DigitTwice {
+                    path: p,
+                    key: key.clone(),
+                });
+            }
+        }
+        for key in menu.options.keys().chain(menu.transfers.keys()) {
             let mut chars = key.chars();
             let ok = matches!((chars.next(), chars.next()), (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#');
             if !ok {
@@ -99,6 +112,7 @@ enum State {
     Welcome,
     Menu,
     Option,
+    Transferring,
     Goodbye,
     Done,
 }
@@ -171,6 +185,21 @@ impl CallHandler for DemoMenuHandler {
             // A key during the welcome skips straight to the menu logic (DTMF always barges in).
             (State::Welcome | State::Menu, CallEvent::Dtmf(d)) => {
                 self.digits.push(d);
+                if let Some(queue) = self.menu.transfers.get(&d.to_string()) {
+                    self.state = State::Transferring;
+                    // Only advisor-safe facts: the digits pressed are not sent.
+                    let context = serde_json::json!({
+                        "service": "demo-menu",
+                        "intent": "speak_to_advisor",
+                    });
+                    return vec![
+                        CallAction::StopPlayback,
+                        CallAction::Transfer {
+                            queue: queue.clone(),
+                            context,
+                        },
+                    ];
+                }
                 match self.menu.options.get(&d.to_string()) {
                     Some(prompts) => {
                         self.state = State::Option;
@@ -184,6 +213,8 @@ impl CallHandler for DemoMenuHandler {
                 }
             }
             (State::Menu, CallEvent::NoInput) => self.offer_menu(),
+            // The caller is still with us: back to the menu (which counts as an attempt).
+            (State::Transferring, CallEvent::TransferFailed { .. }) => self.offer_menu(),
             (State::Option, CallEvent::PromptFinished) => self.say_goodbye(),
             (State::Goodbye, CallEvent::PromptFinished) => {
                 self.state = State::Done;
@@ -261,6 +292,47 @@ mod tests {
         assert!(prompts(&h.on_event(&i, CallEvent::NoInput))[0].contains("\"menu\""));
         assert!(prompts(&h.on_event(&i, CallEvent::NoInput))[0].contains("\"menu\""));
         assert!(prompts(&h.on_event(&i, CallEvent::NoInput))[0].contains("goodbye"));
+    }
+
+    #[test]
+    fn transfer_digit_transfers_and_failure_returns_to_menu() {
+        let menu: DemoMenu = serde_saphyr::from_str(
+            "welcome: [welcome]\nmenu: [menu]\noptions:\n  \"1\": [option-a]\ntransfers:\n  \"0\": advisors\ngoodbye: [goodbye]\n",
+        )
+        .unwrap();
+        let mut h = DemoMenuHandler::new(Arc::new(menu));
+        let i = info();
+        h.on_event(&i, CallEvent::Answered);
+        h.on_event(&i, CallEvent::PromptFinished);
+        let a = h.on_event(&i, CallEvent::Dtmf('0'));
+        assert!(matches!(
+            &a[1],
+            CallAction::Transfer { queue, .. } if queue == "advisors"
+        ));
+        let a = h.on_event(
+            &i,
+            CallEvent::TransferFailed {
+                reason: "busy".into(),
+            },
+        );
+        assert!(prompts(&a)[0].contains("\"menu\""));
+    }
+
+    #[test]
+    fn digit_cannot_be_option_and_transfer() {
+        let dir = std::env::temp_dir().join(format!("fd-demo-twice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("m.yaml");
+        std::fs::write(
+            &p,
+            "welcome: [w]\nmenu: [m]\noptions:\n  \"0\": [a]\ntransfers:\n  \"0\": advisors\ngoodbye: [g]\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            DemoMenu::load(&p),
+            Err(DemoMenuError::DigitTwice { .. })
+        ));
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod handler;
 pub mod ports;
 pub mod runtime;
+pub mod transfer;
 
 pub use handler::{
     CallAction, CallEvent, CallHandler, CallInfo, HandlerReport, HangupCause, ListenSpec, PlayItem,

@@ -16,7 +16,9 @@ use super::handler::{
     CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem,
 };
 use super::ports::{PortAllocator, PortPair};
+use super::transfer::{AdvisorLeg, CallTransfer, LegStep, TransferStep};
 use crate::crm::{CallRecord, CaseStore, MediaQuality, NewCase, Outcome};
+use crate::handoff::QueueDirectory;
 use crate::media::Codec as MediaCodec;
 use crate::media::player::PromptPlayer;
 use crate::media::session::{MediaConfig, MediaEvent, MediaSession, MediaStats};
@@ -37,6 +39,14 @@ pub enum SipCommand {
     AnswerReoffer(CallHandle, String),
     RejectReoffer(CallHandle, u16),
     Refer(CallHandle, String, Vec<(String, String)>),
+    /// Call the outbound target `target` for the call `owner`; the new leg's events go to the
+    /// owner's task, and `reply` gets its handle (or why it could not be placed).
+    PlaceCall {
+        owner: CallHandle,
+        target: String,
+        sdp: String,
+        reply: tokio::sync::oneshot::Sender<Result<CallHandle, crate::sip::ua::UaError>>,
+    },
 }
 
 /// Builds a fresh handler for each call.
@@ -53,6 +63,8 @@ pub struct CallContext {
     pub media_timeout: Duration,
     /// The durable case store (cases and call records). `None`: cases fail, records are skipped.
     pub cases: Option<Arc<CaseStore>>,
+    /// Queues a `Transfer` action may name (the configured outbound targets).
+    pub queues: QueueDirectory,
 }
 
 /// Starts the task for a new incoming call and returns the channel its SIP events go to.
@@ -297,6 +309,8 @@ struct CallTask {
     digits_heard: String,
     case_references: Vec<String>,
     answered_at: SystemTime,
+    transfer: Option<CallTransfer>,
+    advisor: Option<AdvisorLeg>,
 }
 
 /// How long we wait for the BYE transaction before giving up on a clean end.
@@ -342,6 +356,8 @@ impl CallTask {
             digits_heard: String::new(),
             case_references: Vec::new(),
             answered_at: SystemTime::now(),
+            transfer: None,
+            advisor: None,
         })
     }
 
@@ -384,6 +400,11 @@ impl CallTask {
                         self.media.handle_rtcp(Instant::now(), src, &rtcp_buf[..n]);
                     }
                 }
+                received = AdvisorLeg::recv(self.advisor.as_mut()) => {
+                    if let Some(leg) = self.advisor.as_mut() {
+                        leg.handle_received(Instant::now(), received);
+                    }
+                }
                 ev = events.recv() => match ev {
                     Some(ev) => self.on_sip_event(ev, local, last_sdp),
                     None => { self.cause = HangupCause::Error("driver stopped".into()); break; }
@@ -394,6 +415,7 @@ impl CallTask {
             let now = Instant::now();
             self.media.handle_timeout(now);
             self.flush_media(now);
+            self.poll_advisor(now);
             self.check_timers(now);
         }
         self.dispatch_final();
@@ -409,6 +431,12 @@ impl CallTask {
         if let Some(h) = self.hanging_up {
             wake = wake.min(h + HANGUP_GRACE);
         }
+        if let Some(t) = self.transfer.as_ref().and_then(CallTransfer::poll_timeout) {
+            wake = wake.min(t);
+        }
+        if let Some(leg) = &self.advisor {
+            wake = wake.min(leg.poll_timeout());
+        }
         wake
     }
 
@@ -420,8 +448,15 @@ impl CallTask {
         }
         while let Some(ev) = self.media.poll_event() {
             match ev {
+                MediaEvent::Dtmf(d)
+                    if self.advisor.as_mut().is_some_and(|l| l.on_caller_digit(d)) => {}
                 MediaEvent::Dtmf(d) => self.on_digit(now, d),
-                MediaEvent::Frame(frame) => self.media.recycle_frame(frame),
+                MediaEvent::Frame(frame) => {
+                    if let Some(leg) = self.advisor.as_mut() {
+                        leg.on_caller_frame(&frame);
+                    }
+                    self.media.recycle_frame(frame);
+                }
                 MediaEvent::SourceFinished => self.on_source_finished(now),
                 MediaEvent::MediaTimeout => {
                     tracing::info!(call_id = %self.info.call_id, "no RTP within the media timeout: hanging up");
@@ -438,6 +473,7 @@ impl CallTask {
             self.ended = true;
             return;
         }
+        self.check_transfer(now);
         let Some(l) = &mut self.listening else { return };
         if l.inter_digit_at.is_some_and(|t| now >= t) {
             l.inter_digit_at = None;
@@ -501,12 +537,17 @@ impl CallTask {
     }
 
     fn on_sip_event(&mut self, ev: UaEvent, local: &mut LocalMedia, last_sdp: &mut String) {
+        let Some(ev) = self.on_advisor_event(ev) else {
+            return;
+        };
         match ev {
             UaEvent::Dtmf { digit, .. } => self.on_digit(Instant::now(), digit),
             UaEvent::ReOffer { sdp: offer, .. } => self.on_reoffer(offer, local, last_sdp),
+            UaEvent::ReferProgress { status, .. } => self.on_refer_progress(status),
             UaEvent::Terminated { cause, .. } => {
                 if self.hanging_up.is_none() {
                     self.cause = cause_of(cause);
+                    self.cause_if_transferred();
                 }
                 self.ended = true;
             }
@@ -599,11 +640,7 @@ impl CallTask {
             }
             CallAction::SetSlowSpeech(slow) => self.slow = slow,
             CallAction::CreateCase { fields } => self.create_case(fields),
-            CallAction::Transfer { queue, .. } => {
-                self.dispatch(CallEvent::TransferFailed {
-                    reason: format!("no route to queue {queue}"),
-                });
-            }
+            CallAction::Transfer { queue, context } => self.start_transfer(now, &queue, &context),
             CallAction::Hangup => self.hang_up(now, HangupCause::Completed),
         }
     }
@@ -680,6 +717,9 @@ impl CallTask {
         }
         self.cause = cause;
         self.hanging_up = Some(now);
+        if let Some(leg) = self.advisor.as_mut() {
+            leg.hang_up(&self.sip);
+        }
         self.listening = None;
         self.stop_playback();
         let _ = self.sip.send(SipCommand::Hangup(self.call));
@@ -788,6 +828,167 @@ impl CallTask {
         }
         self.playing = true;
         self.media.set_source(Some(Box::new(player)));
+    }
+}
+
+/// Transfer hooks: the work is in `call::transfer`; these only apply its steps to the call.
+impl CallTask {
+    fn start_transfer(&mut self, now: Instant, queue: &str, context: &serde_json::Value) {
+        if self.transfer.is_some() || self.advisor.is_some() || self.hanging_up.is_some() {
+            self.dispatch(CallEvent::TransferFailed {
+                reason: "a transfer is already in progress".into(),
+            });
+            return;
+        }
+        let (queues, call, sip) = (&self.context.queues, self.call, &self.sip);
+        match super::transfer::start_transfer(
+            queues,
+            call,
+            &self.info.call_id,
+            queue,
+            context,
+            now,
+            sip,
+        ) {
+            Ok(t) => self.transfer = Some(t),
+            Err(e) => self.dispatch(CallEvent::TransferFailed {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn on_refer_progress(&mut self, status: u16) {
+        let now = Instant::now();
+        let call_id = self.info.call_id.clone();
+        if let Some(step) = self
+            .transfer
+            .as_mut()
+            .map(|t| t.on_refer_progress(&call_id, now, status))
+        {
+            self.apply_transfer_step(now, step);
+        }
+    }
+
+    fn check_transfer(&mut self, now: Instant) {
+        let call_id = self.info.call_id.clone();
+        if let Some(step) = self
+            .transfer
+            .as_mut()
+            .filter(|t| t.poll_timeout().is_some_and(|at| now >= at))
+            .map(|t| t.handle_timeout(&call_id, now))
+        {
+            self.apply_transfer_step(now, step);
+        }
+    }
+
+    fn apply_transfer_step(&mut self, now: Instant, step: TransferStep) {
+        match step {
+            TransferStep::Wait => {}
+            // RFC 3515 §2.4.7: the transferee is with the target; we end our dialog.
+            TransferStep::HangUp => self.hang_up(now, HangupCause::Transferred),
+            TransferStep::Failed(reason) => {
+                self.transfer = None;
+                self.dispatch(CallEvent::TransferFailed { reason });
+            }
+            TransferStep::Bridge { queue, .. } => {
+                self.transfer = None;
+                let context = &self.context;
+                match AdvisorLeg::place(
+                    &context.ports,
+                    context.advertised_ip,
+                    self.call,
+                    &queue,
+                    now,
+                    context.media_timeout,
+                    &self.sip,
+                ) {
+                    Ok(leg) => {
+                        tracing::info!(call_id = %self.info.call_id, queue = %queue, "calling the advisor to bridge");
+                        self.advisor = Some(leg);
+                    }
+                    Err(reason) => self.dispatch(CallEvent::TransferFailed { reason }),
+                }
+            }
+        }
+    }
+
+    /// Routes the advisor leg's SIP events; hands every other event back.
+    fn on_advisor_event(&mut self, ev: UaEvent) -> Option<UaEvent> {
+        let Some(leg) = self.advisor.as_mut() else {
+            return Some(ev);
+        };
+        let now = Instant::now();
+        let step = match &ev {
+            UaEvent::OutgoingAnswered { call, sdp } if leg.owns(*call) => {
+                leg.on_answered(now, sdp.as_deref())
+            }
+            UaEvent::OutgoingProgress { call, .. } if leg.owns(*call) => LegStep::Wait,
+            UaEvent::Terminated { call, cause } if leg.owns(*call) => {
+                leg.on_terminated(&format!("{cause:?}"))
+            }
+            // Any other event for the leg (none expected today) is not the caller's.
+            other if crate::server::event_call(other).is_some_and(|c| leg.owns(c)) => LegStep::Wait,
+            _ => {
+                if let UaEvent::Terminated { .. } = ev {
+                    // The caller left: the advisor leg goes too.
+                    leg.hang_up(&self.sip);
+                }
+                return Some(ev);
+            }
+        };
+        self.apply_leg_step(now, step);
+        None
+    }
+
+    fn poll_advisor(&mut self, now: Instant) {
+        let Some(leg) = self.advisor.as_mut() else {
+            return;
+        };
+        let placed = leg.poll_placed();
+        self.apply_leg_step(now, placed);
+        if let Some(step) = self.advisor.as_mut().map(|leg| leg.poll(now)) {
+            self.apply_leg_step(now, step);
+        }
+    }
+
+    fn apply_leg_step(&mut self, now: Instant, step: LegStep) {
+        match step {
+            LegStep::Wait => {}
+            LegStep::Join(source) => {
+                tracing::info!(call_id = %self.info.call_id, "advisor answered: bridged");
+                self.listening = None;
+                self.stop_playback();
+                self.media.set_source(Some(Box::new(source)));
+            }
+            LegStep::DtmfToCaller(d) => {
+                self.media.send_dtmf(d, crate::media::bridge::DTMF_DURATION)
+            }
+            LegStep::Failed(reason) => {
+                tracing::info!(call_id = %self.info.call_id, %reason, "bridge to the advisor failed");
+                self.advisor = None;
+                self.dispatch(CallEvent::TransferFailed { reason });
+            }
+            // The call was handed to the advisor; it ends when they hang up.
+            LegStep::Ended => self.hang_up(now, HangupCause::Transferred),
+        }
+    }
+
+    /// The caller's side ended our dialog after accepting the REFER (it left for the advisor),
+    /// or while bridged to the advisor.
+    fn cause_if_transferred(&mut self) {
+        if self.cause == HangupCause::CallerHungUp
+            && self.advisor.as_ref().is_some_and(AdvisorLeg::was_bridged)
+        {
+            self.cause = HangupCause::Transferred;
+        }
+        if self.cause == HangupCause::CallerHungUp
+            && let Some(c) = self
+                .transfer
+                .as_ref()
+                .and_then(CallTransfer::cause_on_remote_bye)
+        {
+            self.cause = c;
+        }
     }
 }
 

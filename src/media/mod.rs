@@ -5,6 +5,7 @@
 //! events. Must not touch: sockets, signalling, flows. Nothing in it blocks or allocates per packet
 //! on the hot path where it can be avoided.
 
+pub mod bridge;
 pub mod dtmf;
 pub mod error;
 pub mod g711;

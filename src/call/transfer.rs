@@ -1,0 +1,729 @@
+//! The glue between a call task and the handoff module: turns a handler's `Transfer` action into
+//! a REFER for the SIP driver, follows its progress with [`BlindTransfer`], and tells the call
+//! task what to do next.
+//!
+//! When the caller's side cannot follow a REFER, [`AdvisorLeg`] is the outbound leg of a bridge:
+//! its own RTP ports and media session, an SDP offer, `SipCommand::PlaceCall` to the queue's
+//! outbound target, and a [`Bridge`] joining it to the caller once the advisor answers. Warm
+//! transfer reuses it: place the leg, whisper on it, then join.
+//!
+//! Owns: choosing the Refer-To URI from the queue directory, the headers that carry the case,
+//! logging the transfer, mapping outcomes to call steps, and the advisor leg's sockets and media.
+//! Must not touch: SIP transactions (the driver and user agent), the caller's media session
+//! (the call task owns it), or what the flow says to the caller afterwards.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use super::handler::HangupCause;
+use super::ports::{PortAllocator, PortPair};
+use super::runtime::SipCommand;
+use crate::handoff::{
+    BlindTransfer, HandoffError, QueueDirectory, TransferContext, TransferOutcome, TransferTimeouts,
+};
+use crate::media::bridge::{
+    Bridge, BridgeAction, BridgedAudio, DEFAULT_MAX_FRAMES, DEFAULT_PRIME_FRAMES, Leg,
+};
+use crate::media::session::{MediaConfig, MediaEvent, MediaSession};
+use crate::sip::sdp::{self, Direction, LocalMedia, SessionDescription};
+use crate::sip::ua::{CallHandle, UaError};
+
+/// What the call task does after a transfer event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferStep {
+    /// Nothing yet: keep the caller where they are.
+    Wait,
+    /// The caller reached the advisor: end our leg with [`HangupCause::Transferred`].
+    HangUp,
+    /// Report `CallEvent::TransferFailed { reason }` to the handler.
+    Failed(String),
+    /// The caller's side cannot follow a REFER: Frontdoor must call the queue and bridge.
+    Bridge { queue: String, refer_status: u16 },
+}
+
+/// One call's transfer in progress.
+#[derive(Debug, Clone)]
+pub struct CallTransfer {
+    queue: String,
+    context: TransferContext,
+    blind: BlindTransfer,
+}
+
+/// Starts a blind transfer of `call` to `queue`: sends REFER (RFC 3515 §2.4) with the case
+/// headers through the SIP driver.
+pub fn start_transfer(
+    queues: &QueueDirectory,
+    call: CallHandle,
+    call_id: &str,
+    queue: &str,
+    context: &serde_json::Value,
+    now: Instant,
+    sip: &mpsc::UnboundedSender<SipCommand>,
+) -> Result<CallTransfer, HandoffError> {
+    let target = queues.get(queue)?;
+    let context = TransferContext::from_flow(context);
+    let headers = context.headers();
+    // The case reference is ours, not the caller's; the context header is already PII-filtered.
+    tracing::info!(
+        call_id = %call_id,
+        queue = %queue,
+        refer_to = %target.uri,
+        headers = ?headers,
+        "REFER sent"
+    );
+    let _ = sip.send(SipCommand::Refer(call, target.uri.clone(), headers));
+    Ok(CallTransfer {
+        queue: queue.to_string(),
+        context,
+        blind: BlindTransfer::start(now, TransferTimeouts::default()),
+    })
+}
+
+impl CallTransfer {
+    /// The queue being transferred to.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// What travels with the call (the bridge's INVITE to the advisor carries it too).
+    pub fn context(&self) -> &TransferContext {
+        &self.context
+    }
+
+    /// A `UaEvent::ReferProgress` status.
+    pub fn on_refer_progress(&mut self, call_id: &str, now: Instant, status: u16) -> TransferStep {
+        tracing::info!(call_id = %call_id, queue = %self.queue, status, "transfer progress");
+        let outcome = self.blind.on_progress(now, status);
+        self.step(call_id, outcome)
+    }
+
+    /// Fires the transfer deadline.
+    pub fn handle_timeout(&mut self, call_id: &str, now: Instant) -> TransferStep {
+        let outcome = self.blind.handle_timeout(now);
+        self.step(call_id, outcome)
+    }
+
+    /// When [`Self::handle_timeout`] next has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.blind.poll_timeout()
+    }
+
+    /// Why the call ended when the caller's side hung up on us during the transfer: once it
+    /// accepted the REFER it is leaving for the advisor (RFC 3515 §2.4.7).
+    pub fn cause_on_remote_bye(&self) -> Option<HangupCause> {
+        self.blind
+            .was_accepted()
+            .then_some(HangupCause::Transferred)
+    }
+
+    fn step(&self, call_id: &str, outcome: Option<TransferOutcome>) -> TransferStep {
+        match outcome {
+            None => TransferStep::Wait,
+            Some(TransferOutcome::Succeeded) => {
+                tracing::info!(call_id = %call_id, queue = %self.queue, "transfer succeeded");
+                TransferStep::HangUp
+            }
+            Some(TransferOutcome::Failed { reason }) => {
+                tracing::info!(call_id = %call_id, queue = %self.queue, %reason, "transfer failed");
+                TransferStep::Failed(reason)
+            }
+            Some(TransferOutcome::ReferUnsupported { status }) => {
+                tracing::info!(call_id = %call_id, queue = %self.queue, status, "caller's side cannot follow REFER");
+                TransferStep::Bridge {
+                    queue: self.queue.clone(),
+                    refer_status: status,
+                }
+            }
+        }
+    }
+}
+
+/// How long the advisor may ring before the bridge attempt is abandoned.
+pub const ADVISOR_ANSWER_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Where the advisor leg is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdvisorLegState {
+    /// PlaceCall sent; the driver has not said which handle it got.
+    Placing,
+    /// INVITE sent, waiting for the advisor to answer.
+    Ringing,
+    /// Answered and joined to the caller.
+    Bridged,
+    /// Failed or hung up.
+    Ended,
+}
+
+/// What the call task must do after an advisor-leg event.
+#[derive(Debug)]
+pub enum LegStep {
+    /// Nothing for the caller's side.
+    Wait,
+    /// The advisor answered: play this source to the caller (the advisor's audio).
+    Join(BridgedAudio),
+    /// Send a digit the advisor pressed to the caller.
+    DtmfToCaller(char),
+    /// The leg failed before it was bridged: report `TransferFailed { reason }`.
+    Failed(String),
+    /// The bridged advisor hung up (or their media stopped): end the caller's leg too.
+    Ended,
+}
+
+/// A datagram [`AdvisorLeg::recv`] left in the leg's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    rtcp: bool,
+    len: usize,
+    source: SocketAddr,
+}
+
+/// The outbound call to an advisor and its half of the bridge.
+pub struct AdvisorLeg {
+    rtp_buf: Vec<u8>,
+    rtcp_buf: Vec<u8>,
+    queue: String,
+    state: AdvisorLegState,
+    handle: Option<CallHandle>,
+    placed: Option<oneshot::Receiver<Result<CallHandle, UaError>>>,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    _ports: PortPair,
+    local: LocalMedia,
+    media: Option<MediaSession>,
+    bridge: Option<Bridge>,
+    answer_by: Instant,
+    media_timeout: Duration,
+    was_bridged: bool,
+    /// For the BYE/CANCEL when the leg is dropped with the call still up.
+    sip: mpsc::UnboundedSender<SipCommand>,
+}
+
+impl AdvisorLeg {
+    /// Allocates RTP ports, builds an SDP offer (RFC 3264 §5) and asks the driver to call
+    /// `queue` (an outbound target name: only configured parties can be dialled).
+    #[allow(clippy::too_many_arguments)]
+    pub fn place(
+        ports: &PortAllocator,
+        advertised: std::net::IpAddr,
+        owner: CallHandle,
+        queue: &str,
+        now: Instant,
+        media_timeout: Duration,
+        sip: &mpsc::UnboundedSender<SipCommand>,
+    ) -> Result<AdvisorLeg, String> {
+        let pair = ports
+            .allocate()
+            .map_err(|_| "no RTP ports free for the advisor leg".to_string())?;
+        let socket = |s: &std::net::UdpSocket| {
+            s.try_clone()
+                .and_then(UdpSocket::from_std)
+                .map_err(|e| format!("advisor leg socket: {e}"))
+        };
+        let (rtp, rtcp) = (socket(&pair.rtp)?, socket(&pair.rtcp)?);
+        let local = LocalMedia {
+            addr: advertised,
+            port: pair.rtp_port,
+            session_id: u64::from(rand::random::<u32>()),
+            session_version: 1,
+        };
+        let (reply, placed) = oneshot::channel();
+        sip.send(SipCommand::PlaceCall {
+            owner,
+            target: queue.to_string(),
+            sdp: sdp::build_offer(&local, Direction::SendRecv),
+            reply,
+        })
+        .map_err(|_| "the SIP driver went away".to_string())?;
+        Ok(AdvisorLeg {
+            rtp_buf: vec![0; 2048],
+            rtcp_buf: vec![0; 2048],
+            queue: queue.to_string(),
+            state: AdvisorLegState::Placing,
+            handle: None,
+            placed: Some(placed),
+            rtp,
+            rtcp,
+            _ports: pair,
+            local,
+            media: None,
+            bridge: None,
+            answer_by: now + ADVISOR_ANSWER_TIMEOUT,
+            media_timeout,
+            was_bridged: false,
+            sip: sip.clone(),
+        })
+    }
+
+    /// Current state.
+    pub fn state(&self) -> AdvisorLegState {
+        self.state
+    }
+
+    /// Whether the caller was ever joined to the advisor (the call then ends as transferred,
+    /// whichever side hangs up first).
+    pub fn was_bridged(&self) -> bool {
+        self.was_bridged
+    }
+
+    /// Whether a SIP event for `call` belongs to this leg.
+    pub fn owns(&self, call: CallHandle) -> bool {
+        self.handle == Some(call)
+    }
+
+    /// The driver's answer to PlaceCall (checked every loop turn; media ticks every 20 ms).
+    pub fn poll_placed(&mut self) -> LegStep {
+        let Some(rx) = self.placed.as_mut() else {
+            return LegStep::Wait;
+        };
+        match rx.try_recv() {
+            Ok(Ok(handle)) => {
+                self.placed = None;
+                self.handle = Some(handle);
+                self.state = AdvisorLegState::Ringing;
+                LegStep::Wait
+            }
+            Ok(Err(e)) => {
+                self.placed = None;
+                self.fail(format!("cannot call queue {}: {e}", self.queue))
+            }
+            Err(oneshot::error::TryRecvError::Empty) => LegStep::Wait,
+            Err(oneshot::error::TryRecvError::Closed) => {
+                self.placed = None;
+                self.fail("the SIP driver dropped the call request".into())
+            }
+        }
+    }
+
+    /// The advisor answered with `answer` (RFC 3264 §6): start media and join the bridge.
+    pub fn on_answered(&mut self, now: Instant, answer: Option<&str>) -> LegStep {
+        let negotiated = answer
+            .ok_or(sdp::SdpError::Missing("an SDP answer in the 200"))
+            .and_then(|a| {
+                SessionDescription::parse(a).and_then(|d| sdp::parse_answer(&d, &self.local))
+            });
+        let n = match negotiated {
+            Ok(n) => n,
+            Err(e) => return self.fail(format!("advisor's answer unusable: {e}")),
+        };
+        let config = MediaConfig {
+            codec: match n.codec {
+                sdp::Codec::Pcmu => crate::media::Codec::Pcmu,
+                sdp::Codec::Pcma => crate::media::Codec::Pcma,
+            },
+            payload_type: n.payload_type,
+            telephone_event_pt: n.telephone_event_pt,
+            ptime_ms: n.ptime_ms,
+            remote_rtp: n.remote_rtp,
+            remote_rtcp: n.remote_rtcp,
+            media_timeout: self.media_timeout,
+        };
+        let mut media = MediaSession::new(config, now);
+        let (bridge, to_caller, to_advisor) = Bridge::new(DEFAULT_PRIME_FRAMES, DEFAULT_MAX_FRAMES);
+        media.set_source(Some(Box::new(to_advisor)));
+        self.media = Some(media);
+        self.bridge = Some(bridge);
+        self.state = AdvisorLegState::Bridged;
+        self.was_bridged = true;
+        LegStep::Join(to_caller)
+    }
+
+    /// The leg's dialog ended (`UaEvent::Terminated`).
+    pub fn on_terminated(&mut self, reason: &str) -> LegStep {
+        match self.state {
+            AdvisorLegState::Bridged => {
+                self.state = AdvisorLegState::Ended;
+                LegStep::Ended
+            }
+            AdvisorLegState::Ended => LegStep::Wait,
+            // The dialog is already gone: nothing to hang up.
+            _ => {
+                self.state = AdvisorLegState::Ended;
+                LegStep::Failed(format!("advisor call failed: {reason}"))
+            }
+        }
+    }
+
+    /// 20 ms the caller said, for the advisor (ignored until bridged).
+    pub fn on_caller_frame(&mut self, frame: &[i16; 160]) {
+        if let Some(bridge) = self.bridge.as_mut() {
+            bridge.push_frame(Leg::Caller, frame);
+        }
+    }
+
+    /// A digit the caller pressed: re-originated on the advisor's leg once bridged (RFC 4733
+    /// §2.1). Returns whether the bridge took it (otherwise it is the flow's).
+    pub fn on_caller_digit(&mut self, digit: char) -> bool {
+        let (Some(bridge), Some(media)) = (self.bridge.as_mut(), self.media.as_mut()) else {
+            return false;
+        };
+        if let Some(BridgeAction::SendDtmf {
+            to: Leg::Advisor,
+            digit,
+            duration,
+        }) = bridge.on_event(Leg::Caller, &MediaEvent::Dtmf(digit))
+        {
+            media.send_dtmf(digit, duration);
+        }
+        true
+    }
+
+    /// Waits for a datagram on the leg's RTP or RTCP socket (pending forever before media
+    /// starts). The bytes stay in the leg's buffer for [`Self::handle_received`].
+    pub async fn recv(leg: Option<&mut AdvisorLeg>) -> Received {
+        let Some(l) = leg.filter(|l| l.media.is_some()) else {
+            return std::future::pending().await;
+        };
+        loop {
+            tokio::select! {
+                r = l.rtp.recv_from(&mut l.rtp_buf) => if let Ok((n, source)) = r {
+                    return Received { rtcp: false, len: n, source };
+                },
+                r = l.rtcp.recv_from(&mut l.rtcp_buf) => if let Ok((n, source)) = r {
+                    return Received { rtcp: true, len: n, source };
+                },
+            }
+        }
+    }
+
+    /// Feeds what [`Self::recv`] received to the leg's media session.
+    pub fn handle_received(&mut self, now: Instant, r: Received) {
+        let Some(m) = self.media.as_mut() else {
+            return;
+        };
+        if r.rtcp {
+            if let Some(data) = self.rtcp_buf.get(..r.len) {
+                m.handle_rtcp(now, r.source, data);
+            }
+        } else if let Some(data) = self.rtp_buf.get(..r.len) {
+            m.handle_rtp(now, r.source, data);
+        }
+    }
+
+    /// Runs the leg's timers and sends its packets; returns what the caller's side must do.
+    pub fn poll(&mut self, now: Instant) -> LegStep {
+        if matches!(
+            self.state,
+            AdvisorLegState::Placing | AdvisorLegState::Ringing
+        ) && now >= self.answer_by
+        {
+            return self.fail(format!(
+                "advisor did not answer within {} s",
+                ADVISOR_ANSWER_TIMEOUT.as_secs()
+            ));
+        }
+        let (Some(media), Some(bridge)) = (self.media.as_mut(), self.bridge.as_mut()) else {
+            return LegStep::Wait;
+        };
+        media.handle_timeout(now);
+        while let Some(t) = media.poll_transmit(now) {
+            let socket = if t.is_rtcp { &self.rtcp } else { &self.rtp };
+            // UDP: a full socket buffer drops this packet, as the network would.
+            let _ = socket.try_send_to(t.payload, t.destination);
+        }
+        let mut step = LegStep::Wait;
+        while let Some(ev) = media.poll_event() {
+            match ev {
+                MediaEvent::Frame(frame) => {
+                    bridge.push_frame(Leg::Advisor, &frame);
+                    media.recycle_frame(frame);
+                }
+                MediaEvent::Dtmf(d) => step = LegStep::DtmfToCaller(d),
+                MediaEvent::MediaTimeout => {
+                    self.state = AdvisorLegState::Ended;
+                    return LegStep::Ended;
+                }
+                MediaEvent::SourceFinished => {}
+            }
+        }
+        step
+    }
+
+    /// When [`Self::poll`] next has work.
+    pub fn poll_timeout(&self) -> Instant {
+        match (&self.media, self.state) {
+            (Some(m), _) => m.poll_timeout(),
+            (None, AdvisorLegState::Placing | AdvisorLegState::Ringing) => self.answer_by,
+            // Nothing to do; far enough away not to matter, near enough not to overflow.
+            (None, _) => self.answer_by + Duration::from_secs(3600),
+        }
+    }
+
+    /// Ends the leg: BYE or CANCEL through the driver (the user agent picks which, RFC 3261 §9.1).
+    pub fn hang_up(&mut self, sip: &mpsc::UnboundedSender<SipCommand>) {
+        if let Some(h) = self.handle
+            && self.state != AdvisorLegState::Ended
+        {
+            let _ = sip.send(SipCommand::Hangup(h));
+        }
+        self.state = AdvisorLegState::Ended;
+        if let Some(m) = self.media.as_mut() {
+            m.set_source(None);
+        }
+    }
+
+    /// Bridge counters for the call summary.
+    pub fn bridge_stats(&self) -> Option<crate::media::bridge::BridgeStats> {
+        self.bridge.as_ref().map(Bridge::stats)
+    }
+
+    fn fail(&mut self, reason: String) -> LegStep {
+        if let Some(h) = self.handle
+            && self.state != AdvisorLegState::Ended
+        {
+            // A leg that failed on our side (timeout, unusable answer) may still be ringing.
+            let _ = self.sip.send(SipCommand::Hangup(h));
+        }
+        self.state = AdvisorLegState::Ended;
+        LegStep::Failed(reason)
+    }
+}
+
+/// However the call task ends, an advisor must never be left on a call with nobody: a leg
+/// dropped while up is hung up (a PlaceCall still unanswered is hung up by the driver, which
+/// finds its reply channel closed).
+impl Drop for AdvisorLeg {
+    fn drop(&mut self) {
+        if self.state == AdvisorLegState::Ended {
+            return;
+        }
+        if self.handle.is_none()
+            && let Some(Ok(Ok(h))) = self.placed.as_mut().map(|rx| rx.try_recv())
+        {
+            self.handle = Some(h);
+        }
+        if let Some(h) = self.handle {
+            let _ = self.sip.send(SipCommand::Hangup(h));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handoff::Queue;
+    use serde_json::json;
+
+    fn queues() -> QueueDirectory {
+        QueueDirectory::new(vec![Queue {
+            name: "advisors".into(),
+            uri: "sip:agent@127.0.0.1:5070".into(),
+        }])
+        .unwrap()
+    }
+
+    fn started() -> (CallTransfer, mpsc::UnboundedReceiver<SipCommand>, Instant) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let now = Instant::now();
+        let t = start_transfer(
+            &queues(),
+            CallHandle(7),
+            "cid",
+            "advisors",
+            &json!({"case_ref": "FD-1", "intent": "missed_bin", "postcode": "RM17 6SL"}),
+            now,
+            &tx,
+        )
+        .unwrap();
+        (t, rx, now)
+    }
+
+    #[test]
+    fn sends_refer_to_the_queue_uri_with_case_headers() {
+        let (_, mut rx, _) = started();
+        match rx.try_recv().unwrap() {
+            SipCommand::Refer(call, target, headers) => {
+                assert_eq!(call, CallHandle(7));
+                assert_eq!(target, "sip:agent@127.0.0.1:5070");
+                assert_eq!(headers[0], ("X-Frontdoor-Case".into(), "FD-1".into()));
+                let fields = TransferContext::decode_fields(&headers[1].1).unwrap();
+                assert!(fields.contains_key("intent"));
+                assert!(!fields.contains_key("postcode"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_queue_sends_nothing() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let r = start_transfer(
+            &queues(),
+            CallHandle(1),
+            "cid",
+            "payments",
+            &json!({}),
+            Instant::now(),
+            &tx,
+        );
+        assert!(matches!(r, Err(HandoffError::UnknownQueue(_))));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn notify_200_hangs_up_as_transferred() {
+        let (mut t, _rx, now) = started();
+        assert_eq!(t.cause_on_remote_bye(), None);
+        assert_eq!(t.on_refer_progress("cid", now, 202), TransferStep::Wait);
+        assert_eq!(t.cause_on_remote_bye(), Some(HangupCause::Transferred));
+        assert_eq!(t.on_refer_progress("cid", now, 100), TransferStep::Wait);
+        assert_eq!(t.on_refer_progress("cid", now, 200), TransferStep::HangUp);
+    }
+
+    #[test]
+    fn method_not_allowed_asks_for_a_bridge() {
+        let (mut t, _rx, now) = started();
+        assert_eq!(
+            t.on_refer_progress("cid", now, 405),
+            TransferStep::Bridge {
+                queue: "advisors".into(),
+                refer_status: 405
+            }
+        );
+    }
+
+    /// A leg on loopback ports in the dynamic range (PortAllocator skips busy ones).
+    fn leg() -> (AdvisorLeg, mpsc::UnboundedReceiver<SipCommand>) {
+        let ports = PortAllocator::new(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            crate::config::PortRange {
+                low: 47000,
+                high: 47998,
+            },
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let leg = AdvisorLeg::place(
+            &ports,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            CallHandle(1),
+            "advisors",
+            Instant::now(),
+            Duration::from_secs(30),
+            &tx,
+        )
+        .unwrap();
+        (leg, rx)
+    }
+
+    /// The driver's side of PlaceCall: answers with handle 2 and returns the SDP offer.
+    fn accept_place_call(rx: &mut mpsc::UnboundedReceiver<SipCommand>) -> String {
+        match rx.try_recv().unwrap() {
+            SipCommand::PlaceCall {
+                owner,
+                target,
+                sdp,
+                reply,
+            } => {
+                assert_eq!((owner, target.as_str()), (CallHandle(1), "advisors"));
+                reply.send(Ok(CallHandle(2))).unwrap();
+                sdp
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn leg_offers_g711_and_bridges_on_answer() {
+        let (mut leg, mut rx) = leg();
+        let offer = accept_place_call(&mut rx);
+        assert!(offer.contains("m=audio") && offer.contains("PCMU"));
+        assert!(matches!(leg.poll_placed(), LegStep::Wait));
+        assert!(leg.owns(CallHandle(2)));
+        assert_eq!(leg.state(), AdvisorLegState::Ringing);
+        let answer = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 47900 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+        assert!(matches!(
+            leg.on_answered(Instant::now(), Some(answer)),
+            LegStep::Join(_)
+        ));
+        assert!(leg.was_bridged());
+        assert!(
+            leg.on_caller_digit('4'),
+            "bridged legs take the caller's keys"
+        );
+        assert!(matches!(leg.on_terminated("RemoteBye"), LegStep::Ended));
+    }
+
+    #[tokio::test]
+    async fn unusable_answer_fails_and_hangs_up_the_leg() {
+        let (mut leg, mut rx) = leg();
+        accept_place_call(&mut rx);
+        leg.poll_placed();
+        assert!(matches!(
+            leg.on_answered(Instant::now(), None),
+            LegStep::Failed(_)
+        ));
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(SipCommand::Hangup(CallHandle(2)))
+        ));
+        assert!(
+            !leg.on_caller_digit('1'),
+            "an unbridged leg leaves keys to the flow"
+        );
+    }
+
+    #[tokio::test]
+    async fn advisor_rejecting_reports_failure_without_a_bye() {
+        let (mut leg, mut rx) = leg();
+        accept_place_call(&mut rx);
+        leg.poll_placed();
+        assert!(matches!(
+            leg.on_terminated("OutgoingFailed(486)"),
+            LegStep::Failed(r) if r.contains("486")
+        ));
+        drop(leg);
+        assert!(rx.try_recv().is_err(), "the dialog is already gone");
+    }
+
+    #[tokio::test]
+    async fn dropping_a_live_leg_hangs_it_up_even_before_poll_placed() {
+        let (leg, mut rx) = leg();
+        accept_place_call(&mut rx);
+        drop(leg);
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(SipCommand::Hangup(CallHandle(2)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn driver_refusal_is_a_failure() {
+        let (mut leg, mut rx) = leg();
+        match rx.try_recv().unwrap() {
+            SipCommand::PlaceCall { reply, .. } => {
+                reply.send(Err(UaError::AtCapacity)).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(leg.poll_placed(), LegStep::Failed(r) if r.contains("capacity")));
+    }
+
+    #[tokio::test]
+    async fn advisor_that_never_answers_times_out_in_virtual_time() {
+        let (mut leg, mut rx) = leg();
+        accept_place_call(&mut rx);
+        leg.poll_placed();
+        let at = leg.poll_timeout();
+        assert!(matches!(
+            leg.poll(at - Duration::from_millis(1)),
+            LegStep::Wait
+        ));
+        assert!(matches!(leg.poll(at), LegStep::Failed(r) if r.contains("did not answer")));
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(SipCommand::Hangup(CallHandle(2)))
+        ));
+    }
+
+    #[test]
+    fn deadline_reports_failure() {
+        let (mut t, _rx, _) = started();
+        let at = t.poll_timeout().unwrap();
+        assert!(matches!(
+            t.handle_timeout("cid", at),
+            TransferStep::Failed(_)
+        ));
+    }
+}
