@@ -3,14 +3,13 @@
 //! serve`, and prints attempted/completed/failed calls, Frontdoor's CPU% and RSS,
 //! INVITE→200 p50/p99 and the p50/p99 deviation of its RTP send times from the 20 ms
 //! schedule (captured on loopback). Asserts only that no call failed; timings are printed.
-//! `scripts/load.sh N` runs it against a release build with N calls.
+//! `scripts/load.sh N [SECONDS] [RUNS]` runs it against a release build with N calls, RUNS
+//! times against one server, and prints a summary table with medians.
 
 mod support;
 
-use std::time::Duration;
-
-use support::load::{LoadSpec, run_load};
-use support::server::{ServerGuard, ServerOptions};
+use support::load::{LoadSpec, frontdoor_options, run_load, sipp_media_block, summary_table};
+use support::server::ServerGuard;
 
 fn env_u32(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -25,36 +24,37 @@ fn concurrent_calls_with_rtp_both_ways() {
     let calls = env_u32("FRONTDOOR_LOAD_CALLS", 50);
     let seconds = env_u32("FRONTDOOR_LOAD_SECONDS", 20);
     let rate = env_u32("FRONTDOOR_LOAD_RATE", 1000);
-    // Two ports per call plus headroom; the binary may be a release build from load.sh.
+    let runs = env_u32("FRONTDOOR_LOAD_RUNS", 1).max(1);
+    // The binary may be a release build from load.sh.
     let binary = std::env::var_os("FRONTDOOR_LOAD_BINARY")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(support::server::frontdoor_binary);
-    let rtp_ports = u16::try_from(calls.saturating_mul(2) + 64).unwrap_or(u16::MAX - 1);
-    let mut options = ServerOptions {
-        rtp_ports,
-        ready_within: Duration::from_secs(30),
-        ..ServerOptions::default()
-    };
-    options.args.push("--max-calls".into());
-    options.args.push((calls + 10).to_string());
-    let server = ServerGuard::start_binary(&binary, options).expect("frontdoor serve starts");
-    let report = run_load(&LoadSpec {
-        calls,
-        seconds,
-        rate_per_second: rate,
-        target: server.sip_addr(),
-        target_pid: server.pid(),
-        target_rtp: server.rtp_range(),
-        sipp_media_port: None,
-    })
-    .expect("load run completes");
-    println!("load: {calls} calls x {seconds} s\n{report}");
-    assert_eq!(
-        report.failed,
-        0,
-        "{}\n{}",
-        report.diagnostics,
-        server.log_tail(4000)
-    );
-    assert_eq!(report.completed, u64::from(calls), "{}", report.diagnostics);
+    let server = ServerGuard::start_binary(&binary, frontdoor_options(calls))
+        .expect("frontdoor serve starts");
+    let sipp_media = sipp_media_block(calls).expect("sipp media ports");
+    // Repeated runs against one server: medians, and RSS growth across runs shows in the table.
+    let mut reports = Vec::new();
+    for run in 1..=runs {
+        let report = run_load(&LoadSpec {
+            calls,
+            seconds,
+            rate_per_second: rate,
+            target: server.sip_addr(),
+            target_pid: server.pid(),
+            target_rtp: server.rtp_range(),
+            sipp_media_port: Some(sipp_media),
+        })
+        .expect("load run completes");
+        println!("load run {run}: {calls} calls x {seconds} s\n{report}");
+        assert_eq!(
+            report.failed,
+            0,
+            "{}\n{}",
+            report.diagnostics,
+            server.log_tail(4000)
+        );
+        assert_eq!(report.completed, u64::from(calls), "{}", report.diagnostics);
+        reports.push(report);
+    }
+    println!("{}", summary_table(calls, seconds, &reports));
 }

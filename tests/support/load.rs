@@ -4,15 +4,21 @@
 //! and its RSS (peak and after), INVITE→200 p50/p99, and the p50/p99 lateness of the
 //! target's RTP packets against the 20 ms schedule, measured on the wire with tcpdump.
 //! Timings are reported, never asserted.
+//!
+//! [`frontdoor_options`] starts `frontdoor serve` the way the load needs it (demo menu with the
+//! repo's prompts, so every call hears ~20 s of prompts; ports and `--max-calls` sized for N),
+//! and [`summary_table`] prints repeated runs with their medians (scripts/load.sh).
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::HarnessError;
 use super::capture::{Capture, CaptureSpec};
 use super::g711::Law;
-use super::rtp::{Deviation, percentile, streams};
+use super::rtp::{Deviation, RtpStream, SAMPLES_PER_PACKET, percentile, streams};
+use super::server::ServerOptions;
 use super::sipp::{Scenario, Sipp};
 use super::speech::{sine, write_g711_raw};
 use super::tempdir::TempDir;
@@ -45,6 +51,9 @@ pub struct LoadReport {
     pub sipp_exit: Option<i32>,
     /// Target CPU over the streaming window, percent of one core.
     pub cpu_percent: f64,
+    /// Target RSS just before the run.
+    pub rss_before_kib: u64,
+    /// Highest RSS sampled (about once a second) while the calls were up.
     pub rss_peak_kib: u64,
     pub rss_after_kib: u64,
     pub invite_200_p50_ms: f64,
@@ -52,6 +61,9 @@ pub struct LoadReport {
     /// Streams from the target that were analysed.
     pub streams: usize,
     pub send_deviation: Option<Deviation>,
+    /// Send slots the target skipped (RTP timestamp jumped with no sequence gap): lateness
+    /// beyond the pacer's catch-up, which [`RtpStream::lateness_us`] cannot see.
+    pub skipped_slots: u64,
     /// sipp's diagnostics when calls failed.
     pub diagnostics: String,
 }
@@ -70,8 +82,8 @@ impl fmt::Display for LoadReport {
         )?;
         writeln!(
             f,
-            "target RSS peak {} KiB, after calls {} KiB",
-            self.rss_peak_kib, self.rss_after_kib
+            "target RSS before {} KiB, peak {} KiB, after calls {} KiB",
+            self.rss_before_kib, self.rss_peak_kib, self.rss_after_kib
         )?;
         writeln!(
             f,
@@ -81,12 +93,13 @@ impl fmt::Display for LoadReport {
         match &self.send_deviation {
             Some(d) => write!(
                 f,
-                "RTP send-time deviation over {} streams / {} packets: p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
+                "RTP send-time deviation over {} streams / {} packets: p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} slots skipped",
                 self.streams,
                 d.packets,
                 d.p50.as_secs_f64() * 1e3,
                 d.p99.as_secs_f64() * 1e3,
-                d.max.as_secs_f64() * 1e3
+                d.max.as_secs_f64() * 1e3,
+                self.skipped_slots
             ),
             None => write!(f, "RTP send-time deviation: no target streams captured"),
         }
@@ -132,6 +145,7 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
     write_g711_raw(&dir.join("caller.ul"), &audio, Law::MuLaw)?;
 
     let (low, high) = spec.target_rtp;
+    let rss_before_kib = status_kib(spec.target_pid, "VmRSS").unwrap_or(0);
     let capture = Capture::start(
         &CaptureSpec {
             filter: format!("udp and src portrange {low}-{high}"),
@@ -163,14 +177,17 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
     let window_end = hold
         .saturating_sub(Duration::from_secs(1))
         .max(window_start + Duration::from_secs(1));
-    std::thread::sleep(window_start);
+    let mut rss_peak_kib = rss_before_kib;
+    let mut sample_rss = || {
+        rss_peak_kib = rss_peak_kib.max(status_kib(spec.target_pid, "VmRSS").unwrap_or(0));
+    };
+    sleep_sampling(started + window_start, &mut sample_rss);
     let ticks0 = cpu_ticks(spec.target_pid);
     let wall0 = Instant::now();
-    std::thread::sleep(window_end.saturating_sub(started.elapsed()));
+    sleep_sampling(started + window_end, &mut sample_rss);
     let ticks1 = cpu_ticks(spec.target_pid);
     let wall = wall0.elapsed().as_secs_f64();
-    // Sampled while the calls stream too, in case the target exits when they end.
-    let rss_streaming_kib = status_kib(spec.target_pid, "VmHWM").unwrap_or(0);
+    sample_rss();
     let cpu_percent = match (ticks0, ticks1) {
         (Some(a), Some(b)) if wall > 0.0 => {
             (b.saturating_sub(a)) as f64 / clock_ticks_per_second() / wall * 100.0
@@ -178,10 +195,8 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
         _ => 0.0,
     };
     let outcome = run.wait()?;
-    std::thread::sleep(Duration::from_secs(2));
-    let rss_peak_kib = status_kib(spec.target_pid, "VmHWM")
-        .unwrap_or(0)
-        .max(rss_streaming_kib);
+    // Calls end as their BYEs complete; give the target a moment to release them.
+    std::thread::sleep(Duration::from_secs(3));
     let rss_after_kib = status_kib(spec.target_pid, "VmRSS").unwrap_or(0);
     let datagrams = capture.stop()?;
 
@@ -193,6 +208,7 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
         .iter()
         .flat_map(|s| s.lateness_us())
         .collect();
+    let skipped_slots = target_streams.iter().map(skipped_slots).sum();
     let mut times: Vec<u64> = outcome
         .response_times_ms
         .iter()
@@ -206,16 +222,125 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
         failed: outcome.stats.failed,
         sipp_exit: outcome.exit_code,
         cpu_percent,
+        rss_before_kib,
         rss_peak_kib,
         rss_after_kib,
         invite_200_p50_ms: percentile(&times, 50.0) as f64 / 1000.0,
         invite_200_p99_ms: percentile(&times, 99.0) as f64 / 1000.0,
         streams: target_streams.len(),
         send_deviation: Deviation::from_lateness(lateness),
+        skipped_slots,
         diagnostics: if all_ok {
             String::new()
         } else {
             outcome.diagnostics()
         },
     })
+}
+
+/// Sleeps until `until`, calling `sample` about once a second.
+fn sleep_sampling(until: Instant, sample: &mut impl FnMut()) {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+        sample();
+    }
+}
+
+/// Audio slots a stream skipped: consecutive sequence numbers whose timestamps are more than
+/// one packet apart. (A skipped slot keeps its place on the timestamp line but uses no
+/// sequence number; a lost packet would leave a sequence gap instead.)
+pub fn skipped_slots(stream: &RtpStream) -> u64 {
+    let mut audio: Vec<_> = stream.audio_packets().collect();
+    // Capture order is send order on loopback; sort anyway so the pairs are neighbours.
+    audio.sort_by_key(|p| p.arrival);
+    audio
+        .windows(2)
+        .filter_map(|w| {
+            let (a, b) = (w.first()?, w.get(1)?);
+            let step = b.timestamp.wrapping_sub(a.timestamp);
+            let packet = a.payload.len().max(SAMPLES_PER_PACKET) as u32;
+            (b.sequence == a.sequence.wrapping_add(1) && step > packet && step < 1 << 31)
+                .then(|| u64::from(step / packet - 1))
+        })
+        .sum()
+}
+
+/// How `frontdoor serve` runs for the load: the demo menu with the repo's prompts (welcome,
+/// menu ×3, goodbye: about 20 s of audio to a caller who presses nothing), two RTP ports per
+/// call plus headroom, and `--max-calls` above N.
+pub fn frontdoor_options(calls: u32) -> ServerOptions {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rtp_ports = u16::try_from(calls.saturating_mul(2) + 64).unwrap_or(u16::MAX - 1);
+    let mut options = ServerOptions {
+        rtp_ports,
+        prompts_dir: Some(repo.join("audio-prompts")),
+        ready_within: Duration::from_secs(30),
+        ..ServerOptions::default()
+    };
+    options.args.extend([
+        "--demo-menu".to_string(),
+        repo.join("call-flows/demo-menu.yaml").display().to_string(),
+        "--max-calls".to_string(),
+        (calls + 10).to_string(),
+    ]);
+    options
+}
+
+/// sipp's media ports for `calls` concurrent calls (rtp_stream walks up from the base).
+pub fn sipp_media_block(calls: u32) -> Result<u16, HarnessError> {
+    let count = u16::try_from(calls.saturating_mul(4) + 8).unwrap_or(u16::MAX / 2);
+    Ok(super::ports::free_block(count, 2)?.0)
+}
+
+/// One row per run and a median row: the figures issue 2 asks for, as scripts/load.sh prints.
+pub fn summary_table(calls: u32, seconds: u32, reports: &[LoadReport]) -> String {
+    let mut out = format!(
+        "load summary: {calls} calls x {seconds} s, {} run(s)\n\
+         run | attempted completed failed | CPU% | RSS KiB before/peak/after | \
+         INVITE->200 p50/p99 ms | send dev p50/p99/max ms | skipped\n",
+        reports.len()
+    );
+    let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    for (i, r) in reports.iter().enumerate() {
+        let d = r.send_deviation;
+        out.push_str(&format!(
+            "{:>3} | {} {} {} | {:.1} | {}/{}/{} | {:.1}/{:.1} | {:.2}/{:.2}/{:.2} | {}\n",
+            i + 1,
+            r.attempted,
+            r.completed,
+            r.failed,
+            r.cpu_percent,
+            r.rss_before_kib,
+            r.rss_peak_kib,
+            r.rss_after_kib,
+            r.invite_200_p50_ms,
+            r.invite_200_p99_ms,
+            ms(d.map(|d| d.p50)),
+            ms(d.map(|d| d.p99)),
+            ms(d.map(|d| d.max)),
+            r.skipped_slots,
+        ));
+    }
+    let median = |f: &dyn Fn(&LoadReport) -> f64| {
+        let mut v: Vec<f64> = reports.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    out.push_str(&format!(
+        "med | failed {} | {:.1} | peak {:.0} after {:.0} | {:.1}/{:.1} | {:.2}/{:.2} | {}\n",
+        reports.iter().map(|r| r.failed).sum::<u64>(),
+        median(&|r| r.cpu_percent),
+        median(&|r| r.rss_peak_kib as f64),
+        median(&|r| r.rss_after_kib as f64),
+        median(&|r| r.invite_200_p50_ms),
+        median(&|r| r.invite_200_p99_ms),
+        median(&|r| ms(r.send_deviation.map(|d| d.p50))),
+        median(&|r| ms(r.send_deviation.map(|d| d.p99))),
+        reports.iter().map(|r| r.skipped_slots).sum::<u64>(),
+    ));
+    out
 }
