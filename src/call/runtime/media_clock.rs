@@ -1,0 +1,200 @@
+//! The media clock: one thread that runs every answered call's media and handler on a 2 ms tick.
+//!
+//! Owns: the answered calls ([`CallTask`]s), their slot on the clock, the readiness set of their
+//! RTP/RTCP sockets, and the thread. Must not touch: what a call does (that is [`CallTask`] and
+//! its handler), SIP (calls talk to the driver through their command channel).
+//!
+//! Scheduling: the 20 ms packet time is split into [`SLOTS`] ticks of [`TICK`]. A call joins
+//! the least busy slot and its send schedule is anchored on that slot's next tick, so each of
+//! its packets falls due exactly on one of its slot's ticks and a tick sends for about a tenth
+//! of the calls (a short burst, not one burst of all calls). Every tick also polls the sockets
+//! of all calls once, without waiting, and reads what arrived. A call's SIP events, speech
+//! results and timers are handled on its slot's tick: at most 20 ms late, well inside what SIP
+//! timers and DTMF collection allow.
+//!
+//! The thread sleeps to the next tick's absolute instant (never "now + 2 ms"), so a late tick
+//! does not shift the ones after it; ticks that were missed run back to back.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::readiness::ReadinessSet;
+use super::{AnsweredCall, CallTask};
+use crate::call::handler::HangupCause;
+
+/// Time between ticks.
+pub const TICK: Duration = Duration::from_millis(2);
+/// Ticks per 20 ms packet time.
+pub const SLOTS: usize = 10;
+/// Largest datagram read (RTP of 60 ms G.711 is 492 bytes; RTCP compounds are small).
+const RECEIVE_BUFFER: usize = 2048;
+/// Ready sockets reported per poll; more wait for the next tick (level-triggered).
+const READY_BATCH: usize = 1024;
+
+/// Hands answered calls to the media clock thread.
+#[derive(Clone)]
+pub struct MediaClock {
+    admissions: mpsc::Sender<AnsweredCall>,
+}
+
+/// The media clock thread is gone (it failed to start or stopped).
+#[derive(Debug, thiserror::Error)]
+#[error("the media clock is not running")]
+pub struct MediaClockStopped;
+
+impl MediaClock {
+    /// Starts the clock thread. `runtime` is entered on it, so handlers may spawn blocking
+    /// work (speech synthesis) on the tokio runtime.
+    pub fn start(runtime: tokio::runtime::Handle) -> std::io::Result<MediaClock> {
+        let readiness = ReadinessSet::new(READY_BATCH)?;
+        let (admissions, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("frontdoor-media".into())
+            .spawn(move || {
+                let _runtime = runtime.enter();
+                ClockThread::new(readiness, rx).run();
+            })?;
+        Ok(MediaClock { admissions })
+    }
+
+    pub(super) fn admit(&self, call: AnsweredCall) -> Result<(), MediaClockStopped> {
+        self.admissions.send(call).map_err(|_| MediaClockStopped)
+    }
+}
+
+struct ClockThread {
+    /// Calls by index; the index (times two, plus one for RTCP) is the readiness token.
+    calls: Vec<Option<CallTask>>,
+    free: Vec<usize>,
+    slots: [Vec<usize>; SLOTS],
+    readiness: ReadinessSet,
+    ready: Vec<u64>,
+    admissions: mpsc::Receiver<AnsweredCall>,
+    buffer: Vec<u8>,
+}
+
+impl ClockThread {
+    fn new(readiness: ReadinessSet, admissions: mpsc::Receiver<AnsweredCall>) -> ClockThread {
+        ClockThread {
+            calls: Vec::new(),
+            free: Vec::new(),
+            slots: Default::default(),
+            readiness,
+            ready: Vec::with_capacity(READY_BATCH),
+            admissions,
+            buffer: vec![0; RECEIVE_BUFFER],
+        }
+    }
+
+    /// Ticks until the server is gone and the last call has ended.
+    fn run(mut self) {
+        let mut tick_at = Instant::now();
+        let mut tick: u64 = 0;
+        loop {
+            let now = Instant::now();
+            if tick_at > now {
+                std::thread::sleep(tick_at - now);
+            }
+            let slot = (tick % SLOTS as u64) as usize;
+            if !self.admit_waiting(slot, tick_at) && self.calls.len() == self.free.len() {
+                return;
+            }
+            let now = Instant::now();
+            self.read_ready(now);
+            self.run_slot(slot, now);
+            tick += 1;
+            tick_at += TICK;
+        }
+    }
+
+    /// Starts the calls that arrived since the last tick; false once the server has gone.
+    fn admit_waiting(&mut self, slot: usize, tick_at: Instant) -> bool {
+        loop {
+            match self.admissions.try_recv() {
+                Ok(answered) => self.admit(answered, slot, tick_at),
+                Err(mpsc::TryRecvError::Empty) => return true,
+                Err(mpsc::TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn admit(&mut self, answered: AnsweredCall, current: usize, tick_at: Instant) {
+        // The least busy slot, and the instant its next tick runs (this one if it is current).
+        let (target, _) = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, calls)| (i, calls.len()))
+            .min_by_key(|&(i, len)| (len, (i + SLOTS - current) % SLOTS))
+            .unwrap_or((current, 0));
+        let ahead = (target + SLOTS - current) % SLOTS;
+        let anchor = tick_at + TICK * ahead as u32;
+        let mut task = CallTask::new(answered, anchor);
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.calls.push(None);
+            self.calls.len() - 1
+        });
+        let token = (index as u64) << 1;
+        task.start();
+        if let Err(e) = self
+            .readiness
+            .add(&task.ports.rtp, token)
+            .and_then(|()| self.readiness.add(&task.ports.rtcp, token | 1))
+        {
+            // Without readiness the call would never hear the caller: end it cleanly.
+            tracing::warn!(call_id = %task.info.call_id, error = %e, "cannot poll the call's RTP socket: hanging up");
+            task.hang_up(anchor, HangupCause::Error("media polling".into()));
+        }
+        if let Some(place) = self.calls.get_mut(index) {
+            *place = Some(task);
+        }
+        if let Some(slot) = self.slots.get_mut(target) {
+            slot.push(index);
+        }
+    }
+
+    fn read_ready(&mut self, now: Instant) {
+        if let Err(e) = self.readiness.poll(&mut self.ready) {
+            tracing::warn!(error = %e, "media readiness poll failed");
+            return;
+        }
+        for &token in &self.ready {
+            let index = (token >> 1) as usize;
+            let Some(Some(call)) = self.calls.get_mut(index) else {
+                continue;
+            };
+            if token & 1 == 0 {
+                call.drain_rtp(now, &mut self.buffer);
+            } else {
+                call.drain_rtcp(now, &mut self.buffer);
+            }
+        }
+    }
+
+    fn run_slot(&mut self, slot: usize, now: Instant) {
+        let Some(members) = self.slots.get_mut(slot) else {
+            return;
+        };
+        let mut i = 0;
+        while let Some(&index) = members.get(i) {
+            let ended = match self.calls.get_mut(index) {
+                Some(Some(call)) => {
+                    call.on_tick(now);
+                    call.is_ended()
+                }
+                _ => true,
+            };
+            if !ended {
+                i += 1;
+                continue;
+            }
+            members.swap_remove(i);
+            if let Some(call) = self.calls.get_mut(index).and_then(Option::take) {
+                self.readiness.remove(&call.ports.rtp);
+                self.readiness.remove(&call.ports.rtcp);
+                self.free.push(index);
+                call.finish();
+            }
+        }
+    }
+}
