@@ -18,7 +18,9 @@ use tokio::sync::mpsc;
 use crate::call::demo::{DemoMenu, DemoMenuHandler};
 use crate::call::handler::{CallHandler, CallInfo};
 use crate::call::ports::PortAllocator;
-use crate::call::runtime::{CallContext, HandlerFactory, MediaClock, SipCommand, spawn_call};
+use crate::call::runtime::{
+    CallContext, HandlerFactory, MediaClock, MediaPriority, SipCommand, spawn_call,
+};
 use crate::config::Config;
 use crate::config::HandlerKind;
 use crate::prompts::{CachingSynthesizer, EspeakSynthesizer, PromptLibrary, Synthesizer};
@@ -276,7 +278,7 @@ fn build_context(config: &Config) -> Result<CallContext, ServerError> {
         EspeakSynthesizer::new(),
         256,
     )));
-    let media_clock = MediaClock::start(tokio::runtime::Handle::current())
+    let media_clock = MediaClock::start(tokio::runtime::Handle::current(), MediaPriority::Raised)
         .map_err(|e| ServerError::Setup(format!("media clock: {e}")))?;
     Ok(CallContext {
         media_clock,

@@ -15,8 +15,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::HarnessError;
-use super::capture::{Capture, CaptureSpec};
 use super::g711::Law;
+use super::pcap::{UdpDatagram, read_udp_file};
+use super::process::ChildGuard;
 use super::rtp::{Deviation, RtpStream, SAMPLES_PER_PACKET, percentile, streams};
 use super::server::ServerOptions;
 use super::sipp::{Scenario, Sipp};
@@ -64,6 +65,9 @@ pub struct LoadReport {
     /// Send slots the target skipped (RTP timestamp jumped with no sequence gap): lateness
     /// beyond the pacer's catch-up, which [`RtpStream::lateness_us`] cannot see.
     pub skipped_slots: u64,
+    /// p99 send lateness (ms) of each second of the capture, to show when lateness happened
+    /// (the ramp, the streaming, the hang-ups).
+    pub p99_by_second_ms: Vec<f64>,
     /// sipp's diagnostics when calls failed.
     pub diagnostics: String,
 }
@@ -102,7 +106,17 @@ impl fmt::Display for LoadReport {
                 self.skipped_slots
             ),
             None => write!(f, "RTP send-time deviation: no target streams captured"),
-        }
+        }?;
+        let seconds: Vec<String> = self
+            .p99_by_second_ms
+            .iter()
+            .map(|ms| format!("{ms:.1}"))
+            .collect();
+        write!(
+            f,
+            "\nsend lateness p99 by second (ms): {}",
+            seconds.join(" ")
+        )
     }
 }
 
@@ -146,12 +160,8 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
 
     let (low, high) = spec.target_rtp;
     let rss_before_kib = status_kib(spec.target_pid, "VmRSS").unwrap_or(0);
-    let capture = Capture::start(
-        &CaptureSpec {
-            filter: format!("udp and src portrange {low}-{high}"),
-            snaplen: 96,
-            buffer_kib: 256 * 1024,
-        },
+    let capture = BufferedCapture::start(
+        &format!("udp and src portrange {low}-{high}"),
         &dir.join("load.pcap"),
     )?;
     let rate = spec.rate_per_second.max(1);
@@ -209,6 +219,7 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
         .flat_map(|s| s.lateness_us())
         .collect();
     let skipped_slots = target_streams.iter().map(skipped_slots).sum();
+    let p99_by_second_ms = p99_by_second(&target_streams);
     let mut times: Vec<u64> = outcome
         .response_times_ms
         .iter()
@@ -230,12 +241,127 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
         streams: target_streams.len(),
         send_deviation: Deviation::from_lateness(lateness),
         skipped_slots,
+        p99_by_second_ms,
         diagnostics: if all_ok {
             String::new()
         } else {
             outcome.diagnostics()
         },
     })
+}
+
+/// tcpdump for the load: like [`super::capture::Capture`] but buffered, not immediate mode.
+/// In immediate mode tcpdump is woken for every packet, and on loopback that wake-up runs in
+/// the *sender's* `sendto`: at 1,000 calls it added about a sixth of a core to Frontdoor's
+/// measured CPU and preempted its sends. Buffered, the kernel hands tcpdump whole blocks; the
+/// last block reaches the file by its timeout, which has passed when the capture stops (the
+/// runner waits 3 s after the last BYE).
+struct BufferedCapture {
+    child: ChildGuard,
+    path: std::path::PathBuf,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl BufferedCapture {
+    fn start(filter: &str, path: &Path) -> Result<BufferedCapture, HarnessError> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("tcpdump")
+            .args(["-i", "lo", "-n", "-s", "96", "-B", "262144", "-w"])
+            .arg(path)
+            .arg(filter)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|source| HarnessError::Spawn {
+                program: "tcpdump".into(),
+                source,
+            })?;
+        let stderr = child.stderr.take();
+        let mut guard = ChildGuard::new("tcpdump", child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some(stderr) = stderr {
+            // Drains stderr for the process's lifetime so tcpdump never blocks on a full pipe.
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) if line.contains("listening on") => break,
+                Ok(line) => seen.push(line),
+                Err(_) => {
+                    let status = guard
+                        .try_status()
+                        .map_or_else(|| "still running".to_string(), |s| s.to_string());
+                    return Err(HarnessError::ExitedEarly {
+                        program: "tcpdump (never said it was listening)".into(),
+                        status,
+                        log_tail: seen.join("\n"),
+                    });
+                }
+            }
+        }
+        Ok(BufferedCapture {
+            child: guard,
+            path: path.to_path_buf(),
+            stderr: rx,
+        })
+    }
+
+    /// Stops tcpdump (SIGINT writes out what it holds) and reads the datagrams.
+    fn stop(mut self) -> Result<Vec<UdpDatagram>, HarnessError> {
+        self.child.stop_with(libc::SIGINT, Duration::from_secs(10));
+        // Give the stderr reader a moment to pass on tcpdump's closing counts.
+        std::thread::sleep(Duration::from_millis(200));
+        for line in self.stderr.try_iter() {
+            if line.contains("dropped by kernel") && !line.starts_with("0 ") {
+                eprintln!("tcpdump: {line}: the send-time figures miss packets");
+            }
+        }
+        read_udp_file(&self.path)
+    }
+}
+
+/// The p99 of send lateness in each second of the capture, pooled over streams.
+pub fn p99_by_second(streams: &[RtpStream]) -> Vec<f64> {
+    let Some(first) = streams
+        .iter()
+        .filter_map(|s| s.audio_packets().next().map(|p| p.arrival))
+        .min()
+    else {
+        return Vec::new();
+    };
+    let mut seconds: Vec<Vec<u64>> = Vec::new();
+    for stream in streams {
+        for (packet, late) in stream.audio_packets().zip(stream.lateness_us()) {
+            let second = packet.arrival.saturating_sub(first).as_secs() as usize;
+            if second >= 3600 {
+                continue;
+            }
+            if seconds.len() <= second {
+                seconds.resize(second + 1, Vec::new());
+            }
+            if let Some(bucket) = seconds.get_mut(second) {
+                bucket.push(late);
+            }
+        }
+    }
+    seconds
+        .into_iter()
+        .map(|mut v| {
+            v.sort_unstable();
+            percentile(&v, 99.0) as f64 / 1000.0
+        })
+        .collect()
 }
 
 /// Sleeps until `until`, calling `sample` about once a second.
