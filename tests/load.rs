@@ -8,7 +8,9 @@
 
 mod support;
 
-use support::load::{LoadSpec, frontdoor_options, run_load, sipp_media_block, summary_table};
+use support::load::{
+    LoadSpec, frontdoor_options, run_load, server_warnings, sipp_media_block, summary_table,
+};
 use support::server::ServerGuard;
 
 fn env_u32(name: &str, default: u32) -> u32 {
@@ -57,4 +59,5 @@ fn concurrent_calls_with_rtp_both_ways() {
         reports.push(report);
     }
     println!("{}", summary_table(calls, seconds, &reports));
+    println!("server warnings:\n{}", server_warnings(&server.log(), 20));
 }

@@ -422,6 +422,20 @@ pub fn sipp_media_block(calls: u32) -> Result<u16, HarnessError> {
     Ok(super::ports::free_block(count, 2)?.0)
 }
 
+/// The server's warnings and errors (for example an overloaded media clock), at most `max`.
+pub fn server_warnings(log: &str, max: usize) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    let shown = lines.len().min(max);
+    let mut out = lines.get(..shown).map(|l| l.join("\n")).unwrap_or_default();
+    if lines.len() > shown {
+        out.push_str(&format!("\n... {} more", lines.len() - shown));
+    }
+    out
+}
+
 /// One row per run and a median row: the figures issue 2 asks for, as scripts/load.sh prints.
 pub fn summary_table(calls: u32, seconds: u32, reports: &[LoadReport]) -> String {
     let mut out = format!(

@@ -144,8 +144,9 @@ fn release_free_memory() {
 }
 
 struct ClockThread {
-    /// Calls by index; the index (times two, plus one for RTCP) is the readiness token.
-    calls: Vec<Option<CallTask>>,
+    /// Calls by index; the index (times two, plus one for RTCP) is the readiness token. Boxed,
+    /// so an ended call's memory is freed, not kept in the table.
+    calls: Vec<Option<Box<CallTask>>>,
     free: Vec<usize>,
     slots: [Vec<usize>; SLOTS],
     readiness: ReadinessSet,
@@ -232,7 +233,7 @@ impl ClockThread {
             .unwrap_or((current, 0));
         let ahead = (target + SLOTS - current) % SLOTS;
         let anchor = tick_at + TICK * ahead as u32;
-        let mut task = CallTask::new(answered, anchor);
+        let mut task = Box::new(CallTask::new(answered, anchor));
         let index = self.free.pop().unwrap_or_else(|| {
             self.calls.push(None);
             self.calls.len() - 1
