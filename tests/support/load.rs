@@ -422,11 +422,12 @@ pub fn sipp_media_block(calls: u32) -> Result<u16, HarnessError> {
     Ok(super::ports::free_block(count, 2)?.0)
 }
 
-/// The server's warnings and errors (for example an overloaded media clock), at most `max`.
+/// The server's warnings and errors (for example an overloaded media clock), and the media
+/// clock's timing reports when the server logs at debug level; at most `max` lines.
 pub fn server_warnings(log: &str, max: usize) -> String {
     let lines: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("media clock timing"))
         .collect();
     let shown = lines.len().min(max);
     let mut out = lines.get(..shown).map(|l| l.join("\n")).unwrap_or_default();
