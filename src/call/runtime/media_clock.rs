@@ -24,12 +24,14 @@
 //! class up so it can never starve the host, and says so.
 //!
 //! Nothing that may block runs on this thread: a call's end (the handler's last event, the
-//! summary line, returning its ports) is handed to tokio's blocking pool, because a log write
-//! that waits on a busy disk stalled every call's media for half a second at 500 calls.
+//! summary line, returning its ports) and returning memory are handed to a second thread,
+//! `frontdoor-call-end`, because a log write that waited on a busy disk stalled every call's
+//! media for half a second at 500 calls. (One thread, not tokio's blocking pool: 1,000 calls
+//! ending together would start hundreds of pool threads.)
 //!
 //! Memory: glibc keeps the heap pages that ended calls freed. A second after the last call
-//! ended (no end since), the clock asks glibc to give them back (`malloc_trim`), so resident
-//! size returns near idle after a busy spell instead of staying at its peak.
+//! ended (no end since), the call-end thread asks glibc to give them back (`malloc_trim`), so
+//! resident size returns near idle after a busy spell instead of staying at its peak.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -89,12 +91,20 @@ impl MediaClock {
     ) -> std::io::Result<MediaClock> {
         let readiness = ReadinessSet::new(READY_BATCH)?;
         let (admissions, rx) = mpsc::channel();
+        let (endings, ended) = mpsc::channel();
+        let end_runtime = runtime.clone();
+        std::thread::Builder::new()
+            .name("frontdoor-call-end".into())
+            .spawn(move || {
+                let _runtime = end_runtime.enter();
+                end_calls(ended);
+            })?;
         std::thread::Builder::new()
             .name("frontdoor-media".into())
             .spawn(move || {
                 let _runtime = runtime.enter();
                 let realtime = priority == MediaPriority::Raised && raise_priority();
-                ClockThread::new(readiness, rx, realtime).run();
+                ClockThread::new(readiness, rx, endings, realtime).run();
             })?;
         Ok(MediaClock { admissions })
     }
@@ -142,6 +152,26 @@ fn drop_realtime() {
     }
 }
 
+/// The call-end thread: finishes ended calls, and returns freed memory once calls stop ending
+/// for [`TRIM_AFTER`]. Runs until the clock is gone.
+fn end_calls(ended: mpsc::Receiver<Box<CallTask>>) {
+    let mut trim_due = false;
+    loop {
+        match ended.recv_timeout(TRIM_AFTER) {
+            Ok(call) => {
+                call.finish();
+                trim_due = true;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if std::mem::take(&mut trim_due) {
+                    release_free_memory();
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
 /// Returns the heap's free pages to the system (glibc keeps them otherwise).
 fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -163,8 +193,8 @@ struct ClockThread {
     buffer: Vec<u8>,
     /// Whether the thread runs `SCHED_FIFO` now.
     realtime: bool,
-    /// When to return freed memory (set when a call ends).
-    trim_at: Option<Instant>,
+    /// Ended calls, to the call-end thread.
+    endings: mpsc::Sender<Box<CallTask>>,
     timing: TickTiming,
     load: WorkWindow,
 }
@@ -232,6 +262,7 @@ impl ClockThread {
     fn new(
         readiness: ReadinessSet,
         admissions: mpsc::Receiver<AnsweredCall>,
+        endings: mpsc::Sender<Box<CallTask>>,
         realtime: bool,
     ) -> ClockThread {
         ClockThread {
@@ -243,7 +274,7 @@ impl ClockThread {
             admissions,
             buffer: vec![0; RECEIVE_BUFFER],
             realtime,
-            trim_at: None,
+            endings,
             timing: TickTiming::new(Instant::now()),
             load: WorkWindow {
                 since: Instant::now(),
@@ -269,10 +300,6 @@ impl ClockThread {
             let now = Instant::now();
             self.read_ready(now);
             self.run_slot(slot, now);
-            if self.trim_at.is_some_and(|t| now >= t) {
-                self.trim_at = None;
-                release_free_memory();
-            }
             let done = Instant::now();
             let calls = self.calls.len() - self.free.len();
             if self.realtime && self.load.record(done - now, done) > OVERLOAD {
@@ -381,8 +408,9 @@ impl ClockThread {
                 self.readiness.remove(&call.ports.rtcp);
                 self.free.push(index);
                 // Off the clock: the handler's last event and the summary line may block.
-                tokio::task::spawn_blocking(move || call.finish());
-                self.trim_at = Some(now + TRIM_AFTER);
+                if let Err(mpsc::SendError(call)) = self.endings.send(call) {
+                    call.finish();
+                }
             }
         }
     }
