@@ -114,6 +114,21 @@ impl MediaClock {
     }
 }
 
+/// The least busy slot (the soonest among equals) for a call arriving on slot `current`'s tick,
+/// and how many ticks ahead that slot's next tick is (0: this one).
+fn choose_slot(loads: &[usize; SLOTS], current: usize) -> (usize, usize) {
+    let ahead_of = |slot: usize| (slot + SLOTS - current % SLOTS) % SLOTS;
+    let target = (0..SLOTS)
+        .min_by_key(|&slot| {
+            (
+                loads.get(slot).copied().unwrap_or(usize::MAX),
+                ahead_of(slot),
+            )
+        })
+        .unwrap_or(current % SLOTS);
+    (target, ahead_of(target))
+}
+
 /// Asks for `SCHED_FIFO`, else a lower nice value, for the calling thread; true if real-time.
 fn raise_priority() -> bool {
     let param = libc::sched_param {
@@ -333,15 +348,8 @@ impl ClockThread {
     }
 
     fn admit(&mut self, answered: AnsweredCall, current: usize, tick_at: Instant) {
-        // The least busy slot, and the instant its next tick runs (this one if it is current).
-        let (target, _) = self
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(i, calls)| (i, calls.len()))
-            .min_by_key(|&(i, len)| (len, (i + SLOTS - current) % SLOTS))
-            .unwrap_or((current, 0));
-        let ahead = (target + SLOTS - current) % SLOTS;
+        let loads = self.slots.each_ref().map(Vec::len);
+        let (target, ahead) = choose_slot(&loads, current);
         let anchor = tick_at + TICK * ahead as u32;
         let mut task = Box::new(CallTask::new(answered, anchor));
         let index = self.free.pop().unwrap_or_else(|| {
@@ -413,5 +421,52 @@ impl ClockThread {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_joins_the_least_busy_slot_soonest_first() {
+        let mut loads = [5; SLOTS];
+        assert_eq!(choose_slot(&loads, 3), (3, 0), "all equal: this tick");
+        loads[3] = 6;
+        assert_eq!(choose_slot(&loads, 3), (4, 1), "the next tick among equals");
+        loads[1] = 2;
+        assert_eq!(choose_slot(&loads, 3), (1, 8), "least busy, even if later");
+    }
+
+    #[test]
+    fn slots_fill_evenly_from_a_burst() {
+        let mut loads = [0; SLOTS];
+        for tick in 0..37 {
+            let (slot, _) = choose_slot(&loads, tick % SLOTS);
+            loads[slot] += 1;
+        }
+        let (min, max) = (loads.iter().min(), loads.iter().max());
+        assert!(max.zip(min).is_some_and(|(a, b)| a - b <= 1), "{loads:?}");
+    }
+
+    #[test]
+    fn overload_is_work_per_window_not_lateness() {
+        let start = Instant::now();
+        let mut window = WorkWindow {
+            since: start,
+            work: Duration::ZERO,
+            last: Duration::ZERO,
+        };
+        // Half a millisecond of work per 2 ms tick: a quarter of the time, never overloaded.
+        for tick in 1..=1000u32 {
+            let load = window.record(Duration::from_micros(500), start + TICK * tick);
+            assert!(load <= OVERLOAD, "{load:?}");
+        }
+        // Ticks that take longer than they last: overloaded once a window has been measured.
+        let mut load = Duration::ZERO;
+        for tick in 1..=1000u32 {
+            load = window.record(Duration::from_micros(1900), start + TICK * (1000 + tick));
+        }
+        assert!(load > OVERLOAD, "{load:?}");
     }
 }
