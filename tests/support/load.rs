@@ -416,10 +416,21 @@ pub fn frontdoor_options(calls: u32) -> ServerOptions {
     options
 }
 
-/// sipp's media ports for `calls` concurrent calls (rtp_stream walks up from the base).
+/// sipp's media ports for `calls` concurrent calls (rtp_stream walks up from the base). A block
+/// of 4,000 ports may be broken up for a moment by other tests on the machine: a few tries.
 pub fn sipp_media_block(calls: u32) -> Result<u16, HarnessError> {
     let count = u16::try_from(calls.saturating_mul(4) + 8).unwrap_or(u16::MAX / 2);
-    Ok(super::ports::free_block(count, 2)?.0)
+    let mut tries = 0;
+    loop {
+        match super::ports::free_block(count, 2) {
+            Ok((low, _)) => return Ok(low),
+            Err(e) if tries >= 5 => return Err(e),
+            Err(_) => {
+                tries += 1;
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+    }
 }
 
 /// The server's warnings and errors (for example an overloaded media clock), and the media
