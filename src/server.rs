@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,8 +23,15 @@ use crate::call::runtime::{
     CallContext, HandlerFactory, MediaClock, MediaPriority, SipCommand, spawn_call,
 };
 use crate::config::Config;
-use crate::config::HandlerKind;
-use crate::prompts::{CachingSynthesizer, EspeakSynthesizer, PromptLibrary, Synthesizer};
+use crate::config::{HandlerKind, StoreKind};
+use crate::crm::{CaseStore, OutboxConfig, OutboxWorker, WebhookSink};
+use crate::flow::catalog::PromptCatalog;
+use crate::flow::handler::FlowCallHandler;
+use crate::flow::set::{FlowRegistry, FlowSet};
+use crate::prompts::{
+    CachingSynthesizer, DEFAULT_LANGUAGE, EspeakSynthesizer, PromptLibrary, RenderReport,
+    Synthesizer, Voice, render_prompt_set,
+};
 use crate::sip::ua::{CallHandle, IpNet, OutboundTarget, Transport, UaConfig, UaEvent, UserAgent};
 
 /// Errors that stop the server from starting.
@@ -98,7 +106,7 @@ enum TcpInput {
 
 /// Binds the sockets, then drives the user agent until a shutdown signal.
 pub async fn serve(config: Config) -> Result<(), ServerError> {
-    let context = build_context(&config)?;
+    let context = build_context(&config).await?;
     let udp = UdpSocket::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -278,6 +286,131 @@ fn ua_config(config: &Config, local: SocketAddr) -> UaConfig {
     }
 }
 
+/// Renders every prompt text in `<flows>/prompts.tsv` that has no audio yet (or whose text
+/// changed) into `prompts` with espeak-ng. Recordings designers dropped in always win.
+pub fn render_flow_prompts(flows: &Path, prompts: &Path) -> Result<RenderReport, String> {
+    let tsv = flows.join("prompts.tsv");
+    let catalog = PromptCatalog::load(prompts, &tsv);
+    let synth = EspeakSynthesizer::new();
+    let mut total = RenderReport::default();
+    let mut by_lang: std::collections::BTreeMap<&str, Vec<(&str, &str)>> = Default::default();
+    for ((lang, name), text) in catalog.texts() {
+        by_lang
+            .entry(lang.as_str())
+            .or_default()
+            .push((name.as_str(), text.as_str()));
+    }
+    for (lang, entries) in by_lang {
+        let default = lang == "en" || lang.eq_ignore_ascii_case(DEFAULT_LANGUAGE);
+        let dir = if default {
+            prompts.to_path_buf()
+        } else {
+            prompts.join(lang)
+        };
+        let voice = if default {
+            Voice::default_espeak()
+        } else {
+            Voice::espeak_for_language(lang)
+        };
+        let report = render_prompt_set(&entries, &dir, &voice, &synth)
+            .map_err(|e| format!("rendering prompts: {e}"))?;
+        total.rendered.extend(report.rendered);
+        total.unchanged.extend(report.unchanged);
+        total.recorded.extend(report.recorded);
+    }
+    if !total.rendered.is_empty() {
+        tracing::info!(
+            rendered = total.rendered.len(),
+            unchanged = total.unchanged.len(),
+            "prompts rendered from prompts.tsv"
+        );
+    }
+    Ok(total)
+}
+
+/// Loads and checks every flow; a flow with errors stops the server from starting, with the
+/// same `file:line:col` diagnostics `frontdoor validate` prints. Then watches the directory:
+/// a valid change is swapped in for new calls, an invalid one is logged and the old set keeps
+/// serving. SIGHUP forces a reload.
+fn load_flows(config: &Config) -> Result<Arc<FlowRegistry>, ServerError> {
+    let set = FlowSet::load(&config.flows, &config.prompts).map_err(|diags| {
+        ServerError::Setup(format!(
+            "call flows in {} have errors:\n{}",
+            config.flows.display(),
+            diags.render_human()
+        ))
+    })?;
+    let registry = Arc::new(FlowRegistry::new(set));
+    match registry.clone().watch() {
+        // The watcher lives as long as the process.
+        Ok(watcher) => std::mem::forget(watcher),
+        Err(e) => {
+            tracing::warn!(error = %e, "flows will not reload on change (SIGHUP still works)")
+        }
+    }
+    let on_hup = registry.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match on_hup.reload() {
+                Ok(()) => tracing::info!("SIGHUP: flows reloaded"),
+                Err(diags) => tracing::error!(
+                    "SIGHUP: flows not reloaded, the running version keeps serving:\n{}",
+                    diags.render_human()
+                ),
+            }
+        }
+    });
+    Ok(registry)
+}
+
+/// Opens the case store and starts delivery to the CRM webhook, if one is configured.
+/// Cases already in the outbox from a previous run are delivered as soon as the worker starts.
+pub async fn open_case_store(config: &Config) -> Result<Arc<CaseStore>, ServerError> {
+    let store = match config.cases.store {
+        StoreKind::Sqlite => {
+            std::fs::create_dir_all(&config.data).map_err(|e| {
+                ServerError::Setup(format!("data directory {}: {e}", config.data.display()))
+            })?;
+            CaseStore::open_sqlite(&config.data.join("frontdoor.sqlite"))
+        }
+        StoreKind::Postgres => {
+            let url = config.cases.postgres.as_deref().unwrap_or_default();
+            CaseStore::open_postgres(url).await
+        }
+    }
+    .map_err(|e| ServerError::Setup(format!("case store: {e}")))?
+    .with_reference_prefix(&config.cases.reference_prefix);
+    let store = Arc::new(store);
+    let legacy = config.data.join("cases.jsonl");
+    if legacy.exists() {
+        match store.import_jsonl_cases(&legacy).await {
+            Ok(report) => tracing::info!(?report, "imported interim JSON-lines cases"),
+            Err(e) => tracing::warn!(error = %e, "could not import cases.jsonl"),
+        }
+    }
+    if let Some(hook) = &config.cases.webhook {
+        let sink = WebhookSink::new(
+            &hook.name,
+            &hook.url,
+            hook.secret.as_bytes(),
+            std::time::Duration::from_secs(hook.timeout_secs),
+        )
+        .map_err(|e| ServerError::Setup(format!("webhook: {e}")))?;
+        // The worker runs for the life of the process.
+        std::mem::forget(OutboxWorker::spawn(
+            store.clone(),
+            Arc::new(sink),
+            OutboxConfig::default(),
+        ));
+        tracing::info!(sink = %hook.name, "delivering cases to the CRM webhook");
+    }
+    Ok(store)
+}
+
 fn ua_net(n: &crate::config::IpNet) -> IpNet {
     IpNet {
         addr: n.addr,
@@ -287,7 +420,13 @@ fn ua_net(n: &crate::config::IpNet) -> IpNet {
 
 /// Loads what every call shares: prompts (all decoded up front, so a missing or broken file is
 /// a start-up error and never mid-call silence), the handler, the RTP ports.
-fn build_context(config: &Config) -> Result<CallContext, ServerError> {
+async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
+    let cases = open_case_store(config).await?;
+    if config.handler == HandlerKind::Flow {
+        // Text prompts of the flows become audio before anything loads them: a prompt is never
+        // synthesised for the first time in the middle of a call.
+        render_flow_prompts(&config.flows, &config.prompts).map_err(ServerError::Setup)?;
+    }
     let prompts = PromptLibrary::load(&config.prompts, &[])
         .map_err(|e| ServerError::Setup(format!("prompts: {e}")))?;
     let handlers: HandlerFactory = match config.handler {
@@ -305,9 +444,13 @@ fn build_context(config: &Config) -> Result<CallContext, ServerError> {
             })
         }
         HandlerKind::Flow => {
-            return Err(ServerError::Setup(
-                "the call-flow handler is not available in this build; use --demo-menu FILE".into(),
-            ));
+            let registry = load_flows(config)?;
+            Arc::new(move |info: &CallInfo| {
+                // Each call keeps the flow version current when it was answered (hot reload
+                // swaps the set for new calls only).
+                Box::new(FlowCallHandler::for_call(&registry.current(), info))
+                    as Box<dyn CallHandler>
+            })
         }
     };
     let synthesizer: Option<Arc<dyn Synthesizer>> = Some(Arc::new(CachingSynthesizer::new(
@@ -324,6 +467,7 @@ fn build_context(config: &Config) -> Result<CallContext, ServerError> {
         handlers,
         advertised_ip: config.advertised_ip(),
         media_timeout: std::time::Duration::from_secs(config.media_timeout_secs),
+        cases: Some(cases),
     })
 }
 

@@ -274,12 +274,12 @@ fn baresip_calls_sipp_and_records_what_it_hears() {
         .dial(&format!("sip:council@{}", uas.local_addr()))
         .expect("dial accepted");
     phone
-        .wait_event("CALL_ESTABLISHED", Duration::from_secs(5))
+        .wait_event("CALL_ESTABLISHED", Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{e}\n{}", phone.log()));
     std::thread::sleep(Duration::from_millis(streamed.len() as u64 / 8 + 300));
     phone.hangup().expect("hangup");
     phone
-        .wait_event("CALL_CLOSED", Duration::from_secs(5))
+        .wait_event("CALL_CLOSED", Duration::from_secs(20))
         .expect("call closed");
     let log = phone.log();
     let recordings = phone.heard_recordings();

@@ -136,8 +136,30 @@ pub enum CallAction {
     Hangup,
 }
 
+/// What a handler tells the call record about the call when it ends.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HandlerReport {
+    pub flow_name: String,
+    /// Content hash of the flow version the call ran.
+    pub flow_version: String,
+    /// Node ids in the order the call visited them.
+    pub node_path: Vec<String>,
+    /// Closing survey answers: (question, answer).
+    pub survey: Vec<(String, String)>,
+    pub language: Option<String>,
+    /// e.g. `slow_speech`.
+    pub accessibility: Vec<String>,
+    /// The call reached a resolution without a case or a transfer.
+    pub resolved: bool,
+}
+
 /// Decides what a call does. Implemented by the demo DTMF menu and by the flow interpreter.
 pub trait CallHandler: Send {
     /// Answer one event with zero or more actions, in order.
     fn on_event(&mut self, info: &CallInfo, event: CallEvent) -> Vec<CallAction>;
+
+    /// What went into the call record. The default says nothing beyond the runtime's own facts.
+    fn report(&self) -> HandlerReport {
+        HandlerReport::default()
+    }
 }

@@ -11,5 +11,5 @@ pub mod ports;
 pub mod runtime;
 
 pub use handler::{
-    CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem,
+    CallAction, CallEvent, CallHandler, CallInfo, HandlerReport, HangupCause, ListenSpec, PlayItem,
 };

@@ -30,6 +30,7 @@ use super::handler::{
     CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem,
 };
 use super::ports::{PortAllocator, PortPair};
+use crate::crm::{CallRecord, CaseStore, MediaQuality, NewCase, Outcome};
 use crate::media::Codec as MediaCodec;
 use crate::media::player::PromptPlayer;
 use crate::media::session::{MediaConfig, MediaEvent, MediaSession, MediaStats};
@@ -64,6 +65,8 @@ pub struct CallContext {
     /// Address for SDP `c=`/`o=` (the public address behind NAT).
     pub advertised_ip: IpAddr,
     pub media_timeout: Duration,
+    /// The durable case store (cases and call records). `None`: cases fail, records are skipped.
+    pub cases: Option<Arc<CaseStore>>,
     /// Runs every answered call's media and handler.
     pub media_clock: MediaClock,
 }
@@ -95,8 +98,10 @@ enum CallError {
     MediaClockGone,
 }
 
-/// Results of work done off the call task (speech synthesis).
+/// Results of work done off the call task (speech synthesis, the case store).
 enum Completion {
+    /// The case store committed (reference) or failed (reason).
+    Case(Result<String, String>),
     Clips {
         generation: u64,
         clips: Vec<Arc<[i16]>>,
@@ -321,6 +326,8 @@ struct CallTask {
     completions_tx: mpsc::UnboundedSender<Completion>,
     completions_rx: mpsc::UnboundedReceiver<Completion>,
     digits_heard: String,
+    case_references: Vec<String>,
+    answered_at: SystemTime,
 }
 
 /// How long we wait for the BYE transaction before giving up on a clean end.
@@ -375,6 +382,8 @@ impl CallTask {
             completions_tx,
             completions_rx,
             digits_heard: String::new(),
+            case_references: Vec::new(),
+            answered_at: SystemTime::now(),
         }
     }
 
@@ -446,9 +455,17 @@ impl CallTask {
         self.ended
     }
 
-    /// Tells the handler and logs the summary line.
+    /// Tells the handler, stores the call record and logs the summary line.
     fn finish(mut self) {
         self.dispatch_final();
+        if let Some(store) = self.context.cases.clone() {
+            let record = self.call_record(self.info.started_at);
+            tokio::spawn(async move {
+                if let Err(e) = store.record_call(record).await {
+                    tracing::warn!(error = %e, "call record not stored");
+                }
+            });
+        }
         let summary = self.summary_extra();
         log_summary(
             &self.info,
@@ -600,6 +617,11 @@ impl CallTask {
 
     fn on_completion(&mut self, done: Completion) {
         match done {
+            Completion::Case(Ok(reference)) => {
+                self.case_references.push(reference.clone());
+                self.dispatch(CallEvent::CaseCreated { reference });
+            }
+            Completion::Case(Err(reason)) => self.dispatch(CallEvent::CaseFailed { reason }),
             Completion::Clips {
                 generation,
                 clips,
@@ -647,12 +669,7 @@ impl CallTask {
                 });
             }
             CallAction::SetSlowSpeech(slow) => self.slow = slow,
-            CallAction::CreateCase { .. } => {
-                // The case store arrives with the cases issue; until then the flow's sink answers.
-                self.dispatch(CallEvent::CaseFailed {
-                    reason: "no case store configured".into(),
-                });
-            }
+            CallAction::CreateCase { fields } => self.create_case(fields),
             CallAction::Transfer { queue, .. } => {
                 self.dispatch(CallEvent::TransferFailed {
                     reason: format!("no route to queue {queue}"),
@@ -660,6 +677,72 @@ impl CallTask {
             }
             CallAction::Hangup => self.hang_up(now, HangupCause::Completed),
         }
+    }
+
+    /// Commits the case off the call task; the handler hears `CaseCreated` only once it is
+    /// durable, so a reference is never read back for a case that could still be lost.
+    fn create_case(&mut self, fields: serde_json::Value) {
+        let Some(store) = self.context.cases.clone() else {
+            self.dispatch(CallEvent::CaseFailed {
+                reason: "no case store configured".into(),
+            });
+            return;
+        };
+        let case = NewCase::from_flow_fields(fields, self.info.caller.clone(), &self.info.call_id);
+        let tx = self.completions_tx.clone();
+        let call_id = self.info.call_id.clone();
+        tokio::spawn(async move {
+            let result = match store.create_case(case).await {
+                Ok(record) => Ok(record.reference),
+                Err(e) => {
+                    tracing::error!(call_id = %call_id, error = %e, "case not stored");
+                    Err(e.to_string())
+                }
+            };
+            let _ = tx.send(Completion::Case(result));
+        });
+    }
+
+    /// The call record for the store: what the runtime saw plus what the handler reports.
+    fn call_record(&self, started_at: SystemTime) -> CallRecord {
+        let report = self.handler.report();
+        let transferred = matches!(self.cause, HangupCause::Transferred);
+        let outcome = if transferred {
+            Outcome::Transferred
+        } else if !self.case_references.is_empty() {
+            Outcome::CaseCreated
+        } else if report.resolved {
+            Outcome::Resolved
+        } else if matches!(
+            self.cause,
+            HangupCause::CallerHungUp | HangupCause::Cancelled
+        ) {
+            Outcome::Abandoned
+        } else if matches!(self.cause, HangupCause::Completed) {
+            Outcome::Resolved
+        } else {
+            Outcome::Failed
+        };
+        let stats = self.media.stats();
+        let mut record = CallRecord::new(self.info.call_id.clone(), started_at.into(), outcome);
+        record.answered_at = Some(self.answered_at.into());
+        record.ended_at = Some(SystemTime::now().into());
+        record.caller = self.info.caller.clone();
+        record.flow_name = report.flow_name;
+        record.flow_version = report.flow_version;
+        record.node_path = report.node_path;
+        record.survey = report.survey;
+        record.language = report.language;
+        record.accessibility = report.accessibility;
+        record.hangup_cause = Some(format!("{:?}", self.cause));
+        record.media = MediaQuality {
+            packets_in: stats.packets_in,
+            packets_out: stats.packets_out,
+            lost: stats.lost.max(0) as u64,
+            jitter_ms: stats.jitter_ms,
+        };
+        record.case_references = self.case_references.clone();
+        record
     }
 
     fn hang_up(&mut self, now: Instant, cause: HangupCause) {

@@ -2,3 +2,53 @@
 //! PostgreSQL, and the webhook adapter.
 //!
 //! Runs off the media path: calls hand cases here over a channel and are told when each is durable.
+//!
+//! * [`CaseStore`] is the durable local store (SQLite by default, PostgreSQL for several
+//!   instances). [`CaseStore::create_case`] commits the case and one outbox row per remote sink
+//!   in one transaction and returns only when that is durable: the reference may then be read
+//!   back. SQLite work runs on its own writer thread with group commit; PostgreSQL work is async.
+//! * [`OutboxWorker`] delivers outbox rows to one [`CaseSink`] (e.g. [`WebhookSink`]): at least
+//!   once, in order per case, backoff with jitter, dead letters after N attempts.
+//! * [`CallRecord`]s live in the same store; retention, export and erasure are in
+//!   [`CaseStore`] and, for the CLI, in [`commands`].
+//!
+//! Must not touch: sockets of calls, audio, flows. It never logs personal data in clear (values
+//! are [`Pii`](crate::pii::Pii) or redacted in `Debug`).
+
+mod case;
+pub mod commands;
+mod error;
+mod import;
+mod migrations;
+mod outbox;
+mod postgres;
+mod record;
+mod reference;
+mod rows;
+mod sink;
+mod sqlite;
+mod store;
+mod webhook;
+
+pub use case::{
+    CaseRecord, CaseStatus, DeadLetter, EventKind, NewCase, OutboxEvent, SinkRegistration,
+};
+pub use commands::{
+    ExportFormat, dead_letter_list_cmd, dead_letter_retry_cmd, records_export_cmd,
+    records_purge_cmd, records_retention_cmd,
+};
+pub use error::{CrmError, SinkError};
+pub use outbox::{Backoff, OutboxConfig, OutboxWorker};
+pub use record::{CallRecord, MediaQuality, Outcome, Turn};
+pub use reference::{
+    REFERENCE_ALPHABET, is_reference, new_reference, new_reference_with_prefix, spoken_reference,
+    spoken_reference_groups,
+};
+pub use sink::CaseSink;
+pub use store::{
+    CaseStore, CaseUpdate, ExportFilter, ImportReport, PurgeReport, RecordsExport, RetentionPolicy,
+    RetentionReport,
+};
+pub use webhook::{
+    EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, WebhookSink, sign, verify_signature,
+};

@@ -10,7 +10,12 @@ use thiserror::Error;
 pub enum MediaError {
     /// Fewer bytes than the fixed header, CSRC list, extension or padding claims.
     #[error("packet truncated: need {needed} bytes, have {have}")]
-    Truncated { needed: usize, have: usize },
+    Truncated {
+        /// Bytes required.
+        needed: usize,
+        /// Bytes available.
+        have: usize,
+    },
     /// RTP/RTCP version field is not 2 (RFC 3550 §5.1).
     #[error("unsupported RTP/RTCP version {0}")]
     BadVersion(u8),
@@ -25,7 +30,12 @@ pub enum MediaError {
     BadCompoundStart(u8),
     /// Output buffer too small for what was to be written.
     #[error("buffer too small: need {needed} bytes, have {have}")]
-    BufferTooSmall { needed: usize, have: usize },
+    BufferTooSmall {
+        /// Bytes required.
+        needed: usize,
+        /// Bytes available.
+        have: usize,
+    },
     /// A telephone-event payload shorter than 4 bytes (RFC 4733 §2.3).
     #[error("telephone-event payload too short")]
     ShortTelephoneEvent,

@@ -56,6 +56,7 @@ impl Default for JitterConfig {
 /// What `push` did with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushOutcome {
+    /// Kept for playout.
     Stored,
     /// Same sequence number seen before: dropped.
     Duplicate,
@@ -83,13 +84,17 @@ pub enum Playout {
 /// Counters kept by the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct JitterStats {
+    /// Packets dropped as duplicates.
     pub duplicates: u64,
+    /// Packets dropped because their playout time had passed.
     pub late: u64,
     /// 10 ms chunks concealed.
     pub concealed_chunks: u64,
     /// 20 ms frames dropped to bring the delay back down (or because the window overflowed).
     pub dropped_frames: u64,
+    /// Times the stream restarted (new SSRC or large jump).
     pub resets: u64,
+    /// Frames emitted (audio or concealed).
     pub frames_out: u64,
     /// Current target playout delay in milliseconds.
     pub target_delay_ms: u32,
@@ -605,5 +610,48 @@ mod tests {
             PushOutcome::Late
         );
         assert_eq!(jb.stats().target_delay_ms, 60);
+    }
+
+    #[test]
+    fn fast_sender_clock_is_absorbed_by_dropping_frames() {
+        // The peer's clock runs 1 % fast: 50.5 packets per second of our time for 2 minutes.
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut out = [0i16; 160];
+        let mut sent = 0u32;
+        for tick in 0..6000u32 {
+            let now = t0 + T * tick;
+            while f64::from(sent) * 20.0 / 1.01 <= f64::from(tick) * 20.0 {
+                jb.push(now, 1, sent as u16, sent * 160, Codec::Pcmu, &payload(100));
+                sent += 1;
+            }
+            jb.pop(now, &mut out);
+        }
+        let s = jb.stats();
+        assert!(s.dropped_frames >= 40, "{s:?}");
+        assert_eq!(s.late, 0);
+        let depth_ms = (jb.highest_end - jb.play_ts) / 8;
+        assert!(depth_ms <= 140, "delay stayed bounded: {depth_ms} ms");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_packets_never_panic_and_one_frame_per_tick(
+            packets in proptest::collection::vec((proptest::num::u16::ANY, proptest::num::u32::ANY, 0u32..3, 0usize..700, 0u64..200), 1..200)
+        ) {
+            let t0 = Instant::now();
+            let mut jb = JitterBuffer::new(JitterConfig::default());
+            let mut out = [0i16; 160];
+            let mut now = t0;
+            for (seq, ts, ssrc, len, advance_ms) in packets {
+                now += Duration::from_millis(advance_ms);
+                let data = vec![0x55u8; len];
+                jb.push(now, ssrc, seq, ts, Codec::Pcma, &data);
+                let before = jb.stats().frames_out;
+                let p = jb.pop(now, &mut out);
+                let emitted = jb.stats().frames_out - before;
+                proptest::prop_assert_eq!(emitted, u64::from(matches!(p, Playout::Audio | Playout::Concealed)));
+            }
+        }
     }
 }

@@ -24,8 +24,11 @@ pub const RTCP_MIN_INTERVAL: Duration = Duration::from_secs(5);
 pub struct SenderInfo {
     /// 64-bit NTP timestamp (32.32 fixed point).
     pub ntp: u64,
+    /// RTP timestamp corresponding to `ntp`.
     pub rtp_timestamp: u32,
+    /// Packets sent since starting.
     pub packet_count: u32,
+    /// Payload octets sent since starting.
     pub octet_count: u32,
 }
 
@@ -34,10 +37,13 @@ pub struct SenderInfo {
 pub struct ReportBlock {
     /// The source this block reports on.
     pub ssrc: u32,
+    /// Fraction lost since the last report, in 1/256.
     pub fraction_lost: u8,
     /// 24-bit signed cumulative loss.
     pub cumulative_lost: i32,
+    /// Extended highest sequence number received.
     pub extended_highest_sequence: u32,
+    /// Interarrival jitter in timestamp units.
     pub jitter: u32,
     /// Middle 32 bits of the NTP timestamp of the last SR received from that source.
     pub last_sr: u32,

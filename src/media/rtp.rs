@@ -16,8 +16,11 @@ pub struct RtpHeader {
     pub marker: bool,
     /// 7-bit payload type.
     pub payload_type: u8,
+    /// Sequence number (RFC 3550 §5.1).
     pub sequence: u16,
+    /// Media timestamp at the first sample.
     pub timestamp: u32,
+    /// Synchronisation source.
     pub ssrc: u32,
 }
 
@@ -42,6 +45,7 @@ impl RtpHeader {
 /// A parsed RTP packet borrowing its payload from the datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpPacket<'a> {
+    /// The fixed header fields.
     pub header: RtpHeader,
     /// Payload with CSRCs, extension and padding removed.
     pub payload: &'a [u8],

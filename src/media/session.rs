@@ -15,7 +15,8 @@
 //!   latches the send address and the caller's SSRC. Packets from other addresses are dropped
 //!   (no RTP bleed/injection) unless the latched source has been silent for 1 s, which covers a
 //!   NAT rebinding or a PBX moving the media. `set_remote` (re-INVITE) clears the latch.
-//! - RTCP goes to the configured RTCP address until RTCP arrives, then to where it came from.
+//! - RTCP goes to the configured RTCP address until RTCP arrives from the peer's host, then to
+//!   where it came from. RTCP from other hosts is dropped.
 //! - Hold (`set_on_hold(true)`, the peer offered `sendonly` or `inactive`): we answer
 //!   `recvonly`/`inactive`, so no RTP is sent and the source is not pulled (a prompt pauses);
 //!   RTCP continues (RFC 3264 §5.1); the media timeout is suspended and restarts on resume.
@@ -59,6 +60,7 @@ const FRAME_POOL: usize = 8;
 /// Negotiated media parameters for one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaConfig {
+    /// The G.711 law to send and (by default) expect.
     pub codec: Codec,
     /// RTP payload type for `codec` (normally its static type).
     pub payload_type: u8,
@@ -66,7 +68,9 @@ pub struct MediaConfig {
     pub telephone_event_pt: Option<u8>,
     /// Sending packet time in milliseconds.
     pub ptime_ms: u32,
+    /// Where to send RTP until symmetric latching finds the real source.
     pub remote_rtp: SocketAddr,
+    /// Where to send RTCP until the peer's RTCP arrives.
     pub remote_rtcp: SocketAddr,
     /// No RTP for this long (not on hold) raises [`MediaEvent::MediaTimeout`]. Default 30 s.
     pub media_timeout: Duration,
@@ -122,27 +126,36 @@ pub enum MediaEvent {
 /// A datagram to send, lent from the session's buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub struct MediaTransmit<'a> {
+    /// Where to send it.
     pub destination: SocketAddr,
+    /// The datagram.
     pub payload: &'a [u8],
+    /// Whether it goes out on the RTCP port.
     pub is_rtcp: bool,
 }
 
 /// Per-call media statistics (RFC 3550 A.3/A.8 plus buffer counters).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct MediaStats {
+    /// Valid RTP packets accepted from the peer.
     pub packets_in: u64,
+    /// RTP packets sent (audio and telephone-events).
     pub packets_out: u64,
     /// RTP payload octets received.
     pub bytes_in: u64,
     /// RTP payload octets sent.
     pub bytes_out: u64,
+    /// Packets expected from sequence numbers (RFC 3550 A.3).
     pub expected: u64,
     /// Cumulative lost packets (may be negative with duplicates, RFC 3550 A.3).
     pub lost: i64,
     /// Lost / expected over the call, 0.0–1.0.
     pub fraction_lost: f64,
+    /// Interarrival jitter (RFC 3550 A.8) in milliseconds.
     pub jitter_ms: f64,
+    /// Duplicate packets dropped by the jitter buffer.
     pub duplicates: u64,
+    /// Packets that arrived after their playout time.
     pub late: u64,
     /// Milliseconds of caller audio concealed.
     pub concealed_ms: u64,
@@ -152,6 +165,7 @@ pub struct MediaStats {
     pub rejected_source: u64,
     /// Send slots skipped because the driver woke very late.
     pub skipped_slots: u64,
+    /// DTMF digits received (either path).
     pub dtmf_in: u64,
     /// Round-trip time from RTCP, when the peer reports on us.
     pub rtt: Option<Duration>,
@@ -244,6 +258,8 @@ impl MediaSession {
             last_sr: None,
             cname,
             rng,
+            // The one wall-clock read: RTCP SRs carry NTP time (RFC 3550 §6.4.1). Everything after
+            // is derived from `now`, so virtual-time tests stay deterministic in RTT and reports.
             clock_anchor: (now, SystemTime::now()),
             playout_start: None,
             playout_index: 0,
@@ -354,11 +370,17 @@ impl MediaSession {
 
     /// A datagram arrived on the RTCP port.
     pub fn handle_rtcp(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        // Only the peer's host may steer our RTCP (RFC 4961 symmetric RTCP): a third party could
+        // otherwise redirect reports or fake RTT and loss.
+        let peer_ip = source.ip();
+        if peer_ip != self.rtp_destination().ip() && peer_ip != self.config.remote_rtcp.ip() {
+            self.stats.rejected_source += 1;
+            return;
+        }
         let Ok(summary) = rtcp::parse_compound(data, self.ssrc()) else {
             self.stats.invalid += 1;
             return;
         };
-        // RFC 4961: send RTCP back where the peer's RTCP comes from.
         self.rtcp_destination = source;
         self.avg_rtcp_size = data.len() as f64 / 16.0 + self.avg_rtcp_size * 15.0 / 16.0;
         if let Some(info) = summary.sender_info {
@@ -718,5 +740,128 @@ impl MediaSession {
         s.concealed_ms = j.concealed_chunks * 10;
         s.skipped_slots = self.schedule.skipped();
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(ip: [u8; 4], port: u16) -> SocketAddr {
+        SocketAddr::from((ip, port))
+    }
+
+    fn rtp(seq: u16, pt: u8, len: usize) -> Vec<u8> {
+        let mut v = vec![0xFFu8; 12 + len];
+        let h = RtpHeader {
+            marker: false,
+            payload_type: pt,
+            sequence: seq,
+            timestamp: u32::from(seq) * 160,
+            ssrc: 9,
+        };
+        h.write(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn invalid_and_foreign_packets_are_counted_not_fatal() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(
+            MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
+            t0,
+        );
+        s.handle_rtp(t0, addr([127, 0, 0, 1], 4000), &[1, 2, 3]);
+        s.handle_rtp(t0, addr([127, 0, 0, 1], 4000), &rtp(1, 96, 160)); // not negotiated
+        s.handle_rtcp(t0, addr([127, 0, 0, 1], 4001), &[0x80, 200, 0, 40]);
+        assert_eq!(s.stats().invalid, 3);
+        assert_eq!(s.stats().packets_in, 0);
+        s.handle_rtcp(
+            t0,
+            addr([127, 0, 0, 2], 4001),
+            &[0x80, 201, 0, 1, 0, 0, 0, 1],
+        );
+        assert_eq!(s.stats().rejected_source, 1);
+        s.handle_rtp(t0, addr([127, 0, 0, 1], 4000), &rtp(2, 13, 1)); // comfort noise: activity
+        assert_eq!(s.stats().packets_in, 1);
+    }
+
+    #[test]
+    fn ptime_40_sends_two_frames_per_packet_every_40_ms() {
+        let t0 = Instant::now();
+        let config = MediaConfig {
+            ptime_ms: 40,
+            ..MediaConfig::new(Codec::Pcma, addr([127, 0, 0, 1], 4000))
+        };
+        let mut s = MediaSession::new(config, t0);
+        let first = s.poll_transmit(t0).map(|t| t.payload.len());
+        assert_eq!(first, Some(12 + 320));
+        assert!(s.poll_transmit(t0 + Duration::from_millis(39)).is_none());
+        assert!(s.poll_transmit(t0 + Duration::from_millis(40)).is_some());
+    }
+
+    #[test]
+    fn codec_update_switches_encoding_and_dtmf_path() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(
+            MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
+            t0,
+        );
+        let p = s
+            .poll_transmit(t0)
+            .map(|t| (t.payload[1] & 0x7F, t.payload[12]));
+        assert_eq!(p, Some((0, 0xFF)));
+        s.update_codec(Codec::Pcma, 8, None);
+        let p = s
+            .poll_transmit(t0 + FRAME)
+            .map(|t| (t.payload[1] & 0x7F, t.payload[12]));
+        assert_eq!(p, Some((8, 0xD5)));
+        // Without telephone-event, a digit goes out in band: audio packets, never PT 101.
+        s.send_dtmf('5', Duration::from_millis(80));
+        let mut now = t0 + FRAME * 2;
+        for _ in 0..4 {
+            let t = s
+                .poll_transmit(now)
+                .map(|t| (t.payload[1] & 0x7F, t.payload[12 + 5]));
+            assert!(matches!(t, Some((8, code)) if code != 0xD5), "{t:?}");
+            now += FRAME;
+        }
+    }
+
+    #[test]
+    fn telephone_event_replaces_audio_and_marks_the_return() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(
+            MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
+            t0,
+        );
+        let mut seen = Vec::new();
+        s.send_dtmf('1', Duration::from_millis(100));
+        let mut now = t0;
+        while now < t0 + Duration::from_millis(400) {
+            while let Some(t) = s.poll_transmit(now) {
+                if !t.is_rtcp {
+                    let p = RtpPacket::parse(t.payload).unwrap();
+                    seen.push((p.header.payload_type, p.header.marker, p.header.sequence));
+                }
+            }
+            now += Duration::from_millis(5);
+        }
+        let events: Vec<_> = seen.iter().filter(|p| p.0 == 101).collect();
+        assert_eq!(
+            events.len(),
+            2 + 3,
+            "start, update at 50 ms, 3 ends at 100 ms"
+        );
+        let first_audio_after = seen
+            .iter()
+            .skip_while(|p| p.0 != 101)
+            .find(|p| p.0 == 0)
+            .unwrap();
+        assert!(first_audio_after.1, "marker after the event");
+        // One sequence space, no gaps.
+        for w in seen.windows(2) {
+            assert_eq!(w[1].2, w[0].2.wrapping_add(1));
+        }
     }
 }

@@ -72,10 +72,13 @@ pub struct ReceiveStatistics {
 /// The numbers a report block carries (RFC 3550 §6.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReceptionReport {
+    /// Fraction lost since the last report, in 1/256.
     pub fraction_lost: u8,
     /// Cumulative packets lost, clamped to the 24-bit signed field.
     pub cumulative_lost: i32,
+    /// Extended highest sequence number received.
     pub extended_highest_sequence: u32,
+    /// Interarrival jitter in timestamp units.
     pub jitter: u32,
 }
 

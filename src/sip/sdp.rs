@@ -212,7 +212,7 @@ impl SessionDescription {
                         None => (value, None),
                     };
                     match media.last_mut() {
-                        Some(m) => apply_media_attribute(m, name, attr_value, number)?,
+                        Some(m) => apply_media_attribute(m, name, attr_value),
                         None => {
                             if let Some(d) = Direction::from_attr(name) {
                                 direction = Some(d);
@@ -318,35 +318,34 @@ fn parse_media(value: &str) -> Option<MediaDescription> {
     })
 }
 
-fn apply_media_attribute(
-    m: &mut MediaDescription,
-    name: &str,
-    value: Option<&str>,
-    number: usize,
-) -> Result<(), SdpError> {
+/// `<payload type> <encoding name>/<clock rate>[/<channels>]` (RFC 4566 §6).
+fn parse_rtpmap(v: &str) -> Option<RtpMap> {
+    let (pt, rest) = v.split_once(' ')?;
+    let mut parts = rest.trim().split('/');
+    let encoding = parts.next().unwrap_or_default().to_string();
+    let clock_rate = parts.next()?.parse().ok()?;
+    let channels = parts.next().and_then(|c| c.parse().ok());
+    Some(RtpMap {
+        payload_type: pt.parse().ok()?,
+        encoding,
+        clock_rate,
+        channels,
+    })
+}
+
+fn apply_media_attribute(m: &mut MediaDescription, name: &str, value: Option<&str>) {
     if let Some(d) = Direction::from_attr(name) {
         m.direction = Some(d);
-        return Ok(());
+        return;
     }
     match (name, value) {
-        ("rtpmap", Some(v)) => {
-            let (pt, rest) = v.split_once(' ').ok_or(syntax(number, "bad rtpmap"))?;
-            let mut parts = rest.trim().split('/');
-            let encoding = parts.next().unwrap_or_default().to_string();
-            let clock_rate = parts
-                .next()
-                .and_then(|c| c.parse().ok())
-                .ok_or(syntax(number, "bad rtpmap clock rate"))?;
-            let channels = parts.next().and_then(|c| c.parse().ok());
-            m.rtpmaps.push(RtpMap {
-                payload_type: pt
-                    .parse()
-                    .map_err(|_| syntax(number, "bad rtpmap payload type"))?,
-                encoding,
-                clock_rate,
-                channels,
-            });
-        }
+        // RFC 4566 §5.13: an attribute we cannot use is ignored, not fatal. A malformed rtpmap
+        // (RFC 4475 §3.1.1.3 carries `a=rtpmap:31 LPC` with no clock rate) only matters if it
+        // describes the codec we would choose, and then negotiation finds no usable codec.
+        ("rtpmap", Some(v)) => match parse_rtpmap(v) {
+            Some(map) => m.rtpmaps.push(map),
+            None => m.attributes.push((name.to_string(), Some(v.to_string()))),
+        },
         ("fmtp", Some(v)) => {
             let (pt, params) = v.split_once(' ').unwrap_or((v, ""));
             if let Ok(pt) = pt.parse() {
@@ -357,21 +356,22 @@ fn apply_media_attribute(
         ("maxptime", Some(v)) => m.maxptime = v.trim().parse().ok(),
         ("rtcp", Some(v)) => {
             let mut fields = v.split(' ');
-            let port = fields
-                .next()
-                .and_then(|p| p.parse().ok())
-                .ok_or(syntax(number, "bad rtcp attribute"))?;
-            let addr = match (fields.next(), fields.next(), fields.next()) {
-                (Some("IN"), Some(_), Some(a)) => a.parse().ok(),
-                _ => None,
-            };
-            m.rtcp = Some((port, addr));
+            match fields.next().and_then(|p| p.parse().ok()) {
+                Some(port) => {
+                    let addr = match (fields.next(), fields.next(), fields.next()) {
+                        (Some("IN"), Some(_), Some(a)) => a.parse().ok(),
+                        _ => None,
+                    };
+                    m.rtcp = Some((port, addr));
+                }
+                // A broken rtcp attribute (RFC 3605) falls back to RTP port + 1.
+                None => m.attributes.push((name.to_string(), Some(v.to_string()))),
+            }
         }
         _ => m
             .attributes
             .push((name.to_string(), value.map(str::to_string))),
     }
-    Ok(())
 }
 
 /// Our side of the media: where we receive RTP and the o= identity of our session.
@@ -646,6 +646,21 @@ pub fn build_offer(local: &LocalMedia, direction: Direction) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_rtpmap_of_another_stream_does_not_reject_the_offer() {
+        // RFC 4475 §3.1.1.3 (esc01): `a=rtpmap:31 LPC` has no clock rate.
+        let offer = "v=0\r\no=mhandley 29739 7272939 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 49217 RTP/AVP 0 12\r\nm=video 3227 RTP/AVP 31\r\na=rtpmap:31 LPC\r\n";
+        let sd = SessionDescription::parse(offer).expect("parses");
+        let local = LocalMedia {
+            addr: "127.0.0.1".parse().unwrap(),
+            port: 20000,
+            session_id: 1,
+            session_version: 1,
+        };
+        let n = negotiate_answer(&sd, &local).expect("PCMU is usable");
+        assert_eq!(n.codec, Codec::Pcmu);
+    }
 
     const OFFER: &str = "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 8 0 97 101\r\na=rtpmap:97 iLBC/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:30\r\nm=video 51372 RTP/AVP 31\r\na=rtpmap:31 H261/90000\r\n";
 

@@ -40,7 +40,7 @@ pub struct Transmit {
 }
 
 /// Identifies a transaction: top Via branch, sent-by and method (§17.2.3; ACK maps to INVITE).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TransactionKey {
     pub branch: String,
     pub sent_by: String,

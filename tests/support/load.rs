@@ -5,9 +5,7 @@
 //! target's RTP packets against the 20 ms schedule, measured on the wire with tcpdump.
 //! Timings are reported, never asserted.
 //!
-//! [`frontdoor_options`] starts `frontdoor serve` the way the load needs it (demo menu with the
-//! repo's prompts, so every call hears ~20 s of prompts; ports and `--max-calls` sized for N),
-//! and [`summary_table`] prints repeated runs with their medians (scripts/load.sh).
+//! [`summary_table`] prints repeated runs with their medians (scripts/load.sh).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -19,7 +17,6 @@ use super::g711::Law;
 use super::pcap::{UdpDatagram, read_udp_file};
 use super::process::ChildGuard;
 use super::rtp::{Deviation, RtpStream, SAMPLES_PER_PACKET, percentile, streams};
-use super::server::ServerOptions;
 use super::sipp::{Scenario, Sipp};
 use super::speech::{sine, write_g711_raw};
 use super::tempdir::TempDir;
@@ -393,27 +390,6 @@ pub fn skipped_slots(stream: &RtpStream) -> u64 {
                 .then(|| u64::from(step / packet - 1))
         })
         .sum()
-}
-
-/// How `frontdoor serve` runs for the load: the demo menu with the repo's prompts (welcome,
-/// menu ×3, goodbye: about 20 s of audio to a caller who presses nothing), two RTP ports per
-/// call plus headroom, and `--max-calls` above N.
-pub fn frontdoor_options(calls: u32) -> ServerOptions {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let rtp_ports = u16::try_from(calls.saturating_mul(2) + 64).unwrap_or(u16::MAX - 1);
-    let mut options = ServerOptions {
-        rtp_ports,
-        prompts_dir: Some(repo.join("audio-prompts")),
-        ready_within: Duration::from_secs(30),
-        ..ServerOptions::default()
-    };
-    options.args.extend([
-        "--demo-menu".to_string(),
-        repo.join("call-flows/demo-menu.yaml").display().to_string(),
-        "--max-calls".to_string(),
-        (calls + 10).to_string(),
-    ]);
-    options
 }
 
 /// sipp's media ports for `calls` concurrent calls (rtp_stream walks up from the base). A block

@@ -15,6 +15,7 @@
 pub mod audio;
 pub mod baresip;
 pub mod capture;
+pub mod demo;
 pub mod error;
 pub mod g711;
 pub mod load;

@@ -62,9 +62,16 @@ pub struct ServerGuard {
     log: PathBuf,
 }
 
-/// The frontdoor binary Cargo built for this test run.
+/// Names a prebuilt server binary to test instead of Cargo's (e.g. when several worktrees
+/// share one target directory and overwrite each other's `debug/frontdoor`).
+pub const SERVER_BINARY_ENV: &str = "FRONTDOOR_TEST_SERVER_BINARY";
+
+/// The frontdoor binary Cargo built for this test run, unless [`SERVER_BINARY_ENV`] names
+/// another.
 pub fn frontdoor_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_frontdoor"))
+    std::env::var_os(SERVER_BINARY_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_frontdoor")))
 }
 
 impl ServerGuard {

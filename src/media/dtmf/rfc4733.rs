@@ -30,7 +30,9 @@ const VOLUME: u8 = 10;
 /// One telephone-event payload (RFC 4733 §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TelephoneEvent {
+    /// Event code (0–15 are the DTMF digits, RFC 4733 §3.2).
     pub event: u8,
+    /// End bit: the final packet(s) of the event.
     pub end: bool,
     /// Attenuation in dB below 0 dBm0 (6 bits).
     pub volume: u8,
@@ -111,6 +113,7 @@ pub struct EventPacket {
     pub marker: bool,
     /// The event's start timestamp (same for all its packets).
     pub timestamp: u32,
+    /// The payload.
     pub event: TelephoneEvent,
 }
 

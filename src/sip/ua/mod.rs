@@ -7,16 +7,23 @@
 //! digest auth, and REFER (RFC 3515). Must not touch: sockets, clocks, SDP negotiation or media
 //! (SDP bodies pass through as strings), or what a call does.
 //!
+//! Every datagram is parsed once, by the strict parser (`sip::parse`), into the parser's
+//! [`SipMessage`]; requests then pass `sip::validate::check_request` (RFC 3261 §8.2: 416, 420,
+//! 415, 406, 400, 501) before any state is created. Refused and malformed input is answered
+//! statelessly or dropped and leaves nothing behind.
+//!
 //! Driver contract: after every `handle_*` or command call, drain [`UserAgent::poll_transmit`]
-//! and [`UserAgent::poll_event`] until `None`, then sleep until [`UserAgent::poll_timeout`].
+//! and [`UserAgent::poll_event`] until `None`, then sleep until [`UserAgent::poll_timeout`]
+//! (which may wake the driver early, never late).
 
 pub mod ipnet;
-pub mod wire;
+pub mod message_ext;
 
 mod uac;
 mod uas;
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -24,12 +31,15 @@ pub use self::ipnet::IpNet;
 pub use super::transaction::{ConnectionId, Transmit, Transport};
 
 use super::dialog::Dialog;
+use super::message::SipMessage;
 use super::session_timer::SessionTimer;
 use super::transaction::{
     ClientTransaction, InviteServerTransaction, NonInviteServerTransaction, TransactionKey,
 };
+use super::uri::Scheme;
+use super::validate::UasPolicy;
 use crate::pii::Pii;
-use wire::Message;
+use message_ext::UaMessageExt;
 
 /// Methods we implement (RFC 3261 §20.5 `Allow`).
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, NOTIFY";
@@ -213,7 +223,7 @@ struct PendingAck {
 #[derive(Debug, Clone)]
 struct PendingReoffer {
     key: TransactionKey,
-    request: Message,
+    request: SipMessage,
 }
 
 #[derive(Debug, Clone)]
@@ -226,7 +236,7 @@ struct Call {
     local_tag: String,
     dialog: Option<Dialog>,
     /// UAS: the INVITE received; UAC: the INVITE we sent (latest, with credentials).
-    invite: Message,
+    invite: SipMessage,
     /// UAS: the INVITE server transaction.
     invite_key: Option<TransactionKey>,
     /// UAS: the response destination of the INVITE.
@@ -252,6 +262,9 @@ struct Call {
     /// An in-dialog INVITE of ours is in progress (re-INVITE glare, §14.1).
     local_reinvite: bool,
     refer_subscription: bool,
+    /// Live transactions that refer to this call (client transactions and the INVITE server
+    /// transaction); an ended call is forgotten once this is zero.
+    txs: u32,
 }
 
 #[derive(Debug)]
@@ -275,21 +288,42 @@ enum Purpose {
 struct ClientEntry {
     tx: ClientTransaction,
     call: CallHandle,
-    request: Message,
+    request: SipMessage,
     purpose: Purpose,
 }
 
+/// Something with a deadline in the timer queue.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerTarget {
+    Server(TransactionKey),
+    Client(String),
+    Call(CallHandle),
+    /// Forget an ended call once no transaction refers to it.
+    Reap(CallHandle),
+}
+
 /// The user agent core.
+///
+/// Cost model: every message and every timer costs O(log n) in the number of live calls and
+/// transactions (hash maps plus one binary heap of deadlines), so a burst of 1,000 calls does
+/// not slow each INVITE down.
 #[derive(Debug)]
 pub struct UserAgent {
     config: UaConfig,
+    /// What the RFC 3261 §8.2 checks accept (schemes, option tags, body types).
+    policy: UasPolicy,
     calls: HashMap<CallHandle, Call>,
+    /// Calls not yet ended (the §8.2 capacity check must not scan `calls`).
+    live_calls: usize,
     /// (Call-ID, our tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
     server_txs: HashMap<TransactionKey, ServerTx>,
     /// INVITE server transaction → call (for CANCEL and retransmissions).
     invite_calls: HashMap<TransactionKey, CallHandle>,
     client_txs: HashMap<String, ClientEntry>,
+    /// Deadlines, earliest first. Entries go stale when a deadline moves or its owner goes;
+    /// a stale entry costs one spurious wake-up and is dropped when it reaches the top.
+    timers: BinaryHeap<Reverse<(Instant, TimerTarget)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<UaEvent>,
     next_handle: u64,
@@ -297,13 +331,21 @@ pub struct UserAgent {
 
 impl UserAgent {
     pub fn new(config: UaConfig) -> Self {
+        let policy = UasPolicy {
+            uri_schemes: vec![Scheme::Sip, Scheme::Sips],
+            extensions: SUPPORTED.split(',').map(|t| t.trim().to_string()).collect(),
+            content_types: ACCEPT.split(',').map(|t| t.trim().to_string()).collect(),
+        };
         UserAgent {
             config,
+            policy,
             calls: HashMap::new(),
+            live_calls: 0,
             dialogs: HashMap::new(),
             server_txs: HashMap::new(),
             invite_calls: HashMap::new(),
             client_txs: HashMap::new(),
+            timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_handle: 1,
@@ -314,7 +356,8 @@ impl UserAgent {
         &self.config
     }
 
-    /// Feeds one datagram (UDP) or one framed message (TCP). Never panics on its content.
+    /// Feeds one datagram (UDP) or one framed message (TCP). Never panics on its content, and
+    /// creates no state for anything the strict parser or the §8.2 checks refuse.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -326,19 +369,19 @@ impl UserAgent {
             // RFC 5626 §4.4.1 keep-alive (CRLF): nothing to do.
             return;
         }
-        // The strict parser (sip::parse) is the gate: anything it rejects is answered 400/505
-        // from what can be salvaged, or dropped (responses, unaddressable requests).
-        if let Err(err) = super::parse::parse_datagram(data) {
-            self.reject_unparseable(transport, source, data, &err);
-            return;
-        }
-        if data.starts_with(b"SIP/2.0 ") {
-            if let Some(msg) = Message::parse(data) {
-                self.handle_response(now, msg);
+        // The strict parser (sip::parse) is the gate and the only parse of the datagram:
+        // anything it rejects is answered 400/505 from what can be salvaged, or dropped
+        // (responses, unaddressable requests).
+        match super::parse::parse_datagram(data) {
+            Ok(msg) if msg.is_request() => self.handle_request(now, transport, source, msg),
+            Ok(msg) => {
+                // RFC 3261 §8.1.3.3: a response with more than one Via is discarded.
+                if super::validate::check_response(&msg).is_ok() {
+                    self.handle_response(now, msg);
+                }
             }
-            return;
+            Err(err) => self.reject_unparseable(transport, source, data, &err),
         }
-        self.handle_request_bytes(now, transport, source, data);
     }
 
     fn reject_unparseable(
@@ -349,35 +392,57 @@ impl UserAgent {
         err: &super::error::ParseError,
     ) {
         tracing::debug!(%source, %err, "malformed SIP message");
-        let allowed = self
-            .config
-            .allowed_sources
-            .iter()
-            .any(|n| n.contains(source.ip()));
-        if !allowed || data.starts_with(b"ACK ") {
+        if !self.is_allowed(source) || data.starts_with(b"ACK ") {
             // RFC 3261 §17.2.1: an ACK is never answered; strangers get nothing for garbage.
             return;
         }
         let Some(resp) = super::parse::error_response(data, err) else {
             return;
         };
-        let payload = resp.to_bytes();
-        let Some(via) = Message::parse(&payload).and_then(|m| m.top_via()) else {
+        let Some(via) = resp.headers.top_via_lenient() else {
             return;
         };
         let (transport, destination) = uas::reply_destination(transport, source, &via);
         self.transmits.push_back(Transmit {
             transport,
             destination,
-            payload,
+            payload: resp.to_bytes(),
         });
+    }
+
+    fn is_allowed(&self, source: SocketAddr) -> bool {
+        self.config
+            .allowed_sources
+            .iter()
+            .any(|n| n.contains(source.ip()))
     }
 
     /// Fires every due timer.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.fire_transaction_timers(now);
-        self.fire_call_timers(now);
-        self.collect_garbage();
+        let mut due = Vec::new();
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            if let Some(Reverse((_, target))) = self.timers.pop() {
+                due.push(target);
+            }
+        }
+        // Transactions before calls before reaping, as RFC 3261 layers them; each once.
+        due.sort();
+        due.dedup();
+        for target in due {
+            match target {
+                TimerTarget::Server(key) => self.fire_server(now, key),
+                TimerTarget::Client(branch) => self.fire_client(now, branch),
+                TimerTarget::Call(handle) => {
+                    self.fire_call_timers(now, handle);
+                    self.arm(TimerTarget::Call(handle));
+                }
+                TimerTarget::Reap(handle) => self.reap(handle),
+            }
+        }
+        self.drop_stale_timers();
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -388,34 +453,25 @@ impl UserAgent {
         self.events.pop_front()
     }
 
-    /// The earliest instant at which [`Self::handle_timeout`] has work.
+    /// The earliest instant at which [`Self::handle_timeout`] has work. May be early (a
+    /// deadline that moved later); never late.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let servers = self.server_txs.values().filter_map(|t| match t {
-            ServerTx::Invite(t) => t.next_timeout(),
-            ServerTx::NonInvite(t) => t.next_timeout(),
-        });
-        let clients = self.client_txs.values().filter_map(|e| e.tx.next_timeout());
-        let calls = self.calls.values().flat_map(|c| {
-            let ack = c
-                .pending_ack
-                .as_ref()
-                .map(|p| p.next.map_or(p.give_up, |n| n.min(p.give_up)));
-            let st = c
-                .session_timer
-                .as_ref()
-                .filter(|_| c.state == CallState::Confirmed)
-                .map(|t| t.next_timeout());
-            [ack, st]
-        });
-        servers.chain(clients).chain(calls.flatten()).min()
+        self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Calls not yet ended.
     pub fn active_calls(&self) -> usize {
-        self.calls
-            .values()
-            .filter(|c| c.state != CallState::Ended)
-            .count()
+        self.live_calls
+    }
+
+    /// Calls, dialogs and transactions still held (ended calls linger while a transaction
+    /// refers to them). For leak checks and metrics.
+    pub fn held_state(&self) -> usize {
+        self.calls.len()
+            + self.dialogs.len()
+            + self.server_txs.len()
+            + self.invite_calls.len()
+            + self.client_txs.len()
     }
 
     fn new_handle(&mut self) -> CallHandle {
@@ -428,8 +484,15 @@ impl UserAgent {
         self.events.push_back(event);
     }
 
-    /// Ends a call once: marks it, drops its dialog index, and reports why.
-    fn end_call(&mut self, handle: CallHandle, cause: TerminationCause) {
+    /// Registers a new call (state other than Ended).
+    fn insert_call(&mut self, call: Call) {
+        self.live_calls += 1;
+        self.calls.insert(call.handle, call);
+    }
+
+    /// Ends a call once: marks it, stops its timers, and reports why. The call itself is
+    /// forgotten once no transaction refers to it.
+    fn end_call(&mut self, now: Instant, handle: CallHandle, cause: TerminationCause) {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
@@ -439,7 +502,9 @@ impl UserAgent {
         call.state = CallState::Ended;
         call.pending_ack = None;
         call.session_timer = None;
+        self.live_calls = self.live_calls.saturating_sub(1);
         tracing::info!(call = handle.0, call_id = %call.invite.call_id().unwrap_or(""), ?cause, "call ended");
+        self.timers.push(Reverse((now, TimerTarget::Reap(handle))));
         self.emit(UaEvent::Terminated {
             call: handle,
             cause,
@@ -467,67 +532,157 @@ impl UserAgent {
         }
     }
 
-    fn fire_transaction_timers(&mut self, now: Instant) {
-        let mut out = Vec::new();
-        for tx in self.server_txs.values_mut() {
-            match tx {
-                ServerTx::Invite(t) if t.next_timeout().is_some_and(|at| at <= now) => {
-                    // Timer H: the call already ended when the non-2xx final was sent; nothing to report.
-                    let _ = t.on_timer(now, &mut out);
-                }
-                ServerTx::NonInvite(t) if t.next_timeout().is_some_and(|at| at <= now) => {
-                    t.on_timer(now)
-                }
-                _ => {}
+    /// The current deadline of `target`, if it still has one.
+    fn deadline(&self, target: &TimerTarget) -> Option<Instant> {
+        match target {
+            TimerTarget::Server(key) => match self.server_txs.get(key)? {
+                ServerTx::Invite(t) => t.next_timeout(),
+                ServerTx::NonInvite(t) => t.next_timeout(),
+            },
+            TimerTarget::Client(branch) => self.client_txs.get(branch)?.tx.next_timeout(),
+            TimerTarget::Call(handle) => {
+                let c = self.calls.get(handle)?;
+                let ack = c
+                    .pending_ack
+                    .as_ref()
+                    .map(|p| p.next.map_or(p.give_up, |n| n.min(p.give_up)));
+                let session = c
+                    .session_timer
+                    .as_ref()
+                    .filter(|_| c.state == CallState::Confirmed)
+                    .map(|t| t.next_timeout());
+                [ack, session].into_iter().flatten().min()
             }
-        }
-        self.transmits.extend(out.drain(..));
-        let mut timed_out = Vec::new();
-        for (branch, entry) in self.client_txs.iter_mut() {
-            // Retransmissions are timed from their own schedule; loop in case `now` jumped far.
-            let mut guard = 0;
-            while entry.tx.next_timeout().is_some_and(|at| at <= now) && guard < 64 {
-                guard += 1;
-                if entry.tx.on_timer(now, &mut out) {
-                    timed_out.push(branch.clone());
-                    break;
-                }
-            }
-        }
-        self.transmits.extend(out);
-        for branch in timed_out {
-            // RFC 3261 §8.1.3.1: a transaction timeout is a 408 for the TU.
-            self.client_failed(now, &branch, 408);
+            // Reap entries are one-shot and never re-armed.
+            TimerTarget::Reap(_) => None,
         }
     }
 
-    fn collect_garbage(&mut self) {
-        self.server_txs.retain(|_, t| match t {
-            ServerTx::Invite(t) => !t.is_terminated(),
-            ServerTx::NonInvite(t) => !t.is_terminated(),
-        });
-        let live: std::collections::HashSet<TransactionKey> =
-            self.server_txs.keys().cloned().collect();
-        self.invite_calls.retain(|k, _| live.contains(k));
-        self.client_txs.retain(|_, e| !e.tx.is_terminated());
-        let busy: std::collections::HashSet<CallHandle> = self
-            .client_txs
-            .values()
-            .map(|e| e.call)
-            .chain(self.invite_calls.values().copied())
-            .collect();
-        let dead: Vec<CallHandle> = self
-            .calls
-            .values()
-            .filter(|c| c.state == CallState::Ended && !busy.contains(&c.handle))
-            .map(|c| c.handle)
-            .collect();
-        for h in dead {
-            if let Some(c) = self.calls.remove(&h)
-                && let Some(id) = c.invite.call_id()
-            {
-                self.dialogs.remove(&(id.to_string(), c.local_tag.clone()));
+    /// Queues `target` at its current deadline. Called wherever a deadline may move earlier.
+    fn arm(&mut self, target: TimerTarget) {
+        if let Some(at) = self.deadline(&target) {
+            self.timers.push(Reverse((at, target)));
+        }
+    }
+
+    /// Pops entries at the top of the queue whose deadline moved or whose owner is gone, so
+    /// that `poll_timeout` is exact after `handle_timeout`. A moved deadline is re-queued.
+    fn drop_stale_timers(&mut self) {
+        while let Some(Reverse((at, target))) = self.timers.peek() {
+            if matches!(target, TimerTarget::Reap(_)) {
+                // One-shot and always due: handled by the next `handle_timeout`.
+                break;
             }
+            let (at, current) = (*at, self.deadline(target));
+            if current == Some(at) {
+                break;
+            }
+            if let Some(Reverse((_, target))) = self.timers.pop()
+                && let Some(moved) = current
+            {
+                self.timers.push(Reverse((moved, target)));
+            }
+        }
+    }
+
+    fn fire_server(&mut self, now: Instant, key: TransactionKey) {
+        let Some(tx) = self.server_txs.get_mut(&key) else {
+            return;
+        };
+        let mut out = Vec::new();
+        let terminated = match tx {
+            ServerTx::Invite(t) => {
+                if t.next_timeout().is_some_and(|at| at <= now) {
+                    // Timer H: the call already ended when the non-2xx final was sent;
+                    // nothing to report.
+                    let _ = t.on_timer(now, &mut out);
+                }
+                t.is_terminated()
+            }
+            ServerTx::NonInvite(t) => {
+                if t.next_timeout().is_some_and(|at| at <= now) {
+                    t.on_timer(now);
+                }
+                t.is_terminated()
+            }
+        };
+        self.transmits.extend(out);
+        if !terminated {
+            self.arm(TimerTarget::Server(key));
+            return;
+        }
+        self.server_txs.remove(&key);
+        if let Some(handle) = self.invite_calls.remove(&key) {
+            self.release_tx(now, handle);
+        }
+    }
+
+    fn fire_client(&mut self, now: Instant, branch: String) {
+        let Some(entry) = self.client_txs.get_mut(&branch) else {
+            return;
+        };
+        let mut out = Vec::new();
+        let mut timed_out = false;
+        // Retransmissions are timed from their own schedule; loop in case `now` jumped far.
+        let mut guard = 0;
+        while entry.tx.next_timeout().is_some_and(|at| at <= now) && guard < 64 {
+            guard += 1;
+            if entry.tx.on_timer(now, &mut out) {
+                timed_out = true;
+                break;
+            }
+        }
+        self.transmits.extend(out);
+        if timed_out {
+            // RFC 3261 §8.1.3.1: a transaction timeout is a 408 for the TU.
+            self.client_failed(now, &branch, 408);
+        }
+        let terminated = self
+            .client_txs
+            .get(&branch)
+            .is_some_and(|e| e.tx.is_terminated());
+        if !terminated {
+            self.arm(TimerTarget::Client(branch));
+            return;
+        }
+        if let Some(entry) = self.client_txs.remove(&branch) {
+            self.release_tx(now, entry.call);
+        }
+    }
+
+    /// Adds a client transaction for `call` and queues its timers.
+    fn insert_client(&mut self, key: String, entry: ClientEntry) {
+        let call = entry.call;
+        if self.client_txs.insert(key.clone(), entry).is_none()
+            && let Some(c) = self.calls.get_mut(&call)
+        {
+            c.txs += 1;
+        }
+        self.arm(TimerTarget::Client(key));
+    }
+
+    /// A transaction of `handle` ended; the call may now be forgotten.
+    fn release_tx(&mut self, now: Instant, handle: CallHandle) {
+        if let Some(c) = self.calls.get_mut(&handle) {
+            c.txs = c.txs.saturating_sub(1);
+            if c.state == CallState::Ended && c.txs == 0 {
+                self.timers.push(Reverse((now, TimerTarget::Reap(handle))));
+            }
+        }
+    }
+
+    fn reap(&mut self, handle: CallHandle) {
+        let done = self
+            .calls
+            .get(&handle)
+            .is_some_and(|c| c.state == CallState::Ended && c.txs == 0);
+        if !done {
+            return;
+        }
+        if let Some(c) = self.calls.remove(&handle)
+            && let Some(id) = c.invite.call_id()
+        {
+            self.dialogs.remove(&(id.to_string(), c.local_tag));
         }
     }
 }
@@ -540,15 +695,4 @@ fn random_token() -> String {
 /// A new branch with the RFC 3261 magic cookie (§8.1.1.7).
 fn new_branch() -> String {
     format!("{}{}", super::transaction::MAGIC_COOKIE, random_token())
-}
-
-/// The SocketAddr of a sip URI with an IP-literal host.
-fn uri_socket_addr(uri: &str) -> Option<SocketAddr> {
-    let (host, port) = wire::uri_host_port(uri)?;
-    let ip: IpAddr = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()?;
-    Some(SocketAddr::new(ip, port.unwrap_or(5060)))
 }

@@ -6,15 +6,18 @@
 
 use std::time::Instant;
 
-use super::wire::{Message, header_param};
+use super::message_ext::{UaMessageExt, uri_socket_addr};
 use super::{
     ALLOW, Call, CallHandle, CallState, ClientEntry, OutboundTarget, Purpose, SUPPORTED,
-    TerminationCause, Transport, UaError, UaEvent, UserAgent, new_branch, random_token,
-    uri_socket_addr,
+    TerminationCause, TimerTarget, Transport, UaError, UaEvent, UserAgent, new_branch,
+    random_token,
 };
 use crate::sip::auth::DigestChallenge;
 use crate::sip::dialog::Dialog;
+use crate::sip::message::{Method, SipMessage};
+use crate::sip::session_timer::{Refresher, SessionTimer};
 use crate::sip::transaction::{ClientResponseOutcome, ClientTransaction};
+use crate::sip::uri::Uri;
 
 impl UserAgent {
     /// Places a call to the configured target named `target`. Nothing in any received request
@@ -32,29 +35,29 @@ impl UserAgent {
             .find(|t| t.name == target)
             .cloned()
             .ok_or_else(|| UaError::UnknownTarget(target.to_string()))?;
-        let destination =
-            uri_socket_addr(&t.uri).ok_or_else(|| UaError::UnresolvableTarget(t.uri.clone()))?;
+        let unresolvable = || UaError::UnresolvableTarget(t.uri.clone());
+        let target_uri = Uri::parse(&t.uri).map_err(|_| unresolvable())?;
+        let destination = uri_socket_addr(&target_uri).ok_or_else(unresolvable)?;
         if self.active_calls() >= self.config.max_calls {
             return Err(UaError::AtCapacity);
         }
         let handle = self.new_handle();
         let local_tag = random_token();
         let call_id = format!("{}@{}", random_token(), self.local_host_port());
-        let mut invite = Message::request("INVITE", &t.uri);
-        invite.push(
-            "From",
-            format!("<sip:frontdoor@{}>;tag={local_tag}", self.local_host_port()),
-        );
-        invite.push("To", format!("<{}>", t.uri));
-        invite.push("Call-ID", call_id.clone());
-        invite.push("CSeq", format!("{} INVITE", rand::random::<u16>().max(1)));
-        invite.push("Max-Forwards", "70");
-        invite.push("Contact", self.contact(Transport::Udp));
-        invite.push("Allow", ALLOW);
-        invite.push("Supported", SUPPORTED);
-        invite.push("User-Agent", self.config.user_agent.clone());
-        invite.push("Content-Type", "application/sdp");
-        invite.body = sdp_offer.clone().into_bytes();
+        let invite = SipMessage::request(Method::Invite, target_uri)
+            .with_header(
+                "From",
+                format!("<sip:frontdoor@{}>;tag={local_tag}", self.local_host_port()),
+            )
+            .with_header("To", format!("<{}>", t.uri))
+            .with_header("Call-ID", call_id.clone())
+            .with_header("CSeq", format!("{} INVITE", rand::random::<u16>().max(1)))
+            .with_header("Max-Forwards", "70")
+            .with_header("Contact", self.contact(Transport::Udp))
+            .with_header("Allow", ALLOW)
+            .with_header("Supported", SUPPORTED)
+            .with_header("User-Agent", self.config.user_agent.clone())
+            .with_body("application/sdp", sdp_offer.clone().into_bytes());
         let call = Call {
             handle,
             state: CallState::Calling,
@@ -80,14 +83,15 @@ impl UserAgent {
             bye_after_ack: false,
             local_reinvite: false,
             refer_subscription: false,
+            txs: 0,
         };
-        self.calls.insert(handle, call);
+        self.insert_call(call);
         self.dialogs.insert((call_id, local_tag), handle);
         self.send_invite(now, handle, invite);
         Ok(handle)
     }
 
-    fn send_invite(&mut self, now: Instant, handle: CallHandle, invite: Message) {
+    fn send_invite(&mut self, now: Instant, handle: CallHandle, invite: SipMessage) {
         let branch = self.start_client(now, handle, invite.clone(), Purpose::Invite);
         if let Some(c) = self.calls.get_mut(&handle) {
             c.invite_branch = branch;
@@ -109,15 +113,15 @@ impl UserAgent {
             return Err(UaError::NotEstablished);
         }
         let mut req = self
-            .in_dialog_request(call, "REFER")
+            .in_dialog_request(call, Method::Refer)
             .ok_or(UaError::NotEstablished)?;
         let value = if refer_to.starts_with('<') {
             refer_to.to_string()
         } else {
             format!("<{refer_to}>")
         };
-        req.push("Refer-To", value);
-        req.push(
+        req.headers.push("Refer-To", value);
+        req.headers.push(
             "Referred-By",
             format!("<sip:frontdoor@{}>", self.local_host_port()),
         );
@@ -126,7 +130,7 @@ impl UserAgent {
             if n.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']) {
                 continue;
             }
-            req.push(&n, v);
+            req.headers.push(&n, v);
         }
         if let Some(c) = self.calls.get_mut(&call) {
             c.refer_subscription = true;
@@ -136,15 +140,21 @@ impl UserAgent {
     }
 
     /// Builds an in-dialog request with Via, Contact and the next CSeq.
-    pub(super) fn in_dialog_request(&mut self, call: CallHandle, method: &str) -> Option<Message> {
+    pub(super) fn in_dialog_request(
+        &mut self,
+        call: CallHandle,
+        method: Method,
+    ) -> Option<SipMessage> {
         let contact = self.contact(self.calls.get(&call)?.transport);
         let ua = self.config.user_agent.clone();
         let c = self.calls.get_mut(&call)?;
+        // §12.2.1.1 / RFC 3515 §2.4.1: target refresh requests and REFER carry our Contact.
+        let with_contact = matches!(method, Method::Invite | Method::Update | Method::Refer);
         let mut req = c.dialog.as_mut()?.next_request(method);
-        if matches!(method, "INVITE" | "UPDATE" | "REFER") {
-            req.push("Contact", contact);
+        if with_contact {
+            req.headers.push("Contact", contact);
         }
-        req.push("User-Agent", ua);
+        req.headers.push("User-Agent", ua);
         Some(req)
     }
 
@@ -153,7 +163,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         call: CallHandle,
-        mut req: Message,
+        mut req: SipMessage,
         purpose: Purpose,
     ) -> Option<String> {
         let c = self.calls.get(&call)?;
@@ -176,20 +186,18 @@ impl UserAgent {
         };
         req.headers.insert(
             0,
-            (
-                "Via".to_string(),
-                format!(
-                    "SIP/2.0/{proto} {};branch={branch};rport",
-                    self.local_host_port()
-                ),
+            "Via",
+            format!(
+                "SIP/2.0/{proto} {};branch={branch};rport",
+                self.local_host_port()
             ),
         );
-        let invite = req.method() == Some("INVITE");
+        let invite = req.method() == Some(&Method::Invite);
         let (tx, first) =
             ClientTransaction::start(now, invite, transport, destination, req.to_bytes());
-        tracing::info!(method = req.method().unwrap_or(""), call_id = req.call_id().unwrap_or(""), %destination, "sip request sent");
+        tracing::info!(method = %req.method_name(), call_id = req.call_id().unwrap_or(""), %destination, "sip request sent");
         self.transmits.push_back(first);
-        self.client_txs.insert(
+        self.insert_client(
             branch.clone(),
             ClientEntry {
                 tx,
@@ -218,20 +226,14 @@ impl UserAgent {
         };
         // §9.1: CANCEL copies Request-URI, Call-ID, From, To, the CSeq number and the top Via.
         let inv = &entry.request;
-        let mut cancel = Message::request("CANCEL", inv.request_uri().unwrap_or_default());
-        for name in ["Via", "Route", "From", "To", "Call-ID"] {
-            for v in inv.headers_named(name) {
-                cancel.push(name, v.to_string());
-            }
-        }
-        let seq = inv.cseq().map(|(n, _)| n).unwrap_or(1);
-        cancel.push("CSeq", format!("{seq} CANCEL"));
-        cancel.push("Max-Forwards", "70");
+        let Ok(cancel) = SipMessage::cancel_for(inv) else {
+            return;
+        };
         let (transport, destination) = (entry.tx.transport(), entry.tx.destination());
         let (tx, first) =
             ClientTransaction::start(now, false, transport, destination, cancel.to_bytes());
         self.transmits.push_back(first);
-        self.client_txs.insert(
+        self.insert_client(
             format!("{branch}/cancel"),
             ClientEntry {
                 tx,
@@ -240,7 +242,7 @@ impl UserAgent {
                 purpose: Purpose::Cancel,
             },
         );
-        self.end_call(call, TerminationCause::Cancelled);
+        self.end_call(now, call, TerminationCause::Cancelled);
     }
 
     /// A session refresh (RFC 4028 §7.4): UPDATE if the peer allows it, else re-INVITE.
@@ -258,16 +260,20 @@ impl UserAgent {
             .as_ref()
             .map(|t| t.interval)
             .unwrap_or(self.config.session_expires);
-        let method = if use_update { "UPDATE" } else { "INVITE" };
+        let method = if use_update {
+            Method::Update
+        } else {
+            Method::Invite
+        };
         let Some(mut req) = self.in_dialog_request(call, method) else {
             return;
         };
-        req.push("Session-Expires", format!("{se};refresher=uas"));
-        req.push("Supported", SUPPORTED);
+        req.headers
+            .push("Session-Expires", format!("{se};refresher=uas"));
+        req.headers.push("Supported", SUPPORTED);
         if !use_update && let Some(sdp) = sdp {
             // RFC 4028 §7.4: a re-INVITE refresh repeats the current session description.
-            req.push("Content-Type", "application/sdp");
-            req.body = sdp.into_bytes();
+            req = req.with_body("application/sdp", sdp.into_bytes());
         }
         if let Some(c) = self.calls.get_mut(&call) {
             c.local_reinvite = !use_update;
@@ -281,15 +287,17 @@ impl UserAgent {
     }
 
     /// A response arrived; route it to its client transaction by branch (§17.1.3).
-    pub(super) fn handle_response(&mut self, now: Instant, resp: Message) {
-        let Some(status) = resp.status() else { return };
+    pub(super) fn handle_response(&mut self, now: Instant, resp: SipMessage) {
+        let Some(status) = resp.status_code() else {
+            return;
+        };
         let Some(branch) = resp.top_via().and_then(|v| v.branch) else {
             return;
         };
-        let Some((_, method)) = resp.cseq() else {
+        let Some(method) = resp.cseq().map(|c| c.method) else {
             return;
         };
-        let key = if method == "CANCEL" {
+        let key = if method == Method::Cancel {
             format!("{branch}/cancel")
         } else {
             branch.clone()
@@ -299,14 +307,14 @@ impl UserAgent {
         };
         let mut out = Vec::new();
         let request = entry.request.clone();
-        let outcome = entry.tx.on_response(
-            now,
-            status,
-            || build_non2xx_ack(&request, &resp).to_bytes(),
-            &mut out,
-        );
+        let outcome =
+            entry
+                .tx
+                .on_response(now, status, || build_non2xx_ack(&request, &resp), &mut out);
         let (call, purpose) = (entry.call, entry.purpose);
         self.transmits.extend(out);
+        // A final response starts Timer D/K/M (RFC 3261 §17.1, RFC 6026 §8.4).
+        self.arm(TimerTarget::Client(key.clone()));
         tracing::info!(status, %method, call_id = resp.call_id().unwrap_or(""), "sip response received");
         if outcome == ClientResponseOutcome::Absorb {
             return;
@@ -334,15 +342,16 @@ impl UserAgent {
         now: Instant,
         call: CallHandle,
         branch: &str,
-        request: &Message,
-        resp: &Message,
+        request: &SipMessage,
+        resp: &SipMessage,
         status: u16,
     ) {
         let Some(state) = self.calls.get(&call).map(|c| c.state) else {
             return;
         };
         if status < 200 {
-            if status > 100 && state == CallState::Calling {
+            // Every 18x is progress for the runtime, also after a 100 Trying moved us to Early.
+            if status > 100 && matches!(state, CallState::Calling | CallState::Early) {
                 self.emit(UaEvent::OutgoingProgress { call, status });
             }
             if let Some(c) = self.calls.get_mut(&call)
@@ -372,15 +381,15 @@ impl UserAgent {
         } else {
             TerminationCause::OutgoingFailed(status)
         };
-        self.end_call(call, cause);
+        self.end_call(now, call, cause);
     }
 
     fn retry_with_auth(
         &mut self,
         now: Instant,
         call: CallHandle,
-        request: &Message,
-        resp: &Message,
+        request: &SipMessage,
+        resp: &SipMessage,
         status: u16,
     ) -> bool {
         let Some(c) = self.calls.get(&call) else {
@@ -402,22 +411,26 @@ impl UserAgent {
         } else {
             ("WWW-Authenticate", "Authorization")
         };
+        // Each challenge header line is one challenge (its commas separate auth-params).
         let Some(challenge) = resp
-            .headers_named(challenge_header)
+            .headers
+            .get_all(challenge_header)
             .find_map(|v| DigestChallenge::parse(v).ok())
         else {
             return false;
         };
-        let uri = request.request_uri().unwrap_or_default().to_string();
+        let Some(uri) = request.request_uri().map(Uri::to_string) else {
+            return false;
+        };
         let credentials = challenge.authorize("INVITE", &uri, &user, &pass, &random_token(), 1);
         let mut retry = request.clone();
         // §22.2: a new request: fresh branch (start_client adds it), CSeq incremented.
-        retry
-            .headers
-            .retain(|(n, _)| n != "Via" && n != "CSeq" && n != auth_header);
-        let seq = request.cseq().map(|(n, _)| n).unwrap_or(1).wrapping_add(1);
-        retry.push("CSeq", format!("{seq} INVITE"));
-        retry.push(auth_header, credentials);
+        for name in ["Via", "CSeq", auth_header] {
+            retry.headers.remove(name);
+        }
+        let seq = request.cseq().map(|c| c.seq).unwrap_or(1).wrapping_add(1);
+        retry.headers.push("CSeq", format!("{seq} INVITE"));
+        retry.headers.push(auth_header, credentials);
         if let Some(c) = self.calls.get_mut(&call) {
             c.auth_attempted = true;
             c.state = CallState::Calling;
@@ -426,7 +439,13 @@ impl UserAgent {
         true
     }
 
-    fn on_invite_2xx(&mut self, now: Instant, call: CallHandle, request: &Message, resp: &Message) {
+    fn on_invite_2xx(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        request: &SipMessage,
+        resp: &SipMessage,
+    ) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -442,17 +461,15 @@ impl UserAgent {
         let Ok(mut dialog) = Dialog::from_outgoing_response(request, resp) else {
             return;
         };
-        let seq = request.cseq().map(|(n, _)| n).unwrap_or(1);
-        let mut ack = dialog.request_with_cseq("ACK", seq);
+        let seq = request.cseq().map(|c| c.seq).unwrap_or(1);
+        let mut ack = dialog.request_with_cseq(Method::Ack, seq);
         ack.headers.insert(
             0,
-            (
-                "Via".to_string(),
-                format!(
-                    "SIP/2.0/UDP {};branch={};rport",
-                    self.local_host_port(),
-                    new_branch()
-                ),
+            "Via",
+            format!(
+                "SIP/2.0/UDP {};branch={};rport",
+                self.local_host_port(),
+                new_branch()
             ),
         );
         dialog.local_seq = seq;
@@ -485,19 +502,19 @@ impl UserAgent {
         if let Some(c) = self.calls.get_mut(&call) {
             c.state = CallState::Confirmed;
             if let Some((interval, refresher)) = resp
-                .header("Session-Expires")
-                .and_then(crate::sip::session_timer::Refresher::parse_session_expires)
+                .headers
+                .get("Session-Expires")
+                .and_then(Refresher::parse_session_expires)
             {
-                let we = refresher == Some(crate::sip::session_timer::Refresher::Uac);
-                c.session_timer = Some(crate::sip::session_timer::SessionTimer::start(
-                    now, interval, we,
-                ));
+                let we = refresher == Some(Refresher::Uac);
+                c.session_timer = Some(SessionTimer::start(now, interval, we));
                 c.session_header = Some(format!(
                     "{interval};refresher={}",
                     if we { "uac" } else { "uas" }
                 ));
             }
         }
+        self.arm(TimerTarget::Call(call));
         self.emit(UaEvent::OutgoingAnswered {
             call,
             sdp: resp.sdp(),
@@ -508,8 +525,8 @@ impl UserAgent {
         &mut self,
         now: Instant,
         call: CallHandle,
-        request: &Message,
-        resp: &Message,
+        request: &SipMessage,
+        resp: &SipMessage,
         status: u16,
         invite: bool,
     ) {
@@ -522,21 +539,19 @@ impl UserAgent {
             }
             if (200..300).contains(&status) {
                 // §13.2.2.4: ACK the re-INVITE's 2xx.
-                let seq = request.cseq().map(|(n, _)| n).unwrap_or(1);
+                let seq = request.cseq().map(|c| c.seq).unwrap_or(1);
                 let Some(c) = self.calls.get(&call) else {
                     return;
                 };
                 if let Some(d) = &c.dialog {
-                    let mut ack = d.request_with_cseq("ACK", seq);
+                    let mut ack = d.request_with_cseq(Method::Ack, seq);
                     ack.headers.insert(
                         0,
-                        (
-                            "Via".to_string(),
-                            format!(
-                                "SIP/2.0/UDP {};branch={};rport",
-                                self.local_host_port(),
-                                new_branch()
-                            ),
+                        "Via",
+                        format!(
+                            "SIP/2.0/UDP {};branch={};rport",
+                            self.local_host_port(),
+                            new_branch()
                         ),
                     );
                     let destination = uri_socket_addr(d.next_hop()).unwrap_or(c.peer);
@@ -557,10 +572,11 @@ impl UserAgent {
                 }
                 t.restart(now);
             }
+            self.arm(TimerTarget::Call(call));
         } else if status == 481 || status == 408 {
             // RFC 4028 §10 / RFC 3261 §12.2.1.2: the dialog is gone.
             self.send_bye(now, call);
-            self.end_call(call, TerminationCause::SessionExpired);
+            self.end_call(now, call, TerminationCause::SessionExpired);
         }
     }
 
@@ -577,7 +593,7 @@ impl UserAgent {
                     .get(&call)
                     .is_some_and(|c| c.state == CallState::Ended);
                 if !ended {
-                    self.end_call(call, TerminationCause::OutgoingFailed(status));
+                    self.end_call(now, call, TerminationCause::OutgoingFailed(status));
                 }
             }
             Purpose::ReInvite | Purpose::Update => {
@@ -597,29 +613,16 @@ impl UserAgent {
     }
 }
 
-/// RFC 3261 §17.1.1.3: the ACK for a non-2xx final: same branch, Request-URI, Call-ID, From,
-/// CSeq number and Route as the INVITE, and the response's To (with its tag).
-fn build_non2xx_ack(invite: &Message, resp: &Message) -> Message {
-    let mut ack = Message::request("ACK", invite.request_uri().unwrap_or_default());
-    if let Some(via) = invite.header("Via") {
-        ack.push("Via", via.to_string());
-    }
-    for r in invite.headers_named("Route") {
-        ack.push("Route", r.to_string());
-    }
-    for (name, src) in [("From", invite), ("To", resp), ("Call-ID", invite)] {
-        if let Some(v) = src.header(name) {
-            ack.push(name, v.to_string());
-        }
-    }
-    let seq = invite.cseq().map(|(n, _)| n).unwrap_or(1);
-    ack.push("CSeq", format!("{seq} ACK"));
-    ack.push("Max-Forwards", "70");
-    let _ = header_param;
-    ack
+/// RFC 3261 §17.1.1.3: the ACK for a non-2xx final (same branch, Request-URI, Call-ID, From,
+/// CSeq number and Route as the INVITE; the response's To). Both messages passed the strict
+/// parser, so the builder cannot fail; an empty payload would only be dropped by the peer.
+fn build_non2xx_ack(invite: &SipMessage, resp: &SipMessage) -> Vec<u8> {
+    SipMessage::ack_for_failure(invite, resp)
+        .map(|ack| ack.to_bytes())
+        .unwrap_or_default()
 }
 
 /// A response synthesised locally for a timed-out transaction (§8.1.3.1).
-fn build_local_response(request: &Message, status: u16) -> Message {
-    super::uas::build_response(request, status, None, "local")
+fn build_local_response(request: &SipMessage, status: u16) -> SipMessage {
+    SipMessage::response_to(request, status, None)
 }

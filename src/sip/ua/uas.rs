@@ -4,17 +4,20 @@
 //! in-dialog requests (re-INVITE, UPDATE, INFO, NOTIFY), 2xx retransmission until ACK
 //! (§13.3.1.4), session-timer expiry (RFC 4028 §10), and the UAS commands (`answer`, ...).
 
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::wire::{Message, StartLine, ViaView, header_uri, uri_user};
+use super::message_ext::{UaMessageExt, sent_by};
 use super::{
     ACCEPT, ALLOW, Call, CallHandle, CallState, IncomingCall, PendingAck, PendingReoffer, Purpose,
-    ReOfferKind, SUPPORTED, ServerTx, TerminationCause, Transport, UaEvent, UserAgent,
+    ReOfferKind, SUPPORTED, ServerTx, TerminationCause, TimerTarget, Transport, UaEvent, UserAgent,
     random_token,
 };
 use crate::pii::Pii;
 use crate::sip::dialog::Dialog;
+use crate::sip::headers::{Via, response_destination};
+use crate::sip::message::{Method, SipMessage};
 use crate::sip::session_timer::{
     Refresher, SessionTimer, SessionTimerAction, UasDecision, uas_negotiate,
 };
@@ -23,53 +26,19 @@ use crate::sip::transaction::{
     InviteServerState, InviteServerTransaction, MAGIC_COOKIE, NonInviteServerTransaction,
     TransactionKey, Transmit,
 };
-
-/// Methods we know but do not implement (RFC 3261 §8.2.1: 405 with Allow).
-const KNOWN_UNSUPPORTED: &[&str] = &["REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "REFER"];
-
-/// The standard reason phrase for statuses we send.
-fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Trying",
-        180 => "Ringing",
-        183 => "Session Progress",
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        415 => "Unsupported Media Type",
-        420 => "Bad Extension",
-        422 => "Session Interval Too Small",
-        480 => "Temporarily Unavailable",
-        481 => "Call/Transaction Does Not Exist",
-        486 => "Busy Here",
-        487 => "Request Terminated",
-        488 => "Not Acceptable Here",
-        491 => "Request Pending",
-        500 => "Server Internal Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        505 => "Version Not Supported",
-        603 => "Decline",
-        _ => "Unknown",
-    }
-}
+use crate::sip::validate::check_request;
 
 impl UserAgent {
-    pub(super) fn handle_request_bytes(
+    /// A request the strict parser accepted: allow-list, RFC 3261 §8.2 checks, transaction
+    /// matching, then method handling.
+    pub(super) fn handle_request(
         &mut self,
         now: Instant,
         transport: Transport,
         source: SocketAddr,
-        data: &[u8],
+        mut req: SipMessage,
     ) {
-        let Some(mut req) = Message::parse(data) else {
-            tracing::debug!(%source, "unparseable request dropped");
-            return;
-        };
-        let Some(StartLine::Request { method, .. }) = Some(req.start.clone()) else {
+        let Some(method) = req.method().cloned() else {
             return;
         };
         let Some(via) = req.top_via() else {
@@ -77,51 +46,53 @@ impl UserAgent {
             return;
         };
         let reply_to = reply_destination(transport, source, &via);
-        stamp_via(&mut req, source);
-        let allowed = self
-            .config
-            .allowed_sources
-            .iter()
-            .any(|n| n.contains(source.ip()));
-        if !allowed {
+        // RFC 3261 §18.2.1 / RFC 3581 §4: record where the request really came from, so every
+        // response built from it carries `received`/`rport`.
+        let _ = req.stamp_received(source);
+        if !self.is_allowed(source) {
             // Allow-list first, without creating any state.
-            if method != "ACK" {
-                self.send_stateless(&req, 403, reply_to, &[]);
+            if method != Method::Ack {
+                self.send_stateless(&req, 403, None, reply_to, &[]);
             }
             return;
         }
-        if req.call_id().is_none()
-            || req.cseq().is_none()
-            || req.header("From").is_none()
-            || req.header("To").is_none()
-        {
-            if method != "ACK" {
-                self.send_stateless(&req, 400, reply_to, &[]);
+        // RFC 3261 §8.2.1-§8.2.3 (416, 420, 415, 406, 400 for repeated scalar headers or a
+        // CSeq/method mismatch, 501 for an unknown method with a mismatch), answered
+        // statelessly: a refused request creates no state.
+        if let Err(rejection) = check_request(&req, &self.policy) {
+            if method != Method::Ack {
+                let extra: Vec<(&str, &str)> = rejection
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                let reason = rejection.reason.clone();
+                self.send_stateless(&req, rejection.status, Some(&reason), reply_to, &extra);
             }
             return;
         }
-        // CSeq method must match the request method (RFC 3261 §8.1.1.5).
-        if req.cseq().map(|(_, m)| m) != Some(method.as_str()) {
-            if method != "ACK" {
-                self.send_stateless(&req, 400, reply_to, &[]);
+        let (Some(call_id), Some(cseq)) = (req.call_id(), req.cseq()) else {
+            // The parser guarantees both; answer 400 rather than trust that blindly.
+            if method != Method::Ack {
+                self.send_stateless(&req, 400, None, reply_to, &[]);
             }
             return;
-        }
+        };
         let branch = match via.branch.as_deref() {
             Some(b) if b.starts_with(MAGIC_COOKIE) => b.to_string(),
-            // RFC 2543 peers (no cookie) are not supported: 400 is allowed by our brief.
-            _ => {
-                if method != "ACK" {
-                    self.send_stateless(&req, 400, reply_to, &[]);
-                }
-                return;
-            }
+            // RFC 3261 §17.2.3 / RFC 4475 §3.4.1: an RFC 2543 peer's transaction is identified
+            // by Call-ID, From tag and CSeq number (with the top Via's sent-by below).
+            _ => format!(
+                "rfc2543;{call_id};{};{}",
+                req.from_tag().unwrap_or_default(),
+                cseq.seq
+            ),
         };
-        let key = TransactionKey::new(&branch, &via.sent_by(), &method);
-        tracing::info!(%method, call_id = req.call_id().unwrap_or(""), %source, "sip request");
-        match method.as_str() {
-            "ACK" => self.on_ack(now, &key, &req),
-            "CANCEL" => self.on_cancel(now, key, &req, reply_to),
+        let key = TransactionKey::new(&branch, &sent_by(&via), method.as_str());
+        tracing::info!(%method, call_id, %source, "sip request");
+        match method {
+            Method::Ack => self.on_ack(now, &key, &req),
+            Method::Cancel => self.on_cancel(now, key, &req, reply_to),
             _ => {
                 if self.absorb_retransmission(&key) {
                     return;
@@ -148,46 +119,26 @@ impl UserAgent {
         &mut self,
         now: Instant,
         key: TransactionKey,
-        req: Message,
+        req: SipMessage,
         reply_to: (Transport, SocketAddr),
         source: SocketAddr,
     ) {
-        let method = req.method().unwrap_or_default().to_string();
-        let tx = if method == "INVITE" {
+        let method = req.method().cloned().unwrap_or(Method::Options);
+        let tx = if method == Method::Invite {
             ServerTx::Invite(InviteServerTransaction::new(reply_to.0, reply_to.1))
         } else {
             ServerTx::NonInvite(NonInviteServerTransaction::new(reply_to.0, reply_to.1))
         };
         self.server_txs.insert(key.clone(), tx);
 
-        // RFC 3261 §8.2.2.3 / RFC 3262: we support no extension a peer may require but timer.
-        let unsupported: Vec<String> = req
-            .headers_named("Require")
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.eq_ignore_ascii_case("timer"))
-            .collect();
-        if !unsupported.is_empty() {
-            let header = unsupported.join(", ");
-            self.respond(
-                now,
-                &key,
-                &req,
-                420,
-                None,
-                &[("Unsupported", header.as_str())],
-                None,
-            );
-            return;
-        }
-
         let in_dialog = req.to_tag().is_some();
         if in_dialog {
             self.on_in_dialog_request(now, key, req);
             return;
         }
-        match method.as_str() {
-            "INVITE" => self.on_initial_invite(now, key, req, reply_to, source),
-            "OPTIONS" => {
+        match method {
+            Method::Invite => self.on_initial_invite(now, key, req, reply_to, source),
+            Method::Options => {
                 let extra = [
                     ("Allow", ALLOW),
                     ("Accept", ACCEPT),
@@ -195,11 +146,12 @@ impl UserAgent {
                 ];
                 self.respond(now, &key, &req, 200, None, &extra, None);
             }
-            "BYE" | "INFO" | "UPDATE" | "PRACK" | "NOTIFY" => {
+            Method::Bye | Method::Info | Method::Update | Method::Prack | Method::Notify => {
                 // §12.2.2: a mid-dialog request without a To tag matches no dialog.
                 self.respond(now, &key, &req, 481, None, &[], None);
             }
-            m if KNOWN_UNSUPPORTED.contains(&m) => {
+            // RFC 3261 §8.2.1: known but not implemented → 405 with Allow; unknown → 501.
+            m if m.is_known() => {
                 self.respond(now, &key, &req, 405, None, &[("Allow", ALLOW)], None);
             }
             _ => self.respond(now, &key, &req, 501, None, &[("Allow", ALLOW)], None),
@@ -210,7 +162,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         key: TransactionKey,
-        req: Message,
+        req: SipMessage,
         reply_to: (Transport, SocketAddr),
         source: SocketAddr,
     ) {
@@ -220,11 +172,10 @@ impl UserAgent {
         }
         // RFC 4028 §9.
         let se = req
-            .header("Session-Expires")
+            .headers
+            .get("Session-Expires")
             .and_then(Refresher::parse_session_expires);
-        let min_se = req
-            .header("Min-SE")
-            .and_then(|v| v.split(';').next()?.trim().parse().ok());
+        let min_se = req.headers.min_se().ok().flatten();
         let uac_supports = req.has_token("Supported", "timer") || req.has_token("Require", "timer");
         let decision = uas_negotiate(
             se,
@@ -268,7 +219,10 @@ impl UserAgent {
         let info = IncomingCall {
             call_id: call_id.clone(),
             caller: self.caller_identity(&req, source),
-            dialled: req.request_uri().and_then(uri_user).unwrap_or_default(),
+            dialled: req
+                .request_uri()
+                .and_then(|u| u.user_decoded())
+                .unwrap_or_default(),
             source,
             offer: req.sdp(),
             transport: reply_to.0,
@@ -298,57 +252,36 @@ impl UserAgent {
             bye_after_ack: false,
             local_reinvite: false,
             refer_subscription: false,
+            txs: 1,
         };
-        self.calls.insert(handle, call);
+        self.insert_call(call);
         self.dialogs.insert((call_id, local_tag), handle);
+        // The INVITE server transaction refers to the call (counted in `txs` above).
         self.invite_calls.insert(key.clone(), handle);
         // RFC 3261 §17.2.1: 100 Trying at once, so the caller stops retransmitting.
         self.respond(now, &key, &req, 100, None, &[], None);
         self.emit(UaEvent::IncomingCall { call: handle, info });
     }
 
-    /// RFC 3325 §9.1 identity from a trusted source, else From; `Privacy: id` withholds it.
-    fn caller_identity(&self, req: &Message, source: SocketAddr) -> Option<Pii<String>> {
-        let privacy = req.headers_named("Privacy").any(|v| {
-            v.split(';').any(|t| {
-                matches!(
-                    t.trim().to_ascii_lowercase().as_str(),
-                    "id" | "user" | "header"
-                )
-            })
-        });
-        if privacy {
-            return None;
-        }
+    /// RFC 3325 §9.1 identity from a trusted source, else From; `Privacy: id` withholds it
+    /// (the rules live in `Headers::caller_identity`).
+    fn caller_identity(&self, req: &SipMessage, source: SocketAddr) -> Option<Pii<String>> {
         let trusted = self
             .config
             .trusted_identity_sources
             .iter()
             .any(|n| n.contains(source.ip()));
-        let pai = trusted
-            .then(|| {
-                req.header("P-Asserted-Identity")
-                    .and_then(header_uri)
-                    .and_then(|u| uri_user(&u))
-            })
-            .flatten();
-        let user = pai.or_else(|| {
-            req.header("From")
-                .and_then(header_uri)
-                .and_then(|u| uri_user(&u))
-        })?;
-        let lower = user.to_ascii_lowercase();
-        if lower == "anonymous"
-            || lower == "unknown"
-            || lower == "restricted"
-            || lower == "withheld"
-        {
-            return None;
-        }
-        Some(Pii::new(user))
+        let id = req.headers.caller_identity(trusted);
+        // RFC 3323 §4.2 `header` privacy also hides identity-revealing headers; and some PBXs
+        // spell a withheld number as a user name.
+        let header_privacy = req.headers.privacy().iter().any(|p| p == "header");
+        id.number.filter(|n| {
+            let lower = n.expose().to_ascii_lowercase();
+            !header_privacy && lower != "unknown" && lower != "withheld"
+        })
     }
 
-    fn on_ack(&mut self, now: Instant, key: &TransactionKey, req: &Message) {
+    fn on_ack(&mut self, now: Instant, key: &TransactionKey, req: &SipMessage) {
         // §17.2.3: an ACK for a non-2xx matches the INVITE transaction and is absorbed there.
         if let Some(ServerTx::Invite(tx)) = self.server_txs.get_mut(key)
             && tx.on_ack(now)
@@ -359,7 +292,7 @@ impl UserAgent {
         let Some(handle) = self.find_dialog(req) else {
             return;
         };
-        let ack_cseq = req.cseq().map(|(n, _)| n);
+        let ack_cseq = req.cseq().map(|c| c.seq);
         let mut bye_now = false;
         let mut acked = None;
         if let Some(call) = self.calls.get_mut(&handle) {
@@ -381,11 +314,13 @@ impl UserAgent {
             }
         }
         if let Some(sdp) = acked {
+            // The session timer only runs once the dialog is confirmed.
+            self.arm(TimerTarget::Call(handle));
             self.emit(UaEvent::Acked { call: handle, sdp });
         }
         if bye_now {
             self.send_bye(now, handle);
-            self.end_call(handle, TerminationCause::LocalBye);
+            self.end_call(now, handle, TerminationCause::LocalBye);
         }
     }
 
@@ -393,7 +328,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         key: TransactionKey,
-        req: &Message,
+        req: &SipMessage,
         reply_to: (Transport, SocketAddr),
     ) {
         if self.absorb_retransmission(&key) {
@@ -405,7 +340,7 @@ impl UserAgent {
         );
         // RFC 3261 §9.2: the CANCEL matches the INVITE with the same branch and sent-by.
         let invite_key = TransactionKey {
-            method: "INVITE".to_string(),
+            method: Method::Invite.to_string(),
             ..key.clone()
         };
         let Some(handle) = self.invite_calls.get(&invite_key).copied() else {
@@ -423,24 +358,24 @@ impl UserAgent {
                 let tag = self.calls.get(&handle).map(|c| c.local_tag.clone());
                 self.respond(now, &invite_key, &invite, 487, tag.as_deref(), &[], None);
             }
-            self.end_call(handle, TerminationCause::Cancelled);
+            self.end_call(now, handle, TerminationCause::Cancelled);
         }
     }
 
-    fn find_dialog(&self, req: &Message) -> Option<CallHandle> {
+    fn find_dialog(&self, req: &SipMessage) -> Option<CallHandle> {
         let call_id = req.call_id()?.to_string();
         let tag = req.to_tag()?;
         self.dialogs.get(&(call_id, tag)).copied()
     }
 
-    fn on_in_dialog_request(&mut self, now: Instant, key: TransactionKey, req: Message) {
-        let method = req.method().unwrap_or_default().to_string();
+    fn on_in_dialog_request(&mut self, now: Instant, key: TransactionKey, req: SipMessage) {
+        let method = req.method().cloned().unwrap_or(Method::Options);
         let handle = match self.find_dialog(&req) {
             Some(h)
                 if self
                     .calls
                     .get(&h)
-                    .is_some_and(|c| c.state != CallState::Ended || method == "BYE") =>
+                    .is_some_and(|c| c.state != CallState::Ended || method == Method::Bye) =>
             {
                 h
             }
@@ -459,16 +394,16 @@ impl UserAgent {
             self.respond(now, &key, &req, e.status(), None, &[], None);
             return;
         }
-        match method.as_str() {
-            "BYE" => {
+        match method {
+            Method::Bye => {
                 self.respond(now, &key, &req, 200, None, &[], None);
                 // Glare: if we already sent BYE the call is Ended and no second event goes out.
-                self.end_call(handle, TerminationCause::RemoteBye);
+                self.end_call(now, handle, TerminationCause::RemoteBye);
             }
-            "INVITE" | "UPDATE" => self.on_reoffer(now, key, req, handle),
-            "INFO" => self.on_info(now, key, req, handle),
-            "NOTIFY" => self.on_notify(now, key, req, handle),
-            "OPTIONS" => {
+            Method::Invite | Method::Update => self.on_reoffer(now, key, req, handle),
+            Method::Info => self.on_info(now, key, req, handle),
+            Method::Notify => self.on_notify(now, key, req, handle),
+            Method::Options => {
                 let extra = [
                     ("Allow", ALLOW),
                     ("Accept", ACCEPT),
@@ -477,16 +412,22 @@ impl UserAgent {
                 self.respond(now, &key, &req, 200, None, &extra, None);
             }
             // RFC 3262: we never send reliable provisionals, so no PRACK can match.
-            "PRACK" => self.respond(now, &key, &req, 481, None, &[], None),
-            m if KNOWN_UNSUPPORTED.contains(&m) => {
+            Method::Prack => self.respond(now, &key, &req, 481, None, &[], None),
+            m if m.is_known() => {
                 self.respond(now, &key, &req, 405, None, &[("Allow", ALLOW)], None)
             }
             _ => self.respond(now, &key, &req, 501, None, &[("Allow", ALLOW)], None),
         }
     }
 
-    fn on_reoffer(&mut self, now: Instant, key: TransactionKey, req: Message, handle: CallHandle) {
-        let kind = if req.method() == Some("INVITE") {
+    fn on_reoffer(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        req: SipMessage,
+        handle: CallHandle,
+    ) {
+        let kind = if req.method() == Some(&Method::Invite) {
             ReOfferKind::ReInvite
         } else {
             ReOfferKind::Update
@@ -502,7 +443,8 @@ impl UserAgent {
         }
         // RFC 4028 §9: a refresh may renegotiate the interval.
         let se = req
-            .header("Session-Expires")
+            .headers
+            .get("Session-Expires")
             .and_then(Refresher::parse_session_expires);
         if let Some((interval, _)) = se
             && interval < self.config.min_se.max(90)
@@ -533,6 +475,7 @@ impl UserAgent {
                 ));
             }
         }
+        self.arm(TimerTarget::Call(handle));
         let sdp = req.sdp();
         if kind == ReOfferKind::Update && sdp.is_none() {
             // RFC 4028 §7.1: a bodyless UPDATE is a pure session refresh.
@@ -557,7 +500,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         key: &TransactionKey,
-        req: &Message,
+        req: &SipMessage,
         handle: CallHandle,
         tag: &str,
         sdp: Option<String>,
@@ -590,12 +533,12 @@ impl UserAgent {
             }
         }
         let payload = self.respond_bytes(now, key, req, 200, Some(tag), &extra, sdp.as_deref());
-        if req.method() == Some("INVITE")
+        if req.method() == Some(&Method::Invite)
             && let Some(payload) = payload
             && let Some(c) = self.calls.get_mut(&handle)
         {
             // §13.3.1.4 applies to re-INVITE 2xx as well.
-            let cseq = req.cseq().map(|(n, _)| n).unwrap_or(0);
+            let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
             let udp = c.reply_to.0 == Transport::Udp;
             c.pending_ack = Some(PendingAck {
                 payload,
@@ -605,10 +548,11 @@ impl UserAgent {
                 give_up: now + ACK_WAIT,
             });
         }
+        self.arm(TimerTarget::Call(handle));
     }
 
-    fn on_info(&mut self, now: Instant, key: TransactionKey, req: Message, handle: CallHandle) {
-        let ct = req.content_type();
+    fn on_info(&mut self, now: Instant, key: TransactionKey, req: SipMessage, handle: CallHandle) {
+        let ct = req.content_essence();
         let body = String::from_utf8_lossy(&req.body).to_string();
         let dtmf = match ct.as_deref() {
             Some("application/dtmf-relay") => parse_dtmf_relay(&body),
@@ -641,14 +585,19 @@ impl UserAgent {
         }
     }
 
-    fn on_notify(&mut self, now: Instant, key: TransactionKey, req: Message, handle: CallHandle) {
-        let is_refer = req.header("Event").is_some_and(|e| {
-            e.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("refer")
-        });
+    fn on_notify(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        req: SipMessage,
+        handle: CallHandle,
+    ) {
+        let is_refer = req
+            .headers
+            .event()
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.package.eq_ignore_ascii_case("refer"));
         let active = self
             .calls
             .get(&handle)
@@ -668,8 +617,11 @@ impl UserAgent {
             .and_then(|r| r.split_whitespace().next())
             .and_then(|c| c.parse::<u16>().ok());
         let terminated = req
-            .header("Subscription-State")
-            .is_some_and(|s| s.trim().to_ascii_lowercase().starts_with("terminated"));
+            .headers
+            .subscription_state()
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.state == "terminated");
         if terminated && let Some(c) = self.calls.get_mut(&handle) {
             c.refer_subscription = false;
         }
@@ -688,7 +640,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         key: &TransactionKey,
-        req: &Message,
+        req: &SipMessage,
         status: u16,
         to_tag: Option<&str>,
         extra: &[(&str, &str)],
@@ -703,18 +655,18 @@ impl UserAgent {
         &mut self,
         now: Instant,
         key: &TransactionKey,
-        req: &Message,
+        req: &SipMessage,
         status: u16,
         to_tag: Option<&str>,
         extra: &[(&str, &str)],
         sdp: Option<&str>,
     ) -> Option<Vec<u8>> {
-        let mut resp = build_response(req, status, to_tag, &self.config.user_agent);
+        let mut resp = build_response(req, status, to_tag, None, &self.config.user_agent);
         for (n, v) in extra {
-            resp.push(n, *v);
+            resp.headers.push(n, *v);
         }
         if let Some(sdp) = sdp {
-            resp.push("Content-Type", "application/sdp");
+            resp.headers.push("Content-Type", "application/sdp");
             resp.body = sdp.as_bytes().to_vec();
         }
         let payload = resp.to_bytes();
@@ -725,26 +677,33 @@ impl UserAgent {
         };
         tracing::info!(
             status,
-            method = req.method().unwrap_or(""),
+            method = %req.method_name(),
             call_id = req.call_id().unwrap_or(""),
             "sip response"
         );
         self.transmits.extend(out);
+        // A final response starts Timers G/H/J/L (RFC 3261 §17.2, RFC 6026 §7.1).
+        self.arm(TimerTarget::Server(key.clone()));
         Some(payload)
     }
 
-    /// A response without a transaction (403 from the allow-list, 400 for broken requests).
+    /// A response without a transaction (403 from the allow-list, the §8.2 refusals).
     fn send_stateless(
         &mut self,
-        req: &Message,
+        req: &SipMessage,
         status: u16,
+        reason: Option<&str>,
         to: (Transport, SocketAddr),
         extra: &[(&str, &str)],
     ) {
-        let mut resp = build_response(req, status, Some(&random_token()), &self.config.user_agent);
+        // The To tag is derived from the transaction, so a retransmitted request gets the
+        // same answer (RFC 3261 §8.2.6.2 asks only that the tag be ours and stable).
+        let tag = stateless_tag(req);
+        let mut resp = build_response(req, status, Some(&tag), reason, &self.config.user_agent);
         for (n, v) in extra {
-            resp.push(n, *v);
+            resp.headers.push(n, *v);
         }
+        tracing::info!(status, method = %req.method_name(), call_id = req.call_id().unwrap_or(""), "sip response (stateless)");
         self.transmits.push_back(Transmit {
             transport: to.0,
             destination: to.1,
@@ -768,7 +727,7 @@ impl UserAgent {
         );
     }
 
-    fn unanswered(&self, call: CallHandle) -> Option<(TransactionKey, Message, String, String)> {
+    fn unanswered(&self, call: CallHandle) -> Option<(TransactionKey, SipMessage, String, String)> {
         let c = self.calls.get(&call)?;
         if c.state != CallState::Incoming {
             return None;
@@ -791,12 +750,8 @@ impl UserAgent {
         };
         let session = c.session_header.clone();
         let require = c.require_timer;
-        let mut extra: Vec<(String, String)> = invite
-            .headers_named("Record-Route")
-            .map(|r| ("Record-Route".to_string(), r.to_string()))
-            .collect();
-        // §12.1.1: the 2xx carries the Record-Route of the request, and our Contact.
-        extra.push(("Contact".into(), contact));
+        // §12.1.1: the 2xx carries our Contact (build_response copies the Record-Route).
+        let mut extra: Vec<(String, String)> = vec![("Contact".into(), contact)];
         extra.push(("Allow".into(), ALLOW.into()));
         extra.push(("Supported".into(), SUPPORTED.into()));
         if let Some(s) = session {
@@ -811,7 +766,7 @@ impl UserAgent {
             .collect();
         let payload =
             self.respond_bytes(now, &key, &invite, 200, Some(&tag), &extra_ref, Some(&sdp));
-        let cseq = invite.cseq().map(|(n, _)| n).unwrap_or(0);
+        let cseq = invite.cseq().map(|c| c.seq).unwrap_or(0);
         if let Some(c) = self.calls.get_mut(&call)
             && let Some(payload) = payload
         {
@@ -827,6 +782,7 @@ impl UserAgent {
                 give_up: now + ACK_WAIT,
             });
         }
+        self.arm(TimerTarget::Call(call));
     }
 
     /// A final non-2xx for an incoming call (488 carries a Warning, 503 a Retry-After).
@@ -848,7 +804,7 @@ impl UserAgent {
             extra.push(("Retry-After", "5"));
         }
         self.respond(now, &key, &invite, status, Some(&tag), &extra, None);
-        self.end_call(call, TerminationCause::Rejected(status));
+        self.end_call(now, call, TerminationCause::Rejected(status));
     }
 
     /// Answers the pending re-INVITE/UPDATE.
@@ -899,7 +855,7 @@ impl UserAgent {
                 if let Some((key, invite, tag, _)) = self.unanswered(call) {
                     self.respond(now, &key, &invite, 480, Some(&tag), &[], None);
                 }
-                self.end_call(call, TerminationCause::LocalBye);
+                self.end_call(now, call, TerminationCause::LocalBye);
             }
             CallState::Answered => {
                 // RFC 3261 §15: the callee must wait for the ACK (or its timeout) before BYE.
@@ -909,7 +865,7 @@ impl UserAgent {
             }
             CallState::Confirmed => {
                 self.send_bye(now, call);
-                self.end_call(call, TerminationCause::LocalBye);
+                self.end_call(now, call, TerminationCause::LocalBye);
             }
             CallState::Calling | CallState::Early => self.cancel_outgoing(now, call),
             CallState::Ended => {}
@@ -918,69 +874,68 @@ impl UserAgent {
 
     /// Sends BYE on the call's dialog.
     pub(super) fn send_bye(&mut self, now: Instant, call: CallHandle) {
-        if let Some(req) = self.in_dialog_request(call, "BYE") {
+        if let Some(req) = self.in_dialog_request(call, Method::Bye) {
             self.start_client(now, call, req, Purpose::Bye);
         }
     }
 
-    pub(super) fn fire_call_timers(&mut self, now: Instant) {
-        let handles: Vec<CallHandle> = self.calls.keys().copied().collect();
-        for h in handles {
-            let mut resend = None;
-            let mut gave_up = false;
-            let mut session = None;
-            if let Some(c) = self.calls.get_mut(&h) {
-                if let Some(p) = c.pending_ack.as_mut() {
-                    if p.give_up <= now {
-                        gave_up = true;
-                    } else if let Some(next) = p.next
-                        && next <= now
-                    {
-                        resend = Some(Transmit {
-                            transport: c.reply_to.0,
-                            destination: c.reply_to.1,
-                            payload: p.payload.clone(),
-                        });
-                        // §13.3.1.4: the interval doubles up to T2.
-                        p.interval = backoff(p.interval, T2);
-                        p.next = Some(next + p.interval);
-                    }
-                }
-                if c.state == CallState::Confirmed
-                    && let Some(t) = c.session_timer.as_mut()
+    /// Fires the call-level timers of `h`: 2xx retransmission and give-up (§13.3.1.4) and
+    /// the session timer (RFC 4028 §10).
+    pub(super) fn fire_call_timers(&mut self, now: Instant, h: CallHandle) {
+        let mut resend = None;
+        let mut gave_up = false;
+        let mut session = None;
+        if let Some(c) = self.calls.get_mut(&h) {
+            if let Some(p) = c.pending_ack.as_mut() {
+                if p.give_up <= now {
+                    gave_up = true;
+                } else if let Some(next) = p.next
+                    && next <= now
                 {
-                    session = t.poll(now);
+                    resend = Some(Transmit {
+                        transport: c.reply_to.0,
+                        destination: c.reply_to.1,
+                        payload: p.payload.clone(),
+                    });
+                    // §13.3.1.4: the interval doubles up to T2.
+                    p.interval = backoff(p.interval, T2);
+                    p.next = Some(next + p.interval);
                 }
             }
-            if let Some(t) = resend {
-                self.transmits.push_back(t);
+            if c.state == CallState::Confirmed
+                && let Some(t) = c.session_timer.as_mut()
+            {
+                session = t.poll(now);
             }
-            if gave_up {
-                let initial = self
-                    .calls
-                    .get(&h)
-                    .is_some_and(|c| c.state == CallState::Answered);
-                if let Some(c) = self.calls.get_mut(&h) {
-                    c.pending_ack = None;
-                    // The 2xx was for a re-INVITE: the dialog goes back to confirmed.
-                    if !initial {
-                        continue;
-                    }
-                    c.state = CallState::Confirmed;
+        }
+        if let Some(t) = resend {
+            self.transmits.push_back(t);
+        }
+        if gave_up {
+            let initial = self
+                .calls
+                .get(&h)
+                .is_some_and(|c| c.state == CallState::Answered);
+            if let Some(c) = self.calls.get_mut(&h) {
+                c.pending_ack = None;
+                // The 2xx was for a re-INVITE: the dialog goes back to confirmed.
+                if !initial {
+                    return;
                 }
-                // §13.3.1.4: no ACK within 64*T1 → end the session with BYE.
+                c.state = CallState::Confirmed;
+            }
+            // §13.3.1.4: no ACK within 64*T1 → end the session with BYE.
+            self.send_bye(now, h);
+            self.end_call(now, h, TerminationCause::AckTimeout);
+        }
+        match session {
+            Some(SessionTimerAction::Refresh) => self.send_refresh(now, h),
+            Some(SessionTimerAction::Expire) => {
+                // RFC 4028 §10: no refresh before expiry → BYE.
                 self.send_bye(now, h);
-                self.end_call(h, TerminationCause::AckTimeout);
+                self.end_call(now, h, TerminationCause::SessionExpired);
             }
-            match session {
-                Some(SessionTimerAction::Refresh) => self.send_refresh(now, h),
-                Some(SessionTimerAction::Expire) => {
-                    // RFC 4028 §10: no refresh before expiry → BYE.
-                    self.send_bye(now, h);
-                    self.end_call(h, TerminationCause::SessionExpired);
-                }
-                None => {}
-            }
+            None => {}
         }
     }
 }
@@ -989,86 +944,44 @@ impl UserAgent {
 pub(super) fn reply_destination(
     transport: Transport,
     source: SocketAddr,
-    via: &ViaView,
+    via: &Via,
 ) -> (Transport, SocketAddr) {
     match transport {
         // §18.2.2: reliable transports answer on the connection the request came in on.
         Transport::Tcp(_) => (transport, source),
-        Transport::Udp => {
-            if via.rport {
-                // RFC 3581 §4: rport → the source IP and port.
-                (transport, source)
-            } else {
-                // §18.2.2: the received address (source IP) and the sent-by port.
-                (
-                    transport,
-                    SocketAddr::new(source.ip(), via.port.unwrap_or(5060)),
-                )
-            }
-        }
+        // rport → source address and port; else source address and sent-by port.
+        Transport::Udp => (transport, response_destination(via, source)),
     }
 }
 
-/// RFC 3261 §8.2.6: a response copies Via, From, To (adding our tag), Call-ID and CSeq.
+/// RFC 3261 §8.2.6: a response copies Via, From, To (adding our tag to all but 100), Call-ID,
+/// CSeq and, for 18x/2xx, Record-Route (§12.1.1).
 pub(super) fn build_response(
-    req: &Message,
+    req: &SipMessage,
     status: u16,
     to_tag: Option<&str>,
+    reason: Option<&str>,
     server: &str,
-) -> Message {
-    let mut resp = Message {
-        start: StartLine::Response {
-            status,
-            reason: reason(status).to_string(),
-        },
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
-    for via in req.headers_named("Via") {
-        resp.push("Via", via.to_string());
+) -> SipMessage {
+    let mut resp = SipMessage::response_to(req, status, reason);
+    // §8.2.6.2: a 100 Trying carries no tag; a To that already has one keeps it.
+    if status > 100
+        && let Some(tag) = to_tag
+    {
+        resp.set_to_tag(tag);
     }
-    for name in ["From", "To", "Call-ID", "CSeq"] {
-        if let Some(v) = req.header(name) {
-            let v = if name == "To" && status > 100 && req.to_tag().is_none() {
-                match to_tag {
-                    Some(tag) => format!("{v};tag={tag}"),
-                    None => v.to_string(),
-                }
-            } else {
-                v.to_string()
-            };
-            resp.push(name, v);
-        }
-    }
-    resp.push("Server", server.to_string());
+    resp.headers.push("Server", server);
     resp
 }
 
-/// Fills `received`/`rport` into the top Via of a response (RFC 3581 §4, §18.2.1).
-pub(super) fn stamp_via(req: &mut Message, source: SocketAddr) {
-    if let Some(slot) = req.headers.iter_mut().find(|(n, _)| n == "Via") {
-        let mut value = slot.1.clone();
-        let has_rport = value
-            .split(';')
-            .any(|p| p.trim().eq_ignore_ascii_case("rport"));
-        if has_rport {
-            value = value
-                .split(';')
-                .map(|p| {
-                    if p.trim().eq_ignore_ascii_case("rport") {
-                        format!("rport={}", source.port())
-                    } else {
-                        p.to_string()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(";");
-        }
-        if !value.to_ascii_lowercase().contains(";received=") {
-            value.push_str(&format!(";received={}", source.ip()));
-        }
-        slot.1 = value;
-    }
+/// A To tag for stateless answers: stable for one transaction (branch, Call-ID, CSeq), so a
+/// retransmitted request gets an identical response.
+fn stateless_tag(req: &SipMessage) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    req.top_via().and_then(|v| v.branch).hash(&mut h);
+    req.call_id().hash(&mut h);
+    req.headers.get("CSeq").hash(&mut h);
+    format!("{:016x}", h.finish())
 }
 
 fn is_dtmf(c: char) -> bool {

@@ -1,0 +1,86 @@
+//! The `frontdoor transcribe` and `frontdoor model install` commands as library functions: the
+//! binary parses flags and calls these; they print to `out` and return the exit status.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::audio::read_wav_16k;
+use super::filter::{HallucinationFilter, Verdict};
+use super::model::{ModelChoice, install};
+use super::recognizer::{RecognizeOptions, Recognizer};
+use super::whisper::WhisperRecognizer;
+
+/// Transcribes a WAV file (any rate, any channels) with the model at `model`. Prints the text on
+/// the first line, then a `#` line with confidence, no-speech probability, language, timing and
+/// whether the filter would treat it as no input. Returns 0, or 1 on any error.
+pub fn transcribe_cmd(model: &Path, wav: &Path, out: &mut dyn Write) -> i32 {
+    let result = (|| {
+        let audio = read_wav_16k(wav)?;
+        let recognizer = WhisperRecognizer::load(model)?;
+        let opts = RecognizeOptions {
+            language: if recognizer.is_multilingual() {
+                None
+            } else {
+                Some("en".into())
+            },
+            detect_language: recognizer.is_multilingual(),
+            ..RecognizeOptions::default()
+        };
+        recognizer.recognize(&audio, &opts)
+    })();
+    let written = match result {
+        Ok(t) => {
+            let verdict = match HallucinationFilter::default().judge(&t) {
+                Verdict::Speech(_) => "speech".to_string(),
+                Verdict::NoInput(reason) => format!("no-input ({reason:?})"),
+            };
+            writeln!(out, "{}", t.text).and_then(|()| {
+                writeln!(
+                    out,
+                    "# confidence {:.2} no_speech {:.2} language {} ({:.2}) audio {} ms decode {} ms rtf {:.3} verdict {verdict}",
+                    t.confidence,
+                    t.no_speech_prob,
+                    t.language.as_deref().unwrap_or("?"),
+                    t.language_prob,
+                    t.duration_ms,
+                    t.decode_ms,
+                    t.real_time_factor()
+                )
+            })
+        }
+        Err(e) => {
+            let _ = writeln!(out, "error: {e}");
+            return 1;
+        }
+    };
+    if written.is_err() { 1 } else { 0 }
+}
+
+/// Installs every model set-up needs (tiny.en and base) into `models_dir`, printing one line per
+/// model. Returns 0 when all are in place, 1 otherwise.
+pub fn model_install_cmd(models_dir: &Path, out: &mut dyn Write) -> i32 {
+    let mut status = 0;
+    for choice in ModelChoice::ALL {
+        let line = match install(models_dir, choice) {
+            Ok(r) => format!(
+                "{} {} ({} bytes, sha256 {})",
+                if r.converted {
+                    "installed"
+                } else {
+                    "up to date"
+                },
+                r.path.display(),
+                r.bytes,
+                r.sha256
+            ),
+            Err(e) => {
+                status = 1;
+                format!("error: {}: {e}", choice.file_name())
+            }
+        };
+        if writeln!(out, "{line}").is_err() {
+            status = 1;
+        }
+    }
+    status
+}

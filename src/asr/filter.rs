@@ -1,0 +1,288 @@
+//! Deciding that an utterance was no input. Whisper invents text on silence, breathing and noise
+//! ("Thank you.", "you", "[BLANK_AUDIO]"); none of that may ever become an intent. Gates before
+//! recognition skip the decode entirely when there was nothing to hear ([`EnergyGate`] for
+//! silence and hiss; media's VAD decides where speech starts and ends), and
+//! [`HallucinationFilter`] judges the transcript after it (known filler outputs, non-speech tokens, Whisper's own
+//! no-speech probability, runaway repetition). Pure functions of their input.
+
+use super::recognizer::Transcript;
+
+/// Why an utterance counts as no input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoInputReason {
+    /// Nothing loud enough for long enough to be speech.
+    TooQuiet,
+    /// The transcript is empty.
+    Empty,
+    /// Only non-speech markers such as `[BLANK_AUDIO]`, `(music)` or `♪`.
+    NonSpeech,
+    /// A phrase Whisper is known to produce from silence or noise.
+    KnownFiller,
+    /// Whisper itself judged the audio to be non-speech.
+    NoSpeechProbability,
+    /// The decoder was too unsure of its own text.
+    LowConfidence,
+    /// The same word over and over: a decoder loop.
+    Repetition,
+}
+
+/// The filter's judgement on one transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Real speech, with the cleaned text (non-speech markers removed) to classify.
+    Speech(String),
+    /// Treat as if the caller said nothing.
+    NoInput(NoInputReason),
+}
+
+/// Phrases Whisper emits on silence and noise, normalised (lowercase, no punctuation).
+/// Deliberately excludes words callers really answer with ("yes", "no", "okay", "bye").
+const FILLERS: &[&str] = &[
+    "you",
+    "thank you",
+    "thank you very much",
+    "thanks",
+    "thanks for watching",
+    "thank you for watching",
+    "thank you so much for watching",
+    "please subscribe",
+    "subtitles by the amara org community",
+    "so",
+    "uh",
+    "um",
+    "hmm",
+    "mm",
+    "ah",
+    "oh",
+    "huh",
+    "the",
+    "i",
+];
+
+/// Judges transcripts after recognition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HallucinationFilter {
+    /// Above this no-speech probability the transcript is discarded.
+    pub max_no_speech_prob: f32,
+    /// Below this mean token probability the transcript is discarded.
+    pub min_confidence: f32,
+    /// This many identical words in a row is a decoder loop.
+    pub max_repeats: usize,
+}
+
+impl Default for HallucinationFilter {
+    fn default() -> Self {
+        Self {
+            max_no_speech_prob: 0.6,
+            min_confidence: 0.3,
+            max_repeats: 6,
+        }
+    }
+}
+
+impl HallucinationFilter {
+    /// Judges one transcript.
+    pub fn judge(&self, transcript: &Transcript) -> Verdict {
+        let cleaned = strip_non_speech(&transcript.text);
+        let normalised = normalise(&cleaned);
+        if normalised.is_empty() {
+            let had_markers = !transcript.text.trim().is_empty();
+            return Verdict::NoInput(if had_markers {
+                NoInputReason::NonSpeech
+            } else {
+                NoInputReason::Empty
+            });
+        }
+        if FILLERS.contains(&normalised.as_str()) {
+            return Verdict::NoInput(NoInputReason::KnownFiller);
+        }
+        if transcript.no_speech_prob > self.max_no_speech_prob {
+            return Verdict::NoInput(NoInputReason::NoSpeechProbability);
+        }
+        if transcript.confidence < self.min_confidence {
+            return Verdict::NoInput(NoInputReason::LowConfidence);
+        }
+        if longest_run(&normalised) >= self.max_repeats {
+            return Verdict::NoInput(NoInputReason::Repetition);
+        }
+        Verdict::Speech(cleaned)
+    }
+}
+
+/// Removes `[...]`, `(...)`, `*...*` spans and music symbols; collapses whitespace.
+fn strip_non_speech(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut closer: Option<char> = None;
+    for c in text.chars() {
+        match closer {
+            Some(end) if c == end => closer = None,
+            Some(_) => {}
+            None => match c {
+                '[' => closer = Some(']'),
+                '(' => closer = Some(')'),
+                '*' => closer = Some('*'),
+                '♪' | '♫' | '♬' | '♩' => {}
+                _ => out.push(c),
+            },
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Lowercase words with punctuation removed (apostrophes and digits kept).
+fn normalise(text: &str) -> String {
+    text.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn longest_run(normalised: &str) -> usize {
+    let mut best = 0;
+    let mut run = 0;
+    let mut last = "";
+    for word in normalised.split(' ') {
+        run = if word == last { run + 1 } else { 1 };
+        last = word;
+        best = best.max(run);
+    }
+    best
+}
+
+/// Skips recognition when the audio never had enough energy to be speech. Measured on 20 ms
+/// frames; cheap enough to run on every utterance. VAD (media) decides where speech is; this
+/// guards the recogniser against being handed silence or line hiss anyway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnergyGate {
+    /// A frame is "active" above this RMS level, in dBFS.
+    pub min_frame_dbfs: f32,
+    /// Total active time needed to count as possible speech.
+    pub min_active_ms: u32,
+}
+
+impl Default for EnergyGate {
+    fn default() -> Self {
+        // -45 dBFS sits well above G.711 idle-channel noise yet below quiet telephone speech;
+        // 100 ms is shorter than any word.
+        Self {
+            min_frame_dbfs: -45.0,
+            min_active_ms: 100,
+        }
+    }
+}
+
+impl EnergyGate {
+    const FRAME: usize = 320;
+
+    /// True when `audio_16k` may hold speech and is worth recognising.
+    pub fn passes(&self, audio_16k: &[f32]) -> bool {
+        self.active_ms(audio_16k) >= self.min_active_ms
+    }
+
+    /// Milliseconds of frames above the level threshold.
+    pub fn active_ms(&self, audio_16k: &[f32]) -> u32 {
+        let threshold = 10f32.powf(self.min_frame_dbfs / 20.0);
+        let active = audio_16k
+            .chunks(Self::FRAME)
+            .filter(|frame| {
+                let energy: f32 = frame
+                    .iter()
+                    .map(|s| if s.is_finite() { s * s } else { 0.0 })
+                    .sum();
+                (energy / frame.len() as f32).sqrt() > threshold
+            })
+            .count();
+        u32::try_from(active * 20).unwrap_or(u32::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heard(text: &str) -> Transcript {
+        Transcript {
+            text: text.into(),
+            confidence: 0.8,
+            no_speech_prob: 0.05,
+            ..Transcript::default()
+        }
+    }
+
+    #[test]
+    fn fillers_and_markers_are_no_input() {
+        let f = HallucinationFilter::default();
+        let cases = [
+            ("", NoInputReason::Empty),
+            ("   ", NoInputReason::Empty),
+            ("[BLANK_AUDIO]", NoInputReason::NonSpeech),
+            ("(music)", NoInputReason::NonSpeech),
+            ("♪ ♪", NoInputReason::NonSpeech),
+            ("*sighs*", NoInputReason::NonSpeech),
+            ("Thank you.", NoInputReason::KnownFiller),
+            (" you", NoInputReason::KnownFiller),
+            ("Thanks for watching!", NoInputReason::KnownFiller),
+            ("[Music] Thank you.", NoInputReason::KnownFiller),
+            ("the the the the the the the", NoInputReason::Repetition),
+        ];
+        for (text, reason) in cases {
+            assert_eq!(f.judge(&heard(text)), Verdict::NoInput(reason), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn real_answers_pass_cleaned() {
+        let f = HallucinationFilter::default();
+        for text in [
+            "Yes.",
+            "No",
+            "My bin wasn't collected.",
+            "Okay",
+            "four seven two",
+        ] {
+            assert!(
+                matches!(f.judge(&heard(text)), Verdict::Speech(_)),
+                "{text:?}"
+            );
+        }
+        assert_eq!(
+            f.judge(&heard("[noise] missed bin")),
+            Verdict::Speech("missed bin".into())
+        );
+    }
+
+    #[test]
+    fn whisper_doubt_is_no_input() {
+        let f = HallucinationFilter::default();
+        let mut t = heard("council tax");
+        t.no_speech_prob = 0.9;
+        assert_eq!(
+            f.judge(&t),
+            Verdict::NoInput(NoInputReason::NoSpeechProbability)
+        );
+        let mut t = heard("council tax");
+        t.confidence = 0.05;
+        assert_eq!(f.judge(&t), Verdict::NoInput(NoInputReason::LowConfidence));
+    }
+
+    #[test]
+    fn energy_gate_rejects_silence_and_hiss() {
+        let g = EnergyGate::default();
+        assert!(!g.passes(&[]));
+        assert!(!g.passes(&vec![0.0; 16_000]));
+        // -60 dBFS hiss.
+        let hiss: Vec<f32> = (0..16_000)
+            .map(|i| if i % 2 == 0 { 0.001 } else { -0.001 })
+            .collect();
+        assert!(!g.passes(&hiss));
+        let tone: Vec<f32> = (0..16_000).map(|i| 0.1 * (i as f32 * 0.2).sin()).collect();
+        assert!(g.passes(&tone));
+        assert!(!g.passes(&[f32::NAN; 4000]));
+    }
+}

@@ -1,0 +1,316 @@
+//! Whisper through whisper-rs (whisper.cpp): one [`WhisperRecognizer`] owns one decoding state
+//! and shares the loaded weights with its siblings, so a pool of N recognisers holds the model
+//! once. Decodes are greedy, single-threaded (two threads per decode were slower under CPU
+//! contention on the 2-core target), without timestamps, and with the encoder's audio context
+//! cut to the utterance's length, which is where most of the speed on short answers comes from.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, Once};
+use std::time::Instant;
+
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+use super::AsrError;
+use super::recognizer::{RecognizeOptions, Recognizer, Transcript, duration_ms};
+
+/// Encoder frames per second of audio (after the stride-2 convolution: 20 ms each).
+const ENCODER_FRAMES_PER_SECOND: usize = 50;
+/// Smallest audio context used: below ~384 frames (7.7 s) tiny.en became unstable.
+pub const MIN_AUDIO_CTX: i32 = 384;
+/// Context frames added past the end of the audio, and the rounding step.
+const AUDIO_CTX_MARGIN: usize = 64;
+/// Whisper's own default threshold: a segment this likely to be non-speech is suspect.
+const NO_SPEECH_THRESHOLD: f32 = 0.6;
+
+/// A Whisper model plus one decoding state: recognises one utterance at a time.
+pub struct WhisperRecognizer {
+    context: Arc<WhisperContext>,
+    state: Mutex<WhisperState>,
+    multilingual: bool,
+    /// Always use the model's full 30 s audio context (benchmarks and comparisons only).
+    full_audio_ctx: bool,
+}
+
+impl WhisperRecognizer {
+    /// Loads a whisper.cpp model file and creates one decoding state.
+    pub fn load(model_path: &Path) -> Result<Self, AsrError> {
+        Self::with_context(load_context(model_path)?)
+    }
+
+    /// A recogniser with its own decoding state over already-loaded weights.
+    pub fn with_context(context: Arc<WhisperContext>) -> Result<Self, AsrError> {
+        let state = context
+            .create_state()
+            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let multilingual = context.is_multilingual();
+        let recognizer = Self {
+            context,
+            state: Mutex::new(state),
+            multilingual,
+            full_audio_ctx: false,
+        };
+        recognizer.prime()?;
+        Ok(recognizer)
+    }
+
+    /// The shared weights, for building sibling recognisers.
+    pub fn context(&self) -> &Arc<WhisperContext> {
+        &self.context
+    }
+
+    /// True for multilingual models (language detection available).
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    /// Decodes every utterance with the full 30 s audio context instead of one sized to the
+    /// utterance: slower, for measuring what the sized context saves.
+    pub fn with_full_audio_context(mut self) -> Self {
+        self.full_audio_ctx = true;
+        self
+    }
+
+    /// Runs one tiny decode so the first caller does not pay for allocating compute buffers,
+    /// and so the state's audio context (which whisper.cpp's language detection reuses from the
+    /// previous decode) starts small rather than at the full 30 s.
+    fn prime(&self) -> Result<(), AsrError> {
+        let silence = vec![0.0f32; 16_000];
+        let opts = RecognizeOptions {
+            language: Some("en".into()),
+            ..RecognizeOptions::default()
+        };
+        self.recognize(&silence, &opts).map(|_| ())
+    }
+
+    /// Whisper's no-speech probability: the `<|nospeech|>` token's probability right after
+    /// `<|startoftranscript|>`, over the audio `full` just encoded. whisper.cpp's own figure is
+    /// read after the whole task prompt, which ends in `<|notimestamps|>` here, and is then ~0
+    /// even for silence; one extra decoder step (a few ms) gives the real one.
+    fn no_speech_probability(&self, state: &mut WhisperState) -> Result<f32, AsrError> {
+        let sot = self.context.token_sot();
+        state
+            .decode(&[sot], 0, 1)
+            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let logits = state
+            .get_logits()
+            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let nosp = usize::try_from(self.context.token_nosp()).ok();
+        let Some(nosp_logit) = nosp.and_then(|i| logits.get(i)).copied() else {
+            return Ok(0.0);
+        };
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+        Ok(if sum > 0.0 && sum.is_finite() {
+            (nosp_logit - max).exp() / sum
+        } else {
+            0.0
+        })
+    }
+
+    fn detect_language(state: &mut WhisperState, audio: &[f32]) -> Result<(String, f32), AsrError> {
+        state
+            .pcm_to_mel(audio, 1)
+            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let (id, probs) = state
+            .lang_detect(0, 1)
+            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let language = whisper_rs::get_lang_str(id)
+            .ok_or_else(|| AsrError::Whisper(format!("detected unknown language id {id}")))?;
+        let prob = usize::try_from(id)
+            .ok()
+            .and_then(|i| probs.get(i))
+            .copied()
+            .unwrap_or(0.0);
+        Ok((language.to_string(), prob))
+    }
+}
+
+/// Loads model weights once (to share between recognisers). whisper.cpp's own logging is routed
+/// into `tracing`.
+pub fn load_context(model_path: &Path) -> Result<Arc<WhisperContext>, AsrError> {
+    static LOGGING: Once = Once::new();
+    LOGGING.call_once(whisper_rs::install_logging_hooks);
+    let load_error = |detail: String| AsrError::Load {
+        path: model_path.to_path_buf(),
+        detail,
+    };
+    if !model_path.is_file() {
+        return Err(load_error(
+            "no such file (run `frontdoor model install`)".into(),
+        ));
+    }
+    let context = WhisperContext::new_with_params(model_path, WhisperContextParameters::default())
+        .map_err(|e| load_error(e.to_string()))?;
+    Ok(Arc::new(context))
+}
+
+/// The encoder audio context for an utterance of `samples` at 16 kHz: its length in encoder
+/// frames plus a margin, rounded up, never below [`MIN_AUDIO_CTX`] nor above the model's.
+pub fn audio_ctx_for(samples: usize, model_ctx: i32) -> i32 {
+    let frames = samples.div_ceil(16_000 / ENCODER_FRAMES_PER_SECOND);
+    let ctx = (frames + AUDIO_CTX_MARGIN).div_ceil(AUDIO_CTX_MARGIN) * AUDIO_CTX_MARGIN;
+    i32::try_from(ctx)
+        .unwrap_or(i32::MAX)
+        .clamp(MIN_AUDIO_CTX.min(model_ctx), model_ctx)
+}
+
+/// Most text tokens a decode of `samples` may produce: generous for fast speech (~3 words/s),
+/// tight enough that a looping hallucination stops early.
+fn max_tokens_for(samples: usize) -> i32 {
+    let seconds = samples.div_ceil(16_000);
+    i32::try_from(16 + 8 * seconds).unwrap_or(i32::MAX)
+}
+
+impl Recognizer for WhisperRecognizer {
+    fn recognize(
+        &self,
+        audio_16k: &[f32],
+        opts: &RecognizeOptions,
+    ) -> Result<Transcript, AsrError> {
+        let started = Instant::now();
+        // Nothing from the line may reach whisper.cpp as NaN or out of range.
+        let audio: Vec<f32> = audio_16k
+            .iter()
+            .map(|&s| {
+                if s.is_finite() {
+                    s.clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let duration = duration_ms(audio.len());
+        if audio.is_empty() {
+            return Ok(Transcript {
+                no_speech_prob: 1.0,
+                ..Transcript::default()
+            });
+        }
+        // A poisoned lock only means an earlier decode panicked; the state is reset by `full`.
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+
+        let requested = opts
+            .language
+            .as_deref()
+            .filter(|l| !l.is_empty() && *l != "auto");
+        if let Some(lang) = requested
+            && whisper_rs::get_lang_id(lang).is_none()
+        {
+            return Err(AsrError::UnknownLanguage(lang.to_string()));
+        }
+        let (language, language_prob) = if !self.multilingual {
+            ("en".to_string(), 1.0)
+        } else if requested.is_none() || opts.detect_language {
+            let (detected, prob) = Self::detect_language(&mut state, &audio)?;
+            match requested {
+                Some(lang) => (lang.to_string(), if lang == detected { prob } else { 0.0 }),
+                None => (detected, prob),
+            }
+        } else {
+            (requested.unwrap_or("en").to_string(), 1.0)
+        };
+
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(1);
+        params.set_translate(false);
+        params.set_no_context(true);
+        // No timestamps: with a reduced audio context, timestamped decoding of short audio
+        // tends to repeat the utterance as a second segment.
+        params.set_no_timestamps(true);
+        // Single segment per 30 s window: callers' answers are short.
+        params.set_single_segment(true);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_suppress_blank(true);
+        params.set_suppress_nst(true);
+        params.set_temperature(0.0);
+        // No temperature fallback: one bounded decode; doubtful output is the filter's job.
+        params.set_temperature_inc(0.0);
+        params.set_no_speech_thold(NO_SPEECH_THRESHOLD);
+        params.set_max_tokens(max_tokens_for(audio.len()));
+        let model_ctx = self.context.n_audio_ctx();
+        params.set_audio_ctx(if self.full_audio_ctx {
+            model_ctx
+        } else {
+            audio_ctx_for(audio.len(), model_ctx)
+        });
+        params.set_language(Some(&language));
+        if !opts.initial_prompt.is_empty() {
+            params.set_initial_prompt(&opts.initial_prompt);
+        }
+        state
+            .full(params, &audio)
+            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+
+        let eot = self.context.token_eot();
+        let (mut text, mut prob_sum, mut tokens) = (String::new(), 0.0f32, 0u32);
+        for segment in state.as_iter() {
+            if let Ok(s) = segment.to_str_lossy() {
+                text.push_str(&s);
+            }
+            for i in 0..segment.n_tokens() {
+                if let Some(token) = segment.get_token(i)
+                    && token.token_id() < eot
+                {
+                    prob_sum += token.token_probability();
+                    tokens += 1;
+                }
+            }
+        }
+        let confidence = if tokens == 0 {
+            0.0
+        } else {
+            prob_sum / tokens as f32
+        };
+        let no_speech_prob = self.no_speech_probability(&mut state)?;
+        let decode_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+        Ok(Transcript {
+            text: text.trim().to_string(),
+            confidence,
+            no_speech_prob,
+            language: Some(language),
+            language_prob,
+            duration_ms: duration,
+            decode_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_context_covers_the_utterance_with_margin() {
+        assert_eq!(audio_ctx_for(0, 1500), 384);
+        assert_eq!(audio_ctx_for(16_000 * 2, 1500), 384);
+        // 7 s = 350 frames + 64 margin -> 414 -> rounded up to 448.
+        assert_eq!(audio_ctx_for(16_000 * 7, 1500), 448);
+        // 15 s = 750 frames: context must cover all of it.
+        assert!(audio_ctx_for(16_000 * 15, 1500) >= 750);
+        assert_eq!(audio_ctx_for(16_000 * 40, 1500), 1500);
+        for secs in 0..40 {
+            let ctx = audio_ctx_for(16_000 * secs, 1500) as usize;
+            assert!(ctx >= (secs * 50).min(1500));
+        }
+    }
+
+    #[test]
+    fn token_budget_grows_with_audio() {
+        assert_eq!(max_tokens_for(16_000), 24);
+        assert!(max_tokens_for(16_000 * 15) >= 120);
+    }
+
+    #[test]
+    fn missing_model_is_a_load_error() {
+        let err = WhisperRecognizer::load(Path::new("/nonexistent/ggml.bin")).err();
+        assert!(matches!(err, Some(AsrError::Load { .. })));
+    }
+}

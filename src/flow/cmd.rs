@@ -1,0 +1,97 @@
+//! Entry points for the designer tools behind `frontdoor validate|simulate|test|graph`. The
+//! binary parses arguments and calls these; each writes to `out` and returns the exit code
+//! (0 ok, 1 flow errors or failed tests, 2 usage).
+//!
+//! Owns the tools' output. Must not parse command lines (that is `main`).
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use super::catalog::{PromptCatalog, default_paths};
+use super::diag::{Diagnostics, OutputFormat};
+use super::set::{FlowSet, check_file};
+
+/// Exit code: everything passed.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: flow errors, or failed conversation tests.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: bad usage (missing path, unreadable input).
+pub const EXIT_USAGE: i32 = 2;
+
+/// `frontdoor validate [PATH...]`: checks flow files, or whole flow directories (with their
+/// routing table). No paths: `call-flows/`.
+pub fn validate_cmd(paths: &[PathBuf], format: OutputFormat, out: &mut dyn Write) -> i32 {
+    let default = [PathBuf::from("call-flows")];
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
+    let mut diags = Diagnostics::new();
+    let mut checked = 0;
+    for path in paths {
+        if path.is_dir() {
+            let (prompts_dir, _) = default_paths(path);
+            if let Err(d) = FlowSet::load(path, &prompts_dir) {
+                diags.extend(d);
+            }
+            checked += super::set::flow_files(path).len();
+        } else if path.is_file() {
+            let (_, d) = check_file(path, &catalog_for(path));
+            diags.extend(d);
+            checked += 1;
+        } else {
+            let _ = writeln!(out, "error: {} does not exist", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    diags.sort();
+    let _ = diags.write_to(format, out);
+    if format == OutputFormat::Human {
+        let errors = diags.error_count();
+        let warnings = diags.items().len() - errors;
+        let _ = writeln!(
+            out,
+            "{checked} flow file(s) checked: {errors} error(s), {warnings} warning(s)"
+        );
+    }
+    if diags.has_errors() {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// The prompt catalog for a single flow file: its directory's `prompts.tsv` and the
+/// `audio-prompts/` beside that directory.
+pub fn catalog_for(flow_file: &Path) -> PromptCatalog {
+    let dir = flow_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (prompts_dir, tsv) = default_paths(dir);
+    PromptCatalog::load(&prompts_dir, &tsv)
+}
+
+/// `frontdoor simulate FLOW [--script FILE]`: see [`super::simulate`].
+pub fn simulate_cmd(
+    flow: &Path,
+    script: Option<&Path>,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    call_date: NaiveDate,
+) -> i32 {
+    super::simulate::run(flow, script, input, out, call_date)
+}
+
+/// `frontdoor test [DIR]`: see [`super::conversation`].
+pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
+    super::conversation::test_cmd(dir, out)
+}
+
+/// `frontdoor graph FLOW --format svg|mermaid|dot`: see [`super::graph`].
+pub fn graph_cmd(flow: &Path, format: super::graph::GraphFormat, out: &mut dyn Write) -> i32 {
+    super::graph::graph_cmd(flow, format, out)
+}

@@ -1,0 +1,423 @@
+//! `frontdoor test`: conversation tests in YAML. Each file names a flow and holds tests; each
+//! test is caller turns (`say`, `keys`, `silence`, `hangup`, `case_fails`, `transfer_fails`)
+//! with expectations (prompt heard, node reached, slot values, case fields, transfer queue and
+//! context, call ended, "slower" on, survey answers).
+//!
+//! Owns the test format and its runner. The call itself is a [`Session`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveTime};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::cmd::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, catalog_for};
+use super::interpreter::CallContext;
+use super::model::CheckedFlow;
+use super::session::{Output, Session};
+use super::set::check_file;
+use super::understand::Understanding;
+
+/// A test file: the flow under test and its tests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    /// Flow file, relative to the test file.
+    pub flow: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub tests: Vec<TestCase>,
+}
+
+/// One conversation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    pub name: String,
+    /// Call date, `YYYY-MM-DD` (default 2026-11-26, a Thursday).
+    #[serde(default)]
+    pub date: Option<String>,
+    /// Call time, `HH:MM` (default 10:00).
+    #[serde(default)]
+    pub time: Option<String>,
+    /// Caller number; `withheld` for none (default a mobile number).
+    #[serde(default)]
+    pub caller: Option<String>,
+    /// Expectations right after the call is answered.
+    #[serde(default)]
+    pub start: Option<Expect>,
+    pub turns: Vec<Turn>,
+}
+
+/// One caller turn and what should follow.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Turn {
+    #[serde(default)]
+    pub say: Option<String>,
+    #[serde(default)]
+    pub keys: Option<String>,
+    #[serde(default)]
+    pub silence: bool,
+    #[serde(default)]
+    pub hangup: bool,
+    #[serde(default)]
+    pub case_fails: bool,
+    #[serde(default)]
+    pub transfer_fails: bool,
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+/// Expectations after a turn. Everything given must hold.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Named prompts heard during this turn (all of them, in any order).
+    #[serde(default)]
+    pub prompt: Option<OneOrMany>,
+    /// Words heard during this turn (substring of any prompt).
+    #[serde(default)]
+    pub says: Option<String>,
+    /// A named prompt that must not be heard during this turn.
+    #[serde(default)]
+    pub not_prompt: Option<String>,
+    /// The node the call is at after the turn.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Nodes visited so far (all of them, in order of first visit).
+    #[serde(default)]
+    pub visited: Option<Vec<String>>,
+    /// Captured slots (canonical values).
+    #[serde(default)]
+    pub slots: Option<BTreeMap<String, String>>,
+    /// Fields of the last case written (a subset).
+    #[serde(default)]
+    pub case: Option<BTreeMap<String, Value>>,
+    /// No case written during the whole call so far.
+    #[serde(default)]
+    pub no_case: bool,
+    /// The queue of the last transfer.
+    #[serde(default)]
+    pub transfer: Option<String>,
+    /// Fields of the last transfer's context (a subset).
+    #[serde(default)]
+    pub context: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub ended: Option<bool>,
+    #[serde(default)]
+    pub slow: Option<bool>,
+    #[serde(default)]
+    pub survey: Option<BTreeMap<String, u8>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// What a test run found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+/// Runs every `*.yaml` test file in `dir` (or one file), printing one line per test.
+pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
+    let files: Vec<PathBuf> = if dir.is_file() {
+        vec![dir.to_path_buf()]
+    } else if dir.is_dir() {
+        let mut f: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|e| {
+                e.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        f.sort();
+        f
+    } else {
+        let _ = writeln!(out, "error: {} does not exist", dir.display());
+        return EXIT_USAGE;
+    };
+    let mut summary = Summary::default();
+    let mut flows: BTreeMap<PathBuf, (Arc<CheckedFlow>, Arc<Understanding>)> = BTreeMap::new();
+    for file in &files {
+        run_file(file, &mut flows, &mut summary, out);
+    }
+    let _ = writeln!(out, "{} passed, {} failed", summary.passed, summary.failed);
+    if summary.failed == 0 && summary.passed > 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+fn run_file(
+    file: &Path,
+    flows: &mut BTreeMap<PathBuf, (Arc<CheckedFlow>, Arc<Understanding>)>,
+    summary: &mut Summary,
+    out: &mut dyn Write,
+) {
+    let name = file.display();
+    let parsed = std::fs::read_to_string(file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_saphyr::from_str::<TestFile>(&t).map_err(|e| e.to_string()));
+    let tf = match parsed {
+        Ok(tf) => tf,
+        Err(e) => {
+            let _ = writeln!(out, "FAIL {name}: cannot read the test file: {e}");
+            summary.failed += 1;
+            return;
+        }
+    };
+    let flow_path = file.parent().unwrap_or(Path::new(".")).join(&tf.flow);
+    let loaded = match flows.get(&flow_path) {
+        Some(l) => l.clone(),
+        None => {
+            let (flow, diags) = check_file(&flow_path, &catalog_for(&flow_path));
+            let Some(flow) = flow else {
+                let _ = writeln!(
+                    out,
+                    "FAIL {name}: the flow {} has errors:\n{diags}",
+                    flow_path.display()
+                );
+                summary.failed += tf.tests.len().max(1);
+                return;
+            };
+            let understanding = match Understanding::new(&flow) {
+                Ok(u) => Arc::new(u),
+                Err(e) => {
+                    let _ = writeln!(out, "FAIL {name}: the flow's intents cannot be used: {e}");
+                    summary.failed += tf.tests.len().max(1);
+                    return;
+                }
+            };
+            let l = (Arc::new(flow), understanding);
+            flows.insert(flow_path.clone(), l.clone());
+            l
+        }
+    };
+    for test in &tf.tests {
+        match run_test(test, &loaded.0, &loaded.1) {
+            Ok(()) => {
+                summary.passed += 1;
+                let _ = writeln!(out, "ok   {name}: {}", test.name);
+            }
+            Err(why) => {
+                summary.failed += 1;
+                let _ = writeln!(out, "FAIL {name}: {}\n     {why}", test.name);
+            }
+        }
+    }
+}
+
+/// Runs one conversation; `Err` says which expectation failed and what happened instead.
+pub fn run_test(
+    test: &TestCase,
+    flow: &Arc<CheckedFlow>,
+    understanding: &Arc<Understanding>,
+) -> Result<(), String> {
+    let date = match &test.date {
+        Some(d) => {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| format!("bad date `{d}`"))?
+        }
+        None => NaiveDate::from_ymd_opt(2026, 11, 26).unwrap_or_default(),
+    };
+    let time = match &test.time {
+        Some(t) => NaiveTime::parse_from_str(t, "%H:%M").map_err(|_| format!("bad time `{t}`"))?,
+        None => NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default(),
+    };
+    let caller = match test.caller.as_deref() {
+        Some("withheld") => None,
+        Some(n) => Some(crate::Pii::new(n.to_string())),
+        None => Some(crate::Pii::new("07700900123".to_string())),
+    };
+    let ctx = CallContext {
+        date,
+        time,
+        caller,
+        dialled: String::new(),
+    };
+    let (mut session, first) = Session::start(Arc::clone(flow), Arc::clone(understanding), ctx);
+    if let Some(e) = &test.start {
+        check_expect(e, &session, &first).map_err(|w| format!("at the start: {w}"))?;
+    }
+    for (i, turn) in test.turns.iter().enumerate() {
+        if turn.case_fails {
+            session.fail_next_case();
+        }
+        if turn.transfer_fails {
+            session.fail_next_transfer();
+        }
+        let outputs = if let Some(words) = &turn.say {
+            session.say(words)
+        } else if let Some(keys) = &turn.keys {
+            session.keys(keys)
+        } else if turn.silence {
+            session.silence()
+        } else if turn.hangup {
+            session.hangup()
+        } else {
+            Vec::new()
+        };
+        if let Some(e) = &turn.expect {
+            let what = turn
+                .say
+                .as_ref()
+                .map(|s| format!("say {s:?}"))
+                .or_else(|| turn.keys.as_ref().map(|k| format!("keys {k:?}")))
+                .unwrap_or_else(|| "silence".into());
+            check_expect(e, &session, &outputs)
+                .map_err(|w| format!("turn {} ({what}): {w}", i + 1))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), String> {
+    let i = s.interpreter();
+    let heard: Vec<(Option<&str>, &str)> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Prompt { name, text } => Some((name.as_deref(), text.as_str())),
+            _ => None,
+        })
+        .collect();
+    let heard_desc = || {
+        let mut d = String::new();
+        for (n, t) in &heard {
+            let _ = write!(d, "[{}] ", n.unwrap_or(t));
+        }
+        if d.is_empty() {
+            "nothing".to_string()
+        } else {
+            d
+        }
+    };
+    if let Some(p) = &e.prompt {
+        let wanted: Vec<&String> = match p {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v.iter().collect(),
+        };
+        for w in wanted {
+            if !heard.iter().any(|(n, _)| *n == Some(w.as_str())) {
+                return Err(format!("expected prompt `{w}`, heard {}", heard_desc()));
+            }
+        }
+    }
+    if let Some(p) = &e.not_prompt
+        && heard.iter().any(|(n, _)| *n == Some(p.as_str()))
+    {
+        return Err(format!("did not expect prompt `{p}`"));
+    }
+    if let Some(words) = &e.says
+        && !heard.iter().any(|(_, t)| t.contains(words.as_str()))
+    {
+        return Err(format!(
+            "expected to hear {words:?}, heard {}",
+            heard
+                .iter()
+                .map(|(_, t)| *t)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
+    }
+    if let Some(node) = &e.node
+        && i.current_node() != node
+    {
+        return Err(format!(
+            "expected to be at node `{node}`, at `{}`",
+            i.current_node()
+        ));
+    }
+    if let Some(visited) = &e.visited {
+        let mut path = i.path().iter();
+        for v in visited {
+            if !path.any(|p| p == v) {
+                return Err(format!(
+                    "expected to visit `{v}` (in this order), path was {:?}",
+                    i.path()
+                ));
+            }
+        }
+    }
+    if let Some(slots) = &e.slots {
+        for (k, v) in slots {
+            let got = i.slots().get(k).map(|c| c.canonical());
+            if got.as_deref() != Some(v.as_str()) {
+                return Err(format!("expected slot `{k}` = {v:?}, got {got:?}"));
+            }
+        }
+    }
+    if e.no_case && !s.cases().is_empty() {
+        return Err(format!("expected no case, {} written", s.cases().len()));
+    }
+    if let Some(fields) = &e.case {
+        let Some(case) = s.cases().last() else {
+            return Err("expected a case, none written".into());
+        };
+        for (k, v) in fields {
+            if case.get(k) != Some(v) {
+                return Err(format!(
+                    "expected case field `{k}` = {v}, got {}",
+                    case.get(k).map_or("nothing".into(), Value::to_string)
+                ));
+            }
+        }
+    }
+    if let Some(q) = &e.transfer {
+        let got = s.transfers().last().map(|(q, _)| q.as_str());
+        if got != Some(q.as_str()) {
+            return Err(format!("expected a transfer to `{q}`, got {got:?}"));
+        }
+    }
+    if let Some(fields) = &e.context {
+        let Some((_, ctx)) = s.transfers().last() else {
+            return Err("expected a transfer context, no transfer".into());
+        };
+        for (k, v) in fields {
+            if ctx.get(k) != Some(v) {
+                return Err(format!(
+                    "expected context `{k}` = {v}, got {}",
+                    ctx.get(k).map_or("nothing".into(), Value::to_string)
+                ));
+            }
+        }
+    }
+    if let Some(ended) = e.ended
+        && s.ended() != ended
+    {
+        return Err(format!(
+            "expected the call {}",
+            if ended { "to have ended" } else { "to go on" }
+        ));
+    }
+    if let Some(slow) = e.slow
+        && i.is_slow() != slow
+    {
+        return Err(format!(
+            "expected slower speech {slow}, was {}",
+            i.is_slow()
+        ));
+    }
+    if let Some(survey) = &e.survey {
+        for (k, v) in survey {
+            if i.survey_answers().get(k) != Some(v) {
+                return Err(format!(
+                    "expected survey `{k}` = {v}, got {:?}",
+                    i.survey_answers().get(k)
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! The adapter from the call runtime's [`CallHandler`] seam to the flow [`Interpreter`]:
+//! `CallEvent` in, understood [`FlowEvent`] to the interpreter, `CallAction`s back out.
+//!
+//! Owns only the translation. The runtime carries out the actions; the interpreter decides.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Local};
+
+use super::interpreter::{CallContext, FlowEvent, Interpreter};
+use super::model::CheckedFlow;
+use super::set::FlowSet;
+use super::understand::Understanding;
+use crate::call::{CallAction, CallEvent, CallHandler, CallInfo, HandlerReport};
+
+/// Runs one call through a flow. The call keeps the flow version it started with, even if a
+/// reload swaps in a new one meanwhile.
+pub struct FlowCallHandler {
+    interp: Interpreter,
+    understanding: Arc<Understanding>,
+}
+
+impl FlowCallHandler {
+    /// A handler for one call. `ctx` carries the call date and time (for opening hours and
+    /// relative dates) and the caller.
+    pub fn new(
+        flow: Arc<CheckedFlow>,
+        understanding: Arc<Understanding>,
+        ctx: CallContext,
+    ) -> Self {
+        let interp = Interpreter::new(flow, understanding.clone(), ctx);
+        FlowCallHandler {
+            interp,
+            understanding,
+        }
+    }
+
+    /// A handler for a call as the runtime answered it: the flow routed by the dialled number,
+    /// local date and time from the call's arrival.
+    pub fn for_call(set: &FlowSet, info: &CallInfo) -> Self {
+        let loaded = set.route_loaded(&info.dialled);
+        let at: DateTime<Local> = info.started_at.into();
+        let ctx = CallContext {
+            date: at.date_naive(),
+            time: at.time(),
+            caller: info.caller.clone(),
+            dialled: info.dialled.clone(),
+        };
+        Self::new(
+            Arc::clone(&loaded.flow),
+            Arc::clone(&loaded.understanding),
+            ctx,
+        )
+    }
+
+    /// Node ids the call has taken so far.
+    pub fn path(&self) -> &[String] {
+        self.interp.path()
+    }
+
+    /// Content hash of the flow version this call runs.
+    pub fn flow_version(&self) -> &str {
+        &self.interp.flow().version
+    }
+
+    pub fn flow_name(&self) -> &str {
+        &self.interp.flow().name
+    }
+
+    /// The call record (flow, version, path, outcome).
+    pub fn record(&self) -> serde_json::Value {
+        self.interp.record()
+    }
+
+    pub fn interpreter(&self) -> &Interpreter {
+        &self.interp
+    }
+}
+
+impl CallHandler for FlowCallHandler {
+    fn on_event(&mut self, _info: &CallInfo, event: CallEvent) -> Vec<CallAction> {
+        let event = match event {
+            CallEvent::Answered => FlowEvent::Started,
+            CallEvent::PromptFinished => FlowEvent::PromptFinished,
+            CallEvent::Dtmf(c) => FlowEvent::Dtmf(c),
+            CallEvent::Digits(d) => FlowEvent::Digits(d),
+            // Barge-in is the runtime's job; the interpreter waits for the words.
+            CallEvent::SpeechStarted => return Vec::new(),
+            CallEvent::Heard { text, language, .. } => {
+                let expecting = self.interp.expecting();
+                self.understanding.understand(
+                    expecting.as_ref(),
+                    text.expose(),
+                    self.interp.call_date(),
+                    language,
+                )
+            }
+            CallEvent::NoInput => FlowEvent::NoInput,
+            CallEvent::CaseCreated { reference } => FlowEvent::CaseCreated { reference },
+            CallEvent::CaseFailed { reason } => FlowEvent::CaseFailed { reason },
+            CallEvent::TransferFailed { reason } => FlowEvent::TransferFailed { reason },
+            CallEvent::Hangup(_) => FlowEvent::Hangup,
+        };
+        self.interp.handle(event, Instant::now())
+    }
+
+    fn report(&self) -> HandlerReport {
+        let record = self.interp.record();
+        let survey = record
+            .get("survey")
+            .and_then(|s| s.as_object())
+            .map(|m| m.iter().map(|(q, a)| (q.clone(), a.to_string())).collect())
+            .unwrap_or_default();
+        let slow = record
+            .get("slow_speech")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        HandlerReport {
+            flow_name: self.flow_name().to_string(),
+            flow_version: self.flow_version().to_string(),
+            node_path: self.path().to_vec(),
+            survey,
+            language: record
+                .get("language")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            accessibility: if slow {
+                vec!["slow_speech".to_string()]
+            } else {
+                Vec::new()
+            },
+            resolved: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::call::PlayItem;
+    use crate::flow::catalog::PromptCatalog;
+    use crate::flow::check::check;
+    use crate::pii::Pii;
+
+    const FLOW: &str = r#"
+flow: demo
+start: menu
+intents:
+  pay: {examples: ["I want to pay"], keywords: [pay]}
+nodes:
+  menu:
+    ask: {text: "Say pay, or press 1. Press 0 for someone."}
+    intents: {pay: bye}
+    keys: {"1": pay}
+  bye:
+    hangup: {text: "Bye"}
+"#;
+
+    fn handler() -> (FlowCallHandler, CallInfo) {
+        let (flow, d) = check(
+            std::path::Path::new("demo.yaml"),
+            FLOW,
+            &PromptCatalog::default(),
+        );
+        let flow = flow.unwrap_or_else(|| panic!("{d}"));
+        let u = Arc::new(Understanding::new(&flow).unwrap());
+        let ctx = CallContext {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            time: chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            caller: None,
+            dialled: "100".into(),
+        };
+        let info = CallInfo {
+            call_id: "c1".into(),
+            caller: None,
+            dialled: "100".into(),
+            source: "127.0.0.1:5060".parse().unwrap(),
+            started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        };
+        (FlowCallHandler::new(Arc::new(flow), u, ctx), info)
+    }
+
+    #[test]
+    fn speech_and_keys_drive_the_flow_through_the_seam() {
+        let (mut h, info) = handler();
+        let a = h.on_event(&info, CallEvent::Answered);
+        assert!(
+            matches!(&a[0], CallAction::Play { items, .. } if matches!(&items[0], PlayItem::Text { text, .. } if text.starts_with("Say pay")))
+        );
+        assert!(matches!(a[1], CallAction::Listen(_)));
+        let a = h.on_event(
+            &info,
+            CallEvent::Heard {
+                text: Pii::new("I want to pay".into()),
+                confidence: 0.9,
+                language: None,
+            },
+        );
+        assert!(
+            matches!(
+                &a[0],
+                CallAction::Play {
+                    barge_in: false,
+                    ..
+                }
+            ),
+            "{a:?}"
+        );
+        let a = h.on_event(&info, CallEvent::PromptFinished);
+        assert_eq!(a, vec![CallAction::Hangup]);
+        assert_eq!(h.path(), ["menu", "bye"]);
+        assert_eq!(h.flow_version().len(), 16);
+    }
+
+    #[test]
+    fn key_zero_transfers_to_the_advisor_queue() {
+        let (mut h, info) = handler();
+        h.on_event(&info, CallEvent::Answered);
+        let a = h.on_event(&info, CallEvent::Dtmf('0'));
+        assert!(
+            matches!(&a[0], CallAction::Transfer { queue, .. } if queue == "advisors"),
+            "{a:?}"
+        );
+    }
+}

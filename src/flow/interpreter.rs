@@ -1,0 +1,1066 @@
+//! The per-call interpreter: a sans-IO state machine over a [`CheckedFlow`]. Events in
+//! ([`FlowEvent`]), actions out ([`CallAction`]); it never sleeps, reads a socket or a file.
+//! Timers (no-input, inter-digit) belong to the runtime, which is told them by `Listen`.
+//!
+//! Owns: the current node, attempts, captured slots, variables, the "slower" flag, the path of
+//! nodes taken. Must not touch: audio, SIP, the case store (it asks for a case and waits).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{NaiveDate, NaiveTime};
+use serde_json::{Value, json};
+
+use super::capture::{KeyReader, SlotCapture};
+use super::model::*;
+use crate::call::{CallAction, ListenSpec, PlayItem};
+use crate::pii::Pii;
+
+/// Nodes that neither play nor wait, followed in one step at most this many times in a row.
+/// The checker rejects such loops; this guards the interpreter if one slipped through.
+const MAX_IMMEDIATE_STEPS: usize = 256;
+
+/// What happens to the caller in the flow's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlowEvent {
+    /// The call is answered; the flow starts.
+    Started,
+    /// Everything queued by the last `Play` was played.
+    PromptFinished,
+    /// A recognised utterance, already understood: `intent` from the classifier, `slots` parsed
+    /// for the current ask's slot (by slot name). `language` when the recogniser detected one.
+    Heard {
+        text: Pii<String>,
+        intent: Option<String>,
+        confidence: f32,
+        slots: BTreeMap<String, SlotCapture>,
+        language: Option<String>,
+    },
+    /// One key (menus).
+    Dtmf(char),
+    /// A complete keyed entry (digit asks).
+    Digits(String),
+    /// The caller said and keyed nothing before the timeout.
+    NoInput,
+    CaseCreated {
+        reference: String,
+    },
+    CaseFailed {
+        reason: String,
+    },
+    TransferFailed {
+        reason: String,
+    },
+    Hangup,
+}
+
+/// What the interpreter is waiting for; the understanding layer uses it to parse input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expecting {
+    /// An `ask`: its intents and its slot.
+    Ask {
+        intents: Vec<String>,
+        slot: Option<SlotSpec>,
+    },
+    /// A `confirm`: yes or no.
+    Confirm,
+    /// A survey question: a number 1..=max.
+    Survey { max: u8 },
+}
+
+/// Per-call facts the flow may read.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub date: NaiveDate,
+    pub time: NaiveTime,
+    pub caller: Option<Pii<String>>,
+    pub dialled: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    NotStarted,
+    /// Playing a say/hangup/emergency message; what to do when it finishes.
+    Playing(AfterPlay),
+    Listening,
+    WaitingCase,
+    WaitingTransfer {
+        resume: Option<NodeId>,
+    },
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AfterPlay {
+    Goto(NodeId),
+    Hangup,
+    EmergencyTransfer,
+}
+
+/// Why a listen attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Miss {
+    NoInput,
+    NoMatch,
+}
+
+static END: NodeKind = NodeKind::Hangup {
+    prompts: Vec::new(),
+};
+
+/// The node's kind; an index the checker did not produce reads as a bare hang-up.
+fn kind_at(flow: &CheckedFlow, node: NodeId) -> &NodeKind {
+    flow.nodes.get(node).map_or(&END, |n| &n.kind)
+}
+
+/// One call's run through a flow.
+pub struct Interpreter {
+    flow: Arc<CheckedFlow>,
+    keys: Arc<dyn KeyReader>,
+    ctx: CallContext,
+    state: State,
+    node: NodeId,
+    attempts: u32,
+    no_input: usize,
+    no_match: usize,
+    question: usize,
+    last_play: Vec<PlayItem>,
+    slow: bool,
+    language: String,
+    slots: BTreeMap<String, SlotCapture>,
+    vars: BTreeMap<String, String>,
+    case_ref: Option<String>,
+    last_case: Option<Value>,
+    last_transfer: Option<(String, Value)>,
+    intent: Option<String>,
+    survey: BTreeMap<String, u8>,
+    path: Vec<String>,
+    started: Option<Instant>,
+}
+
+impl Interpreter {
+    pub fn new(flow: Arc<CheckedFlow>, keys: Arc<dyn KeyReader>, ctx: CallContext) -> Self {
+        let language = flow.default_language().to_string();
+        Interpreter {
+            flow,
+            keys,
+            ctx,
+            state: State::NotStarted,
+            node: 0,
+            attempts: 0,
+            no_input: 0,
+            no_match: 0,
+            question: 0,
+            last_play: Vec::new(),
+            slow: false,
+            language,
+            slots: BTreeMap::new(),
+            vars: BTreeMap::new(),
+            case_ref: None,
+            last_case: None,
+            last_transfer: None,
+            intent: None,
+            survey: BTreeMap::new(),
+            path: Vec::new(),
+            started: None,
+        }
+    }
+
+    /// Feeds one event; returns the actions to carry out, in order.
+    pub fn handle(&mut self, event: FlowEvent, now: Instant) -> Vec<CallAction> {
+        let mut out = Vec::new();
+        if self.state == State::Ended {
+            return out;
+        }
+        match event {
+            FlowEvent::Started => {
+                if self.state == State::NotStarted {
+                    self.started = Some(now);
+                    self.enter(self.flow.start, &mut out);
+                }
+            }
+            FlowEvent::Hangup => self.state = State::Ended,
+            // RFC-free rule from the issue: safeguarding before anything else, in any state.
+            FlowEvent::Heard {
+                intent: Some(ref i),
+                ..
+            } if i == "safeguarding" && self.can_interrupt() => {
+                self.intent = Some(i.clone());
+                self.emergency(&mut out);
+            }
+            FlowEvent::PromptFinished => self.prompt_finished(&mut out),
+            FlowEvent::Heard {
+                intent,
+                slots,
+                language,
+                ..
+            } => {
+                if self.state == State::Listening {
+                    self.heard(intent, slots, language, &mut out);
+                }
+            }
+            FlowEvent::Dtmf(key) => {
+                if self.state == State::Listening {
+                    self.keyed(&key.to_string(), true, &mut out);
+                }
+            }
+            FlowEvent::Digits(digits) => {
+                if self.state == State::Listening {
+                    self.keyed(&digits, false, &mut out);
+                }
+            }
+            FlowEvent::NoInput => {
+                if self.state == State::Listening {
+                    self.miss(Miss::NoInput, &mut out);
+                }
+            }
+            FlowEvent::CaseCreated { reference } => {
+                if self.state == State::WaitingCase
+                    && let NodeKind::Case { next, .. } = self.kind()
+                {
+                    let next = *next;
+                    self.case_ref = Some(reference);
+                    self.enter(next, &mut out);
+                }
+            }
+            FlowEvent::CaseFailed { .. } => {
+                if self.state == State::WaitingCase
+                    && let NodeKind::Case { on_failure, .. } = self.kind()
+                {
+                    match *on_failure {
+                        Some(n) => self.enter(n, &mut out),
+                        None => self.advisor("case_failed", None, &mut out),
+                    }
+                }
+            }
+            FlowEvent::TransferFailed { .. } => {
+                if let State::WaitingTransfer { resume } = self.state {
+                    let on_failure = match self.kind() {
+                        NodeKind::Transfer { on_failure, .. } if resume.is_none() => *on_failure,
+                        _ => None,
+                    };
+                    match (resume, on_failure) {
+                        (Some(ask), _) => self.enter(ask, &mut out),
+                        (None, Some(n)) => self.enter(n, &mut out),
+                        (None, None) => self.end(&mut out),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// What input is awaited now, if any.
+    pub fn expecting(&self) -> Option<Expecting> {
+        if self.state != State::Listening {
+            return None;
+        }
+        match self.kind() {
+            NodeKind::Ask(a) => Some(Expecting::Ask {
+                intents: a.intents.iter().map(|(i, _)| i.clone()).collect(),
+                slot: a.slot.clone(),
+            }),
+            NodeKind::Confirm(_) => Some(Expecting::Confirm),
+            NodeKind::Survey { questions, .. } => questions
+                .get(self.question)
+                .map(|q| Expecting::Survey { max: q.max }),
+            _ => None,
+        }
+    }
+
+    /// Node ids taken, in order (subflow nodes as `site/node`).
+    pub fn path(&self) -> &[String] {
+        &self.path
+    }
+
+    pub fn flow(&self) -> &Arc<CheckedFlow> {
+        &self.flow
+    }
+
+    /// The id of the current node.
+    pub fn current_node(&self) -> &str {
+        self.flow.node_name(self.node)
+    }
+
+    pub fn slots(&self) -> &BTreeMap<String, SlotCapture> {
+        &self.slots
+    }
+
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
+    pub fn case_ref(&self) -> Option<&str> {
+        self.case_ref.as_deref()
+    }
+
+    /// The fields of the last case asked for.
+    pub fn last_case(&self) -> Option<&Value> {
+        self.last_case.as_ref()
+    }
+
+    /// The last transfer asked for: queue and context.
+    pub fn last_transfer(&self) -> Option<&(String, Value)> {
+        self.last_transfer.as_ref()
+    }
+
+    pub fn survey_answers(&self) -> &BTreeMap<String, u8> {
+        &self.survey
+    }
+
+    /// The call's date (for relative dates in answers).
+    pub fn call_date(&self) -> NaiveDate {
+        self.ctx.date
+    }
+
+    pub fn is_slow(&self) -> bool {
+        self.slow
+    }
+
+    pub fn language(&self) -> &str {
+        &self.language
+    }
+
+    pub fn has_ended(&self) -> bool {
+        self.state == State::Ended
+    }
+
+    /// The call record: flow, version, path, outcome facts. Slot values are not included.
+    pub fn record(&self) -> Value {
+        json!({
+            "flow": self.flow.name,
+            "flow_version": self.flow.version,
+            "path": self.path,
+            "intent": self.intent,
+            "case_ref": self.case_ref,
+            "transfer_queue": self.last_transfer.as_ref().map(|(q, _)| q),
+            "survey": self.survey,
+            "slow_speech": self.slow,
+            "language": self.language,
+        })
+    }
+
+    // --- moving between nodes -----------------------------------------------------------------
+
+    fn kind(&self) -> &NodeKind {
+        kind_at(&self.flow, self.node)
+    }
+
+    fn can_interrupt(&self) -> bool {
+        !matches!(
+            self.state,
+            State::NotStarted | State::Ended | State::Playing(AfterPlay::EmergencyTransfer)
+        ) && !matches!(self.state, State::WaitingTransfer { .. })
+    }
+
+    /// Enters `target` and follows nodes that neither play nor wait.
+    fn enter(&mut self, target: NodeId, out: &mut Vec<CallAction>) {
+        let mut target = target;
+        for _ in 0..MAX_IMMEDIATE_STEPS {
+            let flow = Arc::clone(&self.flow);
+            let Some(node) = flow.nodes.get(target) else {
+                self.end(out);
+                return;
+            };
+            self.node = target;
+            self.path.push(node.id.clone());
+            self.attempts = 0;
+            self.no_input = 0;
+            self.no_match = 0;
+            self.question = 0;
+            match &node.kind {
+                NodeKind::Say {
+                    prompts,
+                    barge_in,
+                    next,
+                } => {
+                    let items = self.items(prompts);
+                    self.play(items, *barge_in, out);
+                    self.state = State::Playing(AfterPlay::Goto(*next));
+                    return;
+                }
+                NodeKind::Ask(a) => {
+                    let items = self.items(&a.prompts);
+                    self.prompt_and_listen(items, out);
+                    return;
+                }
+                NodeKind::Confirm(c) => {
+                    let items = self.items(&c.prompts);
+                    self.prompt_and_listen(items, out);
+                    return;
+                }
+                NodeKind::Survey { questions, next } => match questions.first() {
+                    Some(q) => {
+                        let items = self.items(&q.prompts);
+                        self.prompt_and_listen(items, out);
+                        return;
+                    }
+                    None => target = *next,
+                },
+                NodeKind::Set { assigns, next } => {
+                    for (name, template) in assigns {
+                        let value = template.render(|v| self.lookup(v, false));
+                        self.vars.insert(name.clone(), value);
+                    }
+                    target = *next;
+                }
+                NodeKind::Branch { arms, otherwise } => {
+                    target = arms
+                        .iter()
+                        .find(|arm| arm.when.iter().all(|c| self.holds(c)))
+                        .map_or(*otherwise, |arm| arm.goto);
+                }
+                NodeKind::Goto(next) => target = *next,
+                NodeKind::Case {
+                    case_type, fields, ..
+                } => {
+                    let mut obj = serde_json::Map::new();
+                    obj.insert("type".into(), json!(case_type));
+                    obj.insert("flow".into(), json!(self.flow.name));
+                    obj.insert("flow_version".into(), json!(self.flow.version));
+                    for (name, template) in fields {
+                        obj.insert(name.clone(), self.field_value(template));
+                    }
+                    let fields = Value::Object(obj);
+                    self.last_case = Some(fields.clone());
+                    self.state = State::WaitingCase;
+                    out.push(CallAction::CreateCase { fields });
+                    return;
+                }
+                NodeKind::Transfer {
+                    queue, priority, ..
+                } => {
+                    self.transfer(queue.clone(), *priority, "flow", None, out);
+                    return;
+                }
+                NodeKind::Hangup { prompts } => {
+                    if prompts.is_empty() {
+                        self.end(out);
+                    } else {
+                        let items = self.items(prompts);
+                        self.play(items, false, out);
+                        self.state = State::Playing(AfterPlay::Hangup);
+                    }
+                    return;
+                }
+            }
+        }
+        // Only reachable if the checker let an immediate loop through.
+        self.end(out);
+    }
+
+    fn prompt_finished(&mut self, out: &mut Vec<CallAction>) {
+        if let State::Playing(after) = self.state {
+            match after {
+                AfterPlay::Goto(next) => self.enter(next, out),
+                AfterPlay::Hangup => self.end(out),
+                AfterPlay::EmergencyTransfer => {
+                    let queue = self.flow.settings.emergency_queue.clone();
+                    self.transfer(queue, Priority::Emergency, "safeguarding", None, out);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, out: &mut Vec<CallAction>) {
+        self.state = State::Ended;
+        out.push(CallAction::Hangup);
+    }
+
+    // --- input ----------------------------------------------------------------------------------
+
+    fn globals(&self) -> Globals {
+        match self.kind() {
+            NodeKind::Ask(a) => a.globals,
+            NodeKind::Confirm(c) => c.globals,
+            // A survey runs after the business is done: no advisor, goodbye just ends it.
+            _ => Globals {
+                advisor: false,
+                repeat: true,
+                slower: true,
+                goodbye: true,
+                language: true,
+            },
+        }
+    }
+
+    fn heard(
+        &mut self,
+        intent: Option<String>,
+        slots: BTreeMap<String, SlotCapture>,
+        language: Option<String>,
+        out: &mut Vec<CallAction>,
+    ) {
+        let g = self.globals();
+        if g.language
+            && let Some(lang) = language
+            && lang != self.language
+            && self.flow.languages.contains(&lang)
+        {
+            self.language = lang;
+            self.replay(out);
+            return;
+        }
+        if let Some(i) = intent.as_deref()
+            && self.global(i, out)
+        {
+            return;
+        }
+        let flow = Arc::clone(&self.flow);
+        match kind_at(&flow, self.node) {
+            NodeKind::Ask(a) => {
+                if let Some(spec) = &a.slot
+                    && let Some(value) = slots.get(&spec.name)
+                    && let Some(next) = a.next
+                {
+                    self.slots.insert(spec.name.clone(), value.clone());
+                    self.enter(next, out);
+                    return;
+                }
+                if let Some(i) = intent
+                    && let Some((_, target)) = a.intents.iter().find(|(name, _)| *name == i)
+                {
+                    let target = *target;
+                    self.intent = Some(i);
+                    self.enter(target, out);
+                    return;
+                }
+                self.miss(Miss::NoMatch, out);
+            }
+            NodeKind::Confirm(c) => match intent.as_deref() {
+                Some("yes") => self.enter(c.yes, out),
+                Some("no") => self.enter(c.no, out),
+                _ => self.miss(Miss::NoMatch, out),
+            },
+            NodeKind::Survey { questions, .. } => {
+                let max = questions.get(self.question).map_or(5, |q| q.max);
+                let answer = slots
+                    .values()
+                    .find_map(|v| v.json.as_i64())
+                    .and_then(|n| u8::try_from(n).ok());
+                match answer {
+                    Some(n) if (1..=max).contains(&n) => self.survey_answer(n, out),
+                    _ => self.miss(Miss::NoMatch, out),
+                }
+            }
+            _ => {}
+        }
+        drop(flow);
+    }
+
+    /// Keys: `single` is one DTMF key (menus), else a collected entry (digit asks).
+    fn keyed(&mut self, keys: &str, single: bool, out: &mut Vec<CallAction>) {
+        let g = self.globals();
+        let entry = keys.trim_end_matches('#');
+        // The issue's rule: in a digit ask, 0 means "advisor" only when pressed alone and
+        // followed by the inter-digit timeout, which is exactly a collected entry of "0".
+        if entry == "0" && g.advisor {
+            self.advisor("caller_pressed_0", Some(self.node), out);
+            return;
+        }
+        if entry == "*" && g.repeat {
+            self.replay(out);
+            return;
+        }
+        let flow = Arc::clone(&self.flow);
+        match kind_at(&flow, self.node) {
+            NodeKind::Ask(a) => {
+                if single || a.digits.is_none() {
+                    let mut chars = entry.chars();
+                    if let (Some(c), None) = (chars.next(), chars.next())
+                        && let Some((_, intent)) = a.keys.iter().find(|(k, _)| *k == c)
+                    {
+                        let intent = intent.clone();
+                        if self.global(&intent, out) {
+                            return;
+                        }
+                        if let Some((_, target)) = a.intents.iter().find(|(n, _)| *n == intent) {
+                            let target = *target;
+                            self.intent = Some(intent);
+                            self.enter(target, out);
+                            return;
+                        }
+                    }
+                }
+                if let Some(spec) = &a.slot
+                    && let Some(next) = a.next
+                    && let Some(value) = self.keys.parse_keys(spec, entry)
+                {
+                    self.slots.insert(spec.name.clone(), value);
+                    self.enter(next, out);
+                    return;
+                }
+                self.miss(Miss::NoMatch, out);
+            }
+            NodeKind::Confirm(c) => match entry {
+                "1" => self.enter(c.yes, out),
+                "2" => self.enter(c.no, out),
+                _ => self.miss(Miss::NoMatch, out),
+            },
+            NodeKind::Survey { questions, .. } => {
+                let max = questions.get(self.question).map_or(5, |q| q.max);
+                match entry.parse::<u8>() {
+                    Ok(n) if (1..=max).contains(&n) => self.survey_answer(n, out),
+                    _ => self.miss(Miss::NoMatch, out),
+                }
+            }
+            _ => {}
+        }
+        drop(flow);
+    }
+
+    /// Runs a global handler for `intent` if one is live here. True when handled.
+    fn global(&mut self, intent: &str, out: &mut Vec<CallAction>) -> bool {
+        let g = self.globals();
+        match intent {
+            "safeguarding" => self.emergency(out),
+            "speak_to_advisor" if g.advisor => {
+                self.intent = Some(intent.to_string());
+                self.advisor("caller_asked", Some(self.node), out);
+            }
+            "repeat" if g.repeat => self.replay(out),
+            "slower" if g.slower => {
+                self.slow = true;
+                out.push(CallAction::SetSlowSpeech(true));
+                self.replay(out);
+            }
+            "goodbye" if g.goodbye => {
+                let in_survey = matches!(self.kind(), NodeKind::Survey { .. });
+                match (in_survey, self.kind(), self.flow.settings.goodbye) {
+                    (true, NodeKind::Survey { next, .. }, _) => {
+                        let next = *next;
+                        self.enter(next, out);
+                    }
+                    (_, _, Some(survey)) => self.enter(survey, out),
+                    _ => self.end(out),
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn miss(&mut self, miss: Miss, out: &mut Vec<CallAction>) {
+        self.attempts += 1;
+        let flow = Arc::clone(&self.flow);
+        let (max, fallback, steps, prompts) = match kind_at(&flow, self.node) {
+            NodeKind::Ask(a) => {
+                let steps = if miss == Miss::NoInput {
+                    &a.no_input
+                } else {
+                    &a.no_match
+                };
+                (
+                    a.max_attempts,
+                    a.fallback,
+                    steps.as_slice(),
+                    a.prompts.as_slice(),
+                )
+            }
+            NodeKind::Confirm(c) => (c.max_attempts, c.fallback, &[][..], c.prompts.as_slice()),
+            NodeKind::Survey { questions, .. } => {
+                let q = questions.get(self.question);
+                (
+                    flow.settings.max_attempts,
+                    None,
+                    &[][..],
+                    q.map_or(&[][..], |q| q.prompts.as_slice()),
+                )
+            }
+            _ => return,
+        };
+        if self.attempts >= max {
+            if matches!(kind_at(&flow, self.node), NodeKind::Survey { .. }) {
+                self.next_question(out);
+            } else if let Some(node) = fallback {
+                self.enter(node, out);
+            } else {
+                // The issue's default: after max attempts, the advisor queue.
+                self.advisor("max_attempts", None, out);
+            }
+            return;
+        }
+        let count = if miss == Miss::NoInput {
+            self.no_input += 1;
+            self.no_input
+        } else {
+            self.no_match += 1;
+            self.no_match
+        };
+        // Escalating reprompts: the n-th miss of a kind plays the n-th reprompt, the last repeats.
+        let reprompt = steps
+            .get(count - 1)
+            .or(steps.last())
+            .map_or(prompts, Vec::as_slice);
+        let items = self.items(reprompt);
+        self.prompt_and_listen(items, out);
+    }
+
+    fn survey_answer(&mut self, n: u8, out: &mut Vec<CallAction>) {
+        if let NodeKind::Survey { questions, .. } = self.kind()
+            && let Some(q) = questions.get(self.question)
+        {
+            let name = q.name.clone();
+            self.survey.insert(name, n);
+        }
+        self.next_question(out);
+    }
+
+    fn next_question(&mut self, out: &mut Vec<CallAction>) {
+        let flow = Arc::clone(&self.flow);
+        if let NodeKind::Survey { questions, next } = kind_at(&flow, self.node) {
+            self.question += 1;
+            self.attempts = 0;
+            self.no_input = 0;
+            self.no_match = 0;
+            match questions.get(self.question) {
+                Some(q) => {
+                    let items = self.items(&q.prompts);
+                    self.prompt_and_listen(items, out);
+                }
+                None => {
+                    let next = *next;
+                    self.enter(next, out);
+                }
+            }
+        }
+        drop(flow);
+    }
+
+    // --- hand-overs --------------------------------------------------------------------------
+
+    fn emergency(&mut self, out: &mut Vec<CallAction>) {
+        out.push(CallAction::StopPlayback);
+        let items = self.items(&self.flow.settings.emergency_prompt.clone());
+        self.play(items, false, out);
+        self.state = State::Playing(AfterPlay::EmergencyTransfer);
+    }
+
+    fn advisor(&mut self, reason: &str, resume: Option<NodeId>, out: &mut Vec<CallAction>) {
+        let queue = self.flow.settings.advisor_queue.clone();
+        self.transfer(queue, Priority::Normal, reason, resume, out);
+    }
+
+    fn transfer(
+        &mut self,
+        queue: String,
+        priority: Priority,
+        reason: &str,
+        resume: Option<NodeId>,
+        out: &mut Vec<CallAction>,
+    ) {
+        let slots: serde_json::Map<String, Value> = self
+            .slots
+            .iter()
+            .map(|(k, v)| (k.clone(), v.json.clone()))
+            .collect();
+        let context = json!({
+            "flow": self.flow.name,
+            "flow_version": self.flow.version,
+            "reason": reason,
+            "priority": priority,
+            "intent": self.intent,
+            "slots": slots,
+            "case_ref": self.case_ref,
+            "language": self.language,
+            "accessibility": { "slow_speech": self.slow },
+            "node": self.flow.node_name(self.node),
+        });
+        self.last_transfer = Some((queue.clone(), context.clone()));
+        self.state = State::WaitingTransfer { resume };
+        out.push(CallAction::Transfer { queue, context });
+    }
+
+    // --- prompts ---------------------------------------------------------------------------------
+
+    fn prompt_and_listen(&mut self, items: Vec<PlayItem>, out: &mut Vec<CallAction>) {
+        self.play(items, true, out);
+        out.push(CallAction::Listen(self.listen_spec()));
+        self.state = State::Listening;
+    }
+
+    fn play(&mut self, items: Vec<PlayItem>, barge_in: bool, out: &mut Vec<CallAction>) {
+        self.last_play = items.clone();
+        out.push(CallAction::Play { items, barge_in });
+    }
+
+    fn replay(&mut self, out: &mut Vec<CallAction>) {
+        // Re-render so a language switch takes effect; fall back to what was played last.
+        let flow = Arc::clone(&self.flow);
+        let items = match self.kind() {
+            NodeKind::Ask(a) => self.items(&a.prompts),
+            NodeKind::Confirm(c) => self.items(&c.prompts),
+            NodeKind::Survey { questions, .. } => questions
+                .get(self.question)
+                .map_or_else(|| self.last_play.clone(), |q| self.items(&q.prompts)),
+            _ => self.last_play.clone(),
+        };
+        drop(flow);
+        self.prompt_and_listen(items, out);
+    }
+
+    fn listen_spec(&self) -> ListenSpec {
+        let s = &self.flow.settings;
+        let mut spec = ListenSpec {
+            no_input_timeout: s.no_input_timeout,
+            end_of_speech: s.end_of_speech,
+            max_utterance: s.max_utterance,
+            max_digits: 1,
+            inter_digit_timeout: s.inter_digit_timeout,
+            terminators: String::new(),
+            hints: Vec::new(),
+            speech: true,
+        };
+        if let NodeKind::Ask(a) = self.kind() {
+            spec.no_input_timeout = a.no_input_timeout;
+            if let Some(d) = &a.digits {
+                spec.max_digits = d.max_digits;
+                spec.terminators = d.terminator.map(String::from).unwrap_or_default();
+            }
+            for (intent, _) in &a.intents {
+                if let Some(i) = self.flow.intents.iter().find(|i| &i.name == intent) {
+                    spec.hints.extend(i.keywords.iter().cloned());
+                }
+            }
+        }
+        spec
+    }
+
+    fn items(&self, prompts: &[PromptRef]) -> Vec<PlayItem> {
+        let lang = Some(self.language.clone());
+        prompts
+            .iter()
+            .map(|p| match p {
+                PromptRef::Named(name) => PlayItem::Prompt {
+                    name: name.clone(),
+                    lang: lang.clone(),
+                },
+                PromptRef::Text(by_lang) => {
+                    let template = by_lang
+                        .get(&self.language)
+                        .or_else(|| by_lang.get(self.flow.default_language()))
+                        .or_else(|| by_lang.values().next());
+                    let text = template
+                        .map(|t| t.render(|v| self.lookup(v, true)))
+                        .unwrap_or_default();
+                    PlayItem::Text {
+                        text,
+                        lang: lang.clone(),
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// A variable's value: read-back form for prompts (`spoken`), canonical form otherwise.
+    fn lookup(&self, var: &str, spoken: bool) -> Option<String> {
+        if let Some(slot) = var.strip_prefix("slots.") {
+            return self.slots.get(slot).map(|v| {
+                if spoken {
+                    v.spoken.clone()
+                } else {
+                    v.canonical()
+                }
+            });
+        }
+        if let Some(q) = var.strip_prefix("survey.") {
+            return self.survey.get(q).map(u8::to_string);
+        }
+        match var {
+            "case.ref" => self.case_ref.clone(),
+            "caller.number" => self.ctx.caller.as_ref().map(|c| c.expose().clone()),
+            "caller.withheld" => Some(self.ctx.caller.is_none().to_string()),
+            "language" => Some(self.language.clone()),
+            "intent" => self.intent.clone(),
+            "date" => Some(self.ctx.date.format("%Y-%m-%d").to_string()),
+            "time" => Some(self.ctx.time.format("%H:%M").to_string()),
+            "flow.name" => Some(self.flow.name.clone()),
+            other => self.vars.get(other).cloned(),
+        }
+    }
+
+    /// A case field: a lone slot keeps its JSON type; anything else is rendered text.
+    fn field_value(&self, template: &Template) -> Value {
+        if let [TemplatePart::Var(var)] = template.parts.as_slice()
+            && let Some(slot) = var.strip_prefix("slots.")
+            && let Some(v) = self.slots.get(slot)
+        {
+            return v.json.clone();
+        }
+        Value::String(template.render(|v| self.lookup(v, false)))
+    }
+
+    fn holds(&self, c: &Condition) -> bool {
+        match c {
+            Condition::Equals { var, value } => {
+                self.lookup(var, false).as_deref() == Some(value.as_str())
+            }
+            Condition::NotEquals { var, value } => {
+                self.lookup(var, false).as_deref() != Some(value.as_str())
+            }
+            Condition::In { var, values } => {
+                self.lookup(var, false).is_some_and(|v| values.contains(&v))
+            }
+            Condition::IsSet { var, set } => self.lookup(var, false).is_some() == *set,
+            Condition::Open(want) => {
+                self.flow
+                    .hours
+                    .is_open(self.ctx.date, self.ctx.time, &self.flow.bank_holidays)
+                    == *want
+            }
+            Condition::BankHoliday(want) => {
+                self.flow.bank_holidays.contains(&self.ctx.date) == *want
+            }
+            Condition::CallerWithheld(want) => self.ctx.caller.is_none() == *want,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::catalog::PromptCatalog;
+    use crate::flow::check::check;
+    use crate::flow::understand::Understanding;
+
+    const FLOW: &str = r#"
+flow: unit
+languages: [en, cy]
+start: greet
+intents:
+  "yes": {examples: ["yes"], keywords: ["yes"]}
+  "no": {examples: ["no"], keywords: ["no"]}
+nodes:
+  greet:
+    say: {text: {en: "Hello", cy: "Helo"}}
+    next: remember
+  remember:
+    set: {topic: "bins"}
+    next: route
+  route:
+    branch:
+      - when: {var: vars.topic, equals: bins}
+        goto: count
+    else: bye
+  count:
+    ask: {text: {en: "How many? Press 0 on its own for someone.", cy: "Faint? 0 am rywun."}}
+    slot: {name: count, type: number}
+    next: check
+  check:
+    confirm: {text: {en: "You said {slots.count}?", cy: "{slots.count}?"}}
+    "yes": bye
+    "no": count
+  bye:
+    hangup: {text: {en: "Bye {vars.topic}", cy: "Hwyl"}}
+"#;
+
+    fn start() -> (Interpreter, Arc<Understanding>, Vec<CallAction>) {
+        let (flow, d) = check(
+            std::path::Path::new("unit.yaml"),
+            FLOW,
+            &PromptCatalog::default(),
+        );
+        let flow = Arc::new(flow.unwrap_or_else(|| panic!("{d}")));
+        let u = Arc::new(Understanding::new(&flow).unwrap());
+        let ctx = CallContext {
+            date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            time: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            caller: None,
+            dialled: String::new(),
+        };
+        let mut i = Interpreter::new(flow, u.clone(), ctx);
+        let out = i.handle(FlowEvent::Started, Instant::now());
+        (i, u, out)
+    }
+
+    fn texts(actions: &[CallAction]) -> Vec<String> {
+        actions
+            .iter()
+            .flat_map(|a| match a {
+                CallAction::Play { items, .. } => items.clone(),
+                _ => Vec::new(),
+            })
+            .filter_map(|i| match i {
+                PlayItem::Text { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn heard(i: &Interpreter, u: &Understanding, text: &str, lang: Option<&str>) -> FlowEvent {
+        u.understand(
+            i.expecting().as_ref(),
+            text,
+            i.call_date(),
+            lang.map(str::to_string),
+        )
+    }
+
+    #[test]
+    fn say_set_branch_ask_confirm_hangup() {
+        let (mut i, u, out) = start();
+        assert_eq!(texts(&out), ["Hello"]);
+        let now = Instant::now();
+        let out = i.handle(FlowEvent::PromptFinished, now);
+        assert_eq!(texts(&out), ["How many? Press 0 on its own for someone."]);
+        assert_eq!(i.path(), ["greet", "remember", "route", "count"]);
+        let e = heard(&i, &u, "twelve", None);
+        let out = i.handle(e, now);
+        assert_eq!(texts(&out), ["You said 12?"]);
+        let out = i.handle(FlowEvent::Dtmf('1'), now);
+        assert_eq!(texts(&out), ["Bye bins"]);
+        assert_eq!(
+            i.handle(FlowEvent::PromptFinished, now),
+            vec![CallAction::Hangup]
+        );
+        assert!(i.has_ended());
+        assert!(
+            i.handle(FlowEvent::Started, now).is_empty(),
+            "nothing after the end"
+        );
+    }
+
+    #[test]
+    fn speaking_another_declared_language_switches_and_repeats() {
+        let (mut i, u, _) = start();
+        let now = Instant::now();
+        i.handle(FlowEvent::PromptFinished, now);
+        let e = heard(&i, &u, "dim diolch", Some("cy"));
+        let out = i.handle(e, now);
+        assert_eq!(texts(&out), ["Faint? 0 am rywun."]);
+        assert_eq!(i.language(), "cy");
+    }
+
+    #[test]
+    fn safeguarding_interrupts_a_say_and_transfers_at_top_priority() {
+        let (mut i, u, _) = start();
+        let now = Instant::now();
+        let e = heard(&i, &u, "I am in danger", None);
+        let out = i.handle(e, now);
+        assert_eq!(out[0], CallAction::StopPlayback);
+        let out = i.handle(FlowEvent::PromptFinished, now);
+        assert!(
+            matches!(&out[0], CallAction::Transfer { queue, context } if queue == "safeguarding" && context["priority"] == "emergency"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn digits_other_than_zero_alone_are_values_and_no_input_reprompts() {
+        let (mut i, _, _) = start();
+        let now = Instant::now();
+        i.handle(FlowEvent::PromptFinished, now);
+        let out = i.handle(FlowEvent::NoInput, now);
+        assert_eq!(texts(&out), ["How many? Press 0 on its own for someone."]);
+        let out = i.handle(FlowEvent::Digits("03#".into()), now);
+        assert_eq!(texts(&out), ["You said 3?"]);
+        let out = i.handle(FlowEvent::Dtmf('2'), now);
+        assert_eq!(i.current_node(), "count", "{out:?}");
+        let out = i.handle(FlowEvent::Digits("0".into()), now);
+        assert!(
+            matches!(&out[0], CallAction::Transfer { queue, .. } if queue == "advisors"),
+            "{out:?}"
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! A simulated call: drives an [`Interpreter`] the way the call runtime would, answering its
+//! actions at once (prompts "finish" instantly, cases are stored with a made-up reference,
+//! transfers succeed unless told to fail). Shared by the simulator and conversation tests.
+//!
+//! Owns only the simulation. Must not touch audio, SIP or a case store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::interpreter::{CallContext, FlowEvent, Interpreter};
+use super::model::CheckedFlow;
+use super::understand::Understanding;
+use crate::call::{CallAction, ListenSpec, PlayItem};
+
+/// Something the simulated caller experienced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A prompt: its name when it is a named prompt, and its words.
+    Prompt {
+        name: Option<String>,
+        text: String,
+    },
+    Listening {
+        max_digits: usize,
+    },
+    Slower,
+    Case(Value),
+    Transfer {
+        queue: String,
+        context: Value,
+    },
+    Hangup,
+}
+
+/// One simulated call.
+pub struct Session {
+    interp: Interpreter,
+    understanding: Arc<Understanding>,
+    listen: Option<ListenSpec>,
+    cases: Vec<Value>,
+    transfers: Vec<(String, Value)>,
+    ended: bool,
+    fail_next_case: bool,
+    fail_next_transfer: bool,
+    started: Instant,
+}
+
+impl Session {
+    /// Starts the call; returns the session and what the caller heard first.
+    pub fn start(
+        flow: Arc<CheckedFlow>,
+        understanding: Arc<Understanding>,
+        ctx: CallContext,
+    ) -> (Session, Vec<Output>) {
+        let interp = Interpreter::new(flow, understanding.clone(), ctx);
+        let mut s = Session {
+            interp,
+            understanding,
+            listen: None,
+            cases: Vec::new(),
+            transfers: Vec::new(),
+            ended: false,
+            fail_next_case: false,
+            fail_next_transfer: false,
+            started: Instant::now(),
+        };
+        let out = s.feed(FlowEvent::Started);
+        (s, out)
+    }
+
+    /// The caller says (types) words.
+    pub fn say(&mut self, text: &str) -> Vec<Output> {
+        let expecting = self.interp.expecting();
+        let date = self.interp_date();
+        let event = self
+            .understanding
+            .understand(expecting.as_ref(), text, date, None);
+        self.feed(event)
+    }
+
+    /// The caller keys digits: one key event for a menu, one entry for a digit ask.
+    pub fn keys(&mut self, keys: &str) -> Vec<Output> {
+        let max = self.listen.as_ref().map_or(1, |l| l.max_digits);
+        if max > 1 {
+            return self.feed(FlowEvent::Digits(keys.to_string()));
+        }
+        let mut out = Vec::new();
+        for c in keys.chars() {
+            out.extend(self.feed(FlowEvent::Dtmf(c)));
+        }
+        out
+    }
+
+    /// The no-input timer fires.
+    pub fn silence(&mut self) -> Vec<Output> {
+        self.feed(FlowEvent::NoInput)
+    }
+
+    /// The caller hangs up.
+    pub fn hangup(&mut self) -> Vec<Output> {
+        self.ended = true;
+        self.feed(FlowEvent::Hangup)
+    }
+
+    /// The next case store fails (tests of `on_failure`).
+    pub fn fail_next_case(&mut self) {
+        self.fail_next_case = true;
+    }
+
+    /// The next transfer fails.
+    pub fn fail_next_transfer(&mut self) {
+        self.fail_next_transfer = true;
+    }
+
+    pub fn interpreter(&self) -> &Interpreter {
+        &self.interp
+    }
+
+    pub fn cases(&self) -> &[Value] {
+        &self.cases
+    }
+
+    pub fn transfers(&self) -> &[(String, Value)] {
+        &self.transfers
+    }
+
+    /// Whether the call is over (hung up, or handed to a queue).
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    fn interp_date(&self) -> chrono::NaiveDate {
+        self.interp.call_date()
+    }
+
+    /// Feeds an event and answers every action as the runtime would, until it waits.
+    fn feed(&mut self, first: FlowEvent) -> Vec<Output> {
+        let mut out = Vec::new();
+        let mut queue = vec![first];
+        // Bounded: each answer is one event, and an interpreter step never asks for more than
+        // a few; a flow that kept asking would be cut here.
+        let mut budget = 1000;
+        while let Some(event) = queue.pop() {
+            budget -= 1;
+            if budget == 0 || self.ended && event != FlowEvent::Hangup {
+                break;
+            }
+            let now = self.started;
+            for action in self.interp.handle(event, now) {
+                match action {
+                    CallAction::Play { items, .. } => {
+                        for item in items {
+                            out.push(self.render(&item));
+                        }
+                        queue.insert(0, FlowEvent::PromptFinished);
+                    }
+                    CallAction::StopPlayback => {}
+                    CallAction::Listen(spec) => {
+                        out.push(Output::Listening {
+                            max_digits: spec.max_digits,
+                        });
+                        self.listen = Some(spec);
+                    }
+                    CallAction::SetSlowSpeech(_) => out.push(Output::Slower),
+                    CallAction::CreateCase { fields } => {
+                        self.cases.push(fields.clone());
+                        out.push(Output::Case(fields));
+                        if std::mem::take(&mut self.fail_next_case) {
+                            queue.insert(
+                                0,
+                                FlowEvent::CaseFailed {
+                                    reason: "simulated failure".into(),
+                                },
+                            );
+                        } else {
+                            let reference = format!("SIM-{:04}", self.cases.len());
+                            queue.insert(0, FlowEvent::CaseCreated { reference });
+                        }
+                    }
+                    CallAction::Transfer { queue: q, context } => {
+                        self.transfers.push((q.clone(), context.clone()));
+                        out.push(Output::Transfer { queue: q, context });
+                        if std::mem::take(&mut self.fail_next_transfer) {
+                            queue.insert(
+                                0,
+                                FlowEvent::TransferFailed {
+                                    reason: "simulated failure".into(),
+                                },
+                            );
+                        } else {
+                            self.ended = true;
+                        }
+                    }
+                    CallAction::Hangup => {
+                        self.ended = true;
+                        out.push(Output::Hangup);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn render(&self, item: &PlayItem) -> Output {
+        let flow = self.interp.flow();
+        match item {
+            PlayItem::Prompt { name, lang } => {
+                let lang = lang
+                    .clone()
+                    .unwrap_or_else(|| flow.default_language().to_string());
+                let text = flow
+                    .prompt_texts
+                    .get(&(lang, name.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| format!("[recording {name}]"));
+                Output::Prompt {
+                    name: Some(name.clone()),
+                    text,
+                }
+            }
+            PlayItem::Text { text, .. } => Output::Prompt {
+                name: None,
+                text: text.clone(),
+            },
+            PlayItem::Silence(d) => Output::Prompt {
+                name: None,
+                text: format!("[{} ms silence]", d.as_millis()),
+            },
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! The set of flows a server answers with: every checked flow in `call-flows/`, the routing
+//! table (dialled number -> flow, with a default), and the [`FlowRegistry`] that swaps in a new
+//! valid set atomically and keeps the old one when a change is invalid (hot reload).
+//!
+//! Owns loading and swapping. Must not touch calls: a call holds the `Arc<CheckedFlow>` it
+//! started with, so a swap never changes a call in progress.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+
+use super::FlowError;
+use super::catalog::PromptCatalog;
+use super::check::check;
+use super::diag::{Diagnostics, did_you_mean};
+use super::model::CheckedFlow;
+use super::understand::Understanding;
+use super::yaml::{self, Pos, Value};
+
+/// The routing table's file name inside the flows directory.
+pub const ROUTES_FILE: &str = "routes.yaml";
+
+/// A checked flow with its understanding, ready for calls.
+#[derive(Debug, Clone)]
+pub struct LoadedFlow {
+    pub flow: Arc<CheckedFlow>,
+    pub understanding: Arc<Understanding>,
+}
+
+/// All flows of a directory and which number reaches which.
+#[derive(Debug, Clone)]
+pub struct FlowSet {
+    flows: BTreeMap<String, LoadedFlow>,
+    routes: BTreeMap<String, String>,
+    default: String,
+    dir: PathBuf,
+    prompts_dir: PathBuf,
+}
+
+impl FlowSet {
+    /// Loads and checks every `*.yaml` flow in `dir` (not `routes.yaml`, not subdirectories)
+    /// with prompts from `prompts_dir` and `dir/prompts.tsv`. Any error rejects the whole set.
+    pub fn load(dir: &Path, prompts_dir: &Path) -> Result<FlowSet, Diagnostics> {
+        let catalog = PromptCatalog::load(prompts_dir, &dir.join("prompts.tsv"));
+        let mut diags = Diagnostics::new();
+        let mut flows: BTreeMap<String, LoadedFlow> = BTreeMap::new();
+        for path in flow_files(dir) {
+            let (flow, d) = check_file(&path, &catalog);
+            diags.extend(d);
+            let Some(flow) = flow else { continue };
+            match Understanding::new(&flow) {
+                Ok(u) => {
+                    if flows.contains_key(&flow.name) {
+                        diags.error(
+                            &path,
+                            Pos { line: 1, col: 1 },
+                            "duplicate-flow",
+                            format!("another file already defines flow `{}`", flow.name),
+                            None,
+                        );
+                    } else {
+                        flows.insert(
+                            flow.name.clone(),
+                            LoadedFlow {
+                                flow: Arc::new(flow),
+                                understanding: Arc::new(u),
+                            },
+                        );
+                    }
+                }
+                Err(e) => diags.error(
+                    &path,
+                    Pos { line: 1, col: 1 },
+                    "intents",
+                    format!("the intents cannot be used: {e}"),
+                    None,
+                ),
+            }
+        }
+        let (routes, default) = read_routes(dir, &flows, &mut diags);
+        if flows.is_empty() && !diags.has_errors() {
+            diags.error(
+                dir,
+                Pos { line: 1, col: 1 },
+                "no-flows",
+                format!("no flow files in {}", dir.display()),
+                None,
+            );
+        }
+        if diags.has_errors() {
+            return Err(diags);
+        }
+        Ok(FlowSet {
+            flows,
+            routes,
+            default,
+            dir: dir.to_path_buf(),
+            prompts_dir: prompts_dir.to_path_buf(),
+        })
+    }
+
+    /// The flow for a dialled number (the Request-URI user), or the default flow.
+    pub fn route(&self, dialled: &str) -> Arc<CheckedFlow> {
+        Arc::clone(&self.route_loaded(dialled).flow)
+    }
+
+    /// The flow and its understanding for a dialled number.
+    pub fn route_loaded(&self, dialled: &str) -> &LoadedFlow {
+        let name = self.routes.get(dialled).unwrap_or(&self.default);
+        // Invariant: `load` checked that every route and the default name a loaded flow, and
+        // that at least one flow is loaded.
+        self.flows
+            .get(name)
+            .or_else(|| self.flows.values().next())
+            .expect("a FlowSet always has its default flow")
+    }
+
+    /// A flow by name.
+    pub fn get(&self, name: &str) -> Option<&LoadedFlow> {
+        self.flows.get(name)
+    }
+
+    pub fn flows(&self) -> impl Iterator<Item = &LoadedFlow> {
+        self.flows.values()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn prompts_dir(&self) -> &Path {
+        &self.prompts_dir
+    }
+}
+
+/// Checks one flow file against a prompt catalog.
+pub fn check_file(path: &Path, catalog: &PromptCatalog) -> (Option<CheckedFlow>, Diagnostics) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => check(path, &text, catalog),
+        Err(e) => {
+            let mut d = Diagnostics::new();
+            d.error(
+                path,
+                Pos { line: 1, col: 1 },
+                "io",
+                format!("cannot read the file: {e}"),
+                None,
+            );
+            (None, d)
+        }
+    }
+}
+
+/// Flow files in a directory, sorted: `*.yaml` and `*.yml` except the routing table.
+pub fn flow_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .filter(|p| p.file_name().is_some_and(|n| n != ROUTES_FILE))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn read_routes(
+    dir: &Path,
+    flows: &BTreeMap<String, LoadedFlow>,
+    diags: &mut Diagnostics,
+) -> (BTreeMap<String, String>, String) {
+    let path = dir.join(ROUTES_FILE);
+    let mut routes = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        // No table: a directory with one flow routes everything to it.
+        let default = flows.keys().next().cloned().unwrap_or_default();
+        if flows.len() > 1 {
+            diags.error(
+                dir,
+                Pos { line: 1, col: 1 },
+                "no-routes",
+                format!(
+                    "{} flows but no {ROUTES_FILE} to choose between them",
+                    flows.len()
+                ),
+                None,
+            );
+        }
+        return (routes, default);
+    };
+    diags.add_source(&path, &text);
+    let doc = match yaml::parse(&text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            diags.error(
+                &path,
+                e.pos,
+                "yaml-syntax",
+                format!("YAML syntax error: {}", e.message),
+                None,
+            );
+            return (routes, String::new());
+        }
+    };
+    let mut default = None;
+    let names: Vec<&str> = flows.keys().map(String::as_str).collect();
+    let known = |name: &str, pos: Pos, diags: &mut Diagnostics| {
+        if !flows.contains_key(name) && !flows.is_empty() {
+            diags.error(
+                &path,
+                pos,
+                "unknown-flow",
+                format!("unknown flow `{name}`"),
+                did_you_mean(name, names.iter().copied()),
+            );
+        }
+    };
+    let Value::Map(entries) = &doc.value else {
+        diags.error(
+            &path,
+            doc.pos,
+            "wrong-type",
+            "the routing table must be a mapping with `default` and `routes`",
+            None,
+        );
+        return (routes, String::new());
+    };
+    for (k, v) in entries {
+        match k.as_str() {
+            Some("default") => match v.as_str() {
+                Some(name) => {
+                    known(name, v.pos, diags);
+                    default = Some(name.to_string());
+                }
+                None => diags.error(
+                    &path,
+                    v.pos,
+                    "wrong-type",
+                    "`default` must be a flow name",
+                    None,
+                ),
+            },
+            Some("routes") => match &v.value {
+                Value::Map(pairs) => {
+                    for (number, flow) in pairs {
+                        match (number.scalar_text(), flow.as_str()) {
+                            (Some(n), Some(f)) => {
+                                known(f, flow.pos, diags);
+                                routes.insert(n, f.to_string());
+                            }
+                            _ => diags.error(
+                                &path,
+                                number.pos,
+                                "wrong-type",
+                                "a route is `\"<dialled number>\": <flow name>`",
+                                None,
+                            ),
+                        }
+                    }
+                }
+                Value::Null => {}
+                _ => diags.error(
+                    &path,
+                    v.pos,
+                    "wrong-type",
+                    "`routes` must be a mapping of number: flow",
+                    None,
+                ),
+            },
+            other => {
+                let name = other.unwrap_or("");
+                diags.error(
+                    &path,
+                    k.pos,
+                    "unknown-key",
+                    format!("unknown key `{name}` in the routing table"),
+                    did_you_mean(name, ["default", "routes"]),
+                );
+            }
+        }
+    }
+    let default = match default {
+        Some(d) => d,
+        None => {
+            diags.error(
+                &path,
+                doc.pos,
+                "missing-key",
+                "the routing table needs `default: <flow name>`",
+                None,
+            );
+            String::new()
+        }
+    };
+    (routes, default)
+}
+
+/// The flows being served, swapped atomically on a valid change.
+#[derive(Debug)]
+pub struct FlowRegistry {
+    current: RwLock<Arc<FlowSet>>,
+}
+
+/// Keeps the directory watch alive; dropping it stops watching.
+pub struct FlowWatcher {
+    _watcher: notify::RecommendedWatcher,
+}
+
+/// Changes closer together than this are one reload (editors write files in several steps).
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+impl FlowRegistry {
+    pub fn new(set: FlowSet) -> Self {
+        FlowRegistry {
+            current: RwLock::new(Arc::new(set)),
+        }
+    }
+
+    /// The set new calls use. A call keeps the `Arc` it got for its whole life.
+    pub fn current(&self) -> Arc<FlowSet> {
+        // A poisoned lock only means a writer panicked between swaps; the Arc is still whole.
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Reloads from the current set's directories. Valid: swapped in. Invalid: the old set
+    /// keeps serving and the diagnostics are returned (and logged).
+    pub fn reload(&self) -> Result<(), Diagnostics> {
+        let old = self.current();
+        match FlowSet::load(old.dir(), old.prompts_dir()) {
+            Ok(set) => {
+                let versions: Vec<String> = set
+                    .flows()
+                    .map(|f| format!("{}@{}", f.flow.name, f.flow.version))
+                    .collect();
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+                tracing::info!(flows = ?versions, "call flows reloaded");
+                Ok(())
+            }
+            Err(diags) => {
+                tracing::error!(
+                    errors = diags.error_count(),
+                    "call flow change rejected; previous version keeps serving:\n{diags}"
+                );
+                Err(diags)
+            }
+        }
+    }
+
+    /// Watches the flows and prompts directories and reloads (debounced) on changes.
+    pub fn watch(self: Arc<Self>) -> Result<FlowWatcher, FlowError> {
+        let (tx, rx) = mpsc::channel::<()>();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.is_ok_and(|e| !e.kind.is_access()) {
+                    let _ = tx.send(());
+                }
+            })?;
+        let set = self.current();
+        watcher.watch(set.dir(), RecursiveMode::NonRecursive)?;
+        if set.prompts_dir().is_dir() {
+            watcher.watch(set.prompts_dir(), RecursiveMode::Recursive)?;
+        }
+        std::thread::Builder::new()
+            .name("flow-reload".into())
+            .spawn(move || {
+                // Ends when the watcher (and so the sender) is dropped.
+                while rx.recv().is_ok() {
+                    while rx.recv_timeout(DEBOUNCE).is_ok() {}
+                    let _ = self.reload();
+                }
+            })?;
+        Ok(FlowWatcher { _watcher: watcher })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLOW_V1: &str =
+        "flow: demo\nstart: hi\nnodes:\n  hi:\n    hangup: {text: \"version one\"}\n";
+    const FLOW_V2: &str =
+        "flow: demo\nstart: hi\nnodes:\n  hi:\n    hangup: {text: \"version two\"}\n";
+    const FLOW_BROKEN: &str =
+        "flow: demo\nstart: hi\nnodes:\n  hi:\n    hangup: {text: \"bye\"}\n    nxt: oops\n";
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let dir =
+                std::env::temp_dir().join(format!("frontdoor-flow-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn reload_swaps_valid_keeps_old_on_invalid_and_calls_keep_their_version() {
+        let tmp = TempDir::new("reload");
+        let flows = tmp.0.join("call-flows");
+        std::fs::create_dir_all(&flows).unwrap();
+        std::fs::write(flows.join("demo.yaml"), FLOW_V1).unwrap();
+        let registry =
+            FlowRegistry::new(FlowSet::load(&flows, &tmp.0.join("audio-prompts")).unwrap());
+        let in_flight = registry.current().route("123");
+        let v1 = in_flight.version.clone();
+
+        std::fs::write(flows.join("demo.yaml"), FLOW_V2).unwrap();
+        registry.reload().unwrap();
+        let v2 = registry.current().route("123").version.clone();
+        assert_ne!(v1, v2);
+        assert_eq!(
+            in_flight.version, v1,
+            "a call in progress keeps the flow it started with"
+        );
+
+        std::fs::write(flows.join("demo.yaml"), FLOW_BROKEN).unwrap();
+        let diags = registry.reload().unwrap_err();
+        assert!(
+            diags
+                .render_human()
+                .contains("demo.yaml:6:5: error: unknown key `nxt`"),
+            "{diags}"
+        );
+        assert_eq!(
+            registry.current().route("123").version,
+            v2,
+            "the previous version keeps serving"
+        );
+    }
+
+    #[test]
+    fn routes_pick_a_flow_by_dialled_number_with_a_default() {
+        let tmp = TempDir::new("routes");
+        std::fs::write(tmp.0.join("one.yaml"), FLOW_V1.replace("demo", "one")).unwrap();
+        std::fs::write(tmp.0.join("two.yaml"), FLOW_V2.replace("demo", "two")).unwrap();
+        std::fs::write(
+            tmp.0.join(ROUTES_FILE),
+            "default: one\nroutes:\n  \"200\": two\n",
+        )
+        .unwrap();
+        let set = FlowSet::load(&tmp.0, &tmp.0).unwrap();
+        assert_eq!(set.route("200").name, "two");
+        assert_eq!(set.route("999").name, "one");
+        std::fs::write(tmp.0.join(ROUTES_FILE), "default: onee\n").unwrap();
+        let diags = FlowSet::load(&tmp.0, &tmp.0).unwrap_err();
+        assert!(
+            diags.render_human().contains("unknown flow `onee`"),
+            "{diags}"
+        );
+    }
+
+    #[test]
+    fn watcher_reloads_after_a_change() {
+        let tmp = TempDir::new("watch");
+        std::fs::write(tmp.0.join("demo.yaml"), FLOW_V1).unwrap();
+        let registry = Arc::new(FlowRegistry::new(
+            FlowSet::load(&tmp.0, &tmp.0.join("none")).unwrap(),
+        ));
+        let v1 = registry.current().route("x").version.clone();
+        let _watch = Arc::clone(&registry).watch().unwrap();
+        std::fs::write(tmp.0.join("demo.yaml"), FLOW_V2).unwrap();
+        // Event-driven, not timed: poll until the swap is seen (bounded so a broken watcher fails).
+        let mut swapped = false;
+        for _ in 0..200 {
+            if registry.current().route("x").version != v1 {
+                swapped = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(swapped, "the watcher never reloaded");
+    }
+}

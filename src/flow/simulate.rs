@@ -1,0 +1,155 @@
+//! `frontdoor simulate`: a text conversation with a flow in the terminal. The caller types
+//! words, `#123` for keys, `!silence` for no input, `!hangup`, `!state`; the simulator shows
+//! prompts, the state, captured slots and the case that would be written. With `--script`,
+//! lines come from a file (`//` starts a comment) and are echoed.
+//!
+//! Owns terminal presentation only; the call itself is a [`Session`].
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveTime};
+
+use super::cmd::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, catalog_for};
+use super::interpreter::CallContext;
+use super::session::{Output, Session};
+use super::set::check_file;
+use super::understand::Understanding;
+
+/// Runs the simulator. Returns an exit code: 0 when the conversation ran, 1 when the flow has
+/// errors, 2 for usage problems.
+pub fn run(
+    flow_path: &Path,
+    script: Option<&Path>,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    call_date: NaiveDate,
+) -> i32 {
+    if !flow_path.is_file() {
+        let _ = writeln!(out, "error: {} is not a flow file", flow_path.display());
+        return EXIT_USAGE;
+    }
+    let (flow, diags) = check_file(flow_path, &catalog_for(flow_path));
+    let Some(flow) = flow else {
+        let _ = write!(out, "{diags}");
+        return EXIT_FAILED;
+    };
+    let understanding = match Understanding::new(&flow) {
+        Ok(u) => Arc::new(u),
+        Err(e) => {
+            let _ = writeln!(out, "error: the flow's intents cannot be used: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let mut script_reader;
+    let lines: &mut dyn BufRead = match script {
+        Some(path) => match std::fs::File::open(path) {
+            Ok(f) => {
+                script_reader = BufReader::new(f);
+                &mut script_reader
+            }
+            Err(e) => {
+                let _ = writeln!(out, "error: cannot read {}: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        },
+        None => input,
+    };
+    let echo = script.is_some();
+    let flow = Arc::new(flow);
+    let ctx = CallContext {
+        date: call_date,
+        time: NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default(),
+        caller: Some(crate::Pii::new("07700900123".to_string())),
+        dialled: String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "flow {} (version {}). Type words, #123 for keys, !silence, !hangup, !state.",
+        flow.name, flow.version
+    );
+    let (mut session, first) = Session::start(Arc::clone(&flow), understanding, ctx);
+    show(out, &first);
+    let mut line = String::new();
+    while !session.ended() {
+        let _ = write!(out, "> ");
+        let _ = out.flush();
+        line.clear();
+        match lines.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let text = line.trim();
+        if text.is_empty() || text.starts_with("//") {
+            if echo {
+                let _ = writeln!(out);
+            }
+            continue;
+        }
+        if echo {
+            let _ = writeln!(out, "{text}");
+        }
+        let outputs = match text {
+            "!silence" => session.silence(),
+            "!hangup" => session.hangup(),
+            "!case-fails" => {
+                session.fail_next_case();
+                Vec::new()
+            }
+            "!transfer-fails" => {
+                session.fail_next_transfer();
+                Vec::new()
+            }
+            "!state" => {
+                show_state(out, &session);
+                continue;
+            }
+            keys if keys.starts_with('#') && keys.len() > 1 => session.keys(&keys[1..]),
+            words => session.say(words),
+        };
+        show(out, &outputs);
+        show_state(out, &session);
+    }
+    let _ = writeln!(out, "call record: {}", session.interpreter().record());
+    EXIT_OK
+}
+
+fn show(out: &mut dyn Write, outputs: &[Output]) {
+    for o in outputs {
+        let _ = match o {
+            Output::Prompt {
+                name: Some(name),
+                text,
+            } => writeln!(out, "  bot [{name}]: {text}"),
+            Output::Prompt { name: None, text } => writeln!(out, "  bot: {text}"),
+            Output::Listening { max_digits } if *max_digits > 1 => {
+                writeln!(out, "  (listening: words or up to {max_digits} keys)")
+            }
+            Output::Listening { .. } => writeln!(out, "  (listening)"),
+            Output::Slower => writeln!(out, "  (speaking slower from now on)"),
+            Output::Case(fields) => writeln!(out, "  case written: {fields}"),
+            Output::Transfer { queue, context } => {
+                writeln!(out, "  transfer to `{queue}` with {context}")
+            }
+            Output::Hangup => writeln!(out, "  (call ended)"),
+        };
+    }
+}
+
+fn show_state(out: &mut dyn Write, session: &Session) {
+    let i = session.interpreter();
+    // The simulator is a designer's tool fed with made-up data: slots are shown in clear.
+    let slots: Vec<String> = i
+        .slots()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.canonical()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  [node {} | slots {{{}}} | case {}]",
+        i.current_node(),
+        slots.join(", "),
+        i.case_ref().unwrap_or("-")
+    );
+}
