@@ -1,12 +1,16 @@
-#!/bin/sh
+#!/bin/bash
 # Load test of issue 2's "Speed" section against a release build:
-#   scripts/load.sh [CALLS] [SECONDS]     (defaults 1000 and 20)
-# Prints calls attempted/completed/failed, Frontdoor's CPU% and RSS, INVITE->200 p50/p99
-# and the p50/p99 deviation of its RTP send times from the 20 ms schedule (captured on lo).
+#   scripts/load.sh [CALLS] [SECONDS] [RUNS]     (defaults 1000, 20 and 3)
+# Runs the load RUNS times against one `frontdoor serve` (demo menu, prompts playing) and
+# prints, per run and as medians: calls attempted/completed/failed, Frontdoor's CPU% while
+# the calls stream, its RSS before/peak/after, INVITE->200 p50/p99, and the p50/p99/max
+# deviation of its RTP send times from the 20 ms schedule (tcpdump on lo, Frontdoor's
+# source ports only). FRONTDOOR_LOAD_RATE sets the call arrival rate (default 1000/s).
 # Needs root (tcpdump). Not part of CI (CI runs the 50-call version via `cargo test`).
-set -eu
+set -euo pipefail
 CALLS="${1:-1000}"
 SECONDS_PER_CALL="${2:-20}"
+RUNS="${3:-3}"
 cd "$(dirname "$0")/.."
 
 # sipp and frontdoor each hold a socket per call (RTP + RTCP) plus captures and logs.
@@ -17,4 +21,8 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 export FRONTDOOR_LOAD_BINARY="$(cd "$TARGET_DIR/release" && pwd)/frontdoor"
 export FRONTDOOR_LOAD_CALLS="$CALLS"
 export FRONTDOOR_LOAD_SECONDS="$SECONDS_PER_CALL"
-exec cargo test --release --test load -- --include-ignored --nocapture --test-threads=1
+export FRONTDOOR_LOAD_RUNS="$RUNS"
+cargo test --release --test load -- --include-ignored --nocapture --test-threads=1 \
+    | tee "$TARGET_DIR/load-$CALLS.log"
+# The summary table (cargo test interleaves it with its own lines).
+sed -n '/^load summary:/,/^med /p' "$TARGET_DIR/load-$CALLS.log"

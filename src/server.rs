@@ -19,7 +19,9 @@ use tokio::sync::mpsc;
 use crate::call::demo::{DemoMenu, DemoMenuHandler};
 use crate::call::handler::{CallHandler, CallInfo};
 use crate::call::ports::PortAllocator;
-use crate::call::runtime::{CallContext, HandlerFactory, SipCommand, spawn_call};
+use crate::call::runtime::{
+    CallContext, HandlerFactory, MediaClock, MediaPriority, SipCommand, spawn_call,
+};
 use crate::config::Config;
 use crate::config::{HandlerKind, StoreKind};
 use crate::crm::{CaseStore, OutboxConfig, OutboxWorker, WebhookSink};
@@ -48,6 +50,13 @@ pub enum ServerError {
 
 /// Largest SIP message we accept over UDP or TCP; larger ones are dropped or answered 513.
 const MAX_SIP_MESSAGE: usize = 65_535;
+/// Inputs handled per loop turn before transmits and events are drained and the next timer
+/// is computed (`UserAgent::poll_timeout` walks every transaction, so it runs once per batch,
+/// not once per message, when 1,000 INVITEs arrive in a second).
+const INPUT_BATCH: usize = 64;
+/// Receive buffer of the SIP UDP socket: a burst of 1,000 INVITEs in a second must queue, not
+/// be dropped into Timer A retransmissions (RFC 3261 §17.1.1.2: 500 ms later).
+const SIP_RECEIVE_BUFFER: usize = 4 << 20;
 
 /// Runs the server until SIGINT/SIGTERM.
 pub fn run(config: Config) -> Result<(), ServerError> {
@@ -114,6 +123,10 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         addr: config.listen,
         source,
     })?;
+    // Best effort: the kernel caps it at net.core.rmem_max.
+    if let Err(e) = socket2::SockRef::from(&udp).set_recv_buffer_size(SIP_RECEIVE_BUFFER) {
+        tracing::debug!(error = %e, "SIP receive buffer not enlarged");
+    }
     tracing::info!(sip = %local, rtp = %config.rtp_ports, max_calls = config.max_calls, "frontdoor listening (UDP and TCP)");
 
     let mut ua = UserAgent::new(ua_config(&config, local));
@@ -129,11 +142,15 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     loop {
         let deadline = ua.poll_timeout();
         tokio::select! {
-            received = udp.recv_from(&mut buf) => match received {
-                Ok((n, source)) if n <= MAX_SIP_MESSAGE => ua.handle_datagram(Instant::now(), Transport::Udp, source, &buf[..n]),
-                Ok((_, source)) => tracing::debug!(%source, "dropped oversized datagram"),
-                // ICMP port unreachable from a peer that went away shows up here on Linux: never fatal.
-                Err(e) => tracing::debug!(error = %e, "udp receive error"),
+            received = udp.recv_from(&mut buf) => {
+                handle_udp(&mut ua, received, &buf);
+                // Whatever else is queued, without a turn of the loop per datagram.
+                for _ in 1..INPUT_BATCH {
+                    match udp.try_recv_from(&mut buf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        received => handle_udp(&mut ua, received, &buf),
+                    }
+                }
             },
             accepted = tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
@@ -149,9 +166,19 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
                 TcpInput::Message { conn, source, data } => ua.handle_datagram(Instant::now(), Transport::Tcp(conn), source, &data),
                 TcpInput::Closed { conn } => { tcp_writers.remove(&conn); }
             },
-            Some(cmd) = cmd_rx.recv() => match cmd {
-                SipCommand::PlaceCall { owner, target, sdp, reply } => place_call(&mut ua, &mut calls, owner, &target, sdp, reply),
-                cmd => apply_command(&mut ua, cmd),
+            Some(cmd) = cmd_rx.recv() => {
+                let mut next = Some(cmd);
+                let mut handled = 0;
+                while let Some(cmd) = next.take() {
+                    match cmd {
+                        SipCommand::PlaceCall { owner, target, sdp, reply } => place_call(&mut ua, &mut calls, owner, &target, sdp, reply),
+                        cmd => apply_command(&mut ua, cmd),
+                    }
+                    handled += 1;
+                    if handled < INPUT_BATCH {
+                        next = cmd_rx.try_recv().ok();
+                    }
+                }
             },
             _ = sleep_until_opt(deadline) => ua.handle_timeout(Instant::now()),
             _ = &mut shutdown => {
@@ -219,6 +246,19 @@ fn place_call(
     // The call task ended while the request was queued: nobody will bridge this leg.
     if let Err(Ok(leg)) = reply.send(placed) {
         ua.hangup(now, leg);
+    }
+}
+
+/// One UDP receive result into the user agent.
+fn handle_udp(ua: &mut UserAgent, received: std::io::Result<(usize, SocketAddr)>, buf: &[u8]) {
+    match received {
+        Ok((n, source)) if n <= MAX_SIP_MESSAGE => match buf.get(..n) {
+            Some(datagram) => ua.handle_datagram(Instant::now(), Transport::Udp, source, datagram),
+            None => tracing::debug!(%source, "datagram longer than the buffer"),
+        },
+        Ok((_, source)) => tracing::debug!(%source, "dropped oversized datagram"),
+        // ICMP port unreachable from a peer that went away shows up here on Linux: never fatal.
+        Err(e) => tracing::debug!(error = %e, "udp receive error"),
     }
 }
 
@@ -458,7 +498,10 @@ async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
         EspeakSynthesizer::new(),
         256,
     )));
+    let media_clock = MediaClock::start(tokio::runtime::Handle::current(), MediaPriority::Raised)
+        .map_err(|e| ServerError::Setup(format!("media clock: {e}")))?;
     Ok(CallContext {
+        media_clock,
         prompts,
         synthesizer,
         ports: PortAllocator::new(config.listen.ip(), config.rtp_ports),

@@ -388,6 +388,29 @@ impl AdvisorLeg {
         }
     }
 
+    /// Reads whatever is queued on the leg's sockets without waiting (the media clock calls
+    /// this every tick).
+    pub fn drain(&mut self, now: Instant) {
+        for _ in 0..16 {
+            let r = match self.rtp.try_recv_from(&mut self.rtp_buf) {
+                Ok((n, source)) => Received {
+                    rtcp: false,
+                    len: n,
+                    source,
+                },
+                Err(_) => match self.rtcp.try_recv_from(&mut self.rtcp_buf) {
+                    Ok((n, source)) => Received {
+                        rtcp: true,
+                        len: n,
+                        source,
+                    },
+                    Err(_) => return,
+                },
+            };
+            self.handle_received(now, r);
+        }
+    }
+
     /// Feeds what [`Self::recv`] received to the leg's media session.
     pub fn handle_received(&mut self, now: Instant, r: Received) {
         let Some(m) = self.media.as_mut() else {

@@ -4,15 +4,19 @@
 //! and its RSS (peak and after), INVITE→200 p50/p99, and the p50/p99 lateness of the
 //! target's RTP packets against the 20 ms schedule, measured on the wire with tcpdump.
 //! Timings are reported, never asserted.
+//!
+//! [`summary_table`] prints repeated runs with their medians (scripts/load.sh).
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::HarnessError;
-use super::capture::{Capture, CaptureSpec};
 use super::g711::Law;
-use super::rtp::{Deviation, percentile, streams};
+use super::pcap::{UdpDatagram, read_udp_file};
+use super::process::ChildGuard;
+use super::rtp::{Deviation, RtpStream, SAMPLES_PER_PACKET, percentile, streams};
 use super::sipp::{Scenario, Sipp};
 use super::speech::{sine, write_g711_raw};
 use super::tempdir::TempDir;
@@ -45,6 +49,9 @@ pub struct LoadReport {
     pub sipp_exit: Option<i32>,
     /// Target CPU over the streaming window, percent of one core.
     pub cpu_percent: f64,
+    /// Target RSS just before the run.
+    pub rss_before_kib: u64,
+    /// Highest RSS sampled (about once a second) while the calls were up.
     pub rss_peak_kib: u64,
     pub rss_after_kib: u64,
     pub invite_200_p50_ms: f64,
@@ -52,6 +59,12 @@ pub struct LoadReport {
     /// Streams from the target that were analysed.
     pub streams: usize,
     pub send_deviation: Option<Deviation>,
+    /// Send slots the target skipped (RTP timestamp jumped with no sequence gap): lateness
+    /// beyond the pacer's catch-up, which [`RtpStream::lateness_us`] cannot see.
+    pub skipped_slots: u64,
+    /// p99 send lateness (ms) of each second of the capture, to show when lateness happened
+    /// (the ramp, the streaming, the hang-ups).
+    pub p99_by_second_ms: Vec<f64>,
     /// sipp's diagnostics when calls failed.
     pub diagnostics: String,
 }
@@ -70,8 +83,8 @@ impl fmt::Display for LoadReport {
         )?;
         writeln!(
             f,
-            "target RSS peak {} KiB, after calls {} KiB",
-            self.rss_peak_kib, self.rss_after_kib
+            "target RSS before {} KiB, peak {} KiB, after calls {} KiB",
+            self.rss_before_kib, self.rss_peak_kib, self.rss_after_kib
         )?;
         writeln!(
             f,
@@ -81,15 +94,26 @@ impl fmt::Display for LoadReport {
         match &self.send_deviation {
             Some(d) => write!(
                 f,
-                "RTP send-time deviation over {} streams / {} packets: p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
+                "RTP send-time deviation over {} streams / {} packets: p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} slots skipped",
                 self.streams,
                 d.packets,
                 d.p50.as_secs_f64() * 1e3,
                 d.p99.as_secs_f64() * 1e3,
-                d.max.as_secs_f64() * 1e3
+                d.max.as_secs_f64() * 1e3,
+                self.skipped_slots
             ),
             None => write!(f, "RTP send-time deviation: no target streams captured"),
-        }
+        }?;
+        let seconds: Vec<String> = self
+            .p99_by_second_ms
+            .iter()
+            .map(|ms| format!("{ms:.1}"))
+            .collect();
+        write!(
+            f,
+            "\nsend lateness p99 by second (ms): {}",
+            seconds.join(" ")
+        )
     }
 }
 
@@ -132,12 +156,9 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
     write_g711_raw(&dir.join("caller.ul"), &audio, Law::MuLaw)?;
 
     let (low, high) = spec.target_rtp;
-    let capture = Capture::start(
-        &CaptureSpec {
-            filter: format!("udp and src portrange {low}-{high}"),
-            snaplen: 96,
-            buffer_kib: 256 * 1024,
-        },
+    let rss_before_kib = status_kib(spec.target_pid, "VmRSS").unwrap_or(0);
+    let capture = BufferedCapture::start(
+        &format!("udp and src portrange {low}-{high}"),
         &dir.join("load.pcap"),
     )?;
     let rate = spec.rate_per_second.max(1);
@@ -163,14 +184,17 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
     let window_end = hold
         .saturating_sub(Duration::from_secs(1))
         .max(window_start + Duration::from_secs(1));
-    std::thread::sleep(window_start);
+    let mut rss_peak_kib = rss_before_kib;
+    let mut sample_rss = || {
+        rss_peak_kib = rss_peak_kib.max(status_kib(spec.target_pid, "VmRSS").unwrap_or(0));
+    };
+    sleep_sampling(started + window_start, &mut sample_rss);
     let ticks0 = cpu_ticks(spec.target_pid);
     let wall0 = Instant::now();
-    std::thread::sleep(window_end.saturating_sub(started.elapsed()));
+    sleep_sampling(started + window_end, &mut sample_rss);
     let ticks1 = cpu_ticks(spec.target_pid);
     let wall = wall0.elapsed().as_secs_f64();
-    // Sampled while the calls stream too, in case the target exits when they end.
-    let rss_streaming_kib = status_kib(spec.target_pid, "VmHWM").unwrap_or(0);
+    sample_rss();
     let cpu_percent = match (ticks0, ticks1) {
         (Some(a), Some(b)) if wall > 0.0 => {
             (b.saturating_sub(a)) as f64 / clock_ticks_per_second() / wall * 100.0
@@ -178,10 +202,8 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
         _ => 0.0,
     };
     let outcome = run.wait()?;
-    std::thread::sleep(Duration::from_secs(2));
-    let rss_peak_kib = status_kib(spec.target_pid, "VmHWM")
-        .unwrap_or(0)
-        .max(rss_streaming_kib);
+    // Calls end as their BYEs complete; give the target a moment to release them.
+    std::thread::sleep(Duration::from_secs(3));
     let rss_after_kib = status_kib(spec.target_pid, "VmRSS").unwrap_or(0);
     let datagrams = capture.stop()?;
 
@@ -193,6 +215,8 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
         .iter()
         .flat_map(|s| s.lateness_us())
         .collect();
+    let skipped_slots = target_streams.iter().map(skipped_slots).sum();
+    let p99_by_second_ms = p99_by_second(&target_streams);
     let mut times: Vec<u64> = outcome
         .response_times_ms
         .iter()
@@ -206,16 +230,245 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
         failed: outcome.stats.failed,
         sipp_exit: outcome.exit_code,
         cpu_percent,
+        rss_before_kib,
         rss_peak_kib,
         rss_after_kib,
         invite_200_p50_ms: percentile(&times, 50.0) as f64 / 1000.0,
         invite_200_p99_ms: percentile(&times, 99.0) as f64 / 1000.0,
         streams: target_streams.len(),
         send_deviation: Deviation::from_lateness(lateness),
+        skipped_slots,
+        p99_by_second_ms,
         diagnostics: if all_ok {
             String::new()
         } else {
             outcome.diagnostics()
         },
     })
+}
+
+/// tcpdump for the load: like [`super::capture::Capture`] but buffered, not immediate mode.
+/// In immediate mode tcpdump is woken for every packet, and on loopback that wake-up runs in
+/// the *sender's* `sendto`: at 1,000 calls it added about a sixth of a core to Frontdoor's
+/// measured CPU and preempted its sends. Buffered, the kernel hands tcpdump whole blocks; the
+/// last block reaches the file by its timeout, which has passed when the capture stops (the
+/// runner waits 3 s after the last BYE).
+struct BufferedCapture {
+    child: ChildGuard,
+    path: std::path::PathBuf,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl BufferedCapture {
+    fn start(filter: &str, path: &Path) -> Result<BufferedCapture, HarnessError> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("tcpdump")
+            .args(["-i", "lo", "-n", "-s", "96", "-B", "262144", "-w"])
+            .arg(path)
+            .arg(filter)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|source| HarnessError::Spawn {
+                program: "tcpdump".into(),
+                source,
+            })?;
+        let stderr = child.stderr.take();
+        let mut guard = ChildGuard::new("tcpdump", child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some(stderr) = stderr {
+            // Drains stderr for the process's lifetime so tcpdump never blocks on a full pipe.
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) if line.contains("listening on") => break,
+                Ok(line) => seen.push(line),
+                Err(_) => {
+                    let status = guard
+                        .try_status()
+                        .map_or_else(|| "still running".to_string(), |s| s.to_string());
+                    return Err(HarnessError::ExitedEarly {
+                        program: "tcpdump (never said it was listening)".into(),
+                        status,
+                        log_tail: seen.join("\n"),
+                    });
+                }
+            }
+        }
+        Ok(BufferedCapture {
+            child: guard,
+            path: path.to_path_buf(),
+            stderr: rx,
+        })
+    }
+
+    /// Stops tcpdump (SIGINT writes out what it holds) and reads the datagrams.
+    fn stop(mut self) -> Result<Vec<UdpDatagram>, HarnessError> {
+        self.child.stop_with(libc::SIGINT, Duration::from_secs(10));
+        // Give the stderr reader a moment to pass on tcpdump's closing counts.
+        std::thread::sleep(Duration::from_millis(200));
+        for line in self.stderr.try_iter() {
+            if line.contains("dropped by kernel") && !line.starts_with("0 ") {
+                eprintln!("tcpdump: {line}: the send-time figures miss packets");
+            }
+        }
+        read_udp_file(&self.path)
+    }
+}
+
+/// The p99 of send lateness in each second of the capture, pooled over streams.
+pub fn p99_by_second(streams: &[RtpStream]) -> Vec<f64> {
+    let Some(first) = streams
+        .iter()
+        .filter_map(|s| s.audio_packets().next().map(|p| p.arrival))
+        .min()
+    else {
+        return Vec::new();
+    };
+    let mut seconds: Vec<Vec<u64>> = Vec::new();
+    for stream in streams {
+        for (packet, late) in stream.audio_packets().zip(stream.lateness_us()) {
+            let second = packet.arrival.saturating_sub(first).as_secs() as usize;
+            if second >= 3600 {
+                continue;
+            }
+            if seconds.len() <= second {
+                seconds.resize(second + 1, Vec::new());
+            }
+            if let Some(bucket) = seconds.get_mut(second) {
+                bucket.push(late);
+            }
+        }
+    }
+    seconds
+        .into_iter()
+        .map(|mut v| {
+            v.sort_unstable();
+            percentile(&v, 99.0) as f64 / 1000.0
+        })
+        .collect()
+}
+
+/// Sleeps until `until`, calling `sample` about once a second.
+fn sleep_sampling(until: Instant, sample: &mut impl FnMut()) {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+        sample();
+    }
+}
+
+/// Audio slots a stream skipped: consecutive sequence numbers whose timestamps are more than
+/// one packet apart. (A skipped slot keeps its place on the timestamp line but uses no
+/// sequence number; a lost packet would leave a sequence gap instead.)
+pub fn skipped_slots(stream: &RtpStream) -> u64 {
+    let mut audio: Vec<_> = stream.audio_packets().collect();
+    // Capture order is send order on loopback; sort anyway so the pairs are neighbours.
+    audio.sort_by_key(|p| p.arrival);
+    audio
+        .windows(2)
+        .filter_map(|w| {
+            let (a, b) = (w.first()?, w.get(1)?);
+            let step = b.timestamp.wrapping_sub(a.timestamp);
+            let packet = a.payload.len().max(SAMPLES_PER_PACKET) as u32;
+            (b.sequence == a.sequence.wrapping_add(1) && step > packet && step < 1 << 31)
+                .then(|| u64::from(step / packet - 1))
+        })
+        .sum()
+}
+
+/// sipp's media ports for `calls` concurrent calls (rtp_stream walks up from the base). A block
+/// of 4,000 ports may be broken up for a moment by other tests on the machine: a few tries.
+pub fn sipp_media_block(calls: u32) -> Result<u16, HarnessError> {
+    let count = u16::try_from(calls.saturating_mul(4) + 8).unwrap_or(u16::MAX / 2);
+    let mut tries = 0;
+    loop {
+        match super::ports::free_block(count, 2) {
+            Ok((low, _)) => return Ok(low),
+            Err(e) if tries >= 5 => return Err(e),
+            Err(_) => {
+                tries += 1;
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// The server's warnings and errors (for example an overloaded media clock), and the media
+/// clock's timing reports when the server logs at debug level; at most `max` lines.
+pub fn server_warnings(log: &str, max: usize) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("media clock timing"))
+        .collect();
+    let shown = lines.len().min(max);
+    let mut out = lines.get(..shown).map(|l| l.join("\n")).unwrap_or_default();
+    if lines.len() > shown {
+        out.push_str(&format!("\n... {} more", lines.len() - shown));
+    }
+    out
+}
+
+/// One row per run and a median row: the figures issue 2 asks for, as scripts/load.sh prints.
+pub fn summary_table(calls: u32, seconds: u32, reports: &[LoadReport]) -> String {
+    let mut out = format!(
+        "load summary: {calls} calls x {seconds} s, {} run(s)\n\
+         run | attempted completed failed | CPU% | RSS KiB before/peak/after | \
+         INVITE->200 p50/p99 ms | send dev p50/p99/max ms | skipped\n",
+        reports.len()
+    );
+    let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    for (i, r) in reports.iter().enumerate() {
+        let d = r.send_deviation;
+        out.push_str(&format!(
+            "{:>3} | {} {} {} | {:.1} | {}/{}/{} | {:.1}/{:.1} | {:.2}/{:.2}/{:.2} | {}\n",
+            i + 1,
+            r.attempted,
+            r.completed,
+            r.failed,
+            r.cpu_percent,
+            r.rss_before_kib,
+            r.rss_peak_kib,
+            r.rss_after_kib,
+            r.invite_200_p50_ms,
+            r.invite_200_p99_ms,
+            ms(d.map(|d| d.p50)),
+            ms(d.map(|d| d.p99)),
+            ms(d.map(|d| d.max)),
+            r.skipped_slots,
+        ));
+    }
+    let median = |f: &dyn Fn(&LoadReport) -> f64| {
+        let mut v: Vec<f64> = reports.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    out.push_str(&format!(
+        "med | failed {} | {:.1} | peak {:.0} after {:.0} | {:.1}/{:.1} | {:.2}/{:.2} | {}\n",
+        reports.iter().map(|r| r.failed).sum::<u64>(),
+        median(&|r| r.cpu_percent),
+        median(&|r| r.rss_peak_kib as f64),
+        median(&|r| r.rss_after_kib as f64),
+        median(&|r| r.invite_200_p50_ms),
+        median(&|r| r.invite_200_p99_ms),
+        median(&|r| ms(r.send_deviation.map(|d| d.p50))),
+        median(&|r| ms(r.send_deviation.map(|d| d.p99))),
+        reports.iter().map(|r| r.skipped_slots).sum::<u64>(),
+    ));
+    out
 }
