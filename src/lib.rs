@@ -3,7 +3,7 @@
 //! Voice automation for public-sector contact centres. A call flows one way through the crate:
 //!
 //! ```text
-//! sip  ->  call (one task per call)  ->  media  ->  asr / nlu  ->  flow  ->  crm / handoff  ->  web
+//! sip  ->  call (one state machine per call)  ->  media  ->  asr / nlu  ->  flow  ->  crm / handoff  ->  web
 //! ```
 //!
 //! * [`sip`] terminates SIP (RFC 3261) over UDP and TCP. Its protocol core is sans-IO: it is fed

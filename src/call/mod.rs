@@ -1,4 +1,5 @@
-//! One task per call: joins a SIP dialog to its media session and asks a [`CallHandler`] what
+//! One call at a time, many at once: each call joins a SIP dialog to its media session and asks a
+//! [`CallHandler`] what
 //! to do next.
 //!
 //! Owns: the per-call event loop, the call summary line, the mapping from handler actions to
