@@ -18,5 +18,12 @@ export RUST_BACKTRACE=1
 # RUST_TEST_THREADS rather than `-- --test-threads`: benches run once as smoke tests here and
 # criterion does not take libtest's flags.
 export RUST_TEST_THREADS="${FRONTDOOR_TEST_THREADS:-2}"
-cargo test --all-targets --no-fail-fast
 cargo test --doc
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
+# One closing line for the whole suite (the last cargo line is a bench smoke run with no tests).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "\nfrontdoor: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"

@@ -7,6 +7,14 @@
 use std::fmt;
 
 /// A value that is personal data. Formatting it redacts it.
+///
+/// ```
+/// use frontdoor::Pii;
+///
+/// let caller = Pii::new("07700900123".to_string());
+/// assert_eq!(format!("caller {caller}"), "caller ***23");
+/// assert_eq!(caller.expose(), "07700900123");
+/// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pii<T>(T);
 
