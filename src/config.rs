@@ -280,6 +280,8 @@ pub struct Config {
     pub trusted_identity_sources: Vec<IpNet>,
     /// Seconds without RTP (not on hold) before hanging up.
     pub media_timeout_secs: u64,
+    /// Milliseconds to ring (180 Ringing) before answering; 0 answers at once.
+    pub answer_delay_ms: u64,
     /// RFC 4028 session interval we ask for, and the smallest we accept.
     pub session_expires_secs: u32,
     pub min_se_secs: u32,
@@ -317,6 +319,7 @@ impl Default for Config {
                 prefix_len: 8,
             }],
             media_timeout_secs: 30,
+            answer_delay_ms: 0,
             session_expires_secs: 1800,
             min_se_secs: 90,
             handler: HandlerKind::Flow,

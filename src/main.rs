@@ -181,6 +181,9 @@ struct ServeArgs {
     /// Seconds without RTP before hanging up.
     #[arg(long, env = "FRONTDOOR_MEDIA_TIMEOUT")]
     media_timeout: Option<u64>,
+    /// Ring (180) for this many milliseconds before answering.
+    #[arg(long, env = "FRONTDOOR_ANSWER_DELAY_MS")]
+    answer_delay_ms: Option<u64>,
     /// Use the DTMF demo menu instead of the call flows.
     #[arg(long, env = "FRONTDOOR_DEMO_MENU")]
     demo_menu: Option<PathBuf>,
@@ -219,6 +222,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.media_timeout {
             config.media_timeout_secs = v;
+        }
+        if let Some(v) = self.answer_delay_ms {
+            config.answer_delay_ms = v;
         }
         if let Some(v) = &self.demo_menu {
             config.handler = HandlerKind::DemoMenu;

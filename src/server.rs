@@ -508,6 +508,7 @@ async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
         handlers,
         advertised_ip: config.advertised_ip(),
         media_timeout: std::time::Duration::from_secs(config.media_timeout_secs),
+        answer_delay: std::time::Duration::from_millis(config.answer_delay_ms),
         cases: Some(cases),
         queues,
     })

@@ -210,6 +210,29 @@ impl RawCall<'_> {
     }
 }
 
+/// sipp calls a server that rings for 3 s before answering (`--answer-delay-ms`), gets
+/// 180, CANCELs while ringing, and requires 200 to the CANCEL and 487 to the INVITE, then
+/// ACKs (RFC 3261 §9.2, §15); the scenario fails on any other sequence.
+#[test]
+fn sipp_cancel_while_ringing_gets_200_and_487() {
+    let server = start_demo_server(&["--answer-delay-ms", "3000"]).expect("frontdoor serve starts");
+    let outcome = Sipp::uac(Scenario::Named("uac_cancel.xml".into()), server.sip_addr())
+        .timeout(Duration::from_secs(20))
+        .run()
+        .expect("sipp runs");
+    assert!(
+        outcome.all_calls_ok(),
+        "{}\n{}",
+        outcome.diagnostics(),
+        server.log_tail(3000)
+    );
+    assert!(
+        server.log().contains("cause=Cancelled"),
+        "the call ends as cancelled:\n{}",
+        server.log_tail(3000)
+    );
+}
+
 /// CANCEL sent the instant after the INVITE (RFC 3261 §9). Frontdoor answers without
 /// ringing today, so the 200 OK may win the race; then §9.2 applies (the CANCEL has no
 /// effect, still gets 200) and the caller ACKs and BYEs. When the CANCEL wins: 200 to the

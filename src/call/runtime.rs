@@ -75,6 +75,8 @@ pub struct CallContext {
     /// Address for SDP `c=`/`o=` (the public address behind NAT).
     pub advertised_ip: IpAddr,
     pub media_timeout: Duration,
+    /// Ring (180) for this long before answering; zero answers at once.
+    pub answer_delay: Duration,
     /// The durable case store (cases and call records). `None`: cases fail, records are skipped.
     pub cases: Option<Arc<CaseStore>>,
     /// Queues a `Transfer` action may name (the configured outbound targets).
@@ -151,6 +153,27 @@ async fn run_call(
         session_id: rand::random::<u32>() as u64,
         session_version: 1,
     };
+
+    // Optional ringing before the answer (RFC 3261 §13.3.1.1): a PBX may want a 180, and while
+    // the call rings a CANCEL still ends it with 487 (§9.2) instead of racing our 200.
+    if !context.answer_delay.is_zero() {
+        let _ = sip.send(SipCommand::Ringing(call));
+        let ring = tokio::time::sleep(context.answer_delay);
+        tokio::pin!(ring);
+        loop {
+            tokio::select! {
+                _ = &mut ring => break,
+                ev = events.recv() => match ev {
+                    Some(UaEvent::Terminated { cause, .. }) => {
+                        log_summary(&info, started, None, &cause_of(cause), "");
+                        return Ok(());
+                    }
+                    Some(_) => {}
+                    None => return Err(CallError::DriverGone),
+                },
+            }
+        }
+    }
 
     // Offer/answer (RFC 3264): answer the INVITE's offer, or offer in the 200 and take the answer
     // from the ACK (RFC 3261 §13.2.1 offerless INVITE).
