@@ -370,12 +370,10 @@ fn every_sipp_scenario_loads() {
         .collect();
     for (name, run) in runs {
         let outcome = run.wait().expect("sipp ends");
-        assert_ne!(
-            outcome.exit_code,
-            Some(255),
-            "{name} rejected by sipp:\n{}",
-            outcome.output
-        );
+        // 255 is also sipp's exit for the global -timeout, which only a scenario that loaded
+        // and ran can reach (uac_cancel waits for a 180 that port 9 never sends).
+        let loaded = outcome.exit_code != Some(255) || outcome.output.contains("timed out after");
+        assert!(loaded, "{name} rejected by sipp:\n{}", outcome.output);
     }
 }
 
