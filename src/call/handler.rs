@@ -107,8 +107,35 @@ pub enum CallEvent {
     CaseFailed { reason: String },
     /// A transfer did not complete; the caller is still with us.
     TransferFailed { reason: String },
+    /// Speech recognition cannot keep up (the recogniser queue is past its limit): the current
+    /// `ask` should fall back to keypad options. Listening continues for keys.
+    SpeechUnavailable,
+    /// The answer to [`CallAction::DetectLanguage`]: the language of the caller's last
+    /// utterance (ISO 639-1) and its probability; `None` when it could not be detected.
+    LanguageDetected {
+        language: Option<String>,
+        probability: f32,
+    },
+    /// The answer to [`CallAction::FindOpenCases`]: open cases on the caller's number, most
+    /// recently updated first. Empty when the number is withheld, or the store failed (the call
+    /// carries on as a new caller). The number can be spoofed or shared: nothing of these may be
+    /// read out before the caller has proved who they are.
+    OpenCases { cases: Vec<OpenCase> },
+    /// A [`CallAction::UpdateCase`] was stored durably.
+    CaseUpdated { reference: String },
     /// The call ended. The handler's answer to this event is ignored.
     Hangup(HangupCause),
+}
+
+/// An open case found for a returning caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenCase {
+    pub reference: String,
+    /// Case type (`missed_bin`).
+    pub service: String,
+    /// Captured slots, to verify the caller against and to talk about once verified.
+    pub fields: serde_json::Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Commands a handler returns.
@@ -127,6 +154,16 @@ pub enum CallAction {
     SetSlowSpeech(bool),
     /// Store a case; the runtime answers with `CaseCreated` or `CaseFailed`.
     CreateCase { fields: serde_json::Value },
+    /// Update an existing case (a returning caller); answered with `CaseUpdated` or `CaseFailed`.
+    UpdateCase {
+        reference: String,
+        fields: serde_json::Value,
+    },
+    /// Look up open cases on the caller's number; answered with `OpenCases`.
+    FindOpenCases,
+    /// Detect the language of the caller's last utterance (multilingual model); answered with
+    /// `LanguageDetected`.
+    DetectLanguage,
     /// Hand the caller to a queue; `context` travels with the call.
     Transfer {
         queue: String,
@@ -151,6 +188,8 @@ pub struct HandlerReport {
     pub accessibility: Vec<String>,
     /// The call reached a resolution without a case or a transfer.
     pub resolved: bool,
+    /// Each exchange: prompt, transcript, intent, confidence, keys.
+    pub turns: Vec<crate::crm::Turn>,
 }
 
 /// Decides what a call does. Implemented by the demo DTMF menu and by the flow interpreter.

@@ -13,5 +13,6 @@ pub mod runtime;
 pub mod transfer;
 
 pub use handler::{
-    CallAction, CallEvent, CallHandler, CallInfo, HandlerReport, HangupCause, ListenSpec, PlayItem,
+    CallAction, CallEvent, CallHandler, CallInfo, HandlerReport, HangupCause, ListenSpec, OpenCase,
+    PlayItem,
 };

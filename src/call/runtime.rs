@@ -27,11 +27,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use super::handler::{
-    CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, PlayItem,
+    CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, OpenCase, PlayItem,
 };
 use super::ports::{PortAllocator, PortPair};
 use super::transfer::{AdvisorLeg, CallTransfer, LegStep, TransferStep};
-use crate::crm::{CallRecord, CaseStore, MediaQuality, NewCase, Outcome};
+use crate::crm::{CallRecord, CaseStore, CaseUpdate, MediaQuality, NewCase, Outcome};
 use crate::handoff::QueueDirectory;
 use crate::media::Codec as MediaCodec;
 use crate::media::player::PromptPlayer;
@@ -116,6 +116,10 @@ enum CallError {
 enum Completion {
     /// The case store committed (reference) or failed (reason).
     Case(Result<String, String>),
+    /// An update of an existing case committed (reference) or failed (reason).
+    CaseUpdate(Result<String, String>),
+    /// Open cases on the caller's number (empty on failure: the caller is treated as new).
+    OpenCases(Vec<OpenCase>),
     Clips {
         generation: u64,
         clips: Vec<Arc<[i16]>>,
@@ -686,7 +690,16 @@ impl CallTask {
                 self.case_references.push(reference.clone());
                 self.dispatch(CallEvent::CaseCreated { reference });
             }
-            Completion::Case(Err(reason)) => self.dispatch(CallEvent::CaseFailed { reason }),
+            Completion::Case(Err(reason)) | Completion::CaseUpdate(Err(reason)) => {
+                self.dispatch(CallEvent::CaseFailed { reason })
+            }
+            Completion::CaseUpdate(Ok(reference)) => {
+                if !self.case_references.contains(&reference) {
+                    self.case_references.push(reference.clone());
+                }
+                self.dispatch(CallEvent::CaseUpdated { reference });
+            }
+            Completion::OpenCases(cases) => self.dispatch(CallEvent::OpenCases { cases }),
             Completion::Clips {
                 generation,
                 clips,
@@ -735,6 +748,14 @@ impl CallTask {
             }
             CallAction::SetSlowSpeech(slow) => self.slow = slow,
             CallAction::CreateCase { fields } => self.create_case(fields),
+            CallAction::UpdateCase { reference, fields } => self.update_case(reference, fields),
+            CallAction::FindOpenCases => self.find_open_cases(),
+            // Language detection is wired in with speech recognition; until then nothing is
+            // detected and the flow carries on in its default language.
+            CallAction::DetectLanguage => self.dispatch(CallEvent::LanguageDetected {
+                language: None,
+                probability: 0.0,
+            }),
             CallAction::Transfer { queue, context } => self.start_transfer(now, &queue, &context),
             CallAction::Hangup => self.hang_up(now, HangupCause::Completed),
         }
@@ -761,6 +782,64 @@ impl CallTask {
                 }
             };
             let _ = tx.send(Completion::Case(result));
+        });
+    }
+
+    /// Updates a returning caller's case off the media thread; the handler hears `CaseUpdated`
+    /// once the update (and its outbox event) is durable.
+    fn update_case(&mut self, reference: String, fields: serde_json::Value) {
+        let Some(store) = self.context.cases.clone() else {
+            self.dispatch(CallEvent::CaseFailed {
+                reason: "no case store configured".into(),
+            });
+            return;
+        };
+        let update = CaseUpdate {
+            fields,
+            call_id: Some(self.info.call_id.clone()),
+            ..CaseUpdate::default()
+        };
+        let tx = self.completions_tx.clone();
+        let call_id = self.info.call_id.clone();
+        tokio::spawn(async move {
+            let result = match store.apply_case_update(&reference, update).await {
+                Ok(record) => Ok(record.reference),
+                Err(e) => {
+                    tracing::error!(call_id = %call_id, error = %e, "case update not stored");
+                    Err(e.to_string())
+                }
+            };
+            let _ = tx.send(Completion::CaseUpdate(result));
+        });
+    }
+
+    /// Looks up open cases on the caller's number off the media thread. A withheld number, no
+    /// store or a store error all answer "none": the caller is then simply treated as new.
+    fn find_open_cases(&mut self) {
+        let (Some(store), Some(caller)) = (self.context.cases.clone(), self.info.caller.clone())
+        else {
+            self.dispatch(CallEvent::OpenCases { cases: Vec::new() });
+            return;
+        };
+        let tx = self.completions_tx.clone();
+        let call_id = self.info.call_id.clone();
+        tokio::spawn(async move {
+            let cases = match store.open_cases_for_caller(caller.expose()).await {
+                Ok(found) => found
+                    .into_iter()
+                    .map(|c| OpenCase {
+                        reference: c.reference,
+                        service: c.service,
+                        fields: c.fields,
+                        created_at: c.created_at,
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(call_id = %call_id, error = %e, "open-case lookup failed");
+                    Vec::new()
+                }
+            };
+            let _ = tx.send(Completion::OpenCases(cases));
         });
     }
 
@@ -793,6 +872,7 @@ impl CallTask {
         record.flow_version = report.flow_version;
         record.node_path = report.node_path;
         record.survey = report.survey;
+        record.turns = report.turns;
         record.language = report.language;
         record.accessibility = report.accessibility;
         record.hangup_cause = Some(format!("{:?}", self.cause));

@@ -101,6 +101,12 @@ impl CallHandler for FlowCallHandler {
             CallEvent::CaseFailed { reason } => FlowEvent::CaseFailed { reason },
             CallEvent::TransferFailed { reason } => FlowEvent::TransferFailed { reason },
             CallEvent::Hangup(_) => FlowEvent::Hangup,
+            // Not yet used by the interpreter: keypad fallback, language detection and
+            // returning callers arrive with their flow features.
+            CallEvent::SpeechUnavailable
+            | CallEvent::LanguageDetected { .. }
+            | CallEvent::OpenCases { .. }
+            | CallEvent::CaseUpdated { .. } => return Vec::new(),
         };
         self.interp.handle(event, Instant::now())
     }
@@ -131,6 +137,7 @@ impl CallHandler for FlowCallHandler {
                 Vec::new()
             },
             resolved: false,
+            turns: Vec::new(),
         }
     }
 }

@@ -197,6 +197,11 @@ impl Session {
                         self.ended = true;
                         out.push(Output::Hangup);
                     }
+                    // The interpreter does not ask for these yet (returning callers and
+                    // language detection come with their flow features).
+                    CallAction::UpdateCase { .. }
+                    | CallAction::FindOpenCases
+                    | CallAction::DetectLanguage => {}
                 }
             }
         }
