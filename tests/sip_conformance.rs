@@ -18,13 +18,13 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::demo::start_demo_server_sized;
 use support::netns::in_loopback_namespace;
 use support::sip_probe::{header, status_code};
 use support::sipp::{Scenario, Sipp};
+use support::torture::{torture_dir, torture_messages};
 
 /// The reaction a message must get.
 #[derive(Debug, Clone, Copy)]
@@ -79,21 +79,6 @@ fn expectation(file: &str) -> Option<Expect> {
         | "ipv6-correct-abnf-2-colons.dat" => Understood,
         _ => return None,
     })
-}
-
-/// The torture directory: `$FRONTDOOR_SIP_TORTURE`, else `<repo>/../shared/sip-torture`,
-/// else the nearest `shared/sip-torture` further up (a git worktree nested below the repo's
-/// parent directory).
-fn torture_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FRONTDOOR_SIP_TORTURE") {
-        return PathBuf::from(dir);
-    }
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    repo.ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/sip-torture"))
-        .find(|dir| dir.join("index.tsv").is_file())
-        .unwrap_or_else(|| repo.join("../shared/sip-torture"))
 }
 
 /// The value of a header in its long or compact form, with folded continuation lines
@@ -262,30 +247,18 @@ fn judge(file: &str, expect: Expect, replies: &[Vec<u8>]) -> Result<String, Stri
 fn torture_messages_get_the_indexed_reaction_and_the_server_still_answers_calls() {
     // Checked outside the namespace too, so a missing directory fails with a clear message.
     let dir = torture_dir();
-    let index = std::fs::read_to_string(dir.join("index.tsv")).unwrap_or_else(|e| {
-        panic!(
-            "the SIP torture messages are missing at {} ({e}); set FRONTDOOR_SIP_TORTURE",
-            dir.display()
-        )
-    });
+    let messages: Vec<(String, Vec<u8>)> = torture_messages(&dir)
+        .unwrap_or_else(|e| panic!("the SIP torture messages: {e}; set FRONTDOOR_SIP_TORTURE"))
+        .into_iter()
+        .map(|m| (m.file, m.raw))
+        .collect();
     in_loopback_namespace(
         "torture_messages_get_the_indexed_reaction_and_the_server_still_answers_calls",
-        || run_torture(&dir, &index),
+        || run_torture(&messages),
     );
 }
 
-fn run_torture(dir: &std::path::Path, index: &str) {
-    let messages: Vec<(String, Vec<u8>)> = index
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split('\t').next())
-        .filter(|file| !file.trim().is_empty())
-        .map(|file| {
-            let bytes =
-                std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("reading {file}: {e}"));
-            (file.to_string(), bytes)
-        })
-        .collect();
+fn run_torture(messages: &[(String, Vec<u8>)]) {
     assert_eq!(messages.len(), 61, "index.tsv lists 61 messages");
 
     // Enough calls and RTP ports for every INVITE that is answered 200 and never ACKed.
@@ -293,7 +266,7 @@ fn run_torture(dir: &std::path::Path, index: &str) {
         start_demo_server_sized(&[], 60, None).expect("frontdoor serve starts in the namespace");
     let sender = UdpSocket::bind("127.0.0.1:0").expect("bind sender");
     sender.set_nonblocking(true).expect("non-blocking");
-    let mut ports = sent_by_ports(&messages);
+    let mut ports = sent_by_ports(messages);
     ports.remove(&server.sip_port());
     let mut sockets = listeners(&ports);
     assert!(
@@ -304,7 +277,7 @@ fn run_torture(dir: &std::path::Path, index: &str) {
 
     let mut failures = Vec::new();
     let mut transactions_seen = BTreeSet::new();
-    for (file, bytes) in &messages {
+    for (file, bytes) in messages {
         let expect = expectation(file).unwrap_or_else(|| panic!("{file} has no expectation"));
         // Some messages share top Via (branch, sent-by) and method with an earlier one, so
         // a conformant server rightly takes them for a retransmission of that transaction

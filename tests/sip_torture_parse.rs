@@ -3,11 +3,13 @@
 //! or drop for responses). The files come from another project and are read in place, never
 //! copied into this repository.
 
-use std::path::{Path, PathBuf};
+#[path = "support/torture.rs"]
+mod torture;
 
 use frontdoor::sip::error::ParseError;
 use frontdoor::sip::parse::{error_response, parse_datagram};
 use frontdoor::sip::validate::{UasPolicy, check_request, check_response};
+use torture::{TortureMessage, torture_dir, torture_messages};
 
 /// What the UAS does with one datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,24 +20,6 @@ enum Reaction {
     Answered(u16),
     /// Dropped silently.
     Dropped,
-}
-
-fn torture_dir() -> PathBuf {
-    let candidates = [
-        std::env::var_os("FRONTDOOR_SIP_TORTURE").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/sip-torture")),
-        Some(PathBuf::from("/work/shared/sip-torture")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("index.tsv").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "SIP torture messages not found: set FRONTDOOR_SIP_TORTURE or provide \
-                 ../shared/sip-torture/index.tsv next to the repository"
-            )
-        })
 }
 
 fn react(raw: &[u8]) -> (Reaction, Option<ParseError>) {
@@ -136,17 +120,16 @@ fn consistent_with_index(expected_text: &str, reaction: &Reaction) -> bool {
 #[test]
 fn torture_messages_get_the_indexed_reaction() {
     let dir = torture_dir();
-    let index = std::fs::read_to_string(dir.join("index.tsv")).expect("read index.tsv");
+    let messages = torture_messages(&dir).unwrap_or_else(|e| panic!("{e}"));
     let mut failures = Vec::new();
     let mut seen = 0;
-    for line in index.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let cols: Vec<&str> = line.split('\t').collect();
-        let (Some(file), Some(expected_text)) = (cols.first(), cols.get(4)) else {
-            failures.push(format!("malformed index line: {line}"));
-            continue;
-        };
+    for TortureMessage {
+        file,
+        expected: expected_text,
+        raw,
+    } in &messages
+    {
         seen += 1;
-        let raw = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("read {file}: {e}"));
         let Some(want) = expected(file) else {
             failures.push(format!("{file}: not in our expectation table"));
             continue;
@@ -155,7 +138,7 @@ fn torture_messages_get_the_indexed_reaction() {
             consistent_with_index(expected_text, &want),
             "{file}: our expectation {want:?} contradicts the index ({expected_text})"
         );
-        let (got, err) = react(&raw);
+        let (got, err) = react(raw);
         if got != want {
             failures.push(format!(
                 "{file}: want {want:?}, got {got:?} ({err:?}) — index: {expected_text}"

@@ -6,13 +6,16 @@
 //! The torture files come from another project and are read in place, never copied here.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use frontdoor::sip::parse::parse_datagram;
 use frontdoor::sip::ua::message_ext::UaMessageExt;
 use frontdoor::sip::ua::{CallHandle, Transmit, Transport, UaConfig, UaEvent, UserAgent};
 use proptest::prelude::*;
+use torture::{TortureMessage, torture_dir, torture_messages};
+
+#[path = "support/torture.rs"]
+mod torture;
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 
@@ -160,24 +163,6 @@ fn full_call(ua: &mut UserAgent, now: Instant, call_id: &str) {
 
 // ----- RFC 4475 / RFC 5118 torture messages through the user agent -----
 
-fn torture_dir() -> PathBuf {
-    let candidates = [
-        std::env::var_os("FRONTDOOR_SIP_TORTURE").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/sip-torture")),
-        Some(PathBuf::from("/work/shared/sip-torture")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("index.tsv").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "SIP torture messages not found: set FRONTDOOR_SIP_TORTURE or provide \
-                 ../shared/sip-torture/index.tsv next to the repository"
-            )
-        })
-}
-
 /// What the user agent does with one torture message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum UaReaction {
@@ -264,19 +249,18 @@ fn consistent_with_index(text: &str, reaction: UaReaction) -> bool {
 #[test]
 fn torture_messages_get_the_indexed_reaction_from_the_user_agent() {
     let dir = torture_dir();
-    let index = std::fs::read_to_string(dir.join("index.tsv")).expect("read index.tsv");
+    let messages = torture_messages(&dir).unwrap_or_else(|e| panic!("{e}"));
     let mut ua = UserAgent::new(UaConfig::new(server_addr()));
     let now = Instant::now();
     let mut failures = Vec::new();
     let mut seen = 0;
-    for line in index.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let cols: Vec<&str> = line.split('\t').collect();
-        let (Some(file), Some(text)) = (cols.first(), cols.get(4)) else {
-            failures.push(format!("malformed index line: {line}"));
-            continue;
-        };
+    for TortureMessage {
+        file,
+        expected: text,
+        raw,
+    } in &messages
+    {
         seen += 1;
-        let raw = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("read {file}: {e}"));
         let Some(want) = expected(file) else {
             failures.push(format!("{file}: not in our expectation table"));
             continue;
@@ -285,7 +269,7 @@ fn torture_messages_get_the_indexed_reaction_from_the_user_agent() {
             consistent_with_index(text, want),
             "{file}: our expectation {want:?} contradicts the index ({text})"
         );
-        let out = feed(&mut ua, now, &raw);
+        let out = feed(&mut ua, now, raw);
         // Responses follow the Via, but only ever to the packet's source address.
         for t in &out.sent {
             assert!(

@@ -29,6 +29,7 @@ pub mod sip_probe;
 pub mod sipp;
 pub mod speech;
 pub mod tempdir;
+pub mod torture;
 
 pub use error::HarnessError;
 
