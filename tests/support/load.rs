@@ -9,13 +9,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::HarnessError;
+use super::capture::Capture;
 use super::g711::Law;
-use super::pcap::{UdpDatagram, read_udp_file};
-use super::process::ChildGuard;
 use super::rtp::{Deviation, RtpStream, SAMPLES_PER_PACKET, percentile, streams};
 use super::sipp::{Scenario, Sipp};
 use super::speech::{sine, write_g711_raw};
@@ -157,7 +155,7 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
 
     let (low, high) = spec.target_rtp;
     let rss_before_kib = status_kib(spec.target_pid, "VmRSS").unwrap_or(0);
-    let capture = BufferedCapture::start(
+    let capture = Capture::start_buffered(
         &format!("udp and src portrange {low}-{high}"),
         &dir.join("load.pcap"),
     )?;
@@ -245,87 +243,6 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
             outcome.diagnostics()
         },
     })
-}
-
-/// tcpdump for the load: like [`super::capture::Capture`] but buffered, not immediate mode.
-/// In immediate mode tcpdump is woken for every packet, and on loopback that wake-up runs in
-/// the *sender's* `sendto`: at 1,000 calls it added about a sixth of a core to Frontdoor's
-/// measured CPU and preempted its sends. Buffered, the kernel hands tcpdump whole blocks; the
-/// last block reaches the file by its timeout, which has passed when the capture stops (the
-/// runner waits 3 s after the last BYE).
-struct BufferedCapture {
-    child: ChildGuard,
-    path: std::path::PathBuf,
-    stderr: std::sync::mpsc::Receiver<String>,
-}
-
-impl BufferedCapture {
-    fn start(filter: &str, path: &Path) -> Result<BufferedCapture, HarnessError> {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new("tcpdump")
-            .args(["-i", "lo", "-n", "-s", "96", "-B", "262144", "-w"])
-            .arg(path)
-            .arg(filter)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|source| HarnessError::Spawn {
-                program: "tcpdump".into(),
-                source,
-            })?;
-        let stderr = child.stderr.take();
-        let mut guard = ChildGuard::new("tcpdump", child);
-        let (tx, rx) = std::sync::mpsc::channel();
-        if let Some(stderr) = stderr {
-            // Drains stderr for the process's lifetime so tcpdump never blocks on a full pipe.
-            std::thread::spawn(move || {
-                for line in std::io::BufReader::new(stderr)
-                    .lines()
-                    .map_while(Result::ok)
-                {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let mut seen = Vec::new();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) if line.contains("listening on") => break,
-                Ok(line) => seen.push(line),
-                Err(_) => {
-                    let status = guard
-                        .try_status()
-                        .map_or_else(|| "still running".to_string(), |s| s.to_string());
-                    return Err(HarnessError::ExitedEarly {
-                        program: "tcpdump (never said it was listening)".into(),
-                        status,
-                        log_tail: seen.join("\n"),
-                    });
-                }
-            }
-        }
-        Ok(BufferedCapture {
-            child: guard,
-            path: path.to_path_buf(),
-            stderr: rx,
-        })
-    }
-
-    /// Stops tcpdump (SIGINT writes out what it holds) and reads the datagrams.
-    fn stop(mut self) -> Result<Vec<UdpDatagram>, HarnessError> {
-        self.child.stop_with(libc::SIGINT, Duration::from_secs(10));
-        // Give the stderr reader a moment to pass on tcpdump's closing counts.
-        std::thread::sleep(Duration::from_millis(200));
-        for line in self.stderr.try_iter() {
-            if line.contains("dropped by kernel") && !line.starts_with("0 ") {
-                eprintln!("tcpdump: {line}: the send-time figures miss packets");
-            }
-        }
-        read_udp_file(&self.path)
-    }
 }
 
 /// The p99 of send lateness in each second of the capture, pooled over streams.
