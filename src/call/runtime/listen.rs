@@ -20,6 +20,11 @@ use crate::media::vad::{EndpointConfig, Endpointer, VadEvent};
 use crate::pii::Pii;
 use crate::prompts::resample::FRAME_8K;
 
+/// Periodic (voiced, speaking-pitch) audio an utterance needs before it barges in: noise
+/// bursts and breath can pass the VAD's onset but are aperiodic; vowels are periodic from their
+/// first milliseconds, so this costs real speech little or no delay.
+const BARGE_IN_PERIODIC: Duration = Duration::from_millis(32);
+
 /// The prompt played when a caller has waited `holding_after` for a queued decode.
 pub const HOLDING_PROMPT: &str = "holding";
 
@@ -29,7 +34,7 @@ type Job = oneshot::Receiver<RecognitionResult>;
 pub(super) struct SpeechListening {
     recognition: UtteranceRecognition<Job, RecognitionResult>,
     options: RecognizeOptions,
-    /// An utterance is under way or being recognised: the no-input timer is suspended.
+    /// The caller's speech is under way or being recognised: the no-input timer is suspended.
     pub(super) active: bool,
     /// The current utterance had a frame our own echo cannot explain.
     caller_heard: bool,
@@ -107,7 +112,10 @@ impl CallTask {
             let level = frame_dbfs(frame);
             speech.caller_heard = !self.echo.explains(now, level);
         }
-        let announce = speech.caller_heard && !speech.announced && endpointer.is_speaking();
+        let announce = speech.caller_heard
+            && !speech.announced
+            && endpointer.is_speaking()
+            && endpointer.periodic_speech() >= BARGE_IN_PERIODIC;
         if let Some(event) = event {
             self.on_vad_event(now, event);
         }
@@ -141,7 +149,10 @@ impl CallTask {
             return;
         };
         match event {
-            VadEvent::SpeechStarted => speech.active = true,
+            // The no-input timer is suspended only once the utterance is the caller's speech
+            // (`on_caller_speech`): noise that keeps the VAD in an "utterance" must not hold
+            // the `ask` open past its deadline.
+            VadEvent::SpeechStarted => {}
             VadEvent::SpeechRejected => self.resume_listening(),
             VadEvent::SpeechResumed => speech.recognition.resumed(),
             VadEvent::SpeculativeEnd { utterance } => {
