@@ -41,6 +41,7 @@ settings:
   emergency_prompt: emergency_message
   max_attempts: 3
   no_input_timeout_ms: 3000
+  end_of_speech_ms: 400
 intents:
   missed_bin:
     examples: ["my bin was not collected", "you missed my bin", "bin collection missed"]
