@@ -22,7 +22,7 @@ use support::g711::Law;
 use support::pcap::UdpDatagram;
 use support::rtp::{RtpPacket, RtpStreamBuilder, streams};
 use support::server::{ServerGuard, ServerOptions};
-use support::sipp::{Scenario, Sipp};
+use support::sipp::{Scenario, Sipp, SippOutcome};
 use support::speech::{Voice, silence, synthesize};
 use support::tempdir::TempDir;
 
@@ -89,6 +89,12 @@ fn model() -> PathBuf {
 }
 
 fn start_server() -> ServerGuard {
+    start_server_with(&[])
+}
+
+fn start_server_with(args: &[&str]) -> ServerGuard {
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.extend(["--max-calls".to_string(), "4".to_string()]);
     ServerGuard::start(ServerOptions {
         // Language detection is not exercised here: keep the base model's load off the CPU.
         config_yaml: Some(format!(
@@ -100,7 +106,7 @@ fn start_server() -> ServerGuard {
             ("routes.yaml".into(), "default: speech\nroutes: {}\n".into()),
             ("prompts.tsv".into(), PROMPTS.into()),
         ],
-        args: vec!["--max-calls".into(), "4".into()],
+        args,
         ready_within: Duration::from_secs(40),
         ..ServerOptions::default()
     })
@@ -166,6 +172,24 @@ fn call(
     audio: &[i16],
     call_ms: Option<u32>,
 ) -> Vec<UdpDatagram> {
+    let (outcome, datagrams) = calls(server, dir, audio, call_ms, 1);
+    assert!(
+        outcome.all_calls_ok(),
+        "{}\n{}",
+        outcome.diagnostics(),
+        server.log_tail(4000)
+    );
+    datagrams
+}
+
+/// `count` simultaneous calls (10 ms apart) all sending `audio`; the outcome is not judged.
+fn calls(
+    server: &ServerGuard,
+    dir: &TempDir,
+    audio: &[i16],
+    call_ms: Option<u32>,
+    count: u32,
+) -> (SippOutcome, Vec<UdpDatagram>) {
     let mut builder = RtpStreamBuilder::new(Law::MuLaw, 101);
     builder.audio(audio);
     let any = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6000);
@@ -190,17 +214,14 @@ fn call(
         .service("01632960000")
         .stage("caller.pcap", &dir.join("caller.pcap"))
         .pause(Duration::from_millis(u64::from(call_ms.unwrap_or(0))))
+        .calls(count)
+        .concurrent(count)
+        .rate(count, 10 * count)
         .timeout(Duration::from_secs(40))
         .run()
         .expect("sipp runs");
     let datagrams = capture.stop().expect("capture readable");
-    assert!(
-        outcome.all_calls_ok(),
-        "{}\n{}",
-        outcome.diagnostics(),
-        server.log_tail(4000)
-    );
-    datagrams
+    (outcome, datagrams)
 }
 
 fn peak(packet: &RtpPacket) -> i16 {
@@ -373,4 +394,76 @@ fn noise_only_is_never_an_intent() {
     );
     assert!(bins < HEARD && roads < HEARD, "noise took a branch");
     assert!(reprompt >= HEARD, "{}", server.log_tail(4000));
+}
+
+/// Two callers finish speaking together with one decode worker: the second waits for the
+/// first's decode, hears the holding phrase, and is still answered by voice.
+#[test]
+fn a_queued_decode_plays_the_holding_phrase() {
+    let dir = TempDir::new("speech-holding").expect("temp dir");
+    let server = start_server_with(&[
+        "--asr-workers",
+        "1",
+        "--asr-queue-depth",
+        "2",
+        "--asr-holding-after-ms",
+        "50",
+    ]);
+    let menu_ms = ms_of(&prompt(&server, "menu"));
+    let mut audio = silence(menu_ms + 700);
+    audio.extend(speech(&dir, "My bin was not collected."));
+    audio.extend(silence(5000));
+    let (_, datagrams) = calls(&server, &dir, &audio, Some(ms_of(&audio)), 2);
+    let holding = prompt(&server, "holding");
+    let bins = prompt(&server, "bins");
+    let streams = server_streams(&datagrams, server.rtp_range());
+    assert_eq!(streams.len(), 2, "two calls");
+    let scores: Vec<(f64, f64)> = streams
+        .iter()
+        .map(|s| {
+            let heard = s.decode_audio().samples;
+            (ncc(&heard, &holding), ncc(&heard, &bins))
+        })
+        .collect();
+    eprintln!("(holding, bins) NCC per call: {scores:?}");
+    for line in speech_turns(&server) {
+        eprintln!("{line}");
+    }
+    assert!(
+        scores.iter().any(|(h, _)| *h >= HEARD),
+        "no caller heard the holding phrase\n{}",
+        server.log_tail(4000)
+    );
+    assert!(
+        scores.iter().all(|(_, b)| *b >= HEARD),
+        "both callers must be answered by voice"
+    );
+}
+
+/// With one worker and no queue, the second of two simultaneous utterances is refused: the
+/// `ask` is told speech is unavailable (and falls back to keys) instead of leaving the caller
+/// in silence.
+#[test]
+fn past_the_queue_depth_the_ask_falls_back_to_keys() {
+    let dir = TempDir::new("speech-saturated").expect("temp dir");
+    let server = start_server_with(&["--asr-workers", "1", "--asr-queue-depth", "0"]);
+    let menu_ms = ms_of(&prompt(&server, "menu"));
+    let mut audio = silence(menu_ms + 700);
+    audio.extend(speech(&dir, "My bin was not collected."));
+    audio.extend(silence(3000));
+    let _ = calls(&server, &dir, &audio, Some(ms_of(&audio)), 2);
+    let log = server.log();
+    assert!(
+        log.contains("recogniser saturated: asking for keys"),
+        "{}",
+        server.log_tail(4000)
+    );
+    assert_eq!(
+        speech_turns(&server)
+            .iter()
+            .filter(|l| l.contains("heard=true"))
+            .count(),
+        1,
+        "exactly one caller was recognised"
+    );
 }

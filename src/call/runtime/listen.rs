@@ -154,7 +154,10 @@ impl CallTask {
             // the `ask` open past its deadline.
             VadEvent::SpeechStarted => {}
             VadEvent::SpeechRejected => self.resume_listening(),
-            VadEvent::SpeechResumed => speech.recognition.resumed(),
+            VadEvent::SpeechResumed => {
+                speech.recognition.resumed();
+                speech.queued = false;
+            }
             VadEvent::SpeculativeEnd { utterance } => {
                 if speech.caller_heard && self.context.speech.gate.passes(&utterance) {
                     let job = RecognitionJob {
@@ -162,10 +165,13 @@ impl CallTask {
                         options: speech.options.clone(),
                     };
                     // A refused speculative decode is no loss: the end resubmits.
-                    if let Some(pool) = self.context.speech.recognizer()
-                        && let Ok(receiver) = pool.submit(job)
-                    {
-                        speech.recognition.speculating(receiver);
+                    if let Some(pool) = self.context.speech.recognizer() {
+                        let queued = pool.stats().would_wait();
+                        if let Ok(receiver) = pool.submit(job) {
+                            speech.recognition.speculating(receiver);
+                            // Reused at the end, it is what the caller waits for.
+                            speech.queued = queued;
+                        }
                     }
                 }
             }
