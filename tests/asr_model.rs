@@ -625,6 +625,40 @@ fn base_model_detects_the_callers_language() {
     }
 }
 
+/// What live calls use: the detection-only worker (encoder and language head, no decode).
+#[test]
+fn language_detector_names_the_language_without_decoding() {
+    let report = model::install(&models_dir(), ModelChoice::Base).expect("install base");
+    let detector = frontdoor::asr::LanguageDetector::load(&report.path).expect("load base");
+    for (lang, text) in [
+        (
+            "pl",
+            "Dzień dobry, chciałbym zgłosić, że nie odebrano moich śmieci.",
+        ),
+        (
+            "en",
+            "Hello, I would like to report a missed bin collection.",
+        ),
+    ] {
+        let audio = telephone_speech(lang, text);
+        let t = detector
+            .submit(audio)
+            .expect("queue has room")
+            .blocking_recv()
+            .expect("worker answers")
+            .expect("detection succeeds");
+        log_transcript(&format!("detector {lang}"), &t);
+        assert_eq!(t.language.as_deref(), Some(lang));
+        assert!(t.language_prob > 0.3);
+        assert!(t.text.is_empty(), "detection must not decode text");
+    }
+    let tiny = model::install(&models_dir(), ModelChoice::TinyEn).expect("install tiny.en");
+    assert!(
+        frontdoor::asr::LanguageDetector::load(&tiny.path).is_err(),
+        "an English-only model cannot detect languages"
+    );
+}
+
 #[test]
 fn model_path_errors_are_reported_not_panicked() {
     let err = WhisperRecognizer::load(Path::new("/nonexistent/model.bin"))

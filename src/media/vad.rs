@@ -266,6 +266,13 @@ impl Endpointer {
         self.phase == Phase::Speaking
     }
 
+    /// Voiced and periodic (speaking-pitch) audio in the current utterance, or in the onset run
+    /// while waiting: what tells speech from noise bursts, which `earshot` alone can score as
+    /// speech. Barge-in waits for some of it.
+    pub fn periodic_speech(&self) -> Duration {
+        frames_to_duration(self.periodic_frames)
+    }
+
     /// When the current or last utterance started.
     pub fn speech_started_at(&self) -> Option<Instant> {
         self.speech_started_at
