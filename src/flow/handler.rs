@@ -79,7 +79,7 @@ impl FlowCallHandler {
 }
 
 impl CallHandler for FlowCallHandler {
-    fn on_event(&mut self, _info: &CallInfo, event: CallEvent) -> Vec<CallAction> {
+    fn on_event(&mut self, info: &CallInfo, event: CallEvent) -> Vec<CallAction> {
         let event = match event {
             CallEvent::Answered => FlowEvent::Started,
             CallEvent::PromptFinished => FlowEvent::PromptFinished,
@@ -89,24 +89,30 @@ impl CallHandler for FlowCallHandler {
             CallEvent::SpeechStarted => return Vec::new(),
             CallEvent::Heard { text, language, .. } => {
                 let expecting = self.interp.expecting();
-                self.understanding.understand(
+                let event = self.understanding.understand(
                     expecting.as_ref(),
                     text.expose(),
                     self.interp.call_date(),
                     language,
-                )
+                );
+                log_understanding(&info.call_id, self.interp.current_node(), &event);
+                event
             }
             CallEvent::NoInput => FlowEvent::NoInput,
             CallEvent::CaseCreated { reference } => FlowEvent::CaseCreated { reference },
             CallEvent::CaseFailed { reason } => FlowEvent::CaseFailed { reason },
             CallEvent::TransferFailed { reason } => FlowEvent::TransferFailed { reason },
             CallEvent::Hangup(_) => FlowEvent::Hangup,
-            // Not yet used by the interpreter: keypad fallback, language detection and
-            // returning callers arrive with their flow features.
-            CallEvent::SpeechUnavailable
-            | CallEvent::LanguageDetected { .. }
-            | CallEvent::OpenCases { .. }
-            | CallEvent::CaseUpdated { .. } => return Vec::new(),
+            CallEvent::SpeechUnavailable => FlowEvent::SpeechUnavailable,
+            CallEvent::LanguageDetected {
+                language,
+                probability,
+            } => FlowEvent::LanguageDetected {
+                language,
+                probability,
+            },
+            CallEvent::OpenCases { cases } => FlowEvent::OpenCases { cases },
+            CallEvent::CaseUpdated { reference } => FlowEvent::CaseUpdated { reference },
         };
         self.interp.handle(event, Instant::now())
     }
@@ -137,8 +143,37 @@ impl CallHandler for FlowCallHandler {
                 Vec::new()
             },
             resolved: false,
-            turns: Vec::new(),
+            turns: self.interp.turns().to_vec(),
         }
+    }
+}
+
+/// The call log's account of one understood utterance: the chosen intent and the classifier's
+/// top three with scores (intent names are not personal data; the words never appear here).
+fn log_understanding(call_id: &str, node: &str, event: &FlowEvent) {
+    if let FlowEvent::Heard {
+        intent,
+        confidence,
+        slots,
+        top,
+        ..
+    } = event
+    {
+        let top3 = top
+            .iter()
+            .take(3)
+            .map(|(name, score)| format!("{name}={score:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        tracing::info!(
+            call_id = %call_id,
+            node = %node,
+            intent = intent.as_deref().unwrap_or("-"),
+            confidence = format_args!("{confidence:.2}"),
+            slots = slots.len(),
+            top3 = %top3,
+            "understood"
+        );
     }
 }
 
