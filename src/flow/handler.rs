@@ -258,6 +258,67 @@ nodes:
     }
 
     #[test]
+    fn turns_record_each_exchange_and_sensitive_asks_keep_no_words() {
+        const SENSITIVE: &str = r#"
+flow: turns
+start: menu
+intents:
+  pay: {examples: ["I want to pay"], keywords: [pay]}
+nodes:
+  menu:
+    ask: {text: "Say pay, or press 1. Press 0 for someone."}
+    intents: {pay: problem}
+    keys: {"1": pay}
+  problem:
+    ask: {text: "What is wrong?"}
+    slot: {name: problem, type: free_text}
+    sensitive: true
+    next: bye
+    fallback: bye
+  bye:
+    hangup: {text: "Bye"}
+"#;
+        let (flow, d) = check(
+            std::path::Path::new("turns.yaml"),
+            SENSITIVE,
+            &PromptCatalog::default(),
+        );
+        let flow = flow.unwrap_or_else(|| panic!("{d}"));
+        let u = Arc::new(Understanding::new(&flow).unwrap());
+        let (_, info) = handler();
+        let ctx = CallContext {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            time: chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            caller: None,
+            dialled: "100".into(),
+        };
+        let mut h = FlowCallHandler::new(Arc::new(flow), u, ctx);
+        h.on_event(&info, CallEvent::Answered);
+        h.on_event(&info, CallEvent::NoInput);
+        let heard = |text: &str| CallEvent::Heard {
+            text: Pii::new(text.into()),
+            confidence: 0.9,
+            language: None,
+        };
+        h.on_event(&info, heard("I want to pay"));
+        h.on_event(&info, heard("the damp in my flat"));
+        let turns = h.report().turns;
+        assert_eq!(turns.len(), 3, "{turns:?}");
+        assert_eq!(turns[0].node, "menu");
+        assert_eq!(turns[0].transcript, None, "no input: nothing heard");
+        assert_eq!(turns[1].prompt, "menu");
+        assert_eq!(
+            turns[1].transcript.as_ref().map(|t| t.expose().as_str()),
+            Some("I want to pay")
+        );
+        assert_eq!(turns[1].intent.as_deref(), Some("pay"));
+        assert_eq!(turns[1].language.as_deref(), Some("en"));
+        assert_eq!(turns[2].node, "problem");
+        assert_eq!(turns[2].transcript, None, "sensitive: no words");
+        assert!(turns[2].slots.is_none(), "sensitive: no values");
+    }
+
+    #[test]
     fn key_zero_transfers_to_the_advisor_queue() {
         let (mut h, info) = handler();
         h.on_event(&info, CallEvent::Answered);
