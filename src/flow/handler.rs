@@ -114,7 +114,13 @@ impl CallHandler for FlowCallHandler {
             CallEvent::OpenCases { cases } => FlowEvent::OpenCases { cases },
             CallEvent::CaseUpdated { reference } => FlowEvent::CaseUpdated { reference },
         };
-        self.interp.handle(event, Instant::now())
+        let before = self.interp.path().len();
+        let actions = self.interp.handle(event, Instant::now());
+        // Node ids are flow structure, not personal data: the call's way through the flow.
+        for node in self.interp.path().iter().skip(before) {
+            tracing::debug!(call_id = %info.call_id, node = %node, "flow node");
+        }
+        actions
     }
 
     fn report(&self) -> HandlerReport {
