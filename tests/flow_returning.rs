@@ -42,16 +42,28 @@ fn copy_council_flows(dir: &TempDir) -> PathBuf {
 }
 
 fn start_server(flows: &Path) -> ServerGuard {
+    start_server_with(flows, false)
+}
+
+/// `detect_language`: also load the multilingual model for language detection.
+fn start_server_with(flows: &Path, detect_language: bool) -> ServerGuard {
     let model = repo_root().join("models/ggml-tiny.en.bin");
     assert!(
         model.is_file(),
         "{} is missing: run set-up (frontdoor model install)",
         model.display()
     );
-    // Language detection is not under test here; leaving the multilingual model out keeps
-    // the 2-core machine free for the English decodes.
+    // Language detection only where it is under test: leaving the multilingual model out
+    // keeps the 2-core machine free for the English decodes.
+    let language_model = if detect_language {
+        let base = repo_root().join("models/ggml-base.bin");
+        assert!(base.is_file(), "{} is missing: run set-up", base.display());
+        base.display().to_string()
+    } else {
+        String::new()
+    };
     let config = format!(
-        "asr:\n  model: \"{}\"\n  language_model: \"\"\n",
+        "asr:\n  model: \"{}\"\n  language_model: \"{language_model}\"\n",
         model.display()
     );
     ServerGuard::start(ServerOptions {
@@ -260,4 +272,75 @@ fn a_missed_bin_reported_by_voice_is_stored_and_a_second_call_is_returning() {
     ] {
         assert!(path.contains(&node), "{node} not in {path:?}");
     }
+}
+
+#[test]
+#[ignore = "the speech runtime reports a voiced utterance that tiny.en decodes empty (Polish) as no-input, so the flow never hears a first unmatched utterance to detect; passes once the runtime sends it as Heard (or detects its language itself)"]
+fn a_polish_caller_is_detected_and_offered_an_interpreter_in_polish() {
+    let dir = TempDir::new("flow-polish").expect("temp dir");
+    let flows = copy_council_flows(&dir);
+    let server = start_server_with(&flows, true);
+    let words = synthesize_polish(&dir.join("polish.wav"));
+    let long = Duration::from_secs(40);
+    let mut caller = LiveCaller::call(server.sip_addr(), COUNCIL_NUMBER, RESIDENT)
+        .expect("the call is answered");
+    wait_node(&server, "main_menu", 1, long);
+    answer_by_voice(&caller, &words);
+    // The first utterance matches nothing in English: its language is detected (Polish, which
+    // council.yaml has no prompts for), the offer plays in Polish, then the advisor transfer.
+    let deadline = Instant::now() + long;
+    while !server.log().contains("caller language detected") {
+        assert!(
+            Instant::now() < deadline,
+            "no language detected:\n{}",
+            server.log_tail(6000)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let line = server
+        .log()
+        .lines()
+        .find(|l| l.contains("caller language detected"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("language=pl"), "{line}");
+    caller.reset_heard();
+    assert!(
+        caller.wait_prompt_end(Duration::from_millis(700), long),
+        "the interpreter offer never played"
+    );
+    caller.hang_up();
+    drop(caller);
+    let call = wait_for(&server, long, |e| {
+        list(e, "calls")
+            .into_iter()
+            .find(|c| c["language"] == "pl")
+            .cloned()
+    });
+    assert!(
+        call["node_path"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|n| n == "main_menu")),
+        "{call:#}"
+    );
+}
+
+/// A Polish caller (espeak-ng's Polish voice; Whisper base detects it as `pl`).
+fn synthesize_polish(wav: &Path) -> Vec<i16> {
+    let raw = wav.with_extension("raw.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", "pl", "-w"])
+        .arg(&raw)
+        .arg("Dzień dobry, dzwonię w sprawie śmieci, które nie zostały odebrane.")
+        .status()
+        .expect("espeak-ng runs");
+    assert!(status.success(), "espeak-ng -v pl failed");
+    let status = Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+        .arg(wav)
+        .status()
+        .expect("sox runs");
+    assert!(status.success(), "sox failed");
+    support::audio::read_wav_8k(wav).expect("8 kHz WAV")
 }
