@@ -263,6 +263,33 @@ fn a_missed_bin_reported_by_voice_is_stored_and_a_second_call_is_returning() {
         .as_array()
         .map(|p| p.iter().filter_map(|n| n.as_str()).collect())
         .unwrap_or_default();
+    // The call record's turns: the spoken postcode is a turn at its node; the call log says
+    // what was understood (top-3 intents) but never the words or the postcode.
+    let first_call = wait_for(&server, long, |e| {
+        list(e, "calls")
+            .into_iter()
+            .find(|c| {
+                c["turns"].as_array().is_some_and(|t| {
+                    t.iter()
+                        .any(|turn| turn["node"] == "missed_bin/ask_postcode")
+                })
+            })
+            .cloned()
+    });
+    assert!(
+        first_call["turns"].as_array().is_some_and(|t| t.len() >= 6),
+        "{first_call:#}"
+    );
+    let log = server.log();
+    assert!(
+        log.contains("understood") && log.contains("top3="),
+        "no understanding line: {}",
+        server.log_tail(4000)
+    );
+    assert!(
+        !log.contains("RM17") && !log.contains("6SL"),
+        "the postcode leaked into the log"
+    );
     for node in [
         "returning_lookup",
         "returning_postcode",
