@@ -18,6 +18,7 @@ pub mod capture;
 pub mod demo;
 pub mod error;
 pub mod g711;
+pub mod live_caller;
 pub mod load;
 pub mod netns;
 pub mod pcap;

@@ -156,7 +156,10 @@ impl ServerGuard {
             .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(log_err);
-        if std::env::var_os("RUST_LOG").is_none() {
+        // A test's own RUST_LOG (in `options.env`) wins over the default.
+        if std::env::var_os("RUST_LOG").is_none()
+            && !options.env.iter().any(|(k, _)| k == "RUST_LOG")
+        {
             command.env("RUST_LOG", "info");
         }
         let child = command.spawn().map_err(|source| HarnessError::Spawn {
