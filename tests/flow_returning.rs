@@ -302,7 +302,6 @@ fn a_missed_bin_reported_by_voice_is_stored_and_a_second_call_is_returning() {
 }
 
 #[test]
-#[ignore = "the speech runtime reports a voiced utterance that tiny.en decodes empty (Polish) as no-input, so the flow never hears a first unmatched utterance to detect; passes once the runtime sends it as Heard (or detects its language itself)"]
 fn a_polish_caller_is_detected_and_offered_an_interpreter_in_polish() {
     let dir = TempDir::new("flow-polish").expect("temp dir");
     let flows = copy_council_flows(&dir);

@@ -389,6 +389,12 @@ struct CallTask {
     /// The caller's last utterance (16 kHz), kept for `DetectLanguage`.
     last_utterance: Option<Vec<f32>>,
     language_job: Option<tokio::sync::oneshot::Receiver<RecognitionResult>>,
+    /// The language of `last_utterance` once detected: answers a `DetectLanguage` at once.
+    detected_language: Option<(Option<String>, f32)>,
+    /// A first answer held back while its language is checked (see `listen::finish_turn`).
+    held_answer: Option<CallEvent>,
+    /// Utterances handed to the handler so far (`Heard`).
+    speech_turns: u32,
     /// The holding phrase is playing (its end is not the handler's `PromptFinished`).
     holding: bool,
     /// The handler is being told `SpeechUnavailable`: a `Listen` it answers with is keys-only.
@@ -455,6 +461,9 @@ impl CallTask {
             echo: EchoGuard::default(),
             last_utterance: None,
             language_job: None,
+            detected_language: None,
+            held_answer: None,
+            speech_turns: 0,
             holding: false,
             answering_unavailable: false,
         }

@@ -25,6 +25,21 @@ use crate::prompts::resample::FRAME_8K;
 /// first milliseconds, so this costs real speech little or no delay.
 const BARGE_IN_PERIODIC: Duration = Duration::from_millis(32);
 
+/// Voiced speech an utterance needs before an empty or unsure English decode is passed on as
+/// speech that was not understood (rather than silently treated as no input): a caller speaking
+/// another language gets nothing from the English model, and must still reach the flow so it
+/// can detect the language, or at least say it did not understand.
+const UNRECOGNISED_MIN_VOICED_MS: u32 = 600;
+
+/// A call's first answer is checked for another language (before the flow hears it) when the
+/// English model was this unsure of it: English decodes of another language come out as
+/// plausible-looking English with a high no-speech probability or low confidence, and could
+/// otherwise pick an intent the caller never asked for.
+const SUSPECT_NO_SPEECH_PROB: f32 = 0.4;
+const SUSPECT_CONFIDENCE: f32 = 0.6;
+/// Probability at which a detected non-English language replaces the English transcript.
+const OTHER_LANGUAGE_MIN_PROB: f32 = 0.5;
+
 /// The prompt played when a caller has waited `holding_after` for a queued decode.
 pub const HOLDING_PROMPT: &str = "holding";
 
@@ -47,11 +62,16 @@ pub(super) struct SpeechListening {
     /// When the endpointer ended the utterance, and its length.
     ended_at: Option<Instant>,
     utterance_ms: u32,
+    /// Voiced milliseconds of the utterance, as the endpointer counted them.
+    voiced_ms: u32,
 }
 
 /// What a finished decode amounts to.
 enum Outcome {
     Heard(Pii<String>, Transcript),
+    /// Clearly the caller's voiced speech, but the English model made nothing of it (empty,
+    /// judged non-speech, or too unsure): handed on with no text, so no intent can come of it.
+    Unrecognised(&'static str),
     NoInput(&'static str),
 }
 
@@ -89,6 +109,7 @@ impl CallTask {
             holding_played: false,
             ended_at: None,
             utterance_ms: 0,
+            voiced_ms: 0,
         })
     }
 
@@ -175,7 +196,10 @@ impl CallTask {
                     }
                 }
             }
-            VadEvent::SpeechEnded { utterance, .. } => {
+            VadEvent::SpeechEnded {
+                utterance,
+                voiced_ms,
+            } => {
                 if !speech.caller_heard {
                     // Our own prompt came back: not the caller's turn.
                     self.resume_listening();
@@ -183,8 +207,10 @@ impl CallTask {
                 }
                 speech.ended_at = Some(now);
                 speech.utterance_ms = crate::asr::recognizer::duration_ms(utterance.len());
+                speech.voiced_ms = voiced_ms;
                 let step = speech.recognition.ended(utterance.clone());
                 self.last_utterance = Some(utterance);
+                self.detected_language = None;
                 self.on_end_step(now, step);
             }
             VadEvent::MaxLength { utterance } => {
@@ -194,8 +220,10 @@ impl CallTask {
                 }
                 speech.ended_at = Some(now);
                 speech.utterance_ms = crate::asr::recognizer::duration_ms(utterance.len());
+                speech.voiced_ms = speech.utterance_ms;
                 let step = speech.recognition.cut(utterance.clone());
                 self.last_utterance = Some(utterance);
+                self.detected_language = None;
                 self.on_end_step(now, step);
             }
             // The endpointer's no-input timer is disabled (see `start_speech`).
@@ -292,6 +320,11 @@ impl CallTask {
     }
 
     fn on_recognised(&mut self, now: Instant, result: RecognitionResult) {
+        let voiced_ms = self
+            .listening
+            .as_ref()
+            .and_then(|l| l.speech.as_ref())
+            .map_or(0, |s| s.voiced_ms);
         let outcome = match &result {
             Err(e) => {
                 tracing::warn!(call_id = %self.info.call_id, error = %e, "recognition failed: treated as no input");
@@ -299,6 +332,11 @@ impl CallTask {
             }
             Ok(t) => match self.context.speech.filter.judge(t) {
                 Verdict::Speech(text) => Outcome::Heard(Pii::new(text), t.clone()),
+                Verdict::NoInput(reason)
+                    if voiced_ms >= UNRECOGNISED_MIN_VOICED_MS && unintelligible(reason) =>
+                {
+                    Outcome::Unrecognised(no_input_label(reason))
+                }
                 Verdict::NoInput(reason) => Outcome::NoInput(no_input_label(reason)),
             },
         };
@@ -319,11 +357,12 @@ impl CallTask {
             .map_or(0, |at| now.saturating_duration_since(at).as_millis() as u64);
         let (heard, reason) = match &outcome {
             Outcome::Heard(..) => (true, ""),
+            Outcome::Unrecognised(r) => (true, *r),
             Outcome::NoInput(r) => (false, *r),
         };
         let text = match &outcome {
             Outcome::Heard(text, _) => text.clone(),
-            Outcome::NoInput(_) => Pii::new(t.text.clone()),
+            Outcome::NoInput(_) | Outcome::Unrecognised(_) => Pii::new(t.text.clone()),
         };
         tracing::info!(
             call_id = %self.info.call_id,
@@ -339,21 +378,47 @@ impl CallTask {
             transcript = %text,
             "speech turn"
         );
-        match outcome {
-            Outcome::Heard(text, t) => {
-                self.listening = None;
-                // The answer should not wait for "One moment." to finish.
-                if self.holding {
-                    self.stop_playback();
-                }
-                self.dispatch(CallEvent::Heard {
-                    text,
-                    confidence: t.confidence,
-                    language: t.language,
-                });
+        let suspect = match &outcome {
+            Outcome::Heard(_, t) => {
+                t.no_speech_prob >= SUSPECT_NO_SPEECH_PROB || t.confidence < SUSPECT_CONFIDENCE
             }
-            Outcome::NoInput(_) => self.resume_listening(),
+            Outcome::Unrecognised(_) => true,
+            Outcome::NoInput(_) => false,
+        };
+        let answer = match outcome {
+            Outcome::Heard(text, t) => CallEvent::Heard {
+                text,
+                confidence: t.confidence,
+                language: t.language,
+            },
+            Outcome::Unrecognised(_) => CallEvent::Heard {
+                text: Pii::new(String::new()),
+                confidence: 0.0,
+                language: None,
+            },
+            Outcome::NoInput(_) => {
+                self.resume_listening();
+                return;
+            }
+        };
+        self.listening = None;
+        // The answer should not wait for "One moment." to finish.
+        if self.holding {
+            self.stop_playback();
         }
+        let first = self.speech_turns == 0;
+        self.speech_turns += 1;
+        if first
+            && suspect
+            && let (Some(detector), Some(audio)) =
+                (self.context.speech.languages(), self.last_utterance.clone())
+            && let Ok(receiver) = detector.submit(audio)
+        {
+            self.language_job = Some(receiver);
+            self.held_answer = Some(answer);
+            return;
+        }
+        self.dispatch(answer);
     }
 
     /// Back to waiting for speech in the same `ask`: the no-input deadline it had still holds.
@@ -375,6 +440,13 @@ impl CallTask {
 
     /// `DetectLanguage`: the last utterance through the multilingual model, off this thread.
     pub(super) fn detect_language(&mut self) {
+        if let Some((language, probability)) = self.detected_language.clone() {
+            self.defer(CallEvent::LanguageDetected {
+                language,
+                probability,
+            });
+            return;
+        }
         let submitted = match (self.context.speech.languages(), self.last_utterance.clone()) {
             (Some(detector), Some(audio)) => detector.submit(audio).ok(),
             _ => None,
@@ -402,11 +474,40 @@ impl CallTask {
             .and_then(|t| t.language.map(|l| (Some(l), t.language_prob)))
             .unwrap_or((None, 0.0));
         tracing::info!(call_id = %self.info.call_id, language = ?language, probability, "language detected");
+        self.detected_language = Some((language.clone(), probability));
+        if let Some(held) = self.held_answer.take() {
+            // A first answer held for the check: another language replaces the English model's
+            // guess (the flow then hears nothing it could match, and asks for the language).
+            let other = language
+                .as_deref()
+                .is_some_and(|l| l != "en" && probability >= OTHER_LANGUAGE_MIN_PROB);
+            let answer = if other {
+                CallEvent::Heard {
+                    text: Pii::new(String::new()),
+                    confidence: 0.0,
+                    language,
+                }
+            } else {
+                held
+            };
+            self.dispatch(answer);
+            return;
+        }
         self.dispatch(CallEvent::LanguageDetected {
             language,
             probability,
         });
     }
+}
+
+/// Reasons that mean "the English model could not make words of it", as opposed to "it was
+/// noise or a known hallucination".
+fn unintelligible(reason: crate::asr::NoInputReason) -> bool {
+    use crate::asr::NoInputReason as R;
+    matches!(
+        reason,
+        R::Empty | R::NonSpeech | R::NoSpeechProbability | R::LowConfidence
+    )
 }
 
 fn no_input_label(reason: crate::asr::NoInputReason) -> &'static str {
