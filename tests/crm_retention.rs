@@ -1,0 +1,210 @@
+//! The retention job as the server runs it (`cases.retention_days`): against a real SQLite file,
+//! with a wall clock the test sets (so "days later" is decided by the test) and runs every
+//! 50 ms instead of hourly. Transcripts past the period go at start and on a later hourly run;
+//! the aggregates of every record stay; 0 days turns the job off.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use frontdoor::Pii;
+use frontdoor::crm::{
+    CallRecord, CaseStore, ExportFilter, MediaQuality, Outcome, RetentionJob, Turn, WallClock,
+    policy_for_days,
+};
+
+/// A temp dir removed on drop (also when a test panics).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "frontdoor-retention-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+    fn db(&self) -> PathBuf {
+        self.0.join("frontdoor.sqlite")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The test's "today".
+fn day_zero() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0)
+        .single()
+        .expect("a valid date")
+}
+
+fn call_started(call_id: &str, started: DateTime<Utc>) -> CallRecord {
+    let mut r = CallRecord::new(call_id, started, Outcome::CaseCreated);
+    r.answered_at = Some(started + chrono::Duration::seconds(1));
+    r.ended_at = Some(started + chrono::Duration::seconds(80));
+    r.caller = Some(Pii::new("+447700900123".into()));
+    r.flow_name = "council".into();
+    r.flow_version = "v1".into();
+    r.node_path = vec!["privacy_notice".into(), "main_menu".into()];
+    r.turns = vec![Turn {
+        prompt: "main_menu".into(),
+        transcript: Some(Pii::new("my bin was not collected".into())),
+        intent: Some("missed_bin".into()),
+        confidence: Some(0.9),
+        dtmf: None,
+    }];
+    r.media = MediaQuality {
+        packets_in: 4000,
+        packets_out: 4010,
+        lost: 1,
+        jitter_ms: 1.5,
+    };
+    r
+}
+
+/// Whether each call still has its transcript, by call id.
+async fn transcripts(store: &CaseStore) -> Vec<(String, bool)> {
+    let mut calls: Vec<(String, bool)> = store
+        .export_records(&ExportFilter::default())
+        .await
+        .expect("export")
+        .calls
+        .iter()
+        .map(|c| {
+            (
+                c.call_id.clone(),
+                c.turns.iter().any(|t| t.transcript.is_some()),
+            )
+        })
+        .collect();
+    calls.sort();
+    calls
+}
+
+/// The period between runs in these tests (the server's is hourly, `RETENTION_INTERVAL`).
+const EVERY: Duration = Duration::from_millis(50);
+
+/// Polls until `want` holds (the job runs every [`EVERY`]); the last state if 10 s pass.
+async fn eventually(store: &CaseStore, want: &[(&str, bool)]) -> Vec<(String, bool)> {
+    let want: Vec<(String, bool)> = want.iter().map(|(c, t)| (c.to_string(), *t)).collect();
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen = transcripts(store).await;
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn the_job_runs_at_start_and_periodically_with_the_clock_it_is_given() {
+    let dir = TempDir::new("job");
+    let store = Arc::new(CaseStore::open_sqlite(&dir.db()).expect("open"));
+    let now = day_zero();
+    store
+        .record_call(call_started("old", now - chrono::Duration::days(40)))
+        .await
+        .expect("record");
+    store
+        .record_call(call_started("recent", now - chrono::Duration::days(10)))
+        .await
+        .expect("record");
+
+    let clock_now = Arc::new(Mutex::new(now));
+    let read = clock_now.clone();
+    let clock: WallClock = Arc::new(move || read.lock().map(|t| *t).unwrap_or_else(|_| Utc::now()));
+    let policy = policy_for_days(30).expect("30 days is a policy");
+    let job = RetentionJob::spawn_with(store.clone(), policy, EVERY, clock);
+
+    // The run at start: the 40-day-old transcript goes, the 10-day-old one stays.
+    assert_eq!(
+        eventually(&store, &[("old", false), ("recent", true)]).await,
+        [("old".to_string(), false), ("recent".to_string(), true)],
+        "run at start"
+    );
+
+    // Runs go by but the calendar does not: nothing more is due.
+    tokio::time::sleep(EVERY * 5).await;
+    assert_eq!(
+        transcripts(&store).await,
+        [("old".to_string(), false), ("recent".to_string(), true)],
+        "nothing is due while the clock stands still"
+    );
+
+    // 25 days later the recent call is 35 days old: the next run deletes its transcript.
+    if let Ok(mut t) = clock_now.lock() {
+        *t = now + chrono::Duration::days(25);
+    }
+    assert_eq!(
+        eventually(&store, &[("old", false), ("recent", false)]).await,
+        [("old".to_string(), false), ("recent".to_string(), false)],
+        "a later run, 25 days on"
+    );
+    let export = store
+        .export_records(&ExportFilter::default())
+        .await
+        .expect("export");
+    assert_eq!(
+        export.calls.len(),
+        2,
+        "records are kept, only transcripts go"
+    );
+    for call in &export.calls {
+        assert!(
+            call.turns.iter().all(|t| t.transcript.is_none()),
+            "{} keeps a transcript after the hourly run",
+            call.call_id
+        );
+        assert_eq!(call.outcome, Outcome::CaseCreated, "aggregates kept");
+        assert_eq!(call.turns[0].intent.as_deref(), Some("missed_bin"));
+        assert_eq!(call.node_path.len(), 2);
+        assert_eq!(call.media.packets_in, 4000);
+    }
+    job.shutdown().await;
+}
+
+#[tokio::test]
+async fn zero_days_keeps_transcripts_and_starts_no_job() {
+    let dir = TempDir::new("off");
+    let store = Arc::new(CaseStore::open_sqlite(&dir.db()).expect("open"));
+    store
+        .record_call(call_started(
+            "ancient",
+            Utc::now() - chrono::Duration::days(4000),
+        ))
+        .await
+        .expect("record");
+    assert!(RetentionJob::spawn(store.clone(), 0).is_none());
+    assert_eq!(transcripts(&store).await, [("ancient".to_string(), true)]);
+}
+
+#[tokio::test]
+async fn the_servers_job_uses_the_system_clock() {
+    let dir = TempDir::new("system");
+    let store = Arc::new(CaseStore::open_sqlite(&dir.db()).expect("open"));
+    store
+        .record_call(call_started("old", Utc::now() - chrono::Duration::days(91)))
+        .await
+        .expect("record");
+    store
+        .record_call(call_started("new", Utc::now() - chrono::Duration::days(89)))
+        .await
+        .expect("record");
+    // The default retention_days; the first run is at start.
+    let job = RetentionJob::spawn(store.clone(), 90).expect("90 days runs a job");
+    assert_eq!(
+        eventually(&store, &[("new", true), ("old", false)]).await,
+        [("new".to_string(), true), ("old".to_string(), false)]
+    );
+    job.shutdown().await;
+}
