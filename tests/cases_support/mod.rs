@@ -278,6 +278,8 @@ pub struct HeardReadBack {
     /// Seconds of the matched read-back's voice present, and of its voice in all.
     pub matched_seconds: f64,
     pub voiced_seconds: f64,
+    /// When the read-back's first sample was sent (capture time, since the Unix epoch).
+    pub started_at: Duration,
 }
 
 /// Which calls heard a complete read-back, and of which stored reference.
@@ -311,7 +313,8 @@ pub fn heard_read_backs(streams: &[RtpStream], references: &[String]) -> Vec<Hea
     let from = 14 * 8000;
     let mut heard = Vec::new();
     for stream in streams {
-        let audio = stream.decode_audio().samples;
+        let decoded = stream.decode_audio();
+        let audio = decoded.samples;
         if let Ok(d) = std::env::var("CASES_DEBUG_WAV_DIR") {
             let _ = crate::support::audio::write_wav(
                 &std::path::Path::new(&d).join(format!(
@@ -338,7 +341,7 @@ pub fn heard_read_backs(streams: &[RtpStream], references: &[String]) -> Vec<Hea
             continue;
         }
         let hint_at = hint_match.lag.saturating_sub(voice_start);
-        let mut scores: Vec<(f64, &str, f64, f64)> = renders
+        let mut scores: Vec<(f64, &str, f64, f64, usize)> = renders
             .iter()
             .filter_map(|(reference, clip)| {
                 let expected = hint_at.checked_sub(clip.len())?;
@@ -349,11 +352,12 @@ pub fn heard_read_backs(streams: &[RtpStream], references: &[String]) -> Vec<Hea
                     reference.as_str(),
                     m.matched_seconds,
                     voiced_duration(clip),
+                    m.lag,
                 ))
             })
             .collect();
         scores.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let best = scores.first().copied().unwrap_or((0.0, "", 0.0, 0.0));
+        let best = scores.first().copied().unwrap_or((0.0, "", 0.0, 0.0, 0));
         heard.push(HeardReadBack {
             stream: format!("{}→{} ssrc {:08x}", stream.src, stream.dst, stream.ssrc),
             reference: (best.0 >= READ_BACK_MATCH).then(|| best.1.to_string()),
@@ -361,6 +365,8 @@ pub fn heard_read_backs(streams: &[RtpStream], references: &[String]) -> Vec<Hea
             runner_up: scores.get(1).map_or(0.0, |s| s.0),
             matched_seconds: best.2,
             voiced_seconds: best.3,
+            // The server sends on a 20 ms clock, so sample n left n/8000 s after the first.
+            started_at: decoded.start + Duration::from_secs_f64(best.4 as f64 / 8000.0),
         });
     }
     heard
