@@ -1,9 +1,10 @@
 //! The retention job as the server runs it (`cases.retention_days`): against a real SQLite file,
 //! with a wall clock the test sets (so "days later" is decided by the test) and runs every
-//! 50 ms instead of hourly. Transcripts past the period go at start and on a later hourly run;
+//! 50 ms instead of hourly. Transcripts past the period go at start and on a later run;
 //! the aggregates of every record stay; 0 days turns the job off.
 
-use std::path::PathBuf;
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,31 +14,7 @@ use frontdoor::crm::{
     CallRecord, CaseStore, ExportFilter, MediaQuality, Outcome, RetentionJob, Turn, WallClock,
     policy_for_days,
 };
-
-/// A temp dir removed on drop (also when a test panics).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "frontdoor-retention-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-    fn db(&self) -> PathBuf {
-        self.0.join("frontdoor.sqlite")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::tempdir::TempDir;
 
 /// The test's "today".
 fn day_zero() -> DateTime<Utc> {
@@ -108,8 +85,8 @@ async fn eventually(store: &CaseStore, want: &[(&str, bool)]) -> Vec<(String, bo
 
 #[tokio::test]
 async fn the_job_runs_at_start_and_periodically_with_the_clock_it_is_given() {
-    let dir = TempDir::new("job");
-    let store = Arc::new(CaseStore::open_sqlite(&dir.db()).expect("open"));
+    let dir = TempDir::new("retention-job").expect("temp dir");
+    let store = Arc::new(CaseStore::open_sqlite(&dir.join("frontdoor.sqlite")).expect("open"));
     let now = day_zero();
     store
         .record_call(call_started("old", now - chrono::Duration::days(40)))
@@ -175,8 +152,8 @@ async fn the_job_runs_at_start_and_periodically_with_the_clock_it_is_given() {
 
 #[tokio::test]
 async fn zero_days_keeps_transcripts_and_starts_no_job() {
-    let dir = TempDir::new("off");
-    let store = Arc::new(CaseStore::open_sqlite(&dir.db()).expect("open"));
+    let dir = TempDir::new("retention-off").expect("temp dir");
+    let store = Arc::new(CaseStore::open_sqlite(&dir.join("frontdoor.sqlite")).expect("open"));
     store
         .record_call(call_started(
             "ancient",
@@ -190,8 +167,8 @@ async fn zero_days_keeps_transcripts_and_starts_no_job() {
 
 #[tokio::test]
 async fn the_servers_job_uses_the_system_clock() {
-    let dir = TempDir::new("system");
-    let store = Arc::new(CaseStore::open_sqlite(&dir.db()).expect("open"));
+    let dir = TempDir::new("retention-system").expect("temp dir");
+    let store = Arc::new(CaseStore::open_sqlite(&dir.join("frontdoor.sqlite")).expect("open"));
     store
         .record_call(call_started("old", Utc::now() - chrono::Duration::days(91)))
         .await

@@ -1,7 +1,7 @@
 //! A throwaway PostgreSQL cluster for tests, started by `scripts/pg-test-cluster.sh` (own data
 //! dir under a temp dir, own port on 127.0.0.1, trust auth) and stopped by PID on drop
-//! (SIGQUIT, PostgreSQL's immediate shutdown). Shared by `crm_postgres` and `cases_store_stall`;
-//! can stall the whole server with SIGSTOP.
+//! (SIGQUIT, PostgreSQL's immediate shutdown). Shared by `crm_postgres`, `cases_store_stall` and
+//! `benches/crm.rs` (by path); can stall the whole server with SIGSTOP.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -24,29 +24,35 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Starts a cluster; panics (failing the test) with the script's output if it cannot.
     pub fn start() -> Self {
+        Self::try_start().unwrap_or_else(|e| panic!("cluster did not start: {e}"))
+    }
+
+    /// Starts a cluster, or says why it could not (for callers that skip instead, e.g. benches).
+    pub fn try_start() -> Result<Self, String> {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-test-cluster.sh");
         let out = Command::new(script)
             .arg("start")
             .output()
-            .expect("run pg-test-cluster.sh");
+            .map_err(|e| format!("cannot run {script}: {e}"))?;
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "cluster did not start: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            return Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+        }
         let get = |k: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap_or_else(|| panic!("no {k} in {text}"))
-                .to_string()
+                .map(str::to_string)
+                .ok_or_else(|| format!("no {k} in {text}"))
         };
-        Cluster {
-            dir: PathBuf::from(get("PGDIR")),
-            pid: get("PGPID").parse().expect("pid"),
-            url: get("PGURL"),
-        }
+        Ok(Cluster {
+            dir: PathBuf::from(get("PGDIR")?),
+            pid: get("PGPID")?
+                .parse()
+                .map_err(|e| format!("PGPID in {text}: {e}"))?,
+            url: get("PGURL")?,
+        })
     }
 
     pub fn url_for(&self, db: &str) -> String {
