@@ -33,14 +33,15 @@ use support::demo::server_streams;
 use support::server::ServerGuard;
 use support::tempdir::TempDir;
 
-/// Calls per wave, and how many start per second.
+/// Calls per wave, and the interval between their starts.
 const WAVE_CALLS: u32 = 10;
-const CALLS_PER_SECOND: u32 = 2;
+const CALL_INTERVAL: Duration = Duration::from_millis(800);
 /// The kill falls this long after the wave's first case reached the receiver (uniform, ms). A
-/// read-back starts within a few hundred ms of its case's commit and lasts about 3.5 s, and the
-/// wave's calls are 4.5 s apart from first to last: from 4.5 s on the first callers have heard
-/// their reference while the last are still keying, committing or listening.
-const KILL_AFTER_FIRST_CASE_MS: (u64, u64) = (4_500, 7_000);
+/// read-back starts within half a second of its case's commit and lasts 3–4.7 s, and the wave's
+/// calls start 0.8 s apart (7.2 s from first to last): from 6.2 s on the first caller has heard
+/// its reference, later ones are mid-read-back, and until 7.2 s the last is still keying (its
+/// case not yet committed).
+const KILL_AFTER_FIRST_CASE_MS: (u64, u64) = (6_200, 8_500);
 
 /// Waits for the wave's first case at the receiver, then a random delay, and SIGKILLs and
 /// restarts the server. Returns when the kill happened, in seconds after the wave started.
@@ -95,7 +96,7 @@ fn every_reference_a_caller_heard_survives_sigkill_and_is_delivered_once() {
     let mut kills = Vec::new();
     for _wave in 0..2 {
         let wave_start = Instant::now();
-        let callers = start_callers(&server, &dir, WAVE_CALLS, CALLS_PER_SECOND);
+        let callers = start_callers(&server, &dir, WAVE_CALLS, CALL_INTERVAL);
         kills.push(kill_during_wave(
             &mut server,
             &receiver.state,

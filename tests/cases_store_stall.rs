@@ -17,8 +17,8 @@ mod support;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cases_support::{
-    LAST_KEY_AT, assert_heard_references_are_stored, heard_read_backs, start_callers,
-    start_council_server, stored_cases, write_caller_pcap,
+    assert_heard_references_are_stored, heard_read_backs, start_callers, start_council_server,
+    stored_cases, write_caller_pcap,
 };
 use pg_cluster::{Cluster, Resume, postgres_installed};
 use support::capture::{Capture, CaptureSpec};
@@ -62,19 +62,19 @@ fn deviation_in(streams: &[RtpStream], window: (Duration, Duration)) -> Option<D
 /// and completion.
 fn calls_through_a_stall<G>(server: &ServerGuard, what: &str, stall: impl FnOnce() -> G) {
     let dir = TempDir::new("cases-stall").expect("temp dir");
-    write_caller_pcap(&dir);
+    let last_key = write_caller_pcap(&dir);
     let (low, high) = server.rtp_range();
     let capture = Capture::start(&CaptureSpec::udp_ports(low, high), &dir.join("rtp.pcap"))
         .expect("tcpdump starts");
     let capture_start = wall_now();
     let started = Instant::now();
-    let first = start_callers(server, &dir, GROUP_CALLS, GROUP_CALLS);
+    let first = start_callers(server, &dir, GROUP_CALLS, Duration::from_millis(300));
     std::thread::sleep(SECOND_GROUP_AFTER);
-    let second = start_callers(server, &dir, GROUP_CALLS, GROUP_CALLS);
+    let second = start_callers(server, &dir, GROUP_CALLS, Duration::from_millis(300));
 
     // Stall from shortly before the first group's last key (its cases are created at that key).
     std::thread::sleep(
-        (started + LAST_KEY_AT - Duration::from_millis(1500))
+        (started + last_key - Duration::from_millis(1500))
             .saturating_duration_since(Instant::now()),
     );
     let stall_start = wall_now();
@@ -142,7 +142,7 @@ fn calls_through_a_stall<G>(server: &ServerGuard, what: &str, stall: impl FnOnce
         2 * GROUP_CALLS as usize,
         "{what}: one case per call"
     );
-    // The first group's cases fell due during the stall (their last key at about 16.9 s): had the
+    // The first group's cases fell due during the stall (their last key 1.5 s into it): had the
     // store not really stalled, their read-backs would have started before it ended.
     let first_read_back = heard
         .iter()
