@@ -1,7 +1,8 @@
 //! The retention job as the server runs it (`cases.retention_days`): against a real SQLite file,
 //! with a wall clock the test sets (so "days later" is decided by the test) and runs every
 //! 50 ms instead of hourly. Transcripts past the period go at start and on a later run;
-//! the aggregates of every record stay; 0 days turns the job off.
+//! the aggregates of every record stay; 0 days turns the job off; and `frontdoor serve` runs the
+//! job at start.
 
 mod support;
 
@@ -184,4 +185,49 @@ async fn the_servers_job_uses_the_system_clock() {
         [("new".to_string(), true), ("old".to_string(), false)]
     );
     job.shutdown().await;
+}
+
+#[test]
+fn the_running_server_applies_retention_at_start() {
+    // The demo server keeps the default cases.retention_days (90).
+    let mut server = support::demo::start_demo_server(&[]).expect("frontdoor serve starts");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // A second connection to the server's own store (WAL lets both use the file).
+    let store = CaseStore::open_sqlite(&server.dir().join("data/frontdoor.sqlite")).expect("open");
+    runtime.block_on(async {
+        store
+            .record_call(call_started(
+                "old",
+                Utc::now() - chrono::Duration::days(100),
+            ))
+            .await
+            .expect("record");
+        store
+            .record_call(call_started(
+                "recent",
+                Utc::now() - chrono::Duration::days(80),
+            ))
+            .await
+            .expect("record");
+    });
+    // The job runs at start: a restart applies it to the records written meanwhile.
+    server.kill_and_restart().expect("server restarts");
+    let seen = runtime.block_on(eventually(&store, &[("old", false), ("recent", true)]));
+    assert_eq!(
+        seen,
+        [("old".to_string(), false), ("recent".to_string(), true)],
+        "the server's retention job at start\n{}",
+        server.log_tail(2000)
+    );
+    assert!(
+        server
+            .log()
+            .contains("retention: transcripts past the retention period deleted"),
+        "the server logs its retention run:\n{}",
+        server.log_tail(2000)
+    );
+    assert!(server.stop(), "the server stops cleanly");
 }
