@@ -10,8 +10,10 @@
 //! Env: FRONTDOOR_BENCH_CASES (default 5000), FRONTDOOR_BENCH_CALLS (concurrent, default 200).
 //! PostgreSQL is measured when scripts/pg-test-cluster.sh can start a cluster.
 
+#[path = "../tests/pg_cluster/mod.rs"]
+mod pg_cluster;
+
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ use frontdoor::Pii;
 use frontdoor::crm::{
     Backoff, CaseStore, NewCase, OutboxConfig, OutboxWorker, WebhookSink, verify_signature,
 };
+use pg_cluster::Cluster;
 
 const SECRET: &[u8] = b"bench-secret";
 
@@ -171,48 +174,6 @@ impl Drop for TempDir {
     }
 }
 
-/// A throwaway PostgreSQL cluster, stopped by PID on drop.
-struct Cluster {
-    dir: PathBuf,
-    pid: i32,
-    url: String,
-}
-
-impl Cluster {
-    fn start() -> Option<Self> {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-test-cluster.sh");
-        let out = Command::new(script).arg("start").output().ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let get = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_string))
-        };
-        Some(Cluster {
-            dir: PathBuf::from(get("PGDIR")?),
-            pid: get("PGPID")?.parse().ok()?,
-            url: get("PGURL")?,
-        })
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        // SAFETY: signalling a process id has no memory-safety preconditions.
-        unsafe { libc::kill(self.pid, libc::SIGQUIT) };
-        for _ in 0..200 {
-            // SAFETY: signal 0 only checks that the process exists.
-            if unsafe { libc::kill(self.pid, 0) } != 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn main() {
     let total = env_usize("FRONTDOOR_BENCH_CASES", 5000);
     let calls = env_usize("FRONTDOOR_BENCH_CALLS", 200);
@@ -257,7 +218,7 @@ fn main() {
             Ok(store) => outbox_rate(Arc::new(store), total.min(2000)).await,
             Err(e) => eprintln!("sqlite: {e}"),
         }
-        match Cluster::start() {
+        match Cluster::try_start().ok() {
             Some(cluster) => {
                 match CaseStore::open_postgres(&cluster.url).await {
                     Ok(store) => {

@@ -198,7 +198,8 @@ pub struct CasesConfig {
     pub webhook: Option<WebhookConfig>,
     /// Prefix of case references read back to callers (e.g. `TC` gives `TC-4K7Q-92`).
     pub reference_prefix: String,
-    /// Transcripts in call records are deleted after this many days; aggregates are kept.
+    /// Transcripts in call records are deleted after this many days; aggregates are kept. The
+    /// server applies it at start and hourly; 0 keeps transcripts indefinitely.
     pub retention_days: u32,
 }
 

@@ -414,6 +414,12 @@ fn main() -> ExitCode {
                                 .map_err(|e| e.to_string())
                         }
                         RecordsAction::Retention { days } => {
+                            // cases.retention_days: 0 means keep (as in the server's job); an
+                            // explicit --days 0 deletes every transcript now.
+                            if days.is_none() && default_days == 0 {
+                                println!("retention is off (cases.retention_days: 0)");
+                                return Ok(());
+                            }
                             let days = days.unwrap_or(default_days);
                             let policy = frontdoor::crm::RetentionPolicy {
                                 transcripts: std::time::Duration::from_secs(

@@ -427,18 +427,14 @@ pub async fn open_case_store(config: &Config) -> Result<Arc<CaseStore>, ServerEr
         }
     }
     if let Some(hook) = &config.cases.webhook {
-        let sink = WebhookSink::new(
-            &hook.name,
-            &hook.url,
-            hook.secret.as_bytes(),
-            std::time::Duration::from_secs(hook.timeout_secs),
-        )
-        .map_err(|e| ServerError::Setup(format!("webhook: {e}")))?;
+        let timeout = std::time::Duration::from_secs(hook.timeout_secs);
+        let sink = WebhookSink::new(&hook.name, &hook.url, hook.secret.as_bytes(), timeout)
+            .map_err(|e| ServerError::Setup(format!("webhook: {e}")))?;
         // The worker runs for the life of the process.
         std::mem::forget(OutboxWorker::spawn(
             store.clone(),
             Arc::new(sink),
-            OutboxConfig::default(),
+            OutboxConfig::for_delivery_timeout(timeout),
         ));
         tracing::info!(sink = %hook.name, "delivering cases to the CRM webhook");
     }
@@ -458,6 +454,11 @@ async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
     let queues = crate::handoff::QueueDirectory::from_targets(&config.outbound_targets)
         .map_err(|e| ServerError::Setup(format!("outbound_targets: {e}")))?;
     let cases = open_case_store(config).await?;
+    // Runs for the life of the server: at start, then hourly (docs/storage.md, "Retention").
+    std::mem::forget(crate::crm::RetentionJob::spawn(
+        cases.clone(),
+        config.cases.retention_days,
+    ));
     if config.handler == HandlerKind::Flow {
         // Text prompts of the flows become audio before anything loads them: a prompt is never
         // synthesised for the first time in the middle of a call.

@@ -5,9 +5,9 @@
 //! call records, retention, erasure, the outbox (order per case, dead letters, retry, two
 //! instances sharing one store), the JSON-lines import, and a stalled server (SIGSTOP).
 
+mod pg_cluster;
+
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,102 +17,8 @@ use frontdoor::crm::{
     Backoff, CallRecord, CaseSink, CaseStatus, CaseStore, CaseUpdate, ExportFilter, NewCase,
     OutboxConfig, OutboxEvent, OutboxWorker, Outcome, RetentionPolicy, SinkError, Turn,
 };
+use pg_cluster::{Cluster, PG_BIN, Resume};
 use serde_json::json;
-
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin/initdb";
-
-/// A running throwaway cluster; stopped by PID (SIGQUIT = immediate shutdown) and deleted on drop.
-struct Cluster {
-    dir: PathBuf,
-    pid: i32,
-    url: String,
-}
-
-impl Cluster {
-    fn start() -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-test-cluster.sh");
-        let out = Command::new(script)
-            .arg("start")
-            .output()
-            .expect("run pg-test-cluster.sh");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "cluster did not start: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let get = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap_or_else(|| panic!("no {k} in {text}"))
-                .to_string()
-        };
-        Cluster {
-            dir: PathBuf::from(get("PGDIR")),
-            pid: get("PGPID").parse().expect("pid"),
-            url: get("PGURL"),
-        }
-    }
-
-    fn url_for(&self, db: &str) -> String {
-        self.url.replace("dbname=postgres", &format!("dbname={db}"))
-    }
-
-    /// Every process of the cluster: the postmaster and its children (the backends).
-    fn pids(&self) -> Vec<i32> {
-        let mut pids = vec![self.pid];
-        if let Ok(entries) = std::fs::read_dir("/proc") {
-            for e in entries.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                    continue;
-                };
-                let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-                    continue;
-                };
-                // Fields after the command name, which is in parentheses: state, ppid, …
-                let ppid = stat
-                    .rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
-                if ppid == Some(self.pid) {
-                    pids.push(pid);
-                }
-            }
-        }
-        pids
-    }
-
-    fn signal_all(&self, sig: i32) {
-        for pid in self.pids() {
-            // SAFETY: sending a signal to a process id has no memory-safety preconditions.
-            unsafe { libc::kill(pid, sig) };
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.signal_all(libc::SIGCONT);
-        // SAFETY: as above.
-        unsafe { libc::kill(self.pid, libc::SIGQUIT) };
-        for _ in 0..200 {
-            // SAFETY: signal 0 only checks that the process exists.
-            if unsafe { libc::kill(self.pid, 0) } != 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Resumes stopped server processes even if an assertion fails while they are stopped.
-struct Resume<'a>(&'a Cluster);
-
-impl Drop for Resume<'_> {
-    fn drop(&mut self) {
-        self.0.signal_all(libc::SIGCONT);
-    }
-}
 
 async fn create_db(cluster: &Cluster, name: &str) -> String {
     let (client, conn) = tokio_postgres::connect(&cluster.url, tokio_postgres::NoTls)

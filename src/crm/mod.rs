@@ -10,7 +10,8 @@
 //! * [`OutboxWorker`] delivers outbox rows to one [`CaseSink`] (e.g. [`WebhookSink`]): at least
 //!   once, in order per case, backoff with jitter, dead letters after N attempts.
 //! * [`CallRecord`]s live in the same store; retention, export and erasure are in
-//!   [`CaseStore`] and, for the CLI, in [`commands`].
+//!   [`CaseStore`] and, for the CLI, in [`commands`]; [`RetentionJob`] applies the retention
+//!   period in the running server.
 //!
 //! Must not touch: sockets of calls, audio, flows. It never logs personal data in clear (values
 //! are [`Pii`](crate::pii::Pii) or redacted in `Debug`).
@@ -24,6 +25,7 @@ mod outbox;
 mod postgres;
 mod record;
 mod reference;
+mod retention;
 mod rows;
 mod sink;
 mod sqlite;
@@ -45,6 +47,7 @@ pub use reference::{
     REFERENCE_ALPHABET, is_reference, new_reference, new_reference_with_prefix, spoken_reference,
     spoken_reference_groups,
 };
+pub use retention::{RETENTION_INTERVAL, RetentionJob, WallClock, policy_for_days};
 pub use sink::CaseSink;
 pub use store::{
     CaseStore, CaseUpdate, ExportFilter, ImportReport, PurgeReport, RecordsExport, RetentionPolicy,

@@ -89,6 +89,22 @@ impl Default for OutboxConfig {
     }
 }
 
+impl OutboxConfig {
+    /// The defaults with a lease fitted to a sink whose requests time out after
+    /// `delivery_timeout`: twice that plus 5 s. The lease is also how long events that a killed
+    /// process had taken wait before a restarted one retries them, so it should be no longer
+    /// than a delivery can really take (a fixed minute held every in-flight case of a crashed
+    /// server back for a minute after restart).
+    pub fn for_delivery_timeout(delivery_timeout: Duration) -> Self {
+        OutboxConfig {
+            lease: delivery_timeout
+                .saturating_mul(2)
+                .saturating_add(Duration::from_secs(5)),
+            ..OutboxConfig::default()
+        }
+    }
+}
+
 /// A running delivery task for one sink. Dropping it leaves the task running; call
 /// [`shutdown`](Self::shutdown) to stop it between rounds.
 pub struct OutboxWorker {
@@ -224,6 +240,13 @@ async fn wait(
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn lease_outlasts_the_sink_timeout() {
+        let c = OutboxConfig::for_delivery_timeout(Duration::from_secs(10));
+        assert_eq!(c.lease, Duration::from_secs(25));
+        assert_eq!(c.max_attempts, OutboxConfig::default().max_attempts);
+    }
 
     #[test]
     fn backoff_doubles_within_jitter_and_caps() {

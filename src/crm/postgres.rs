@@ -17,7 +17,7 @@ use super::error::CrmError;
 use super::migrations;
 use super::record::CallRecord;
 use super::reference::new_reference_with_prefix;
-use super::rows::{CallRow, CaseRow, OutboxRow, from_millis, to_millis};
+use super::rows::{CallRow, CaseRow, Columns, OutboxRow, from_millis, to_millis};
 use super::sqlite::strip_transcripts;
 use super::store::{
     CaseUpdate, ExportFilter, LegacyCase, NewOutboxRow, PurgeReport, REFERENCE_ATTEMPTS,
@@ -648,59 +648,32 @@ async fn load_case(
 }
 
 fn case_row(r: &Row) -> Result<CaseRow, CrmError> {
-    Ok(CaseRow {
-        reference: r.try_get("reference")?,
-        service: r.try_get("service")?,
-        intent: r.try_get("intent")?,
-        fields: r.try_get("fields")?,
-        caller: r.try_get("caller")?,
-        language: r.try_get("language")?,
-        accessibility: r.try_get("accessibility")?,
-        flow_name: r.try_get("flow_name")?,
-        flow_version: r.try_get("flow_version")?,
-        transcript_excerpts: r.try_get("transcript_excerpts")?,
-        call_ids: r.try_get("call_ids")?,
-        status: r.try_get("status")?,
-        version: r.try_get("version")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+    Ok(CaseRow::read(r)?)
 }
 
 fn call_row(r: &Row) -> Result<CallRow, CrmError> {
-    Ok(CallRow {
-        call_id: r.try_get("call_id")?,
-        started_at: r.try_get("started_at")?,
-        answered_at: r.try_get("answered_at")?,
-        ended_at: r.try_get("ended_at")?,
-        caller: r.try_get("caller")?,
-        flow_name: r.try_get("flow_name")?,
-        flow_version: r.try_get("flow_version")?,
-        node_path: r.try_get("node_path")?,
-        turns: r.try_get("turns")?,
-        outcome: r.try_get("outcome")?,
-        survey: r.try_get("survey")?,
-        language: r.try_get("language")?,
-        accessibility: r.try_get("accessibility")?,
-        hangup_cause: r.try_get("hangup_cause")?,
-        packets_in: r.try_get("packets_in")?,
-        packets_out: r.try_get("packets_out")?,
-        lost: r.try_get("lost")?,
-        jitter_ms: r.try_get("jitter_ms")?,
-        case_refs: r.try_get("case_refs")?,
-    })
+    Ok(CallRow::read(r)?)
 }
 
 fn outbox_row(r: &Row) -> Result<OutboxRow, CrmError> {
-    Ok(OutboxRow {
-        id: r.try_get("id")?,
-        sink: r.try_get("sink")?,
-        case_ref: r.try_get("case_ref")?,
-        kind: r.try_get("kind")?,
-        sequence: r.try_get("sequence")?,
-        payload: r.try_get("payload")?,
-        attempts: r.try_get("attempts")?,
-        last_error: r.try_get("last_error")?,
-        created_at: r.try_get("created_at")?,
-    })
+    Ok(OutboxRow::read(r)?)
+}
+
+impl Columns for Row {
+    type Error = tokio_postgres::Error;
+    fn text(&self, column: &str) -> Result<String, Self::Error> {
+        self.try_get(column)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, Self::Error> {
+        self.try_get(column)
+    }
+    fn int(&self, column: &str) -> Result<i64, Self::Error> {
+        self.try_get(column)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, Self::Error> {
+        self.try_get(column)
+    }
+    fn real(&self, column: &str) -> Result<f64, Self::Error> {
+        self.try_get(column)
+    }
 }

@@ -1,5 +1,7 @@
 //! Column-level forms of cases, call records and outbox rows, shared by the SQLite and
-//! PostgreSQL backends so that both store exactly the same logical schema.
+//! PostgreSQL backends so that both store exactly the same logical schema: each row type is
+//! written from a record and read back through [`Columns`], which both drivers' rows implement,
+//! so the column list exists once.
 //!
 //! Times are stored as Unix milliseconds (UTC) and lists/objects as JSON text, which both
 //! databases handle identically.
@@ -20,6 +22,17 @@ pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
 pub(crate) fn from_millis(ms: i64) -> Result<DateTime<Utc>, CrmError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| CrmError::CorruptRow(format!("timestamp {ms}")))
+}
+
+/// A result row of either database, read by column name. Both schemas use the same column
+/// names and the same five column types.
+pub(crate) trait Columns {
+    type Error;
+    fn text(&self, column: &str) -> Result<String, Self::Error>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, Self::Error>;
+    fn int(&self, column: &str) -> Result<i64, Self::Error>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, Self::Error>;
+    fn real(&self, column: &str) -> Result<f64, Self::Error>;
 }
 
 fn json_text<T: serde::Serialize>(v: &T) -> Result<String, CrmError> {
@@ -47,6 +60,27 @@ pub(crate) struct CaseRow {
 }
 
 impl CaseRow {
+    /// Reads a `cases` row (`SELECT *`).
+    pub fn read<R: Columns + ?Sized>(r: &R) -> Result<Self, R::Error> {
+        Ok(CaseRow {
+            reference: r.text("reference")?,
+            service: r.text("service")?,
+            intent: r.opt_text("intent")?,
+            fields: r.text("fields")?,
+            caller: r.opt_text("caller")?,
+            language: r.opt_text("language")?,
+            accessibility: r.text("accessibility")?,
+            flow_name: r.text("flow_name")?,
+            flow_version: r.text("flow_version")?,
+            transcript_excerpts: r.text("transcript_excerpts")?,
+            call_ids: r.text("call_ids")?,
+            status: r.text("status")?,
+            version: r.int("version")?,
+            created_at: r.int("created_at")?,
+            updated_at: r.int("updated_at")?,
+        })
+    }
+
     pub fn from_record(c: &CaseRecord) -> Result<Self, CrmError> {
         Ok(CaseRow {
             reference: c.reference.clone(),
@@ -113,6 +147,31 @@ pub(crate) struct CallRow {
 }
 
 impl CallRow {
+    /// Reads a `call_records` row (`SELECT *`).
+    pub fn read<R: Columns + ?Sized>(r: &R) -> Result<Self, R::Error> {
+        Ok(CallRow {
+            call_id: r.text("call_id")?,
+            started_at: r.int("started_at")?,
+            answered_at: r.opt_int("answered_at")?,
+            ended_at: r.opt_int("ended_at")?,
+            caller: r.opt_text("caller")?,
+            flow_name: r.text("flow_name")?,
+            flow_version: r.text("flow_version")?,
+            node_path: r.text("node_path")?,
+            turns: r.text("turns")?,
+            outcome: r.text("outcome")?,
+            survey: r.text("survey")?,
+            language: r.opt_text("language")?,
+            accessibility: r.text("accessibility")?,
+            hangup_cause: r.opt_text("hangup_cause")?,
+            packets_in: r.int("packets_in")?,
+            packets_out: r.int("packets_out")?,
+            lost: r.int("lost")?,
+            jitter_ms: r.real("jitter_ms")?,
+            case_refs: r.text("case_refs")?,
+        })
+    }
+
     pub fn from_record(r: &CallRecord) -> Result<Self, CrmError> {
         Ok(CallRow {
             call_id: r.call_id.clone(),
@@ -180,6 +239,21 @@ pub(crate) struct OutboxRow {
 }
 
 impl OutboxRow {
+    /// Reads an `outbox` row (`SELECT *`).
+    pub fn read<R: Columns + ?Sized>(r: &R) -> Result<Self, R::Error> {
+        Ok(OutboxRow {
+            id: r.int("id")?,
+            sink: r.text("sink")?,
+            case_ref: r.text("case_ref")?,
+            kind: r.text("kind")?,
+            sequence: r.int("sequence")?,
+            payload: r.text("payload")?,
+            attempts: r.int("attempts")?,
+            last_error: r.opt_text("last_error")?,
+            created_at: r.int("created_at")?,
+        })
+    }
+
     fn kind(&self) -> Result<EventKind, CrmError> {
         EventKind::parse(&self.kind)
             .ok_or_else(|| CrmError::CorruptRow(format!("event kind {:?}", self.kind)))

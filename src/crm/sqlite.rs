@@ -24,7 +24,7 @@ use super::error::CrmError;
 use super::migrations;
 use super::record::{CallRecord, Turn};
 use super::reference::new_reference_with_prefix;
-use super::rows::{CallRow, CaseRow, OutboxRow, from_millis, to_millis};
+use super::rows::{CallRow, CaseRow, Columns, OutboxRow, from_millis, to_millis};
 use super::store::{
     CaseUpdate, ExportFilter, LegacyCase, NewOutboxRow, PurgeReport, REFERENCE_ATTEMPTS,
     RecordsExport, RetentionReport, apply_update, build_case, outbox_rows, update_from_new_case,
@@ -724,61 +724,34 @@ fn query_cases(
 }
 
 fn case_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseRow> {
-    Ok(CaseRow {
-        reference: r.get("reference")?,
-        service: r.get("service")?,
-        intent: r.get("intent")?,
-        fields: r.get("fields")?,
-        caller: r.get("caller")?,
-        language: r.get("language")?,
-        accessibility: r.get("accessibility")?,
-        flow_name: r.get("flow_name")?,
-        flow_version: r.get("flow_version")?,
-        transcript_excerpts: r.get("transcript_excerpts")?,
-        call_ids: r.get("call_ids")?,
-        status: r.get("status")?,
-        version: r.get("version")?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
-    })
+    CaseRow::read(r)
 }
 
 fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRow> {
-    Ok(CallRow {
-        call_id: r.get("call_id")?,
-        started_at: r.get("started_at")?,
-        answered_at: r.get("answered_at")?,
-        ended_at: r.get("ended_at")?,
-        caller: r.get("caller")?,
-        flow_name: r.get("flow_name")?,
-        flow_version: r.get("flow_version")?,
-        node_path: r.get("node_path")?,
-        turns: r.get("turns")?,
-        outcome: r.get("outcome")?,
-        survey: r.get("survey")?,
-        language: r.get("language")?,
-        accessibility: r.get("accessibility")?,
-        hangup_cause: r.get("hangup_cause")?,
-        packets_in: r.get("packets_in")?,
-        packets_out: r.get("packets_out")?,
-        lost: r.get("lost")?,
-        jitter_ms: r.get("jitter_ms")?,
-        case_refs: r.get("case_refs")?,
-    })
+    CallRow::read(r)
 }
 
 fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
-    Ok(OutboxRow {
-        id: r.get("id")?,
-        sink: r.get("sink")?,
-        case_ref: r.get("case_ref")?,
-        kind: r.get("kind")?,
-        sequence: r.get("sequence")?,
-        payload: r.get("payload")?,
-        attempts: r.get("attempts")?,
-        last_error: r.get("last_error")?,
-        created_at: r.get("created_at")?,
-    })
+    OutboxRow::read(r)
+}
+
+impl Columns for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, column: &str) -> rusqlite::Result<String> {
+        self.get(column)
+    }
+    fn opt_text(&self, column: &str) -> rusqlite::Result<Option<String>> {
+        self.get(column)
+    }
+    fn int(&self, column: &str) -> rusqlite::Result<i64> {
+        self.get(column)
+    }
+    fn opt_int(&self, column: &str) -> rusqlite::Result<Option<i64>> {
+        self.get(column)
+    }
+    fn real(&self, column: &str) -> rusqlite::Result<f64> {
+        self.get(column)
+    }
 }
 
 /// Turns with their transcripts and the slot values understood from them removed (personal

@@ -60,6 +60,17 @@ pub struct ServerGuard {
     sip_port: u16,
     rtp: (u16, u16),
     log: PathBuf,
+    launch: Launch,
+}
+
+/// How the server process is started, kept so that [`ServerGuard::kill_and_restart`] can start
+/// the same server again (same ports, config and data directory).
+#[derive(Debug, Clone)]
+struct Launch {
+    binary: PathBuf,
+    args: Vec<std::ffi::OsString>,
+    env: Vec<(String, String)>,
+    ready_within: Duration,
 }
 
 /// Names a prebuilt server binary to test instead of Cargo's (e.g. when several worktrees
@@ -120,75 +131,73 @@ impl ServerGuard {
         let sip_port = free_port()?;
         let rtp = free_block(options.rtp_ports.max(2).next_multiple_of(2), 2)?;
         let log = dir.join("frontdoor.log");
-        let log_file = std::fs::File::create(&log).map_err(|e| io("creating server log", e))?;
-        let log_err = log_file
-            .try_clone()
-            .map_err(|e| io("cloning server log", e))?;
-
-        let mut command = Command::new(binary);
-        command.arg("serve");
+        let mut args: Vec<std::ffi::OsString> = vec!["serve".into()];
         if let Some(yaml) = &options.config_yaml {
             let config = dir.join("frontdoor.yaml");
             std::fs::write(&config, yaml).map_err(|e| io("writing config", e))?;
-            command.arg("--config").arg(config);
+            args.push("--config".into());
+            args.push(config.into());
         }
-        command
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{sip_port}"))
-            .arg("--rtp-ports")
-            .arg(format!("{}-{}", rtp.0, rtp.1))
-            .arg("--flows")
-            .arg(&flows)
-            .arg("--prompts")
-            .arg(&prompts)
-            .arg("--data")
-            .arg(&data)
-            .args(&options.args);
-        // The CLI reads FRONTDOOR_* overrides: none may leak in from the test's environment.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("FRONTDOOR_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .envs(options.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_err);
-        // A test's own RUST_LOG (in `options.env`) wins over the default.
-        if std::env::var_os("RUST_LOG").is_none()
-            && !options.env.iter().any(|(k, _)| k == "RUST_LOG")
-        {
-            command.env("RUST_LOG", "info");
-        }
-        let child = command.spawn().map_err(|source| HarnessError::Spawn {
-            program: binary.display().to_string(),
-            source,
-        })?;
+        args.extend([
+            "--listen".into(),
+            format!("127.0.0.1:{sip_port}").into(),
+            "--rtp-ports".into(),
+            format!("{}-{}", rtp.0, rtp.1).into(),
+            "--flows".into(),
+            flows.into(),
+            "--prompts".into(),
+            prompts.into(),
+            "--data".into(),
+            data.into(),
+        ]);
+        args.extend(options.args.iter().map(Into::into));
+        let launch = Launch {
+            binary: binary.to_path_buf(),
+            args,
+            env: options.env.clone(),
+            ready_within: options.ready_within,
+        };
+        let child = spawn(&launch, dir.path(), &log)?;
         let mut server = ServerGuard {
-            child: ChildGuard::new("frontdoor", child),
+            child,
             dir,
             sip_port,
             rtp,
             log,
+            launch,
         };
-        let target = server.sip_addr();
-        let ready = wait_for_options_200(target, options.ready_within, || {
-            server.child.try_status().is_none()
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// Waits for the OPTIONS probe; on failure, says how the process ended and shows its log.
+    fn wait_ready(&mut self) -> Result<(), HarnessError> {
+        let target = self.sip_addr();
+        let child = &mut self.child;
+        let ready = wait_for_options_200(target, self.launch.ready_within, || {
+            child.try_status().is_none()
         });
         if let Err(e) = ready {
-            let status = server
+            let status = self
                 .child
                 .try_status()
                 .map_or_else(|| format!("running but not ready: {e}"), |s| s.to_string());
             return Err(HarnessError::ExitedEarly {
                 program: "frontdoor serve".into(),
                 status,
-                log_tail: server.log_tail(4000),
+                log_tail: self.log_tail(4000),
             });
         }
-        Ok(server)
+        Ok(())
+    }
+
+    /// SIGKILLs the server by PID (no chance to flush or finish anything), waits until it is
+    /// gone, then starts the same server again — same ports, config, flows and data directory —
+    /// and waits until it answers OPTIONS. The log file is appended to, not truncated.
+    pub fn kill_and_restart(&mut self) -> Result<(), HarnessError> {
+        self.child.stop_with(libc::SIGKILL, Duration::from_secs(5));
+        self.child = spawn(&self.launch, self.dir.path(), &self.log)?;
+        self.wait_ready()
     }
 
     /// SIP address (UDP and TCP).
@@ -249,4 +258,40 @@ impl ServerGuard {
             .stop_with(libc::SIGTERM, Duration::from_secs(5))
             .is_some_and(|s| s.success())
     }
+}
+
+/// Starts one server process for `launch` in `dir`, appending stdout and stderr to `log`.
+fn spawn(launch: &Launch, dir: &Path, log: &Path) -> Result<ChildGuard, HarnessError> {
+    let io = |what: &str, e| HarnessError::io(what.to_string(), e);
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| io("opening server log", e))?;
+    let log_err = log_file
+        .try_clone()
+        .map_err(|e| io("cloning server log", e))?;
+    let mut command = Command::new(&launch.binary);
+    command.args(&launch.args);
+    // The CLI reads FRONTDOOR_* overrides: none may leak in from the test's environment.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("FRONTDOOR_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(log_err);
+    // A test's own RUST_LOG (in the launch's env) wins over the default.
+    if std::env::var_os("RUST_LOG").is_none() && !launch.env.iter().any(|(k, _)| k == "RUST_LOG") {
+        command.env("RUST_LOG", "info");
+    }
+    let child = command.spawn().map_err(|source| HarnessError::Spawn {
+        program: launch.binary.display().to_string(),
+        source,
+    })?;
+    Ok(ChildGuard::new("frontdoor", child))
 }
