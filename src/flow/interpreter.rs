@@ -151,6 +151,8 @@ pub struct Interpreter {
     no_match: usize,
     question: usize,
     last_play: Vec<PlayItem>,
+    /// Whether the last `Play` could be cut short by the caller.
+    last_play_interruptible: bool,
     slow: bool,
     language: String,
     slots: BTreeMap<String, SlotCapture>,
@@ -192,6 +194,7 @@ impl Interpreter {
             no_match: 0,
             question: 0,
             last_play: Vec::new(),
+            last_play_interruptible: false,
             slow: false,
             language,
             slots: BTreeMap::new(),
@@ -292,6 +295,11 @@ impl Interpreter {
             FlowEvent::Dtmf(key) => {
                 if self.state == State::Listening {
                     self.keyed(&key.to_string(), true, &mut out);
+                } else if matches!(self.state, State::Playing(_)) && self.last_play_interruptible {
+                    // The runtime cut the interruptible prompt for this key (keys always barge
+                    // in), so it will never finish: carry on as if it had. The key itself
+                    // answers nothing (it was pressed over a prompt that asked nothing).
+                    self.prompt_finished(&mut out);
                 }
             }
             FlowEvent::Digits(digits) => {
@@ -1154,6 +1162,7 @@ impl Interpreter {
 
     fn play(&mut self, items: Vec<PlayItem>, barge_in: bool, out: &mut Vec<CallAction>) {
         self.last_play = items.clone();
+        self.last_play_interruptible = barge_in;
         out.push(CallAction::Play { items, barge_in });
     }
 
@@ -1415,6 +1424,17 @@ nodes:
             i.handle(FlowEvent::Started, now).is_empty(),
             "nothing after the end"
         );
+    }
+
+    #[test]
+    fn a_key_over_an_interruptible_say_moves_on_instead_of_waiting_forever() {
+        // The runtime stops an interruptible prompt for any key and never reports it finished
+        // (a `#` left over from digit entry used to leave the call stuck in the read-back).
+        let (mut i, _, out) = start();
+        assert!(matches!(&out[0], CallAction::Play { barge_in: true, .. }));
+        let out = i.handle(FlowEvent::Dtmf('#'), Instant::now());
+        assert_eq!(texts(&out), ["How many? Press 0 on its own for someone."]);
+        assert_eq!(i.current_node(), "count");
     }
 
     #[test]
