@@ -418,7 +418,10 @@ impl<'a> Checker<'a> {
             max_attempts,
             no_input_timeout: ms(&s.no_input_timeout_ms, 6000),
             inter_digit_timeout: ms(&s.inter_digit_timeout_ms, 3000),
-            end_of_speech: ms(&s.end_of_speech_ms, 800),
+            // Short for open questions so answers feel conversational (issue 4: ~400 ms); long
+            // enough for values read in groups ("R M seventeen … six S L").
+            end_of_speech: ms(&s.end_of_speech_ms, 400),
+            value_end_of_speech: ms(&s.value_end_of_speech_ms, 1000),
             max_utterance: ms(&s.max_utterance_ms, 15000),
             goodbye: None,
             globals: self.flow_globals,
@@ -1128,6 +1131,23 @@ impl<'a> Checker<'a> {
                 Some("without speech this ask goes to its `fallback`; remove `keys_prompt`".into()),
             );
         }
+        // A spoken value gets the longer end-of-speech silence; open questions the short one.
+        let spoken_value = matches!(
+            slot.as_ref().map(|s| &s.kind),
+            Some(
+                SlotKind::Digits
+                    | SlotKind::Number
+                    | SlotKind::UkPostcode
+                    | SlotKind::Date
+                    | SlotKind::PhoneNumber
+                    | SlotKind::FreeText
+            )
+        );
+        let end_of_speech = match &a.end_of_speech_ms {
+            Some(t) => Duration::from_millis(u64::from(t.value)),
+            None if spoken_value => settings.value_end_of_speech,
+            None => settings.end_of_speech,
+        };
         Ask {
             prompts,
             intents,
@@ -1150,6 +1170,7 @@ impl<'a> Checker<'a> {
                 .map_or(settings.no_input_timeout, |t| {
                     Duration::from_millis(u64::from(t.value))
                 }),
+            end_of_speech,
             keys_prompt,
         }
     }

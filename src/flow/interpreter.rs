@@ -1196,6 +1196,7 @@ impl Interpreter {
         };
         if let NodeKind::Ask(a) = self.kind() {
             spec.no_input_timeout = a.no_input_timeout;
+            spec.end_of_speech = a.end_of_speech;
             if let Some(d) = &a.digits {
                 spec.max_digits = d.max_digits;
                 spec.terminators = d.terminator.map(String::from).unwrap_or_default();
@@ -1424,6 +1425,28 @@ nodes:
             i.handle(FlowEvent::Started, now).is_empty(),
             "nothing after the end"
         );
+    }
+
+    fn listen_of(actions: &[CallAction]) -> Option<ListenSpec> {
+        actions.iter().find_map(|a| match a {
+            CallAction::Listen(spec) => Some(spec.clone()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn spoken_values_wait_longer_for_the_end_of_speech_than_open_questions() {
+        let (mut i, u, _) = start();
+        let now = Instant::now();
+        // `count` asks for a number: callers read numbers in groups, so the long silence.
+        let out = i.handle(FlowEvent::PromptFinished, now);
+        let spec = listen_of(&out).unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(spec.end_of_speech, std::time::Duration::from_millis(1000));
+        // The yes/no confirm is an open question: the short one.
+        let e = heard(&i, &u, "twelve", None);
+        let out = i.handle(e, now);
+        let spec = listen_of(&out).unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(spec.end_of_speech, std::time::Duration::from_millis(400));
     }
 
     #[test]

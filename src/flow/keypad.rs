@@ -95,6 +95,7 @@ mod tests {
             sensitive: false,
             globals: Globals::default(),
             no_input_timeout: Duration::from_secs(6),
+            end_of_speech: Duration::from_millis(400),
             keys_prompt: Vec::new(),
         }
     }

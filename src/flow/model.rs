@@ -124,6 +124,8 @@ pub struct Ask {
     pub sensitive: bool,
     pub globals: Globals,
     pub no_input_timeout: Duration,
+    /// Silence that ends the caller's answer to this ask (see `Settings::end_of_speech`).
+    pub end_of_speech: Duration,
     /// Played instead of the prompt when speech recognition is unavailable (keys only);
     /// empty: a keypad prompt is generated from the ask's keys or slot type.
     pub keys_prompt: Prompts,
@@ -271,7 +273,11 @@ pub struct Settings {
     pub max_attempts: u32,
     pub no_input_timeout: Duration,
     pub inter_digit_timeout: Duration,
+    /// Silence that ends an answer to an open question (intents, yes/no).
     pub end_of_speech: Duration,
+    /// Silence that ends a spoken value (digits, numbers, postcodes, dates, phone numbers):
+    /// longer, so a caller reading a number in groups is not cut off between them.
+    pub value_end_of_speech: Duration,
     pub max_utterance: Duration,
     /// Where "goodbye" leads: a survey node, or `None` to hang up at once.
     pub goodbye: Option<NodeId>,

@@ -41,6 +41,7 @@ pub struct RawSettings {
     pub no_input_timeout_ms: Option<Sp<u32>>,
     pub inter_digit_timeout_ms: Option<Sp<u32>>,
     pub end_of_speech_ms: Option<Sp<u32>>,
+    pub value_end_of_speech_ms: Option<Sp<u32>>,
     pub max_utterance_ms: Option<Sp<u32>>,
     pub goodbye: Option<Sp<String>>,
     pub language_min_probability: Option<Sp<f64>>,
@@ -185,6 +186,7 @@ pub struct RawAsk {
     pub allow_no_advisor: Option<Sp<bool>>,
     pub reason: Option<Sp<String>>,
     pub timeout_ms: Option<Sp<u32>>,
+    pub end_of_speech_ms: Option<Sp<u32>>,
     pub keys_prompt: Option<Vec<RawPrompt>>,
 }
 
@@ -270,7 +272,7 @@ const TOP_KEYS: [&str; 11] = [
     "nodes",
 ];
 const SUBFLOWS_KEY: &str = "subflows";
-const SETTINGS_KEYS: [&str; 13] = [
+const SETTINGS_KEYS: [&str; 14] = [
     "advisor_queue",
     "emergency_queue",
     "emergency_prompt",
@@ -278,6 +280,7 @@ const SETTINGS_KEYS: [&str; 13] = [
     "no_input_timeout_ms",
     "inter_digit_timeout_ms",
     "end_of_speech_ms",
+    "value_end_of_speech_ms",
     "max_utterance_ms",
     "goodbye",
     "language_min_probability",
@@ -293,7 +296,7 @@ const GLOBALS_KEYS: [&str; 6] = [
     "language",
     "safeguarding",
 ];
-const ASK_KEYS: [&str; 16] = [
+const ASK_KEYS: [&str; 17] = [
     "intents",
     "keys",
     "slot",
@@ -308,6 +311,7 @@ const ASK_KEYS: [&str; 16] = [
     "allow_no_advisor",
     "reason",
     "timeout_ms",
+    "end_of_speech_ms",
     "keys_prompt",
     "description",
 ];
@@ -399,6 +403,9 @@ impl Reader<'_> {
                     s.inter_digit_timeout_ms = self.number(value, "`inter_digit_timeout_ms`")
                 }
                 "end_of_speech_ms" => s.end_of_speech_ms = self.number(value, "`end_of_speech_ms`"),
+                "value_end_of_speech_ms" => {
+                    s.value_end_of_speech_ms = self.number(value, "`value_end_of_speech_ms`")
+                }
                 "max_utterance_ms" => s.max_utterance_ms = self.number(value, "`max_utterance_ms`"),
                 "goodbye" => s.goodbye = self.string(value, "`goodbye` (a node id)"),
                 "language_min_probability" => {
@@ -825,6 +832,8 @@ impl Reader<'_> {
             field("allow_no_advisor").and_then(|v| self.boolean(v, "`allow_no_advisor`"));
         a.reason = field("reason").and_then(|v| self.string(v, "`reason`"));
         a.timeout_ms = field("timeout_ms").and_then(|v| self.number(v, "`timeout_ms`"));
+        a.end_of_speech_ms =
+            field("end_of_speech_ms").and_then(|v| self.number(v, "`end_of_speech_ms`"));
         a.keys_prompt = field("keys_prompt").map(|v| self.prompts(v));
         a
     }
