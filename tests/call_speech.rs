@@ -4,8 +4,8 @@
 //!
 //! - a spoken intent takes its branch (its answer prompt is heard), with the turn latency from
 //!   the caller's last voiced packet to the answer's first audible packet printed;
-//! - speech during an interruptible prompt barges in: our RTP goes silent within 300 ms of the
-//!   caller's speech onset (the issue's 200 ms plus VAD onset and a packet, printed);
+//! - speech during an interruptible prompt barges in: our RTP goes silent within 200 ms of the
+//!   caller's speech onset (issue 4; measured ~180 ms, asserted with one packet of slack);
 //! - silence gets the no-input reprompt;
 //! - noise only never becomes an intent (no-input reprompt, no `Heard` in the log).
 
@@ -340,8 +340,10 @@ fn speech_during_a_prompt_barges_in() {
         eprintln!("{line}");
     }
     assert!(
-        stop_ms <= 300,
-        "prompt not stopped within 300 ms of speech onset ({stop_ms} ms)\n{}",
+        // Issue 4: within 200 ms (measured 179 ms here); one 20 ms packet of slack for the
+        // capture's own timestamps on a busy machine.
+        stop_ms <= 220,
+        "prompt not stopped within 200 ms of speech onset ({stop_ms} ms)\n{}",
         server.log_tail(3000)
     );
     let received = heard(&datagrams, &server);
@@ -414,7 +416,10 @@ fn a_queued_decode_plays_the_holding_phrase() {
     audio.extend(speech(&dir, "My bin was not collected."));
     audio.extend(silence(5000));
     let (_, datagrams) = calls(&server, &dir, &audio, Some(ms_of(&audio)), 2);
-    let holding = prompt(&server, "holding");
+    // The holding phrase is cut as soon as the answer is ready, so only its start is sure to
+    // be heard in full: match its first 400 ms.
+    let holding_full = prompt(&server, "holding");
+    let holding = holding_full[..holding_full.len().min(3200)].to_vec();
     let bins = prompt(&server, "bins");
     let streams = server_streams(&datagrams, server.rtp_range());
     assert_eq!(streams.len(), 2, "two calls");

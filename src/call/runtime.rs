@@ -38,6 +38,7 @@ use crate::crm::{CallRecord, CaseStore, CaseUpdate, MediaQuality, NewCase, Outco
 use crate::handoff::QueueDirectory;
 use crate::media::Codec as MediaCodec;
 use crate::media::echo::EchoGuard;
+use crate::media::jitter::JitterConfig;
 use crate::media::player::PromptPlayer;
 use crate::media::session::{MediaConfig, MediaEvent, MediaSession, MediaStats};
 use crate::media::vad::Endpointer;
@@ -298,6 +299,13 @@ fn media_config(n: &Negotiated, timeout: Duration) -> MediaConfig {
         remote_rtp: n.remote_rtp,
         remote_rtcp: n.remote_rtcp,
         media_timeout: timeout,
+        // The caller's audio is only listened to (VAD, recognition, DTMF), never played to a
+        // person while Frontdoor holds the call, so playout may start shallow: barge-in reacts
+        // 20 ms sooner, and the buffer still deepens itself under real network jitter.
+        jitter: JitterConfig {
+            min_delay: Duration::from_millis(20),
+            ..JitterConfig::default()
+        },
     }
 }
 

@@ -319,6 +319,8 @@ impl AdvisorLeg {
             remote_rtp: n.remote_rtp,
             remote_rtcp: n.remote_rtcp,
             media_timeout: self.media_timeout,
+            // The advisor's audio is heard by the caller through the bridge: the full depth.
+            jitter: crate::media::jitter::JitterConfig::default(),
         };
         let mut media = MediaSession::new(config, now);
         let (bridge, to_caller, to_advisor) = Bridge::new(DEFAULT_PRIME_FRAMES, DEFAULT_MAX_FRAMES);

@@ -74,6 +74,8 @@ pub struct MediaConfig {
     pub remote_rtcp: SocketAddr,
     /// No RTP for this long (not on hold) raises [`MediaEvent::MediaTimeout`]. Default 30 s.
     pub media_timeout: Duration,
+    /// Receive playout (jitter buffer) settings.
+    pub jitter: JitterConfig,
 }
 
 impl MediaConfig {
@@ -90,6 +92,7 @@ impl MediaConfig {
             remote_rtp,
             remote_rtcp,
             media_timeout: Duration::from_secs(30),
+            jitter: JitterConfig::default(),
         }
     }
 
@@ -239,7 +242,7 @@ impl MediaSession {
         MediaSession {
             config,
             schedule,
-            jitter: JitterBuffer::new(JitterConfig::default()),
+            jitter: JitterBuffer::new(config.jitter),
             rx: None,
             rx_prior: (0, 0),
             te_rx: TelephoneEventReceiver::new(),

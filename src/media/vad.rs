@@ -85,7 +85,7 @@ impl Default for EndpointConfig {
             max_utterance: Duration::from_secs(15),
             min_speech: Duration::from_millis(200),
             pre_roll: Duration::from_millis(200),
-            speech_onset: Duration::from_millis(64),
+            speech_onset: Duration::from_millis(32),
             start_threshold: 0.6,
             continue_threshold: 0.5,
             energy_floor_dbfs: -45.0,

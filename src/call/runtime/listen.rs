@@ -23,7 +23,7 @@ use crate::prompts::resample::FRAME_8K;
 /// Periodic (voiced, speaking-pitch) audio an utterance needs before it barges in: noise
 /// bursts and breath can pass the VAD's onset but are aperiodic; vowels are periodic from their
 /// first milliseconds, so this costs real speech little or no delay.
-const BARGE_IN_PERIODIC: Duration = Duration::from_millis(32);
+const BARGE_IN_PERIODIC: Duration = Duration::from_millis(16);
 
 /// Voiced speech an utterance needs before an empty or unsure English decode is passed on as
 /// speech that was not understood (rather than silently treated as no input): a caller speaking
