@@ -570,6 +570,7 @@ impl Interpreter {
                     obj.insert("type".into(), json!(case_type));
                     obj.insert("flow".into(), json!(self.flow.name));
                     obj.insert("flow_version".into(), json!(self.flow.version));
+                    self.case_context(&mut obj);
                     for (name, template) in fields {
                         obj.insert(name.clone(), self.field_value(template));
                     }
@@ -1160,6 +1161,32 @@ impl Interpreter {
         self.state = State::Listening;
     }
 
+    /// What a new case carries besides its slots, so an advisor or the CRM never has to ask
+    /// again (issue 5, "Case content"): the intent that led here, the caller's language, the
+    /// accessibility needs they showed, and what they said (the last few transcripts of asks
+    /// that were not sensitive).
+    fn case_context(&self, obj: &mut serde_json::Map<String, Value>) {
+        /// Enough of the conversation to see what the caller wanted, not the whole call.
+        const EXCERPTS: usize = 5;
+        if let Some(intent) = &self.intent {
+            obj.insert("intent".into(), json!(intent));
+        }
+        obj.insert("language".into(), json!(self.language));
+        if self.slow {
+            obj.insert("accessibility".into(), json!(["slow_speech"]));
+        }
+        let said: Vec<&str> = self
+            .turns
+            .iter()
+            .filter_map(|t| t.transcript.as_ref().map(|p| p.expose().as_str()))
+            .filter(|t| !t.trim().is_empty())
+            .collect();
+        let excerpts = &said[said.len().saturating_sub(EXCERPTS)..];
+        if !excerpts.is_empty() {
+            obj.insert("transcript_excerpts".into(), json!(excerpts));
+        }
+    }
+
     fn play(&mut self, items: Vec<PlayItem>, barge_in: bool, out: &mut Vec<CallAction>) {
         self.last_play = items.clone();
         self.last_play_interruptible = barge_in;
@@ -1447,6 +1474,63 @@ nodes:
         let out = i.handle(e, now);
         let spec = listen_of(&out).unwrap_or_else(|| panic!("{out:?}"));
         assert_eq!(spec.end_of_speech, std::time::Duration::from_millis(400));
+    }
+
+    #[test]
+    fn a_case_carries_intent_language_accessibility_and_what_was_said() {
+        const CASE_FLOW: &str = r#"
+flow: cases
+start: menu
+intents:
+  missed_bin: {examples: ["my bin was not collected"], keywords: [bin]}
+  slower: {examples: ["could you speak more slowly"], keywords: [slowly]}
+nodes:
+  menu:
+    ask: {text: "What is it about? Press 1 for bins, 0 for someone."}
+    intents: {missed_bin: record}
+    keys: {"1": missed_bin}
+  record:
+    case: {type: missed_bin, fields: {note: "x"}}
+    next: bye
+  bye:
+    hangup: {text: "Bye"}
+"#;
+        let (flow, d) = check(
+            std::path::Path::new("cases.yaml"),
+            CASE_FLOW,
+            &PromptCatalog::default(),
+        );
+        let flow = Arc::new(flow.unwrap_or_else(|| panic!("{d}")));
+        let u = Arc::new(Understanding::new(&flow).unwrap());
+        let ctx = CallContext {
+            date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            time: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            caller: None,
+            dialled: String::new(),
+        };
+        let mut i = Interpreter::new(flow, u.clone(), ctx);
+        let now = Instant::now();
+        i.handle(FlowEvent::Started, now);
+        i.handle(FlowEvent::PromptFinished, now);
+        let e = heard(&i, &u, "could you speak more slowly", None);
+        i.handle(e, now);
+        i.handle(FlowEvent::PromptFinished, now);
+        let e = heard(&i, &u, "my bin was not collected", None);
+        let out = i.handle(e, now);
+        let fields = out
+            .iter()
+            .find_map(|a| match a {
+                CallAction::CreateCase { fields } => Some(fields.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(fields["intent"], "missed_bin");
+        assert_eq!(fields["language"], "en");
+        assert_eq!(fields["accessibility"], json!(["slow_speech"]));
+        assert_eq!(
+            fields["transcript_excerpts"],
+            json!(["could you speak more slowly", "my bin was not collected"])
+        );
     }
 
     #[test]
