@@ -12,6 +12,7 @@ pub mod audio;
 pub mod caller;
 pub mod cli;
 pub mod dataset;
+pub mod pathmap;
 pub mod plan;
 pub mod records;
 pub mod report;
@@ -171,10 +172,17 @@ async fn run_async(options: &EvalOptions) -> Result<EvalReport, EvalError> {
         Duration::from_secs(20),
     )
     .await?;
+    let path_intents = pathmap::PathIntents::load(&options.server.flows, &options.server.prompts)?;
     for result in &mut results {
-        result.understood = records
-            .get(&result.call_id)
-            .map(records::Understood::from_record);
+        result.understood = records.get(&result.call_id).map(|record| {
+            let mut u = records::Understood::from_record(record);
+            if u.intent.is_none() && u.transcript.is_none() {
+                // No spoken turn in the record: read the intent off the path.
+                u.intent = path_intents.last_intent(&u.path);
+                u.intent_from_path = u.intent.is_some();
+            }
+            u
+        });
         result.score();
     }
     let log = server.log();

@@ -19,6 +19,8 @@ pub struct Understood {
     pub slot_value: Option<String>,
     pub language: Option<String>,
     pub path: Vec<String>,
+    /// The intent was read off the node path (the record had no spoken turn).
+    pub intent_from_path: bool,
 }
 
 impl Understood {
@@ -49,6 +51,7 @@ impl Understood {
             slot_value,
             language: record.language.clone(),
             path: record.node_path.clone(),
+            intent_from_path: false,
         }
     }
 }
