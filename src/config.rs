@@ -245,6 +245,60 @@ fn default_webhook_timeout() -> u64 {
     10
 }
 
+/// Speech recognition in live calls (see docs/speech.md). A missing model file is not an error:
+/// the server logs a warning and runs keypad-only (speech `ask`s get `SpeechUnavailable`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AsrConfig {
+    /// whisper.cpp model for English recognition (`frontdoor model install` puts it here).
+    pub model: PathBuf,
+    /// Multilingual model used only to detect the caller's language; empty disables detection.
+    pub language_model: PathBuf,
+    /// Decode worker threads (one decode per thread). Default: the available cores, at most 2.
+    pub workers: Option<usize>,
+    /// Utterances allowed to wait for a worker; past this an `ask` falls back to keys.
+    pub queue_depth: usize,
+    /// A pause this long starts recognition speculatively (before end of speech is certain).
+    pub speculative_pause_ms: u64,
+    /// When a decode had to queue and its result is not back after this long, the holding
+    /// phrase (prompt `holding`) plays so the caller is never left in silence.
+    pub holding_after_ms: u64,
+}
+
+impl Default for AsrConfig {
+    fn default() -> Self {
+        AsrConfig {
+            model: PathBuf::from("models/ggml-tiny.en.bin"),
+            language_model: PathBuf::from("models/ggml-base.bin"),
+            workers: None,
+            queue_depth: 4,
+            speculative_pause_ms: 250,
+            holding_after_ms: 700,
+        }
+    }
+}
+
+impl AsrConfig {
+    /// Most decode workers by default: on the 2-core target more threads only contend.
+    pub const MAX_DEFAULT_WORKERS: usize = 2;
+
+    /// Decode threads to start: `workers`, else the available cores capped at
+    /// [`Self::MAX_DEFAULT_WORKERS`].
+    pub fn worker_count(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1)
+                .min(Self::MAX_DEFAULT_WORKERS)
+        })
+    }
+
+    /// Whether language detection is configured.
+    pub fn detects_language(&self) -> bool {
+        !self.language_model.as_os_str().is_empty()
+    }
+}
+
 /// What decides what an answered call does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -293,6 +347,8 @@ pub struct Config {
     pub outbound_targets: Vec<OutboundTarget>,
     /// Case store and CRM delivery.
     pub cases: CasesConfig,
+    /// Speech recognition.
+    pub asr: AsrConfig,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `frontdoor=debug`.
     pub log: String,
 }
@@ -326,6 +382,7 @@ impl Default for Config {
             demo_menu: PathBuf::from("demo/menu.yaml"),
             outbound_targets: Vec::new(),
             cases: CasesConfig::default(),
+            asr: AsrConfig::default(),
             log: "info".to_string(),
         }
     }
@@ -401,6 +458,12 @@ impl Config {
                 message: "a connection string is needed when cases.store is postgres".into(),
             });
         }
+        if self.asr.workers == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: "asr.workers",
+                message: "must be at least 1".into(),
+            });
+        }
         if self.session_expires_secs < self.min_se_secs {
             return Err(ConfigError::Invalid {
                 key: "session_expires_secs",
@@ -446,6 +509,25 @@ mod tests {
         );
         assert_eq!(c.max_calls, 10);
         assert_eq!(c.flows, PathBuf::from("call-flows"));
+    }
+
+    #[test]
+    fn asr_keys_default_and_override() {
+        let c = Config::from_yaml("asr:\n  queue_depth: 2\n  language_model: \"\"\n").unwrap();
+        assert_eq!(c.asr.queue_depth, 2);
+        assert!(!c.asr.detects_language());
+        assert_eq!(c.asr.model, PathBuf::from("models/ggml-tiny.en.bin"));
+        assert_eq!(c.asr.speculative_pause_ms, 250);
+        let n = AsrConfig::default().worker_count();
+        assert!((1..=AsrConfig::MAX_DEFAULT_WORKERS).contains(&n));
+        let zero = Config {
+            asr: AsrConfig {
+                workers: Some(0),
+                ..AsrConfig::default()
+            },
+            ..Config::default()
+        };
+        assert!(zero.validate().is_err());
     }
 
     #[test]

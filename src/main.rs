@@ -193,6 +193,24 @@ struct ServeArgs {
     /// Log filter, e.g. `info` or `frontdoor=debug`.
     #[arg(long, env = "FRONTDOOR_LOG")]
     log: Option<String>,
+    /// Whisper model for English recognition (`asr.model`).
+    #[arg(long, env = "FRONTDOOR_ASR_MODEL")]
+    asr_model: Option<PathBuf>,
+    /// Multilingual model for language detection; empty disables it (`asr.language_model`).
+    #[arg(long, env = "FRONTDOOR_ASR_LANGUAGE_MODEL")]
+    asr_language_model: Option<PathBuf>,
+    /// Decode worker threads (`asr.workers`).
+    #[arg(long, env = "FRONTDOOR_ASR_WORKERS")]
+    asr_workers: Option<usize>,
+    /// Utterances allowed to wait for a decode before falling back to keys (`asr.queue_depth`).
+    #[arg(long, env = "FRONTDOOR_ASR_QUEUE_DEPTH")]
+    asr_queue_depth: Option<usize>,
+    /// Pause that starts a speculative decode, ms (`asr.speculative_pause_ms`).
+    #[arg(long, env = "FRONTDOOR_ASR_SPECULATIVE_PAUSE_MS")]
+    asr_speculative_pause_ms: Option<u64>,
+    /// Wait for a queued decode before the holding phrase plays, ms (`asr.holding_after_ms`).
+    #[arg(long, env = "FRONTDOOR_ASR_HOLDING_AFTER_MS")]
+    asr_holding_after_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -235,6 +253,24 @@ impl ServeArgs {
         }
         if let Some(v) = &self.log {
             config.log = v.clone();
+        }
+        if let Some(v) = &self.asr_model {
+            config.asr.model = v.clone();
+        }
+        if let Some(v) = &self.asr_language_model {
+            config.asr.language_model = v.clone();
+        }
+        if let Some(v) = self.asr_workers {
+            config.asr.workers = Some(v);
+        }
+        if let Some(v) = self.asr_queue_depth {
+            config.asr.queue_depth = v;
+        }
+        if let Some(v) = self.asr_speculative_pause_ms {
+            config.asr.speculative_pause_ms = v;
+        }
+        if let Some(v) = self.asr_holding_after_ms {
+            config.asr.holding_after_ms = v;
         }
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)

@@ -500,8 +500,10 @@ async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
     )));
     let media_clock = MediaClock::start(tokio::runtime::Handle::current(), MediaPriority::Raised)
         .map_err(|e| ServerError::Setup(format!("media clock: {e}")))?;
+    let speech = crate::call::speech::SpeechServices::load(&config.asr);
     Ok(CallContext {
         media_clock,
+        speech,
         prompts,
         synthesizer,
         ports: PortAllocator::new(config.listen.ip(), config.rtp_ports),

@@ -10,6 +10,7 @@
 pub mod audio;
 pub mod cli;
 pub mod filter;
+pub mod language;
 pub mod model;
 pub mod pool;
 pub mod recognizer;
@@ -17,7 +18,8 @@ pub mod whisper;
 
 pub use cli::{model_install_cmd, transcribe_cmd};
 pub use filter::{EnergyGate, HallucinationFilter, NoInputReason, Verdict};
-pub use pool::{PoolStats, RecognitionJob, RecognizerPool, Saturated};
+pub use language::LanguageDetector;
+pub use pool::{PoolStats, RecognitionJob, RecognitionResult, RecognizerPool, Saturated};
 pub use recognizer::{RecognizeOptions, Recognizer, Transcript};
 pub use whisper::WhisperRecognizer;
 

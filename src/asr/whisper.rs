@@ -109,6 +109,34 @@ impl WhisperRecognizer {
         })
     }
 
+    /// Detects the language of `audio_16k` (encoder and language head only, no text decode):
+    /// ISO 639-1 code and its probability. Multilingual models only.
+    pub fn detect(&self, audio_16k: &[f32]) -> Result<(String, f32), AsrError> {
+        if !self.multilingual {
+            return Err(AsrError::Whisper(
+                "language detection needs a multilingual model".into(),
+            ));
+        }
+        if audio_16k.is_empty() {
+            return Err(AsrError::Audio("no audio to detect a language in".into()));
+        }
+        let audio: Vec<f32> = audio_16k
+            .iter()
+            .map(|&s| {
+                if s.is_finite() {
+                    s.clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::detect_language(&mut state, &audio)
+    }
+
     fn detect_language(state: &mut WhisperState, audio: &[f32]) -> Result<(String, f32), AsrError> {
         state
             .pcm_to_mel(audio, 1)

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod handler;
 pub mod ports;
 pub mod runtime;
+pub mod speech;
 pub mod transfer;
 
 pub use handler::{

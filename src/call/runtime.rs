@@ -15,6 +15,7 @@
 //! the readiness of every RTP/RTCP socket with one `epoll_wait` per tick. See
 //! docs/performance.md for the figures.
 
+mod listen;
 mod media_clock;
 mod readiness;
 
@@ -30,12 +31,16 @@ use super::handler::{
     CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, OpenCase, PlayItem,
 };
 use super::ports::{PortAllocator, PortPair};
+use super::speech::SpeechServices;
 use super::transfer::{AdvisorLeg, CallTransfer, LegStep, TransferStep};
+use crate::asr::RecognitionResult;
 use crate::crm::{CallRecord, CaseStore, CaseUpdate, MediaQuality, NewCase, Outcome};
 use crate::handoff::QueueDirectory;
 use crate::media::Codec as MediaCodec;
+use crate::media::echo::EchoGuard;
 use crate::media::player::PromptPlayer;
 use crate::media::session::{MediaConfig, MediaEvent, MediaSession, MediaStats};
+use crate::media::vad::Endpointer;
 use crate::prompts::library::PromptLibrary;
 use crate::prompts::tts::{SpeechRate, Synthesizer, Voice};
 use crate::sip::sdp::{
@@ -83,6 +88,8 @@ pub struct CallContext {
     pub queues: QueueDirectory,
     /// Runs every answered call's media and handler.
     pub media_clock: MediaClock,
+    /// Speech recognition and language detection shared by every call.
+    pub speech: Arc<SpeechServices>,
 }
 
 /// Starts the task for a new incoming call and returns the channel its SIP events go to.
@@ -125,6 +132,9 @@ enum Completion {
         clips: Vec<Arc<[i16]>>,
         barge_in: bool,
     },
+    /// An event for the handler raised while it was answering another (dispatched on the next
+    /// tick, so a handler never re-enters itself).
+    Deferred(CallEvent),
 }
 
 async fn run_call(
@@ -336,6 +346,8 @@ struct Listening {
     no_input_at: Option<Instant>,
     digits: String,
     inter_digit_at: Option<Instant>,
+    /// Endpointing and recognition, when the `ask` takes speech and speech is available.
+    speech: Option<listen::SpeechListening>,
 }
 
 struct CallTask {
@@ -369,6 +381,18 @@ struct CallTask {
     answered_at: SystemTime,
     transfer: Option<CallTransfer>,
     advisor: Option<AdvisorLeg>,
+    /// The caller's endpointer, created at the first speech `ask` (its filters and background
+    /// estimate follow the caller's audio for the rest of the call).
+    endpointer: Option<Endpointer>,
+    /// Levels of what we sent recently, so our echo does not barge in.
+    echo: EchoGuard,
+    /// The caller's last utterance (16 kHz), kept for `DetectLanguage`.
+    last_utterance: Option<Vec<f32>>,
+    language_job: Option<tokio::sync::oneshot::Receiver<RecognitionResult>>,
+    /// The holding phrase is playing (its end is not the handler's `PromptFinished`).
+    holding: bool,
+    /// The handler is being told `SpeechUnavailable`: a `Listen` it answers with is keys-only.
+    answering_unavailable: bool,
 }
 
 /// How long we wait for the BYE transaction before giving up on a clean end.
@@ -427,6 +451,12 @@ impl CallTask {
             answered_at: SystemTime::now(),
             transfer: None,
             advisor: None,
+            endpointer: None,
+            echo: EchoGuard::default(),
+            last_utterance: None,
+            language_job: None,
+            holding: false,
+            answering_unavailable: false,
         }
     }
 
@@ -493,6 +523,8 @@ impl CallTask {
         if self.ended {
             return;
         }
+        self.poll_recognition(now);
+        self.poll_language();
         if self.media.poll_timeout() <= now {
             self.media.handle_timeout(now);
         }
@@ -541,6 +573,10 @@ impl CallTask {
             };
             // UDP: a full socket buffer drops this packet, as the network would.
             let _ = socket.send_to(t.payload, t.destination);
+            if !t.is_rtcp {
+                let level = self.media.last_sent_dbfs();
+                self.echo.on_sent(now, level);
+            }
         }
         while let Some(ev) = self.media.poll_event() {
             match ev {
@@ -550,6 +586,8 @@ impl CallTask {
                 MediaEvent::Frame(frame) => {
                     if let Some(leg) = self.advisor.as_mut() {
                         leg.on_caller_frame(&frame);
+                    } else if self.listening.is_some() {
+                        self.on_caller_frame(now, &frame);
                     }
                     self.media.recycle_frame(frame);
                 }
@@ -576,7 +614,9 @@ impl CallTask {
             let digits = std::mem::take(&mut l.digits);
             self.listening = None;
             self.dispatch(CallEvent::Digits(digits));
-        } else if l.no_input_at.is_some_and(|t| now >= t) {
+        } else if l.no_input_at.is_some_and(|t| now >= t)
+            && !l.speech.as_ref().is_some_and(|s| s.active)
+        {
             self.listening = None;
             self.dispatch(CallEvent::NoInput);
         }
@@ -617,6 +657,11 @@ impl CallTask {
     }
 
     fn on_source_finished(&mut self, now: Instant) {
+        if std::mem::take(&mut self.holding) && self.pending.is_empty() {
+            // The holding phrase is ours, not the handler's prompt.
+            self.playing = false;
+            return;
+        }
         if !self.pending.is_empty() {
             let clips = std::mem::take(&mut self.pending);
             self.start_player(clips);
@@ -700,6 +745,7 @@ impl CallTask {
                 self.dispatch(CallEvent::CaseUpdated { reference });
             }
             Completion::OpenCases(cases) => self.dispatch(CallEvent::OpenCases { cases }),
+            Completion::Deferred(event) => self.dispatch(event),
             Completion::Clips {
                 generation,
                 clips,
@@ -717,10 +763,18 @@ impl CallTask {
         if self.ended {
             return;
         }
+        let unavailable = event == CallEvent::SpeechUnavailable;
         let actions = self.handler.on_event(&self.info, event);
+        let answering = std::mem::replace(&mut self.answering_unavailable, unavailable);
         for action in actions {
             self.apply(action);
         }
+        self.answering_unavailable = answering;
+    }
+
+    /// Queues `event` for the handler's next turn (see [`Completion::Deferred`]).
+    fn defer(&mut self, event: CallEvent) {
+        let _ = self.completions_tx.send(Completion::Deferred(event));
     }
 
     fn dispatch_final(&mut self) {
@@ -739,23 +793,22 @@ impl CallTask {
                 } else {
                     Some(now + spec.no_input_timeout)
                 };
+                // Dropping the previous `ask`'s speech state cancels its decodes.
+                self.listening = None;
+                let speech = self.start_speech(&spec);
                 self.listening = Some(Listening {
                     spec,
                     no_input_at,
                     digits: String::new(),
                     inter_digit_at: None,
+                    speech,
                 });
             }
             CallAction::SetSlowSpeech(slow) => self.slow = slow,
             CallAction::CreateCase { fields } => self.create_case(fields),
             CallAction::UpdateCase { reference, fields } => self.update_case(reference, fields),
             CallAction::FindOpenCases => self.find_open_cases(),
-            // Language detection is wired in with speech recognition; until then nothing is
-            // detected and the flow carries on in its default language.
-            CallAction::DetectLanguage => self.dispatch(CallEvent::LanguageDetected {
-                language: None,
-                probability: 0.0,
-            }),
+            CallAction::DetectLanguage => self.detect_language(),
             CallAction::Transfer { queue, context } => self.start_transfer(now, &queue, &context),
             CallAction::Hangup => self.hang_up(now, HangupCause::Completed),
         }
@@ -901,6 +954,7 @@ impl CallTask {
     }
 
     fn stop_playback(&mut self) {
+        self.holding = false;
         self.generation += 1;
         self.pending.clear();
         self.playing = false;

@@ -1,5 +1,5 @@
 //! Media for one call: RTP/RTCP (RFC 3550), jitter buffer, G.711, DTMF (RFC 4733 and in-band),
-//! voice activity detection and the prompt player.
+//! voice activity detection, the echo guard for barge-in and the prompt player.
 //!
 //! Sans-IO: every type here is fed packets, samples and `now`, and returns packets to send and
 //! events. Must not touch: sockets, signalling, flows. Nothing in it blocks or allocates per packet
@@ -7,6 +7,7 @@
 
 pub mod bridge;
 pub mod dtmf;
+pub mod echo;
 pub mod error;
 pub mod g711;
 pub mod jitter;

@@ -205,6 +205,8 @@ pub struct MediaSession {
     #[allow(clippy::vec_box)]
     frame_pool: Vec<Box<[i16; 160]>>,
     pcm: [i16; FRAME_SAMPLES],
+    /// RMS level of the last audio packet sent (dBFS), for the echo guard.
+    last_sent_dbfs: f32,
     tx: [u8; RTP_HEADER_LEN + MAX_PAYLOAD + 256],
     stats: MediaStats,
 }
@@ -266,6 +268,7 @@ impl MediaSession {
             events: VecDeque::new(),
             frame_pool: Vec::new(),
             pcm: [0; FRAME_SAMPLES],
+            last_sent_dbfs: super::echo::SILENCE_DBFS,
             tx: [0; RTP_HEADER_LEN + MAX_PAYLOAD + 256],
             stats: MediaStats::default(),
         }
@@ -455,6 +458,12 @@ impl MediaSession {
         }
     }
 
+    /// RMS level (dBFS) of the last audio packet sent; [`super::echo::SILENCE_DBFS`] when it
+    /// carried silence.
+    pub fn last_sent_dbfs(&self) -> f32 {
+        self.last_sent_dbfs
+    }
+
     /// Give a frame from [`MediaEvent::Frame`] back for reuse.
     pub fn recycle_frame(&mut self, frame: Box<[i16; 160]>) {
         if self.frame_pool.len() < FRAME_POOL {
@@ -525,12 +534,14 @@ impl MediaSession {
         let frames = self.config.frames_per_packet();
         let codec = self.config.codec;
         let mut has_audio = false;
+        self.last_sent_dbfs = super::echo::SILENCE_DBFS;
         for f in 0..frames {
             let audio = self.pull_frame();
             has_audio |= audio;
             let at = RTP_HEADER_LEN + f * FRAME_SAMPLES;
             let out = &mut self.tx[at..at + FRAME_SAMPLES];
             if audio {
+                self.last_sent_dbfs = self.last_sent_dbfs.max(super::echo::frame_dbfs(&self.pcm));
                 codec.encode_into(&self.pcm, out);
             } else {
                 out.fill(codec.silence_code());

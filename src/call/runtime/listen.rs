@@ -1,0 +1,406 @@
+//! Speech on the media thread: endpointing the caller's frames, barge-in (with the echo guard),
+//! speculative and final decodes on the shared recogniser pool, the holding phrase and the
+//! keypad fallback when the pool is saturated, turning results into `Heard` or no input, and
+//! language detection of the last utterance.
+//!
+//! Nothing here blocks: decodes run on the pool's threads and their oneshot receivers are polled
+//! with `try_recv` on the call's 20 ms tick (dropping a receiver cancels a job not yet started).
+//! Must not touch: what the answer means (the handler decides), SIP.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::CallTask;
+use crate::asr::{RecognitionJob, RecognitionResult, RecognizeOptions, Transcript, Verdict};
+use crate::call::handler::{CallEvent, ListenSpec};
+use crate::call::speech::{EndStep, UtteranceRecognition, initial_prompt};
+use crate::media::echo::frame_dbfs;
+use crate::media::vad::{EndpointConfig, Endpointer, VadEvent};
+use crate::pii::Pii;
+use crate::prompts::resample::FRAME_8K;
+
+/// The prompt played when a caller has waited `holding_after` for a queued decode.
+pub const HOLDING_PROMPT: &str = "holding";
+
+type Job = oneshot::Receiver<RecognitionResult>;
+
+/// Speech state of one `ask` (lives inside the call's `Listening`).
+pub(super) struct SpeechListening {
+    recognition: UtteranceRecognition<Job, RecognitionResult>,
+    options: RecognizeOptions,
+    /// An utterance is under way or being recognised: the no-input timer is suspended.
+    pub(super) active: bool,
+    /// The current utterance had a frame our own echo cannot explain.
+    caller_heard: bool,
+    /// `SpeechStarted` was dispatched for the current utterance.
+    announced: bool,
+    /// When the answering decode was submitted, and whether it had to queue.
+    submitted_at: Option<Instant>,
+    queued: bool,
+    holding_played: bool,
+    /// When the endpointer ended the utterance, and its length.
+    ended_at: Option<Instant>,
+    utterance_ms: u32,
+}
+
+/// What a finished decode amounts to.
+enum Outcome {
+    Heard(Pii<String>, Transcript),
+    NoInput(&'static str),
+}
+
+impl CallTask {
+    /// A `Listen` with `speech`: resets the endpointer for this `ask`. Returns the speech state,
+    /// or `None` (keys only) when speech is not available; `SpeechUnavailable` is then queued
+    /// for the handler unless it is itself answering one.
+    pub(super) fn start_speech(&mut self, spec: &ListenSpec) -> Option<SpeechListening> {
+        if !spec.speech {
+            return None;
+        }
+        if self.context.speech.recognizer().is_none() {
+            if !self.answering_unavailable {
+                self.defer(CallEvent::SpeechUnavailable);
+            }
+            return None;
+        }
+        let mut config = EndpointConfig::from_listen(spec);
+        // The runtime owns the no-input timer (armed when the prompt finishes, suspended while
+        // the caller speaks); the endpointer's own, counted from its first frame, never fires.
+        config.no_input_timeout = Duration::MAX;
+        config.speculative_pause = self.context.speech.speculative_pause;
+        match self.endpointer.as_mut() {
+            Some(e) => e.reset_with(config),
+            None => self.endpointer = Some(Endpointer::new(config)),
+        }
+        Some(SpeechListening {
+            recognition: UtteranceRecognition::new(),
+            options: RecognizeOptions::english(initial_prompt(&spec.hints)),
+            active: false,
+            caller_heard: false,
+            announced: false,
+            submitted_at: None,
+            queued: false,
+            holding_played: false,
+            ended_at: None,
+            utterance_ms: 0,
+        })
+    }
+
+    /// One 20 ms frame of caller audio.
+    pub(super) fn on_caller_frame(&mut self, now: Instant, frame: &[i16; FRAME_8K]) {
+        // Speech during a non-interruptible prompt is ignored (not even endpointed).
+        if self.playing && !self.barge_in {
+            return;
+        }
+        let Some(endpointer) = self.endpointer.as_mut() else {
+            return;
+        };
+        let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
+            return;
+        };
+        if speech.recognition.is_awaiting() {
+            return;
+        }
+        let event = endpointer.push_frame(now, frame);
+        if endpointer.is_speaking() && !speech.caller_heard {
+            let level = frame_dbfs(frame);
+            speech.caller_heard = !self.echo.explains(now, level);
+        }
+        let announce = speech.caller_heard && !speech.announced && endpointer.is_speaking();
+        if let Some(event) = event {
+            self.on_vad_event(now, event);
+        }
+        if announce {
+            self.on_caller_speech(now);
+        }
+    }
+
+    /// The caller (not our echo) is speaking: barge in and tell the handler.
+    fn on_caller_speech(&mut self, now: Instant) {
+        if self.playing && self.barge_in {
+            self.stop_playback();
+        }
+        let Some(listening) = self.listening.as_mut() else {
+            return;
+        };
+        let Some(speech) = listening.speech.as_mut() else {
+            return;
+        };
+        speech.announced = true;
+        speech.active = true;
+        // A prompt stopped early never finishes, so the no-input deadline starts now.
+        if listening.no_input_at.is_none() && !self.playing {
+            listening.no_input_at = Some(now + listening.spec.no_input_timeout);
+        }
+        self.dispatch(CallEvent::SpeechStarted);
+    }
+
+    fn on_vad_event(&mut self, now: Instant, event: VadEvent) {
+        let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
+            return;
+        };
+        match event {
+            VadEvent::SpeechStarted => speech.active = true,
+            VadEvent::SpeechRejected => self.resume_listening(),
+            VadEvent::SpeechResumed => speech.recognition.resumed(),
+            VadEvent::SpeculativeEnd { utterance } => {
+                if speech.caller_heard && self.context.speech.gate.passes(&utterance) {
+                    let job = RecognitionJob {
+                        audio_16k: utterance,
+                        options: speech.options.clone(),
+                    };
+                    // A refused speculative decode is no loss: the end resubmits.
+                    if let Some(pool) = self.context.speech.recognizer()
+                        && let Ok(receiver) = pool.submit(job)
+                    {
+                        speech.recognition.speculating(receiver);
+                    }
+                }
+            }
+            VadEvent::SpeechEnded { utterance, .. } => {
+                if !speech.caller_heard {
+                    // Our own prompt came back: not the caller's turn.
+                    self.resume_listening();
+                    return;
+                }
+                speech.ended_at = Some(now);
+                speech.utterance_ms = crate::asr::recognizer::duration_ms(utterance.len());
+                let step = speech.recognition.ended(utterance.clone());
+                self.last_utterance = Some(utterance);
+                self.on_end_step(now, step);
+            }
+            VadEvent::MaxLength { utterance } => {
+                if !speech.caller_heard {
+                    self.resume_listening();
+                    return;
+                }
+                speech.ended_at = Some(now);
+                speech.utterance_ms = crate::asr::recognizer::duration_ms(utterance.len());
+                let step = speech.recognition.cut(utterance.clone());
+                self.last_utterance = Some(utterance);
+                self.on_end_step(now, step);
+            }
+            // The endpointer's no-input timer is disabled (see `start_speech`).
+            VadEvent::NoInput => {}
+        }
+    }
+
+    fn on_end_step(&mut self, now: Instant, step: EndStep<RecognitionResult>) {
+        match step {
+            EndStep::Ready(result) => self.on_recognised(now, result),
+            EndStep::Wait => {
+                if let Some(s) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) {
+                    s.submitted_at.get_or_insert(now);
+                }
+            }
+            EndStep::Submit(audio) => self.submit_final(now, audio),
+        }
+    }
+
+    fn submit_final(&mut self, now: Instant, audio: Vec<f32>) {
+        let services = std::sync::Arc::clone(&self.context.speech);
+        let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
+            return;
+        };
+        if !services.gate.passes(&audio) {
+            self.finish_turn(now, Outcome::NoInput("too quiet"), None);
+            return;
+        }
+        let Some(pool) = services.recognizer() else {
+            return;
+        };
+        let queued = pool.stats().would_wait();
+        let job = RecognitionJob {
+            audio_16k: audio,
+            options: speech.options.clone(),
+        };
+        match pool.submit(job) {
+            Ok(receiver) => {
+                speech.recognition.submitted(receiver);
+                speech.submitted_at = Some(now);
+                speech.queued = queued;
+            }
+            Err(saturated) => {
+                tracing::warn!(call_id = %self.info.call_id, waiting = saturated.queue_depth, "recogniser saturated: asking for keys");
+                if let Some(l) = self.listening.as_mut() {
+                    l.speech = None;
+                    l.no_input_at = Some(now + l.spec.no_input_timeout);
+                }
+                self.dispatch(CallEvent::SpeechUnavailable);
+            }
+        }
+    }
+
+    /// Polls the decode in flight; plays the holding phrase when a queued one keeps the caller
+    /// waiting. Called on every tick.
+    pub(super) fn poll_recognition(&mut self, now: Instant) {
+        let holding_after = self.context.speech.holding_after;
+        let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
+            return;
+        };
+        let result = speech
+            .recognition
+            .poll(|receiver| match receiver.try_recv() {
+                Ok(result) => Some(result),
+                Err(oneshot::error::TryRecvError::Empty) => None,
+                Err(oneshot::error::TryRecvError::Closed) => Some(Err(
+                    crate::asr::AsrError::Whisper("recogniser pool stopped".into()),
+                )),
+            });
+        if let Some(result) = result {
+            self.on_recognised(now, result);
+            return;
+        }
+        let waiting_too_long = speech.recognition.is_awaiting()
+            && speech.queued
+            && !speech.holding_played
+            && speech
+                .submitted_at
+                .is_some_and(|at| now.saturating_duration_since(at) >= holding_after);
+        if waiting_too_long && !self.playing {
+            speech.holding_played = true;
+            self.play_holding_phrase();
+        }
+    }
+
+    fn play_holding_phrase(&mut self) {
+        let Some(clip) = self.context.prompts.get(HOLDING_PROMPT, None) else {
+            tracing::debug!(call_id = %self.info.call_id, "no holding prompt to play");
+            return;
+        };
+        self.holding = true;
+        self.barge_in = false;
+        self.start_player(vec![clip]);
+    }
+
+    fn on_recognised(&mut self, now: Instant, result: RecognitionResult) {
+        let outcome = match &result {
+            Err(e) => {
+                tracing::warn!(call_id = %self.info.call_id, error = %e, "recognition failed: treated as no input");
+                Outcome::NoInput("recognition failed")
+            }
+            Ok(t) => match self.context.speech.filter.judge(t) {
+                Verdict::Speech(text) => Outcome::Heard(Pii::new(text), t.clone()),
+                Verdict::NoInput(reason) => Outcome::NoInput(no_input_label(reason)),
+            },
+        };
+        self.finish_turn(now, outcome, result.ok());
+    }
+
+    /// Logs the turn and either hands the transcript to the handler or goes on listening.
+    fn finish_turn(&mut self, now: Instant, outcome: Outcome, transcript: Option<Transcript>) {
+        let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
+            return;
+        };
+        let t = transcript.unwrap_or_default();
+        let waited = speech
+            .submitted_at
+            .map_or(0, |at| now.saturating_duration_since(at).as_millis() as u64);
+        let since_end = speech
+            .ended_at
+            .map_or(0, |at| now.saturating_duration_since(at).as_millis() as u64);
+        let (heard, reason) = match &outcome {
+            Outcome::Heard(..) => (true, ""),
+            Outcome::NoInput(r) => (false, *r),
+        };
+        let text = match &outcome {
+            Outcome::Heard(text, _) => text.clone(),
+            Outcome::NoInput(_) => Pii::new(t.text.clone()),
+        };
+        tracing::info!(
+            call_id = %self.info.call_id,
+            utterance_ms = speech.utterance_ms,
+            speculative = speech.recognition.speculation().as_str(),
+            queue_wait_ms = waited.saturating_sub(u64::from(t.decode_ms)),
+            decode_ms = t.decode_ms,
+            end_to_result_ms = since_end,
+            heard,
+            no_input = reason,
+            confidence = format_args!("{:.2}", t.confidence),
+            no_speech_prob = format_args!("{:.2}", t.no_speech_prob),
+            transcript = %text,
+            "speech turn"
+        );
+        match outcome {
+            Outcome::Heard(text, t) => {
+                self.listening = None;
+                // The answer should not wait for "One moment." to finish.
+                if self.holding {
+                    self.stop_playback();
+                }
+                self.dispatch(CallEvent::Heard {
+                    text,
+                    confidence: t.confidence,
+                    language: t.language,
+                });
+            }
+            Outcome::NoInput(_) => self.resume_listening(),
+        }
+    }
+
+    /// Back to waiting for speech in the same `ask`: the no-input deadline it had still holds.
+    fn resume_listening(&mut self) {
+        let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
+            return;
+        };
+        speech.recognition.clear();
+        speech.active = false;
+        speech.caller_heard = false;
+        speech.announced = false;
+        speech.submitted_at = None;
+        speech.queued = false;
+        speech.ended_at = None;
+        if let Some(e) = self.endpointer.as_mut() {
+            e.reset();
+        }
+    }
+
+    /// `DetectLanguage`: the last utterance through the multilingual model, off this thread.
+    pub(super) fn detect_language(&mut self) {
+        let submitted = match (self.context.speech.languages(), self.last_utterance.clone()) {
+            (Some(detector), Some(audio)) => detector.submit(audio).ok(),
+            _ => None,
+        };
+        match submitted {
+            Some(receiver) => self.language_job = Some(receiver),
+            None => self.defer(CallEvent::LanguageDetected {
+                language: None,
+                probability: 0.0,
+            }),
+        }
+    }
+
+    pub(super) fn poll_language(&mut self) {
+        let Some(receiver) = self.language_job.as_mut() else {
+            return;
+        };
+        let result = match receiver.try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => return,
+            Ok(result) => result.ok(),
+            Err(oneshot::error::TryRecvError::Closed) => None,
+        };
+        self.language_job = None;
+        let (language, probability) = result
+            .and_then(|t| t.language.map(|l| (Some(l), t.language_prob)))
+            .unwrap_or((None, 0.0));
+        tracing::info!(call_id = %self.info.call_id, language = ?language, probability, "language detected");
+        self.dispatch(CallEvent::LanguageDetected {
+            language,
+            probability,
+        });
+    }
+}
+
+fn no_input_label(reason: crate::asr::NoInputReason) -> &'static str {
+    use crate::asr::NoInputReason as R;
+    match reason {
+        R::TooQuiet => "too quiet",
+        R::Empty => "empty",
+        R::NonSpeech => "non-speech",
+        R::KnownFiller => "filler",
+        R::NoSpeechProbability => "no-speech probability",
+        R::LowConfidence => "low confidence",
+        R::Repetition => "repetition",
+    }
+}
