@@ -80,6 +80,7 @@ fn call_record(call_id: &str, caller: &str, days_ago: i64) -> CallRecord {
         intent: Some("missed_bin".into()),
         confidence: Some(0.91),
         dtmf: None,
+        ..Turn::default()
     }];
     r.survey = vec![("satisfaction".into(), "5".into())];
     r.language = Some("en-GB".into());

@@ -290,3 +290,55 @@ fn validate_exit_codes_and_json() {
         2
     );
 }
+
+#[test]
+fn returning_caller_nodes_are_checked() {
+    let all = errors("returning_errors.yaml");
+    let messages: Vec<(u32, u32, &str)> = all
+        .iter()
+        .map(|(l, c, m, _)| (*l, *c, m.as_str()))
+        .collect();
+    assert!(
+        messages.contains(&(
+            5,
+            20,
+            "no `case` node in this flow creates `missed_bim` cases"
+        )),
+        "{all:?}"
+    );
+    let (_, _, _, h) = all
+        .iter()
+        .find(|(l, _, _, _)| *l == 5)
+        .expect("the case type error");
+    assert_eq!(h.as_deref(), Some("did you mean `missed_bin`?"));
+    assert!(
+        messages.contains(&(14, 29, "no `ask` captures a slot named `house_numbr`")),
+        "{all:?}"
+    );
+    assert_eq!(all.len(), 2, "{all:?}");
+}
+
+#[test]
+fn case_update_needs_a_verification_and_keys_prompt_needs_keys() {
+    let all = errors("update_without_verify.yaml");
+    let messages: Vec<(u32, u32, &str)> = all
+        .iter()
+        .map(|(l, c, m, _)| (*l, *c, m.as_str()))
+        .collect();
+    assert!(
+        messages.contains(&(
+            7,
+            25,
+            "ask `menu` has a `keys_prompt` but no keys or keyable slot"
+        )),
+        "{all:?}"
+    );
+    assert!(
+        messages.contains(&(
+            11,
+            38,
+            "case node `chase` updates a returning caller's case, but this flow never verifies one"
+        )),
+        "{all:?}"
+    );
+}

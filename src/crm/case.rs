@@ -209,23 +209,29 @@ impl CaseRecord {
     /// value for, never matches: a caller number alone proves nothing (it can be spoofed or
     /// shared), so nothing of a case is read out until this returns true.
     pub fn matches_caller_answers(&self, answers: &[(&str, &str)]) -> bool {
-        fn norm(s: &str) -> String {
-            s.chars()
-                .filter(|c| !c.is_whitespace())
-                .flat_map(char::to_uppercase)
-                .collect()
-        }
-        !answers.is_empty()
-            && answers.iter().all(|(key, given)| {
-                let stored = match self.fields.get(*key) {
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(serde_json::Value::Number(n)) => n.to_string(),
-                    _ => return false,
-                };
-                let (stored, given) = (norm(&stored), norm(given));
-                !stored.is_empty() && stored == given
-            })
+        fields_match_caller_answers(&self.fields, answers)
     }
+}
+
+/// [`CaseRecord::matches_caller_answers`] over a case's fields alone (what a call handler gets
+/// in `CallEvent::OpenCases`).
+pub fn fields_match_caller_answers(fields: &serde_json::Value, answers: &[(&str, &str)]) -> bool {
+    fn norm(s: &str) -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_uppercase)
+            .collect()
+    }
+    !answers.is_empty()
+        && answers.iter().all(|(key, given)| {
+            let stored = match fields.get(*key) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                _ => return false,
+            };
+            let (stored, given) = (norm(&stored), norm(given));
+            !stored.is_empty() && stored == given
+        })
 }
 
 /// What happened to a case, as told to remote sinks.

@@ -32,6 +32,7 @@ mod webhook;
 
 pub use case::{
     CaseRecord, CaseStatus, DeadLetter, EventKind, NewCase, OutboxEvent, SinkRegistration,
+    fields_match_caller_answers,
 };
 pub use commands::{
     ExportFormat, dead_letter_list_cmd, dead_letter_retry_cmd, records_export_cmd,

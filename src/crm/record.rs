@@ -63,6 +63,16 @@ pub struct Turn {
     pub confidence: Option<f32>,
     /// Keys pressed (never recorded for sensitive asks).
     pub dtmf: Option<String>,
+    /// The flow node that asked (its id; subflow nodes as `site/node`).
+    #[serde(default)]
+    pub node: String,
+    /// Slot values understood from this answer, as JSON (`{"postcode": "RM17 6SL"}`). `None`
+    /// when nothing was understood or the ask was sensitive.
+    #[serde(default)]
+    pub slots: Option<Pii<serde_json::Value>>,
+    /// The language the exchange was in (ISO 639-1).
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 impl fmt::Debug for Turn {
@@ -73,6 +83,16 @@ impl fmt::Debug for Turn {
             .field("intent", &self.intent)
             .field("confidence", &self.confidence)
             .field("dtmf", &self.dtmf.as_ref().map(|d| d.len()))
+            .field("node", &self.node)
+            .field(
+                "slots",
+                &self.slots.as_ref().and_then(|s| {
+                    s.expose()
+                        .as_object()
+                        .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                }),
+            )
+            .field("language", &self.language)
             .finish()
     }
 }

@@ -781,11 +781,13 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     })
 }
 
-/// Turns with their transcripts removed (intent, confidence and keys stay for reporting).
+/// Turns with their transcripts and the slot values understood from them removed (personal
+/// data); node, intent, confidence and keys stay for reporting.
 pub(crate) fn strip_transcripts(turns_json: &str) -> Result<String, CrmError> {
     let mut turns: Vec<Turn> = serde_json::from_str(turns_json)?;
     for t in &mut turns {
         t.transcript = None;
+        t.slots = None;
     }
     Ok(serde_json::to_string(&turns)?)
 }

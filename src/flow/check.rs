@@ -42,6 +42,13 @@ const BUILT_IN_VARS: [&str; 7] = [
     "flow.name",
 ];
 
+/// Variables a `verify_case` node sets once the caller has proved who they are (unset before:
+/// nothing of a case can be read out to an unverified caller).
+const OPEN_CASE_VARS: [&str; 3] = ["open_case.ref", "open_case.service", "open_case.reported"];
+
+/// Language detection's default threshold.
+const DEFAULT_LANGUAGE_MIN_PROBABILITY: f64 = 0.5;
+
 const DEFAULT_EMERGENCY_TEXT: &str = "If you or someone else is in danger right now, hang up and call 999. \
      I am putting you through to an advisor straight away.";
 
@@ -118,6 +125,12 @@ struct Checker<'a> {
     intents: BTreeSet<String>,
     enums: BTreeMap<String, EnumType>,
     known_vars: BTreeSet<String>,
+    /// Types of the cases this flow creates (what `lookup_cases` may look for).
+    case_types: BTreeSet<String>,
+    /// Whether a `lookup_cases` node exists (`verify_case` needs one).
+    has_lookup: bool,
+    /// Whether a `verify_case` node exists (`case` `update:` needs one).
+    has_verify: bool,
     flow_globals: Globals,
 }
 
@@ -140,6 +153,9 @@ impl<'a> Checker<'a> {
             intents: BTreeSet::new(),
             enums: BTreeMap::new(),
             known_vars: BTreeSet::new(),
+            case_types: BTreeSet::new(),
+            has_lookup: false,
+            has_verify: false,
             flow_globals: Globals::default(),
         }
     }
@@ -349,11 +365,51 @@ impl<'a> Checker<'a> {
                 vec![PromptRef::Text(by_lang)]
             }
         };
+        let interpreter_prompt = s.interpreter_prompt.as_ref().map(|p| {
+            let default = self.default_lang();
+            let mut langs = vec![default.clone()];
+            langs.extend(s.interpreter_languages.iter().map(|l| l.value.clone()));
+            for lang in langs {
+                if !self.catalog.has(&lang, &p.value, &default) {
+                    self.error(
+                        p.pos,
+                        "missing-prompt",
+                        format!("interpreter prompt `{}` has no `{lang}` version", p.value),
+                        Some(format!(
+                            "add a `{}\t{lang}\t<text>` line to prompts.tsv",
+                            p.value
+                        )),
+                    );
+                }
+            }
+            p.value.clone()
+        });
+        if let Some(first) = s.interpreter_languages.first()
+            && s.interpreter_prompt.is_none()
+        {
+            self.error(
+                first.pos,
+                "missing-key",
+                "`interpreter_languages` needs an `interpreter_prompt` to play in them",
+                None,
+            );
+        }
+        let advisor_queue = s
+            .advisor_queue
+            .as_ref()
+            .map_or_else(|| "advisors".to_string(), |q| q.value.clone());
         Settings {
-            advisor_queue: s
-                .advisor_queue
+            interpreter_queue: s
+                .interpreter_queue
                 .as_ref()
-                .map_or_else(|| "advisors".to_string(), |q| q.value.clone()),
+                .map_or_else(|| advisor_queue.clone(), |q| q.value.clone()),
+            interpreter_prompt,
+            language_min_probability: s
+                .language_min_probability
+                .as_ref()
+                .map_or(DEFAULT_LANGUAGE_MIN_PROBABILITY, |p| p.value)
+                as f32,
+            advisor_queue,
             emergency_queue: s
                 .emergency_queue
                 .as_ref()
@@ -574,8 +630,19 @@ impl<'a> Checker<'a> {
                         vars.insert(format!("vars.{}", k.value));
                     }
                 }
-                RawKind::Case { .. } => {
+                RawKind::Case { case_type, .. } => {
                     vars.insert("case.ref".to_string());
+                    if let Some(t) = case_type {
+                        self.case_types.insert(t.value.clone());
+                    }
+                }
+                RawKind::LookupCases { .. } => {
+                    self.has_lookup = true;
+                    vars.insert("caller.open_cases".to_string());
+                }
+                RawKind::VerifyCase { .. } => {
+                    self.has_verify = true;
+                    vars.extend(OPEN_CASE_VARS.iter().map(|v| v.to_string()));
                 }
                 RawKind::Survey { questions, .. } => {
                     for q in questions {
@@ -663,9 +730,21 @@ impl<'a> Checker<'a> {
             RawKind::Case {
                 case_type,
                 fields,
+                update,
                 next,
                 on_failure,
             } => {
+                if let Some(u) = update
+                    && u.value
+                    && !self.has_verify
+                {
+                    self.error(
+                        u.pos,
+                        "update-without-verify",
+                        format!("case node `{id}` updates a returning caller's case, but this flow never verifies one"),
+                        Some("add a `lookup_cases` node and a `verify_case` node before it".into()),
+                    );
+                }
                 if case_type.is_none() {
                     self.error(
                         at,
@@ -684,8 +763,92 @@ impl<'a> Checker<'a> {
                         .map(|t| t.value.clone())
                         .unwrap_or_default(),
                     fields,
+                    update: update.as_ref().is_some_and(|u| u.value),
                     next: self.require(scope, next, at, "next", &id),
                     on_failure: on_failure.as_ref().and_then(|f| self.resolve(scope, f)),
+                }
+            }
+            RawKind::LookupCases {
+                pos,
+                case_types,
+                found,
+                none,
+            } => {
+                if case_types.is_empty() {
+                    self.error(
+                        *pos,
+                        "missing-key",
+                        format!("`lookup_cases` in `{id}` names no case types"),
+                        Some("write `lookup_cases: [missed_bin]`".into()),
+                    );
+                }
+                for t in case_types {
+                    if !self.case_types.contains(&t.value) {
+                        let hint =
+                            did_you_mean(&t.value, self.case_types.iter().map(String::as_str))
+                                .or_else(|| {
+                                    Some("name the `type` of a `case` node in this flow".into())
+                                });
+                        self.error(
+                            t.pos,
+                            "unknown-case-type",
+                            format!("no `case` node in this flow creates `{}` cases", t.value),
+                            hint,
+                        );
+                    }
+                }
+                NodeKind::LookupCases {
+                    case_types: case_types.iter().map(|t| t.value.clone()).collect(),
+                    found: self.require(scope, found, at, "found", &id),
+                    none: self.require(scope, none, at, "none", &id),
+                }
+            }
+            RawKind::VerifyCase {
+                pos,
+                answers,
+                verified,
+                failed,
+            } => {
+                if !self.has_lookup {
+                    self.error(
+                        *pos,
+                        "verify-without-lookup",
+                        format!("`verify_case` in `{id}` has no open cases to verify against"),
+                        Some("add a `lookup_cases` node before it".into()),
+                    );
+                }
+                if answers.is_empty() {
+                    self.error(
+                        *pos,
+                        "missing-key",
+                        format!("`verify_case` in `{id}` names no slots to check"),
+                        Some("write `verify_case: [postcode, house_number]`: things only the caller would know".into()),
+                    );
+                }
+                for a in answers {
+                    let var = format!("slots.{}", a.value);
+                    if !self.known_vars.contains(&var) {
+                        let slots: Vec<String> = self
+                            .known_vars
+                            .iter()
+                            .filter_map(|v| v.strip_prefix("slots.").map(str::to_string))
+                            .collect();
+                        let hint = did_you_mean(&a.value, slots.iter().map(String::as_str))
+                            .or_else(|| {
+                                Some("name a slot captured by an `ask` in this flow".into())
+                            });
+                        self.error(
+                            a.pos,
+                            "unknown-slot",
+                            format!("no `ask` captures a slot named `{}`", a.value),
+                            hint,
+                        );
+                    }
+                }
+                NodeKind::VerifyCase {
+                    answers: answers.iter().map(|a| a.value.clone()).collect(),
+                    verified: self.require(scope, verified, at, "verified", &id),
+                    failed: self.require(scope, failed, at, "failed", &id),
                 }
             }
             RawKind::Transfer {
@@ -950,6 +1113,21 @@ impl<'a> Checker<'a> {
         };
         let no_input = steps(self, &a.no_input);
         let no_match = steps(self, &a.no_match);
+        let keys_prompt = a
+            .keys_prompt
+            .as_ref()
+            .map(|p| self.prompts(scope, p))
+            .unwrap_or_default();
+        if let Some(p) = a.keys_prompt.as_ref().and_then(|p| p.first())
+            && !keyable
+        {
+            self.error(
+                p.pos(),
+                "keys-prompt-without-keys",
+                format!("ask `{id}` has a `keys_prompt` but no keys or keyable slot"),
+                Some("without speech this ask goes to its `fallback`; remove `keys_prompt`".into()),
+            );
+        }
         Ask {
             prompts,
             intents,
@@ -972,6 +1150,7 @@ impl<'a> Checker<'a> {
                 .map_or(settings.no_input_timeout, |t| {
                     Duration::from_millis(u64::from(t.value))
                 }),
+            keys_prompt,
         }
     }
 
@@ -1319,7 +1498,12 @@ impl<'a> Checker<'a> {
         let immediate = |k: &NodeKind| {
             matches!(
                 k,
-                NodeKind::Set { .. } | NodeKind::Branch { .. } | NodeKind::Goto(_)
+                NodeKind::Set { .. }
+                    | NodeKind::Branch { .. }
+                    | NodeKind::Goto(_)
+                    | NodeKind::VerifyCase { .. }
+                    // Immediate for a withheld number (nothing to look up).
+                    | NodeKind::LookupCases { .. }
             )
         };
         let mut state = vec![0u8; nodes.len()];
@@ -1402,6 +1586,10 @@ pub fn successors(kind: &NodeKind, settings: &Settings) -> Vec<NodeId> {
             out.extend(*on_failure);
         }
         NodeKind::Transfer { on_failure, .. } => out.extend(*on_failure),
+        NodeKind::LookupCases { found, none, .. } => out.extend([*found, *none]),
+        NodeKind::VerifyCase {
+            verified, failed, ..
+        } => out.extend([*verified, *failed]),
         NodeKind::Goto(t) => out.push(*t),
         NodeKind::Hangup { .. } => {}
     }

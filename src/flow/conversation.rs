@@ -1,7 +1,9 @@
 //! `frontdoor test`: conversation tests in YAML. Each file names a flow and holds tests; each
-//! test is caller turns (`say`, `keys`, `silence`, `hangup`, `case_fails`, `transfer_fails`)
-//! with expectations (prompt heard, node reached, slot values, case fields, transfer queue and
-//! context, call ended, "slower" on, survey answers).
+//! test may give the caller's `open_cases` (returning callers), then caller turns (`say`,
+//! `keys`, `silence`, `hangup`, `speech_unavailable`, `case_fails`, `transfer_fails`,
+//! `detected` for what language detection hears) with expectations (prompt heard or not, words
+//! heard or not, node reached, slot values, case fields, case updated, transfer queue and
+//! context, call ended, "slower" on, keys only, survey answers).
 //!
 //! Owns the test format and its runner. The call itself is a [`Session`].
 
@@ -21,6 +23,7 @@ use super::model::CheckedFlow;
 use super::session::{Output, Session};
 use super::set::check_file;
 use super::understand::Understanding;
+use crate::call::OpenCase;
 
 /// A test file: the flow under test and its tests.
 #[derive(Debug, Deserialize)]
@@ -47,10 +50,44 @@ pub struct TestCase {
     /// Caller number; `withheld` for none (default a mobile number).
     #[serde(default)]
     pub caller: Option<String>,
+    /// Open cases on the caller's number (what a case lookup finds).
+    #[serde(default)]
+    pub open_cases: Vec<TestOpenCase>,
     /// Expectations right after the call is answered.
     #[serde(default)]
     pub start: Option<Expect>,
     pub turns: Vec<Turn>,
+}
+
+/// An open case on the caller's number.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestOpenCase {
+    pub reference: String,
+    /// The case type (`missed_bin`).
+    #[serde(rename = "type")]
+    pub case_type: String,
+    /// Its captured fields.
+    #[serde(default)]
+    pub fields: BTreeMap<String, Value>,
+    /// The date it was reported, `YYYY-MM-DD` (default: the call date).
+    #[serde(default)]
+    pub reported: Option<String>,
+}
+
+/// What language detection hears on the next utterance.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detected {
+    pub language: String,
+    #[serde(default = "Detected::default_probability")]
+    pub probability: f32,
+}
+
+impl Detected {
+    fn default_probability() -> f32 {
+        0.9
+    }
 }
 
 /// One caller turn and what should follow.
@@ -69,6 +106,12 @@ pub struct Turn {
     pub case_fails: bool,
     #[serde(default)]
     pub transfer_fails: bool,
+    /// Speech recognition becomes unavailable during this ask (keypad fallback).
+    #[serde(default)]
+    pub speech_unavailable: bool,
+    /// What language detection hears if the flow asks during this turn.
+    #[serde(default)]
+    pub detected: Option<Detected>,
     #[serde(default)]
     pub expect: Option<Expect>,
 }
@@ -86,6 +129,9 @@ pub struct Expect {
     /// A named prompt that must not be heard during this turn.
     #[serde(default)]
     pub not_prompt: Option<String>,
+    /// Words that must not be heard during this turn (in any prompt).
+    #[serde(default)]
+    pub not_says: Option<OneOrMany>,
     /// The node the call is at after the turn.
     #[serde(default)]
     pub node: Option<String>,
@@ -101,6 +147,18 @@ pub struct Expect {
     /// No case written during the whole call so far.
     #[serde(default)]
     pub no_case: bool,
+    /// The last case update: `reference` and fields (a subset).
+    #[serde(default)]
+    pub updated: Option<BTreeMap<String, Value>>,
+    /// No case updated during the whole call so far.
+    #[serde(default)]
+    pub no_update: bool,
+    /// Whether the current ask listens for keys only.
+    #[serde(default)]
+    pub keys_only: Option<bool>,
+    /// The language the call is in now (prompts), or the caller's detected language.
+    #[serde(default)]
+    pub language: Option<String>,
     /// The queue of the last transfer.
     #[serde(default)]
     pub transfer: Option<String>,
@@ -247,7 +305,30 @@ pub fn run_test(
         caller,
         dialled: String::new(),
     };
-    let (mut session, first) = Session::start(Arc::clone(flow), Arc::clone(understanding), ctx);
+    let mut open_cases = Vec::new();
+    for c in &test.open_cases {
+        let reported = match &c.reported {
+            Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|_| format!("bad reported date `{d}`"))?,
+            None => date,
+        };
+        // Midday local time: the reported day is the same in every time zone offset the
+        // council can be in.
+        let created_at = reported
+            .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default())
+            .and_local_timezone(chrono::Local)
+            .earliest()
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok_or_else(|| format!("reported date `{reported}` has no local midday"))?;
+        open_cases.push(OpenCase {
+            reference: c.reference.clone(),
+            service: c.case_type.clone(),
+            fields: Value::Object(c.fields.clone().into_iter().collect()),
+            created_at,
+        });
+    }
+    let (mut session, first) =
+        Session::start_with_cases(Arc::clone(flow), Arc::clone(understanding), ctx, open_cases);
     if let Some(e) = &test.start {
         check_expect(e, &session, &first).map_err(|w| format!("at the start: {w}"))?;
     }
@@ -258,7 +339,12 @@ pub fn run_test(
         if turn.transfer_fails {
             session.fail_next_transfer();
         }
-        let outputs = if let Some(words) = &turn.say {
+        if let Some(d) = &turn.detected {
+            session.detect_language_as(&d.language, d.probability);
+        }
+        let outputs = if turn.speech_unavailable {
+            session.speech_unavailable()
+        } else if let Some(words) = &turn.say {
             session.say(words)
         } else if let Some(keys) = &turn.keys {
             session.keys(keys)
@@ -275,7 +361,13 @@ pub fn run_test(
                 .as_ref()
                 .map(|s| format!("say {s:?}"))
                 .or_else(|| turn.keys.as_ref().map(|k| format!("keys {k:?}")))
-                .unwrap_or_else(|| "silence".into());
+                .unwrap_or_else(|| {
+                    if turn.speech_unavailable {
+                        "speech unavailable".into()
+                    } else {
+                        "silence".into()
+                    }
+                });
             check_expect(e, &session, &outputs)
                 .map_err(|w| format!("turn {} ({what}): {w}", i + 1))?;
         }
@@ -318,6 +410,17 @@ fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), Strin
         && heard.iter().any(|(n, _)| *n == Some(p.as_str()))
     {
         return Err(format!("did not expect prompt `{p}`"));
+    }
+    if let Some(banned) = &e.not_says {
+        let banned: Vec<&String> = match banned {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v.iter().collect(),
+        };
+        for b in banned {
+            if let Some((_, t)) = heard.iter().find(|(_, t)| t.contains(b.as_str())) {
+                return Err(format!("did not expect to hear {b:?}, heard {t:?}"));
+            }
+        }
     }
     if let Some(words) = &e.says
         && !heard.iter().any(|(_, t)| t.contains(words.as_str()))
@@ -372,6 +475,45 @@ fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), Strin
                     case.get(k).map_or("nothing".into(), Value::to_string)
                 ));
             }
+        }
+    }
+    if e.no_update && !s.updates().is_empty() {
+        return Err(format!(
+            "expected no case update, {} made",
+            s.updates().len()
+        ));
+    }
+    if let Some(fields) = &e.updated {
+        let Some((reference, case)) = s.updates().last() else {
+            return Err("expected a case update, none made".into());
+        };
+        for (k, v) in fields {
+            let got = if k == "reference" {
+                Some(Value::String(reference.clone()))
+            } else {
+                case.get(k).cloned()
+            };
+            if got.as_ref() != Some(v) {
+                return Err(format!(
+                    "expected updated `{k}` = {v}, got {}",
+                    got.map_or("nothing".into(), |g| g.to_string())
+                ));
+            }
+        }
+    }
+    if let Some(keys_only) = e.keys_only {
+        let speech = s.listen_spec().is_some_and(|l| l.speech);
+        if i.keys_only() != keys_only || speech == keys_only {
+            return Err(format!(
+                "expected keys only {keys_only}, interpreter says {} and listens for speech: {speech}",
+                i.keys_only()
+            ));
+        }
+    }
+    if let Some(lang) = &e.language {
+        let got = i.caller_language().unwrap_or(i.language());
+        if got != lang {
+            return Err(format!("expected language `{lang}`, got `{got}`"));
         }
     }
     if let Some(q) = &e.transfer {

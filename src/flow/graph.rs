@@ -71,6 +71,12 @@ fn edges(flow: &CheckedFlow, id: usize) -> Vec<(usize, String)> {
             e.extend(on_failure.map(|n| (n, "failed".to_string())));
             e
         }
+        NodeKind::LookupCases { found, none, .. } => {
+            vec![(*found, "found".into()), (*none, "none".into())]
+        }
+        NodeKind::VerifyCase {
+            verified, failed, ..
+        } => vec![(*verified, "verified".into()), (*failed, "failed".into())],
         NodeKind::Transfer { on_failure, .. } => on_failure
             .map(|n| (n, "failed".to_string()))
             .into_iter()
@@ -95,7 +101,19 @@ fn label(flow: &CheckedFlow, id: usize) -> String {
         NodeKind::Confirm(_) => "confirm".into(),
         NodeKind::Set { .. } => "set".into(),
         NodeKind::Branch { .. } => "branch".into(),
-        NodeKind::Case { case_type, .. } => format!("case {case_type}"),
+        NodeKind::Case {
+            case_type, update, ..
+        } => {
+            if *update {
+                format!("case {case_type} (update)")
+            } else {
+                format!("case {case_type}")
+            }
+        }
+        NodeKind::LookupCases { case_types, .. } => {
+            format!("lookup_cases {}", case_types.join(", "))
+        }
+        NodeKind::VerifyCase { answers, .. } => format!("verify_case {}", answers.join(", ")),
         NodeKind::Transfer { queue, .. } => format!("transfer {queue}"),
         NodeKind::Survey { .. } => "survey".into(),
         NodeKind::Goto(_) => "goto".into(),

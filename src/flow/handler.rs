@@ -98,7 +98,7 @@ impl FlowCallHandler {
 }
 
 impl CallHandler for FlowCallHandler {
-    fn on_event(&mut self, _info: &CallInfo, event: CallEvent) -> Vec<CallAction> {
+    fn on_event(&mut self, info: &CallInfo, event: CallEvent) -> Vec<CallAction> {
         let event = match event {
             CallEvent::Answered => FlowEvent::Started,
             CallEvent::PromptFinished => FlowEvent::PromptFinished,
@@ -108,24 +108,30 @@ impl CallHandler for FlowCallHandler {
             CallEvent::SpeechStarted => return Vec::new(),
             CallEvent::Heard { text, language, .. } => {
                 let expecting = self.interp.expecting();
-                self.understanding.understand(
+                let event = self.understanding.understand(
                     expecting.as_ref(),
                     text.expose(),
                     self.interp.call_date(),
                     language,
-                )
+                );
+                log_understanding(&info.call_id, self.interp.current_node(), &event);
+                event
             }
             CallEvent::NoInput => FlowEvent::NoInput,
             CallEvent::CaseCreated { reference } => FlowEvent::CaseCreated { reference },
             CallEvent::CaseFailed { reason } => FlowEvent::CaseFailed { reason },
             CallEvent::TransferFailed { reason } => FlowEvent::TransferFailed { reason },
             CallEvent::Hangup(_) => FlowEvent::Hangup,
-            // Not yet used by the interpreter: keypad fallback, language detection and
-            // returning callers arrive with their flow features.
-            CallEvent::SpeechUnavailable
-            | CallEvent::LanguageDetected { .. }
-            | CallEvent::OpenCases { .. }
-            | CallEvent::CaseUpdated { .. } => return Vec::new(),
+            CallEvent::SpeechUnavailable => FlowEvent::SpeechUnavailable,
+            CallEvent::LanguageDetected {
+                language,
+                probability,
+            } => FlowEvent::LanguageDetected {
+                language,
+                probability,
+            },
+            CallEvent::OpenCases { cases } => FlowEvent::OpenCases { cases },
+            CallEvent::CaseUpdated { reference } => FlowEvent::CaseUpdated { reference },
         };
         self.interp.handle(event, Instant::now())
     }
@@ -156,8 +162,37 @@ impl CallHandler for FlowCallHandler {
                 Vec::new()
             },
             resolved: false,
-            turns: Vec::new(),
+            turns: self.interp.turns().to_vec(),
         }
+    }
+}
+
+/// The call log's account of one understood utterance: the chosen intent and the classifier's
+/// top three with scores (intent names are not personal data; the words never appear here).
+fn log_understanding(call_id: &str, node: &str, event: &FlowEvent) {
+    if let FlowEvent::Heard {
+        intent,
+        confidence,
+        slots,
+        top,
+        ..
+    } = event
+    {
+        let top3 = top
+            .iter()
+            .take(3)
+            .map(|(name, score)| format!("{name}={score:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        tracing::info!(
+            call_id = %call_id,
+            node = %node,
+            intent = intent.as_deref().unwrap_or("-"),
+            confidence = format_args!("{confidence:.2}"),
+            slots = slots.len(),
+            top3 = %top3,
+            "understood"
+        );
     }
 }
 
@@ -239,6 +274,67 @@ nodes:
         assert_eq!(a, vec![CallAction::Hangup]);
         assert_eq!(h.path(), ["menu", "bye"]);
         assert_eq!(h.flow_version().len(), 16);
+    }
+
+    #[test]
+    fn turns_record_each_exchange_and_sensitive_asks_keep_no_words() {
+        const SENSITIVE: &str = r#"
+flow: turns
+start: menu
+intents:
+  pay: {examples: ["I want to pay"], keywords: [pay]}
+nodes:
+  menu:
+    ask: {text: "Say pay, or press 1. Press 0 for someone."}
+    intents: {pay: problem}
+    keys: {"1": pay}
+  problem:
+    ask: {text: "What is wrong?"}
+    slot: {name: problem, type: free_text}
+    sensitive: true
+    next: bye
+    fallback: bye
+  bye:
+    hangup: {text: "Bye"}
+"#;
+        let (flow, d) = check(
+            std::path::Path::new("turns.yaml"),
+            SENSITIVE,
+            &PromptCatalog::default(),
+        );
+        let flow = flow.unwrap_or_else(|| panic!("{d}"));
+        let u = Arc::new(Understanding::new(&flow).unwrap());
+        let (_, info) = handler();
+        let ctx = CallContext {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            time: chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            caller: None,
+            dialled: "100".into(),
+        };
+        let mut h = FlowCallHandler::new(Arc::new(flow), u, ctx);
+        h.on_event(&info, CallEvent::Answered);
+        h.on_event(&info, CallEvent::NoInput);
+        let heard = |text: &str| CallEvent::Heard {
+            text: Pii::new(text.into()),
+            confidence: 0.9,
+            language: None,
+        };
+        h.on_event(&info, heard("I want to pay"));
+        h.on_event(&info, heard("the damp in my flat"));
+        let turns = h.report().turns;
+        assert_eq!(turns.len(), 3, "{turns:?}");
+        assert_eq!(turns[0].node, "menu");
+        assert_eq!(turns[0].transcript, None, "no input: nothing heard");
+        assert_eq!(turns[1].prompt, "menu");
+        assert_eq!(
+            turns[1].transcript.as_ref().map(|t| t.expose().as_str()),
+            Some("I want to pay")
+        );
+        assert_eq!(turns[1].intent.as_deref(), Some("pay"));
+        assert_eq!(turns[1].language.as_deref(), Some("en"));
+        assert_eq!(turns[2].node, "problem");
+        assert_eq!(turns[2].transcript, None, "sensitive: no words");
+        assert!(turns[2].slots.is_none(), "sensitive: no values");
     }
 
     #[test]

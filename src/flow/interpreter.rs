@@ -9,12 +9,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{Datelike, Local, NaiveDate, NaiveTime};
 use serde_json::{Value, json};
 
 use super::capture::{KeyReader, SlotCapture};
+use super::keypad;
 use super::model::*;
-use crate::call::{CallAction, ListenSpec, PlayItem};
+use crate::call::{CallAction, ListenSpec, OpenCase, PlayItem};
+use crate::crm::{Turn, fields_match_caller_answers};
 use crate::pii::Pii;
 
 /// Nodes that neither play nor wait, followed in one step at most this many times in a row.
@@ -36,6 +38,8 @@ pub enum FlowEvent {
         confidence: f32,
         slots: BTreeMap<String, SlotCapture>,
         language: Option<String>,
+        /// The classifier's best three intents with scores, best first (for the call log).
+        top: Vec<(String, f32)>,
     },
     /// One key (menus).
     Dtmf(char),
@@ -51,6 +55,21 @@ pub enum FlowEvent {
     },
     TransferFailed {
         reason: String,
+    },
+    /// Speech recognition cannot keep up: the current ask goes on by keypad only.
+    SpeechUnavailable,
+    /// The answer to `DetectLanguage`.
+    LanguageDetected {
+        language: Option<String>,
+        probability: f32,
+    },
+    /// The answer to `FindOpenCases`: the caller's open cases (empty when withheld or none).
+    OpenCases {
+        cases: Vec<OpenCase>,
+    },
+    /// An `UpdateCase` was stored.
+    CaseUpdated {
+        reference: String,
     },
     Hangup,
 }
@@ -84,6 +103,10 @@ enum State {
     /// Playing a say/hangup/emergency message; what to do when it finishes.
     Playing(AfterPlay),
     Listening,
+    /// Waiting for the caller's open cases (`lookup_cases`).
+    WaitingCases,
+    /// The first utterance matched nothing: waiting to hear which language it was in.
+    DetectingLanguage,
     WaitingCase,
     WaitingTransfer {
         resume: Option<NodeId>,
@@ -96,6 +119,8 @@ enum AfterPlay {
     Goto(NodeId),
     Hangup,
     EmergencyTransfer,
+    /// The interpreter offer was played in the caller's language: hand them over.
+    InterpreterTransfer,
 }
 
 /// Why a listen attempt failed.
@@ -137,6 +162,20 @@ pub struct Interpreter {
     survey: BTreeMap<String, u8>,
     path: Vec<String>,
     started: Option<Instant>,
+    /// Every exchange so far, for the call record.
+    turns: Vec<Turn>,
+    /// The prompt that asked the current question (its name, or the node id for text).
+    asked: String,
+    /// Utterances heard so far (language detection runs on the first).
+    utterances: u32,
+    /// A detected caller language the flow has no prompts for (interpreter needed).
+    caller_language: Option<String>,
+    /// Open cases found by `lookup_cases`; `None` before any lookup.
+    open_cases: Option<Vec<OpenCase>>,
+    /// The open case the caller proved is theirs (`verify_case`).
+    verified: Option<OpenCase>,
+    /// Speech recognition is unavailable for the current ask: keys only.
+    keys_only: bool,
 }
 
 impl Interpreter {
@@ -164,6 +203,13 @@ impl Interpreter {
             survey: BTreeMap::new(),
             path: Vec::new(),
             started: None,
+            turns: Vec::new(),
+            asked: String::new(),
+            utterances: 0,
+            caller_language: None,
+            open_cases: None,
+            verified: None,
+            keys_only: false,
         }
     }
 
@@ -173,6 +219,7 @@ impl Interpreter {
         if self.state == State::Ended {
             return out;
         }
+        self.record_turn(&event);
         match event {
             FlowEvent::Started => {
                 if self.state == State::NotStarted {
@@ -197,7 +244,49 @@ impl Interpreter {
                 ..
             } => {
                 if self.state == State::Listening {
+                    self.utterances += 1;
                     self.heard(intent, slots, language, &mut out);
+                }
+            }
+            FlowEvent::SpeechUnavailable => {
+                if self.state == State::Listening {
+                    self.speech_unavailable(&mut out);
+                }
+            }
+            FlowEvent::LanguageDetected {
+                language,
+                probability,
+            } => {
+                if self.state == State::DetectingLanguage {
+                    self.state = State::Listening;
+                    self.language_detected(language, probability, &mut out);
+                }
+            }
+            FlowEvent::OpenCases { cases } => {
+                if self.state == State::WaitingCases
+                    && let NodeKind::LookupCases {
+                        case_types,
+                        found,
+                        none,
+                    } = self.kind()
+                {
+                    let (found, none) = (*found, *none);
+                    let cases: Vec<OpenCase> = cases
+                        .into_iter()
+                        .filter(|c| case_types.is_empty() || case_types.contains(&c.service))
+                        .collect();
+                    let next = if cases.is_empty() { none } else { found };
+                    self.open_cases = Some(cases);
+                    self.enter(next, &mut out);
+                }
+            }
+            FlowEvent::CaseUpdated { reference } => {
+                if self.state == State::WaitingCase
+                    && let NodeKind::Case { next, .. } = self.kind()
+                {
+                    let next = *next;
+                    self.case_ref = Some(reference);
+                    self.enter(next, &mut out);
                 }
             }
             FlowEvent::Dtmf(key) => {
@@ -309,6 +398,11 @@ impl Interpreter {
         &self.survey
     }
 
+    /// The caller's number; `None` when withheld.
+    pub fn caller(&self) -> Option<&Pii<String>> {
+        self.ctx.caller.as_ref()
+    }
+
     /// The call's date (for relative dates in answers).
     pub fn call_date(&self) -> NaiveDate {
         self.ctx.date
@@ -326,6 +420,26 @@ impl Interpreter {
         self.state == State::Ended
     }
 
+    /// Every exchange so far: prompt, node, transcript, intent, confidence, keys, slots.
+    pub fn turns(&self) -> &[Turn] {
+        &self.turns
+    }
+
+    /// The caller's language when it is one the flow has no prompts for (interpreter needed).
+    pub fn caller_language(&self) -> Option<&str> {
+        self.caller_language.as_deref()
+    }
+
+    /// The open case the caller proved is theirs, if any.
+    pub fn verified_case(&self) -> Option<&OpenCase> {
+        self.verified.as_ref()
+    }
+
+    /// Whether the current ask listens for keys only (speech recognition unavailable).
+    pub fn keys_only(&self) -> bool {
+        self.keys_only
+    }
+
     /// The call record: flow, version, path, outcome facts. Slot values are not included.
     pub fn record(&self) -> Value {
         json!({
@@ -337,7 +451,9 @@ impl Interpreter {
             "transfer_queue": self.last_transfer.as_ref().map(|(q, _)| q),
             "survey": self.survey,
             "slow_speech": self.slow,
-            "language": self.language,
+            "language": self.caller_language.as_ref().unwrap_or(&self.language),
+            "interpreter": self.caller_language.is_some(),
+            "returning_case": self.verified.as_ref().map(|c| &c.reference),
         })
     }
 
@@ -369,6 +485,7 @@ impl Interpreter {
             self.no_input = 0;
             self.no_match = 0;
             self.question = 0;
+            self.keys_only = false;
             match &node.kind {
                 NodeKind::Say {
                     prompts,
@@ -413,6 +530,32 @@ impl Interpreter {
                 }
                 NodeKind::Goto(next) => target = *next,
                 NodeKind::Case {
+                    case_type,
+                    fields,
+                    update: true,
+                    ..
+                } if self
+                    .verified
+                    .as_ref()
+                    .is_some_and(|v| v.service == *case_type) =>
+                {
+                    // A returning caller's own case: add to it rather than open a duplicate.
+                    let reference = self
+                        .verified
+                        .as_ref()
+                        .map(|v| v.reference.clone())
+                        .unwrap_or_default();
+                    let mut obj = serde_json::Map::new();
+                    for (name, template) in fields {
+                        obj.insert(name.clone(), self.field_value(template));
+                    }
+                    let fields = Value::Object(obj);
+                    self.last_case = Some(fields.clone());
+                    self.state = State::WaitingCase;
+                    out.push(CallAction::UpdateCase { reference, fields });
+                    return;
+                }
+                NodeKind::Case {
                     case_type, fields, ..
                 } => {
                     let mut obj = serde_json::Map::new();
@@ -433,6 +576,34 @@ impl Interpreter {
                 } => {
                     self.transfer(queue.clone(), *priority, "flow", None, out);
                     return;
+                }
+                NodeKind::LookupCases { none, .. } => {
+                    if self.ctx.caller.is_some() {
+                        self.state = State::WaitingCases;
+                        out.push(CallAction::FindOpenCases);
+                        return;
+                    }
+                    // A withheld number has no cases to find: a new caller.
+                    self.open_cases = Some(Vec::new());
+                    target = *none;
+                }
+                NodeKind::VerifyCase {
+                    answers,
+                    verified,
+                    failed,
+                } => {
+                    self.verified = self.verify(answers);
+                    // Whether it passed is logged; what was compared never is.
+                    tracing::info!(
+                        node = %node.id,
+                        verified = self.verified.is_some(),
+                        "returning caller verification"
+                    );
+                    target = if self.verified.is_some() {
+                        *verified
+                    } else {
+                        *failed
+                    };
                 }
                 NodeKind::Hangup { prompts } => {
                     if prompts.is_empty() {
@@ -459,6 +630,7 @@ impl Interpreter {
                     let queue = self.flow.settings.emergency_queue.clone();
                     self.transfer(queue, Priority::Emergency, "safeguarding", None, out);
                 }
+                AfterPlay::InterpreterTransfer => self.interpreter_transfer(out),
             }
         }
     }
@@ -505,6 +677,13 @@ impl Interpreter {
         if let Some(i) = intent.as_deref()
             && self.global(i, out)
         {
+            return;
+        }
+        // The issue's rule: the first utterance of a call that matches nothing may be another
+        // language; ask the multilingual model before treating it as a no-match.
+        if g.language && self.utterances == 1 && intent.is_none() && slots.is_empty() {
+            self.state = State::DetectingLanguage;
+            out.push(CallAction::DetectLanguage);
             return;
         }
         let flow = Arc::clone(&self.flow);
@@ -587,6 +766,11 @@ impl Interpreter {
                     && let Some(next) = a.next
                     && let Some(value) = self.keys.parse_keys(spec, entry)
                 {
+                    if !a.sensitive
+                        && let Some(turn) = self.turns.last_mut()
+                    {
+                        turn.slots = Some(Pii::new(json!({ spec.name.clone(): value.json })));
+                    }
                     self.slots.insert(spec.name.clone(), value);
                     self.enter(next, out);
                     return;
@@ -693,7 +877,11 @@ impl Interpreter {
             .get(count - 1)
             .or(steps.last())
             .map_or(prompts, Vec::as_slice);
-        let items = self.items(reprompt);
+        let items = if self.keys_only {
+            self.keys_items()
+        } else {
+            self.items(reprompt)
+        };
         self.prompt_and_listen(items, out);
     }
 
@@ -726,6 +914,181 @@ impl Interpreter {
             }
         }
         drop(flow);
+    }
+
+    /// Speech recognition is saturated: this ask goes on by keypad, or to its fallback when it
+    /// has no key path (the issue: "falls back to DTMF options").
+    fn speech_unavailable(&mut self, out: &mut Vec<CallAction>) {
+        let flow = Arc::clone(&self.flow);
+        let keyable = match kind_at(&flow, self.node) {
+            NodeKind::Ask(a) => {
+                !a.keys.is_empty() || a.slot.as_ref().is_some_and(|s| s.kind.keyable())
+            }
+            NodeKind::Confirm(_) | NodeKind::Survey { .. } => true,
+            _ => return,
+        };
+        tracing::info!(node = %self.flow.node_name(self.node), keyable, "speech unavailable: keypad fallback");
+        out.push(CallAction::StopPlayback);
+        if !keyable {
+            match kind_at(&flow, self.node) {
+                NodeKind::Ask(a) if a.fallback.is_some() => {
+                    if let Some(n) = a.fallback {
+                        self.enter(n, out);
+                    }
+                }
+                _ => self.advisor("speech_unavailable", None, out),
+            }
+            return;
+        }
+        self.keys_only = true;
+        let items = self.keys_items();
+        self.prompt_and_listen(items, out);
+    }
+
+    /// The keypad version of the current question: the ask's `keys_prompt`, or one generated
+    /// from its keys or slot type.
+    fn keys_items(&self) -> Vec<PlayItem> {
+        let lang = Some(self.language.clone());
+        let text = match self.kind() {
+            NodeKind::Ask(a) if !a.keys_prompt.is_empty() => return self.items(&a.keys_prompt),
+            NodeKind::Ask(a) => {
+                let enum_values: Vec<&str> = match a.slot.as_ref().map(|s| &s.kind) {
+                    Some(SlotKind::Enum(name)) => {
+                        self.flow.enums.get(name).map_or(Vec::new(), |e| {
+                            e.values.iter().map(|(v, _)| v.as_str()).collect()
+                        })
+                    }
+                    _ => Vec::new(),
+                };
+                keypad::ask_text(a, &enum_values)
+            }
+            NodeKind::Confirm(c) => keypad::yes_no_text(c.globals.advisor),
+            NodeKind::Survey { questions, .. } => {
+                keypad::survey_text(questions.get(self.question).map_or(5, |q| q.max))
+            }
+            _ => return self.last_play.clone(),
+        };
+        vec![PlayItem::Text { text, lang }]
+    }
+
+    fn language_detected(
+        &mut self,
+        language: Option<String>,
+        probability: f32,
+        out: &mut Vec<CallAction>,
+    ) {
+        let min = self.flow.settings.language_min_probability;
+        match language {
+            Some(lang) if probability >= min && lang != self.language => {
+                tracing::info!(language = %lang, probability, "caller language detected");
+                if self.flow.languages.contains(&lang) {
+                    self.language = lang;
+                    self.replay(out);
+                } else {
+                    self.caller_language = Some(lang);
+                    self.offer_interpreter(out);
+                }
+            }
+            _ => self.miss(Miss::NoMatch, out),
+        }
+    }
+
+    /// The flow has no prompts in the caller's language: tell them, in it when the prompt has
+    /// a text in it, that an advisor with an interpreter is coming, then hand them over.
+    fn offer_interpreter(&mut self, out: &mut Vec<CallAction>) {
+        let Some(name) = self.flow.settings.interpreter_prompt.clone() else {
+            self.interpreter_transfer(out);
+            return;
+        };
+        let lang = self.caller_language.clone().unwrap_or_default();
+        let item = match self.flow.prompt_texts.get(&(lang.clone(), name.clone())) {
+            // Synthesised in the caller's language (espeak-ng has pl, ro, lt voices).
+            Some(text) => PlayItem::Text {
+                text: text.clone(),
+                lang: Some(lang),
+            },
+            None => PlayItem::Prompt {
+                name,
+                lang: Some(self.language.clone()),
+            },
+        };
+        out.push(CallAction::StopPlayback);
+        self.play(vec![item], false, out);
+        self.state = State::Playing(AfterPlay::InterpreterTransfer);
+    }
+
+    fn interpreter_transfer(&mut self, out: &mut Vec<CallAction>) {
+        let queue = self.flow.settings.interpreter_queue.clone();
+        let resume = match self.kind() {
+            NodeKind::Ask(_) | NodeKind::Confirm(_) | NodeKind::Survey { .. } => Some(self.node),
+            _ => None,
+        };
+        self.transfer(queue, Priority::Normal, "interpreter", resume, out);
+    }
+
+    /// The open case whose fields match every answer the caller gave, if any.
+    fn verify(&self, answers: &[String]) -> Option<OpenCase> {
+        let given: Vec<(&str, String)> = answers
+            .iter()
+            .filter_map(|a| self.slots.get(a).map(|v| (a.as_str(), v.canonical())))
+            .collect();
+        if given.len() != answers.len() {
+            return None;
+        }
+        let pairs: Vec<(&str, &str)> = given.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.open_cases
+            .iter()
+            .flatten()
+            .find(|c| fields_match_caller_answers(&c.fields, &pairs))
+            .cloned()
+    }
+
+    /// Records an exchange: what was asked, and what the caller said or keyed. Sensitive asks
+    /// keep only the fact of the answer (no words, keys or values).
+    fn record_turn(&mut self, event: &FlowEvent) {
+        let safeguarding =
+            matches!(event, FlowEvent::Heard { intent: Some(i), .. } if i == "safeguarding");
+        if self.state != State::Listening && !(safeguarding && self.can_interrupt()) {
+            return;
+        }
+        let sensitive = matches!(self.kind(), NodeKind::Ask(a) if a.sensitive);
+        let mut turn = Turn {
+            prompt: self.asked.clone(),
+            node: self.flow.node_name(self.node).to_string(),
+            language: Some(self.language.clone()),
+            ..Turn::default()
+        };
+        match event {
+            FlowEvent::Heard {
+                text,
+                intent,
+                confidence,
+                slots,
+                ..
+            } => {
+                turn.intent = intent.clone();
+                turn.confidence = Some(*confidence);
+                if !sensitive {
+                    turn.transcript = Some(text.clone());
+                    if !slots.is_empty() {
+                        let map: serde_json::Map<String, Value> = slots
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.json.clone()))
+                            .collect();
+                        turn.slots = Some(Pii::new(Value::Object(map)));
+                    }
+                }
+            }
+            FlowEvent::Dtmf(c) => {
+                turn.dtmf = (!sensitive).then(|| c.to_string());
+            }
+            FlowEvent::Digits(d) => {
+                turn.dtmf = (!sensitive).then(|| d.clone());
+            }
+            FlowEvent::NoInput => {}
+            _ => return,
+        }
+        self.turns.push(turn);
     }
 
     // --- hand-overs --------------------------------------------------------------------------
@@ -763,7 +1126,9 @@ impl Interpreter {
             "intent": self.intent,
             "slots": slots,
             "case_ref": self.case_ref,
-            "language": self.language,
+            "returning_case": self.verified.as_ref().map(|c| &c.reference),
+            "language": self.caller_language.as_ref().unwrap_or(&self.language),
+            "interpreter": self.caller_language.is_some(),
             "accessibility": { "slow_speech": self.slow },
             "node": self.flow.node_name(self.node),
         });
@@ -775,6 +1140,13 @@ impl Interpreter {
     // --- prompts ---------------------------------------------------------------------------------
 
     fn prompt_and_listen(&mut self, items: Vec<PlayItem>, out: &mut Vec<CallAction>) {
+        self.asked = items
+            .iter()
+            .find_map(|i| match i {
+                PlayItem::Prompt { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| self.flow.node_name(self.node).to_string());
         self.play(items, true, out);
         out.push(CallAction::Listen(self.listen_spec()));
         self.state = State::Listening;
@@ -789,6 +1161,7 @@ impl Interpreter {
         // Re-render so a language switch takes effect; fall back to what was played last.
         let flow = Arc::clone(&self.flow);
         let items = match self.kind() {
+            _ if self.keys_only => self.keys_items(),
             NodeKind::Ask(a) => self.items(&a.prompts),
             NodeKind::Confirm(c) => self.items(&c.prompts),
             NodeKind::Survey { questions, .. } => questions
@@ -810,7 +1183,7 @@ impl Interpreter {
             inter_digit_timeout: s.inter_digit_timeout,
             terminators: String::new(),
             hints: Vec::new(),
-            speech: true,
+            speech: !self.keys_only,
         };
         if let NodeKind::Ask(a) = self.kind() {
             spec.no_input_timeout = a.no_input_timeout;
@@ -867,7 +1240,18 @@ impl Interpreter {
         if let Some(q) = var.strip_prefix("survey.") {
             return self.survey.get(q).map(u8::to_string);
         }
+        if let Some(what) = var.strip_prefix("open_case.") {
+            // Unset until the caller has proved the case is theirs.
+            let case = self.verified.as_ref()?;
+            return match what {
+                "ref" => Some(case.reference.clone()),
+                "service" => Some(case.service.replace('_', " ")),
+                "reported" => Some(reported_when(case, self.ctx.date)),
+                _ => None,
+            };
+        }
         match var {
+            "caller.open_cases" => self.open_cases.as_ref().map(|c| c.len().to_string()),
             "case.ref" => self.case_ref.clone(),
             "caller.number" => self.ctx.caller.as_ref().map(|c| c.expose().clone()),
             "caller.withheld" => Some(self.ctx.caller.is_none().to_string()),
@@ -914,6 +1298,18 @@ impl Interpreter {
             }
             Condition::CallerWithheld(want) => self.ctx.caller.is_none() == *want,
         }
+    }
+}
+
+/// When a case was reported, relative to the call date, as a prompt reads it: "today",
+/// "yesterday", "on Tuesday" within the last week, else "on 3 November".
+fn reported_when(case: &OpenCase, call_date: NaiveDate) -> String {
+    let reported = case.created_at.with_timezone(&Local).date_naive();
+    match (call_date - reported).num_days() {
+        ..=0 => "today".to_string(),
+        1 => "yesterday".to_string(),
+        2..=6 => format!("on {}", reported.format("%A")),
+        _ => format!("on {} {}", reported.day(), reported.format("%B")),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod diag;
 pub mod graph;
 pub mod handler;
 pub mod interpreter;
+pub mod keypad;
 pub mod model;
 pub mod raw;
 pub mod session;

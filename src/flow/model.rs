@@ -61,8 +61,23 @@ pub enum NodeKind {
     Case {
         case_type: String,
         fields: Vec<(String, Template)>,
+        /// Update the returning caller's verified case (when it is of this type) instead of
+        /// creating a duplicate.
+        update: bool,
         next: NodeId,
         on_failure: Option<NodeId>,
+    },
+    /// Looks up the caller's open cases of these types (all types when empty).
+    LookupCases {
+        case_types: Vec<String>,
+        found: NodeId,
+        none: NodeId,
+    },
+    /// Compares captured slots with the same-named fields of the open cases found.
+    VerifyCase {
+        answers: Vec<String>,
+        verified: NodeId,
+        failed: NodeId,
     },
     Transfer {
         queue: String,
@@ -109,6 +124,9 @@ pub struct Ask {
     pub sensitive: bool,
     pub globals: Globals,
     pub no_input_timeout: Duration,
+    /// Played instead of the prompt when speech recognition is unavailable (keys only);
+    /// empty: a keypad prompt is generated from the ask's keys or slot type.
+    pub keys_prompt: Prompts,
 }
 
 /// A `confirm`: read back, then yes or no.
@@ -258,6 +276,13 @@ pub struct Settings {
     /// Where "goodbye" leads: a survey node, or `None` to hang up at once.
     pub goodbye: Option<NodeId>,
     pub globals: Globals,
+    /// Language detection: switch or offer an interpreter only at this probability or above.
+    pub language_min_probability: f32,
+    /// Played (in the caller's language when it has a text for it) before an interpreter
+    /// transfer; `None`: transfer without an offer.
+    pub interpreter_prompt: Option<String>,
+    /// Where callers in a language the flow has no prompts for go.
+    pub interpreter_queue: String,
 }
 
 /// Opening hours per weekday; a day not listed is closed.

@@ -43,6 +43,10 @@ pub struct RawSettings {
     pub end_of_speech_ms: Option<Sp<u32>>,
     pub max_utterance_ms: Option<Sp<u32>>,
     pub goodbye: Option<Sp<String>>,
+    pub language_min_probability: Option<Sp<f64>>,
+    pub interpreter_prompt: Option<Sp<String>>,
+    pub interpreter_languages: Vec<Sp<String>>,
+    pub interpreter_queue: Option<Sp<String>>,
 }
 
 /// Switches for the global handlers (flow-wide or per `ask`).
@@ -122,8 +126,24 @@ pub enum RawKind {
     Case {
         case_type: Option<Sp<String>>,
         fields: Vec<(Sp<String>, Sp<String>)>,
+        /// `update: true`: update the returning caller's verified case instead of creating one.
+        update: Option<Sp<bool>>,
         next: Option<Sp<String>>,
         on_failure: Option<Sp<String>>,
+    },
+    /// `lookup_cases: [types]`: the caller's open cases of these types (`caller.open_cases`).
+    LookupCases {
+        pos: Pos,
+        case_types: Vec<Sp<String>>,
+        found: Option<Sp<String>>,
+        none: Option<Sp<String>>,
+    },
+    /// `verify_case: [slots]`: the caller's answers against one of the open cases found.
+    VerifyCase {
+        pos: Pos,
+        answers: Vec<Sp<String>>,
+        verified: Option<Sp<String>>,
+        failed: Option<Sp<String>>,
     },
     Transfer {
         queue: Option<Sp<String>>,
@@ -165,6 +185,7 @@ pub struct RawAsk {
     pub allow_no_advisor: Option<Sp<bool>>,
     pub reason: Option<Sp<String>>,
     pub timeout_ms: Option<Sp<u32>>,
+    pub keys_prompt: Option<Vec<RawPrompt>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -218,9 +239,21 @@ pub struct RawQuestion {
 }
 
 /// Node kind keys: exactly one per node.
-pub const NODE_KINDS: [&str; 12] = [
-    "say", "ask", "confirm", "set", "branch", "case", "transfer", "survey", "subflow", "goto",
-    "return", "hangup",
+pub const NODE_KINDS: [&str; 14] = [
+    "say",
+    "ask",
+    "confirm",
+    "set",
+    "branch",
+    "case",
+    "transfer",
+    "survey",
+    "subflow",
+    "goto",
+    "return",
+    "hangup",
+    "lookup_cases",
+    "verify_case",
 ];
 
 const TOP_KEYS: [&str; 11] = [
@@ -237,7 +270,7 @@ const TOP_KEYS: [&str; 11] = [
     "nodes",
 ];
 const SUBFLOWS_KEY: &str = "subflows";
-const SETTINGS_KEYS: [&str; 9] = [
+const SETTINGS_KEYS: [&str; 13] = [
     "advisor_queue",
     "emergency_queue",
     "emergency_prompt",
@@ -247,6 +280,10 @@ const SETTINGS_KEYS: [&str; 9] = [
     "end_of_speech_ms",
     "max_utterance_ms",
     "goodbye",
+    "language_min_probability",
+    "interpreter_prompt",
+    "interpreter_languages",
+    "interpreter_queue",
 ];
 const GLOBALS_KEYS: [&str; 6] = [
     "advisor",
@@ -256,7 +293,7 @@ const GLOBALS_KEYS: [&str; 6] = [
     "language",
     "safeguarding",
 ];
-const ASK_KEYS: [&str; 15] = [
+const ASK_KEYS: [&str; 16] = [
     "intents",
     "keys",
     "slot",
@@ -271,6 +308,7 @@ const ASK_KEYS: [&str; 15] = [
     "allow_no_advisor",
     "reason",
     "timeout_ms",
+    "keys_prompt",
     "description",
 ];
 const CONFIRM_KEYS: [&str; 8] = [
@@ -363,6 +401,19 @@ impl Reader<'_> {
                 "end_of_speech_ms" => s.end_of_speech_ms = self.number(value, "`end_of_speech_ms`"),
                 "max_utterance_ms" => s.max_utterance_ms = self.number(value, "`max_utterance_ms`"),
                 "goodbye" => s.goodbye = self.string(value, "`goodbye` (a node id)"),
+                "language_min_probability" => {
+                    s.language_min_probability = self.fraction(value, "`language_min_probability`")
+                }
+                "interpreter_prompt" => {
+                    s.interpreter_prompt =
+                        self.string(value, "`interpreter_prompt` (a prompt name)")
+                }
+                "interpreter_languages" => {
+                    s.interpreter_languages = self.string_list(value, "`interpreter_languages`")
+                }
+                "interpreter_queue" => {
+                    s.interpreter_queue = self.string(value, "`interpreter_queue`")
+                }
                 _ => {}
             }
         }
@@ -570,6 +621,8 @@ impl Reader<'_> {
             "confirm" => &CONFIRM_KEYS,
             "set" | "survey" | "subflow" => &["next", "description"],
             "case" => &["next", "on_failure", "description"],
+            "lookup_cases" => &["found", "none", "description"],
+            "verify_case" => &["verified", "failed", "description"],
             "transfer" => &["on_failure", "description"],
             "branch" => &["else", "description"],
             _ => &["description"],
@@ -622,11 +675,14 @@ impl Reader<'_> {
             "case" => {
                 let mut case_type = None;
                 let mut fields = Vec::new();
-                if let Some(cfields) = self.map(kind_value, "`case`", &["type", "fields"]) {
+                let mut update = None;
+                if let Some(cfields) = self.map(kind_value, "`case`", &["type", "fields", "update"])
+                {
                     for (k, v) in cfields {
                         match k.as_str().unwrap_or("") {
                             "type" => case_type = self.string(v, "`type`"),
                             "fields" => fields = self.string_map(v, "`fields` (name: value)"),
+                            "update" => update = self.boolean(v, "`update`"),
                             _ => {}
                         }
                     }
@@ -634,6 +690,7 @@ impl Reader<'_> {
                 RawKind::Case {
                     case_type,
                     fields,
+                    update,
                     next: next(self),
                     on_failure: field("on_failure")
                         .and_then(|v| self.string(v, "`on_failure` (a node id)")),
@@ -681,6 +738,18 @@ impl Reader<'_> {
             "goto" => match self.string(kind_value, "`goto` (a node id)") {
                 Some(target) => RawKind::Goto(target),
                 None => RawKind::Invalid,
+            },
+            "lookup_cases" => RawKind::LookupCases {
+                pos: kind_value.pos,
+                case_types: self.string_list(kind_value, "`lookup_cases` (case types)"),
+                found: field("found").and_then(|v| self.string(v, "`found` (a node id)")),
+                none: field("none").and_then(|v| self.string(v, "`none` (a node id)")),
+            },
+            "verify_case" => RawKind::VerifyCase {
+                pos: kind_value.pos,
+                answers: self.string_list(kind_value, "`verify_case` (slot names)"),
+                verified: field("verified").and_then(|v| self.string(v, "`verified` (a node id)")),
+                failed: field("failed").and_then(|v| self.string(v, "`failed` (a node id)")),
             },
             "return" => RawKind::Return,
             "hangup" => RawKind::Hangup {
@@ -756,6 +825,7 @@ impl Reader<'_> {
             field("allow_no_advisor").and_then(|v| self.boolean(v, "`allow_no_advisor`"));
         a.reason = field("reason").and_then(|v| self.string(v, "`reason`"));
         a.timeout_ms = field("timeout_ms").and_then(|v| self.number(v, "`timeout_ms`"));
+        a.keys_prompt = field("keys_prompt").map(|v| self.prompts(v));
         a
     }
 
@@ -1087,6 +1157,24 @@ impl Reader<'_> {
                 self.wrong_type(node, &format!("{what} (a whole number)"));
                 None
             }
+        }
+    }
+
+    /// A number from 0 to 1 (a probability).
+    fn fraction(&mut self, node: &Node, what: &str) -> Option<Sp<f64>> {
+        let value = match node.value {
+            Value::Float(f) => f,
+            Value::Int(n) if (0..=1).contains(&n) => n as f64,
+            _ => f64::NAN,
+        };
+        if (0.0..=1.0).contains(&value) {
+            Some(Sp {
+                value,
+                pos: node.pos,
+            })
+        } else {
+            self.wrong_type(node, &format!("{what} (a number from 0 to 1)"));
+            None
         }
     }
 

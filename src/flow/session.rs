@@ -1,6 +1,8 @@
 //! A simulated call: drives an [`Interpreter`] the way the call runtime would, answering its
 //! actions at once (prompts "finish" instantly, cases are stored with a made-up reference,
-//! transfers succeed unless told to fail). Shared by the simulator and conversation tests.
+//! transfers succeed unless told to fail, the caller's open cases are the ones given, language
+//! detection answers what the test says it heard). Shared by the simulator and conversation
+//! tests.
 //!
 //! Owns only the simulation. Must not touch audio, SIP or a case store.
 
@@ -12,7 +14,7 @@ use serde_json::Value;
 use super::interpreter::{CallContext, FlowEvent, Interpreter};
 use super::model::CheckedFlow;
 use super::understand::Understanding;
-use crate::call::{CallAction, ListenSpec, PlayItem};
+use crate::call::{CallAction, ListenSpec, OpenCase, PlayItem};
 
 /// Something the simulated caller experienced.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,9 +26,20 @@ pub enum Output {
     },
     Listening {
         max_digits: usize,
+        /// False when only keys are listened for (speech recognition unavailable).
+        speech: bool,
     },
     Slower,
     Case(Value),
+    /// An existing case updated: its reference and the fields added.
+    CaseUpdate {
+        reference: String,
+        fields: Value,
+    },
+    /// The flow asked for the caller's open cases.
+    LookedUpCases,
+    /// The flow asked which language the last utterance was in.
+    DetectingLanguage,
     Transfer {
         queue: String,
         context: Value,
@@ -45,6 +58,11 @@ pub struct Session {
     fail_next_case: bool,
     fail_next_transfer: bool,
     started: Instant,
+    /// What a case lookup finds (the caller's open cases).
+    open_cases: Vec<OpenCase>,
+    updates: Vec<(String, Value)>,
+    /// What the next language detection answers: language and probability.
+    detected: Option<(String, f32)>,
 }
 
 impl Session {
@@ -53,6 +71,16 @@ impl Session {
         flow: Arc<CheckedFlow>,
         understanding: Arc<Understanding>,
         ctx: CallContext,
+    ) -> (Session, Vec<Output>) {
+        Self::start_with_cases(flow, understanding, ctx, Vec::new())
+    }
+
+    /// Starts a call from a number with these open cases on it (returning callers).
+    pub fn start_with_cases(
+        flow: Arc<CheckedFlow>,
+        understanding: Arc<Understanding>,
+        ctx: CallContext,
+        open_cases: Vec<OpenCase>,
     ) -> (Session, Vec<Output>) {
         let interp = Interpreter::new(flow, understanding.clone(), ctx);
         let mut s = Session {
@@ -65,6 +93,9 @@ impl Session {
             fail_next_case: false,
             fail_next_transfer: false,
             started: Instant::now(),
+            open_cases,
+            updates: Vec::new(),
+            detected: None,
         };
         let out = s.feed(FlowEvent::Started);
         (s, out)
@@ -91,6 +122,26 @@ impl Session {
             out.extend(self.feed(FlowEvent::Dtmf(c)));
         }
         out
+    }
+
+    /// Speech recognition becomes unavailable (the recogniser is saturated).
+    pub fn speech_unavailable(&mut self) -> Vec<Output> {
+        self.feed(FlowEvent::SpeechUnavailable)
+    }
+
+    /// The next language detection hears `language` with `probability`.
+    pub fn detect_language_as(&mut self, language: &str, probability: f32) {
+        self.detected = Some((language.to_string(), probability));
+    }
+
+    /// Cases updated so far: reference and fields.
+    pub fn updates(&self) -> &[(String, Value)] {
+        &self.updates
+    }
+
+    /// The spec of the current listen, if any.
+    pub fn listen_spec(&self) -> Option<&ListenSpec> {
+        self.listen.as_ref()
     }
 
     /// The no-input timer fires.
@@ -135,6 +186,10 @@ impl Session {
         self.interp.call_date()
     }
 
+    fn interp_has_caller(&self) -> bool {
+        self.interp.caller().is_some()
+    }
+
     /// Feeds an event and answers every action as the runtime would, until it waits.
     fn feed(&mut self, first: FlowEvent) -> Vec<Output> {
         let mut out = Vec::new();
@@ -160,6 +215,7 @@ impl Session {
                     CallAction::Listen(spec) => {
                         out.push(Output::Listening {
                             max_digits: spec.max_digits,
+                            speech: spec.speech,
                         });
                         self.listen = Some(spec);
                     }
@@ -197,11 +253,47 @@ impl Session {
                         self.ended = true;
                         out.push(Output::Hangup);
                     }
-                    // The interpreter does not ask for these yet (returning callers and
-                    // language detection come with their flow features).
-                    CallAction::UpdateCase { .. }
-                    | CallAction::FindOpenCases
-                    | CallAction::DetectLanguage => {}
+                    CallAction::UpdateCase { reference, fields } => {
+                        self.updates.push((reference.clone(), fields.clone()));
+                        out.push(Output::CaseUpdate {
+                            reference: reference.clone(),
+                            fields,
+                        });
+                        if std::mem::take(&mut self.fail_next_case) {
+                            queue.insert(
+                                0,
+                                FlowEvent::CaseFailed {
+                                    reason: "simulated failure".into(),
+                                },
+                            );
+                        } else {
+                            queue.insert(0, FlowEvent::CaseUpdated { reference });
+                        }
+                    }
+                    CallAction::FindOpenCases => {
+                        out.push(Output::LookedUpCases);
+                        // As the runtime: a withheld number has no cases.
+                        let cases = if self.interp_has_caller() {
+                            self.open_cases.clone()
+                        } else {
+                            Vec::new()
+                        };
+                        queue.insert(0, FlowEvent::OpenCases { cases });
+                    }
+                    CallAction::DetectLanguage => {
+                        out.push(Output::DetectingLanguage);
+                        let (language, probability) = match self.detected.take() {
+                            Some((l, p)) => (Some(l), p),
+                            None => (None, 0.0),
+                        };
+                        queue.insert(
+                            0,
+                            FlowEvent::LanguageDetected {
+                                language,
+                                probability,
+                            },
+                        );
+                    }
                 }
             }
         }

@@ -123,12 +123,18 @@ fn show(out: &mut dyn Write, outputs: &[Output]) {
                 text,
             } => writeln!(out, "  bot [{name}]: {text}"),
             Output::Prompt { name: None, text } => writeln!(out, "  bot: {text}"),
-            Output::Listening { max_digits } if *max_digits > 1 => {
+            Output::Listening { speech: false, .. } => writeln!(out, "  (listening: keys only)"),
+            Output::Listening { max_digits, .. } if *max_digits > 1 => {
                 writeln!(out, "  (listening: words or up to {max_digits} keys)")
             }
             Output::Listening { .. } => writeln!(out, "  (listening)"),
             Output::Slower => writeln!(out, "  (speaking slower from now on)"),
             Output::Case(fields) => writeln!(out, "  case written: {fields}"),
+            Output::CaseUpdate { reference, fields } => {
+                writeln!(out, "  case {reference} updated: {fields}")
+            }
+            Output::LookedUpCases => writeln!(out, "  (looking up the caller's open cases)"),
+            Output::DetectingLanguage => writeln!(out, "  (detecting the caller's language)"),
             Output::Transfer { queue, context } => {
                 writeln!(out, "  transfer to `{queue}` with {context}")
             }

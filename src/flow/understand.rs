@@ -161,6 +161,7 @@ impl Understanding {
             confidence: c.confidence,
             slots,
             language,
+            top: c.top,
         }
     }
 
