@@ -17,6 +17,7 @@ pub mod plan;
 pub mod records;
 pub mod report;
 pub mod server;
+pub mod serverlog;
 pub mod voices;
 
 use std::collections::HashSet;
@@ -173,10 +174,21 @@ async fn run_async(options: &EvalOptions) -> Result<EvalReport, EvalError> {
     )
     .await?;
     let path_intents = pathmap::PathIntents::load(&options.server.flows, &options.server.prompts)?;
+    let log = server.log();
+    let server_log = serverlog::ServerLog::parse(&log);
     for result in &mut results {
+        result.stages = server_log
+            .turns
+            .get(&result.call_id)
+            .and_then(|t| t.last().cloned());
+        let detected = server_log.languages.get(&result.call_id).cloned();
+        let speaks_at_a_menu = !matches!(result.target, Target::Slot { .. });
         result.understood = records.get(&result.call_id).map(|record| {
             let mut u = records::Understood::from_record(record);
-            if u.intent.is_none() && u.transcript.is_none() {
+            if u.language.is_none() || detected.is_some() && record.turns.is_empty() {
+                u.language = detected.clone().or(u.language);
+            }
+            if speaks_at_a_menu && u.intent.is_none() && u.transcript.is_none() {
                 // No spoken turn in the record: read the intent off the path.
                 u.intent = path_intents.last_intent(&u.path);
                 u.intent_from_path = u.intent.is_some();
@@ -185,14 +197,19 @@ async fn run_async(options: &EvalOptions) -> Result<EvalReport, EvalError> {
         });
         result.score();
     }
-    let log = server.log();
     let peak = server.peak_rss_mib();
     let mut report = EvalReport::from_calls(results);
     report.capacity_callers = capacity.map(|c| c.0);
     report.capacity_decodes_per_s = capacity.map(|c| c.1);
     report.resources.server_peak_rss_mib = peak;
-    report.resources.rtf = LatencyStats::of(&report::log_values(&log, "rtf"));
-    report.resources.decode_ms = LatencyStats::of(&report::log_values(&log, "decode_ms"));
+    let all_turns: Vec<&serverlog::TurnStages> = server_log.turns.values().flatten().collect();
+    let collect = |f: &dyn Fn(&serverlog::TurnStages) -> Option<f64>| {
+        LatencyStats::of(&all_turns.iter().filter_map(|t| f(t)).collect::<Vec<_>>())
+    };
+    report.resources.rtf = collect(&|t| t.real_time_factor());
+    report.resources.decode_ms = collect(&|t| t.decode_ms);
+    report.resources.queue_wait_ms = collect(&|t| t.queue_wait_ms);
+    report.resources.end_to_result_ms = collect(&|t| t.end_to_result_ms);
     if let Some(path) = &options.json_out {
         let json = serde_json::to_string_pretty(&report).unwrap_or_default();
         std::fs::write(path, json).map_err(|source| EvalError::Io {
@@ -254,6 +271,7 @@ async fn run_wave(
                 error: error
                     .or_else(|| (!outcome.spoke).then(|| "never reached the question".to_string())),
                 understood: None,
+                stages: None,
                 correct: false,
                 scored,
             },

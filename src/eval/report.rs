@@ -77,6 +77,8 @@ pub struct CallResult {
     pub holding_heard: bool,
     pub error: Option<String>,
     pub understood: Option<Understood>,
+    /// The server's logged figures for the measured turn.
+    pub stages: Option<super::serverlog::TurnStages>,
     pub correct: bool,
     /// Counted for accuracy (the accuracy pass; latency runs repeat calls and are not).
     pub scored: bool,
@@ -187,6 +189,9 @@ pub struct ResourceFigures {
     /// Per-decode real-time factors found in the server log.
     pub rtf: Option<LatencyStats>,
     pub decode_ms: Option<LatencyStats>,
+    pub queue_wait_ms: Option<LatencyStats>,
+    /// End of speech (endpointer) to recognition result: decode after the end-of-speech wait.
+    pub end_to_result_ms: Option<LatencyStats>,
 }
 
 /// The whole evaluation.
@@ -393,12 +398,18 @@ impl EvalReport {
                 let _ = writeln!(out, "  real-time factor: not found in the server log");
             }
         }
-        if let Some(s) = &self.resources.decode_ms {
-            let _ = writeln!(
-                out,
-                "  decode time: p50 {:.0} ms, p95 {:.0} ms",
-                s.p50_ms, s.p95_ms
-            );
+        for (name, stats) in [
+            ("decode time", &self.resources.decode_ms),
+            ("queue wait for a recogniser", &self.resources.queue_wait_ms),
+            ("end of speech -> result", &self.resources.end_to_result_ms),
+        ] {
+            if let Some(s) = stats {
+                let _ = writeln!(
+                    out,
+                    "  {name}: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms ({} turns)",
+                    s.p50_ms, s.p95_ms, s.max_ms, s.samples
+                );
+            }
         }
         if !self.recording_transcripts.is_empty() {
             let _ = writeln!(out, "\n== Real speech through the same path ==");
@@ -424,32 +435,6 @@ fn bump(rate: &mut Rate, hit: bool) {
     }
 }
 
-/// Numbers after `key=` in log lines (tracing's `key=value` fields), e.g. `rtf=0.21`.
-pub fn log_values(log: &str, key: &str) -> Vec<f64> {
-    let needle = format!("{key}=");
-    log.lines()
-        .flat_map(|line| {
-            line.match_indices(&needle)
-                .filter(|(i, _)| {
-                    *i == 0
-                        || !line
-                            .as_bytes()
-                            .get(i - 1)
-                            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
-                })
-                .filter_map(|(i, _)| {
-                    let rest = line.get(i + needle.len()..)?;
-                    let number: String = rest
-                        .chars()
-                        .take_while(|c| c.is_ascii_digit() || *c == '.')
-                        .collect();
-                    number.parse().ok()
-                })
-                .collect::<Vec<f64>>()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +458,7 @@ mod tests {
                 intent: intent.map(str::to_string),
                 ..Understood::default()
             }),
+            stages: None,
             correct: false,
             scored: true,
         };
@@ -529,12 +515,5 @@ mod tests {
         };
         assert!(slot_matches("yes_no", "yes", &yes));
         assert!(!slot_matches("yes_no", "no", &yes));
-    }
-
-    #[test]
-    fn reads_key_values_from_log_lines() {
-        let log = "INFO decoded rtf=0.25 decode_ms=120\nINFO x_rtf=9 rtf=0.5\n";
-        assert_eq!(log_values(log, "rtf"), vec![0.25, 0.5]);
-        assert_eq!(log_values(log, "decode_ms"), vec![120.0]);
     }
 }

@@ -76,7 +76,7 @@ impl RunningServer {
             .arg("--data")
             .arg(&data)
             .arg("--max-calls")
-            .arg("200")
+            .arg((spec.rtp_ports / 2).max(1).to_string())
             .env(CALL_DATE_ENV, &spec.call_date)
             .current_dir(&spec.workdir)
             .stdin(Stdio::null())
