@@ -135,6 +135,7 @@ async fn run_async(options: &EvalOptions) -> Result<EvalReport, EvalError> {
         })
         .filter(|j| !matches!(j.target, Target::NoInput | Target::Recording))
         .collect();
+    let path_intents = pathmap::PathIntents::load(&options.server.flows, &options.server.prompts)?;
     let mut levels = options.concurrency.clone();
     let mut capacity: Option<(usize, f64)> = None;
     let mut index = 0;
@@ -148,6 +149,8 @@ async fn run_async(options: &EvalOptions) -> Result<EvalReport, EvalError> {
                 .collect();
             level_results.extend(run_wave(&caller, &wave_jobs, n, false).await);
         }
+        // What each call understood decides which latencies count.
+        annotate(&server, &path_intents, &mut level_results).await?;
         let open: Vec<f64> = level_results
             .iter()
             .filter(|c| c.question == QuestionKind::Open && c.understood_something())
@@ -164,39 +167,8 @@ async fn run_async(options: &EvalOptions) -> Result<EvalReport, EvalError> {
         results.extend(level_results);
         index += 1;
     }
-    let records = records::wait_for_records(
-        &server.store_path(),
-        &results
-            .iter()
-            .map(|r| r.call_id.clone())
-            .collect::<Vec<_>>(),
-        Duration::from_secs(20),
-    )
-    .await?;
-    let path_intents = pathmap::PathIntents::load(&options.server.flows, &options.server.prompts)?;
-    let log = server.log();
-    let server_log = serverlog::ServerLog::parse(&log);
-    for result in &mut results {
-        result.stages = server_log
-            .turns
-            .get(&result.call_id)
-            .and_then(|t| t.last().cloned());
-        let detected = server_log.languages.get(&result.call_id).cloned();
-        let speaks_at_a_menu = !matches!(result.target, Target::Slot { .. });
-        result.understood = records.get(&result.call_id).map(|record| {
-            let mut u = records::Understood::from_record(record);
-            if u.language.is_none() || detected.is_some() && record.turns.is_empty() {
-                u.language = detected.clone().or(u.language);
-            }
-            if speaks_at_a_menu && u.intent.is_none() && u.transcript.is_none() {
-                // No spoken turn in the record: read the intent off the path.
-                u.intent = path_intents.last_intent(&u.path);
-                u.intent_from_path = u.intent.is_some();
-            }
-            u
-        });
-        result.score();
-    }
+    annotate(&server, &path_intents, &mut results).await?;
+    let server_log = serverlog::ServerLog::parse(&server.log());
     let peak = server.peak_rss_mib();
     let mut report = EvalReport::from_calls(results);
     report.capacity_callers = capacity.map(|c| c.0);
@@ -218,6 +190,46 @@ async fn run_async(options: &EvalOptions) -> Result<EvalReport, EvalError> {
         })?;
     }
     Ok(report)
+}
+
+/// Reads back what the server understood on each call (records, log stages) and scores it.
+async fn annotate(
+    server: &RunningServer,
+    path_intents: &pathmap::PathIntents,
+    results: &mut [CallResult],
+) -> Result<(), EvalError> {
+    let records = records::wait_for_records(
+        &server.store_path(),
+        &results
+            .iter()
+            .map(|r| r.call_id.clone())
+            .collect::<Vec<_>>(),
+        Duration::from_secs(20),
+    )
+    .await?;
+    let server_log = serverlog::ServerLog::parse(&server.log());
+    for result in results.iter_mut() {
+        result.stages = server_log
+            .turns
+            .get(&result.call_id)
+            .and_then(|t| t.last().cloned());
+        let detected = server_log.languages.get(&result.call_id).cloned();
+        let speaks_at_a_menu = !matches!(result.target, Target::Slot { .. });
+        result.understood = records.get(&result.call_id).map(|record| {
+            let mut u = records::Understood::from_record(record);
+            if u.language.is_none() || detected.is_some() && record.turns.is_empty() {
+                u.language = detected.clone().or(u.language);
+            }
+            if speaks_at_a_menu && u.intent.is_none() && u.transcript.is_none() {
+                // No spoken turn in the record: read the intent off the path.
+                u.intent = path_intents.last_intent(&u.path);
+                u.intent_from_path = u.intent.is_some();
+            }
+            u
+        });
+        result.score();
+    }
+    Ok(())
 }
 
 fn progress(results: &[CallResult]) {
