@@ -79,6 +79,9 @@ enum Command {
         #[command(subcommand)]
         action: RecordsAction,
     },
+    /// Speech evaluation (issue 4): synthesise a TSV of utterances with several voices, call the
+    /// server over real SIP/RTP, and report accuracy, latency, capacity, RTF and memory.
+    Eval(frontdoor::eval::cli::EvalArgs),
     /// Cases the CRM refused too often (dead letters): list them, or retry delivery.
     DeadLetters {
         #[command(flatten)]
@@ -435,6 +438,7 @@ fn main() -> ExitCode {
                 })
             })
         }
+        Command::Eval(args) => exit(frontdoor::eval::cli::eval_cmd(&args)),
         Command::DeadLetters { server, action } => with_store(&server, |store| {
             Box::pin(async move {
                 let mut out = std::io::stdout();

@@ -14,6 +14,25 @@ use super::set::FlowSet;
 use super::understand::Understanding;
 use crate::call::{CallAction, CallEvent, CallHandler, CallInfo, HandlerReport};
 
+/// TESTING ONLY: when set (to `YYYY-MM-DD`), every call is placed on this date instead of its
+/// arrival date, so that the evaluation harness (`frontdoor eval`) can resolve relative dates
+/// ("next Tuesday") in its utterance set against a fixed day. Not a configuration key on
+/// purpose: production calls always use the real date; the time of day is never overridden.
+pub const CALL_DATE_ENV: &str = "FRONTDOOR_TEST_CALL_DATE";
+
+/// The pinned call date, read once (see [`CALL_DATE_ENV`]); an unparsable value is ignored.
+fn pinned_call_date() -> Option<chrono::NaiveDate> {
+    static PINNED: std::sync::OnceLock<Option<chrono::NaiveDate>> = std::sync::OnceLock::new();
+    *PINNED.get_or_init(|| {
+        let value = std::env::var(CALL_DATE_ENV).ok()?;
+        let date = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").ok();
+        if date.is_none() {
+            tracing::warn!(%value, "{CALL_DATE_ENV} is not YYYY-MM-DD; using the real date");
+        }
+        date
+    })
+}
+
 /// Runs one call through a flow. The call keeps the flow version it started with, even if a
 /// reload swaps in a new one meanwhile.
 pub struct FlowCallHandler {
@@ -42,7 +61,7 @@ impl FlowCallHandler {
         let loaded = set.route_loaded(&info.dialled);
         let at: DateTime<Local> = info.started_at.into();
         let ctx = CallContext {
-            date: at.date_naive(),
+            date: pinned_call_date().unwrap_or_else(|| at.date_naive()),
             time: at.time(),
             caller: info.caller.clone(),
             dialled: info.dialled.clone(),

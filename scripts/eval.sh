@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The full speech evaluation of issue 4, outside CI: builds the release binary, then runs
+# `frontdoor eval` on a TSV set (default ../shared/utterances/dev.tsv) with every default voice
+# (espeak-ng en-gb, en-us, slow en-gb+m3; flite kal, slt, rms, awb), the silence/noise set and
+# models/jfk.wav, in waves of 4 simultaneous callers, then latency runs with 1, 4 and 8 callers
+# and a capacity sweep (+4 callers while the open-question p95 stays <= 1.5 s). Prints the
+# report and writes it as JSON (default eval-report.json). Extra arguments go to `frontdoor eval`
+# (e.g. --voices espeak:en-gb,flite:slt, --only d001,d002, --wave 2).
+#
+# Takes a while: every call hears the privacy notice and the menu first (~30 s), so the full
+# set with 7 voices is about 350 calls (~45 min in waves of 4 on 2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dataset=${EVAL_DATASET:-../shared/utterances/dev.tsv}
+json=${EVAL_JSON:-eval-report.json}
+[ -f "$dataset" ] || { echo "eval: no data set at $dataset (set EVAL_DATASET)" >&2; exit 2; }
+[ -f models/ggml-tiny.en.bin ] || { echo "eval: models missing; run scripts/install-model.sh" >&2; exit 2; }
+
+echo "eval: building frontdoor (release)"
+cargo build --release --bin frontdoor
+bin="${CARGO_TARGET_DIR:-target}/release/frontdoor"
+
+exec "$bin" eval "$dataset" --wave 4 --concurrency 1,4,8 --latency-calls 16 --capacity \
+    --json "$json" "$@"
