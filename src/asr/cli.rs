@@ -24,6 +24,8 @@ pub fn transcribe_cmd(model: &Path, wav: &Path, out: &mut dyn Write) -> i32 {
                 Some("en".into())
             },
             detect_language: recognizer.is_multilingual(),
+            // A one-off transcription may use every core.
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ..RecognizeOptions::default()
         };
         recognizer.recognize(&audio, &opts)

@@ -25,6 +25,9 @@ pub struct RecognizeOptions {
     pub language: Option<String>,
     /// Also report the detected language and its probability (multilingual models).
     pub detect_language: bool,
+    /// Threads for this decode; 0 means one. The pool raises it when workers stand idle, so a
+    /// lone caller's answer is recognised on every core instead of one.
+    pub threads: usize,
 }
 
 impl RecognizeOptions {
@@ -34,6 +37,7 @@ impl RecognizeOptions {
             initial_prompt: initial_prompt.into(),
             language: Some("en".into()),
             detect_language: false,
+            threads: 0,
         }
     }
 }

@@ -244,7 +244,7 @@ impl Recognizer for WhisperRecognizer {
         };
 
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        params.set_n_threads(1);
+        params.set_n_threads(i32::try_from(opts.threads.clamp(1, 8)).unwrap_or(1));
         params.set_translate(false);
         params.set_no_context(true);
         // No timestamps: with a reduced audio context, timestamped decoding of short audio

@@ -81,7 +81,7 @@ impl Default for EndpointConfig {
         EndpointConfig {
             no_input_timeout: Duration::from_secs(6),
             end_of_speech: Duration::from_millis(400),
-            speculative_pause: Duration::from_millis(250),
+            speculative_pause: Duration::from_millis(200),
             max_utterance: Duration::from_secs(15),
             min_speech: Duration::from_millis(200),
             pre_roll: Duration::from_millis(200),
