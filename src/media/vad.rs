@@ -702,6 +702,8 @@ mod tests {
         audio.extend(speak("seven"));
         let config = EndpointConfig {
             end_of_speech: Duration::from_millis(250),
+            // Not before the end of speech: this test is about where the utterance ends.
+            speculative_pause: Duration::from_millis(250),
             min_speech: Duration::from_millis(100),
             ..EndpointConfig::default()
         };
