@@ -52,6 +52,15 @@ const FREE_TEXT_INTENT_CONFIDENCE: f32 = 0.8;
 /// Intents that win whenever heard, in this order: safeguarding first.
 const ALWAYS: [&str; 2] = ["safeguarding", "speak_to_advisor"];
 
+/// Intents the interpreter acts on at any question (when the flow's globals allow them).
+const GLOBAL_INTENTS: [&str; 5] = [
+    "safeguarding",
+    "speak_to_advisor",
+    "repeat",
+    "slower",
+    "goodbye",
+];
+
 /// A flow's classifier and slot types.
 #[derive(Debug, Clone)]
 pub struct Understanding {
@@ -119,7 +128,17 @@ impl Understanding {
         call_date: NaiveDate,
         language: Option<String>,
     ) -> FlowEvent {
-        let c = self.classifier.classify(text);
+        // Only what this question can act on competes: its own intents, yes/no at a
+        // confirmation, and the global handlers everywhere.
+        let c = self.classifier.classify_among(text, |name| {
+            GLOBAL_INTENTS.contains(&name)
+                || match expecting {
+                    Some(Expecting::Ask { intents, .. }) => intents.iter().any(|i| i == name),
+                    Some(Expecting::Confirm) => matches!(name, "yes" | "no"),
+                    Some(Expecting::Survey { .. }) => false,
+                    None => true,
+                }
+        });
         let mut intent = c.intent;
         let mut slots = BTreeMap::new();
         let overriding = intent.as_deref().is_some_and(|i| ALWAYS.contains(&i));

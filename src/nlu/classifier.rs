@@ -305,6 +305,14 @@ impl Classifier {
 
     /// Classifies one utterance (typed text or a transcript).
     pub fn classify(&self, text: &str) -> Classification {
+        self.classify_among(text, |_| true)
+    }
+
+    /// Classifies one utterance among the intents `allowed` accepts: those the current
+    /// question can act on. An intent the question cannot use must not win (a stray "no" in
+    /// "how much do I owe, oh no" at an open menu), nor make a usable one ambiguous ("no,
+    /// that's everything, goodbye" is goodbye where "no" answers nothing).
+    pub fn classify_among(&self, text: &str, allowed: impl Fn(&str) -> bool) -> Classification {
         let query = self.match_words(text);
         if !query.iter().any(|w| w.content) {
             return Classification::default();
@@ -321,12 +329,15 @@ impl Classifier {
             .intents
             .iter()
             .enumerate()
+            .filter(|(_, intent)| allowed(&intent.name))
             .map(|(i, intent)| (i, self.score(intent, &heard, query_weight)))
             .collect();
 
         // An always-intent heard anywhere in the sentence wins outright.
         let always = self.intents.iter().position(|intent| {
-            intent.priority == IntentPriority::Always && heard_inside(intent, &query)
+            intent.priority == IntentPriority::Always
+                && allowed(&intent.name)
+                && heard_inside(intent, &query)
         });
         if let Some(i) = always
             && let Some(entry) = scored.iter_mut().find(|s| s.0 == i)
@@ -577,6 +588,24 @@ mod tests {
             ),
         ];
         Classifier::new(&intents, ClassifierConfig::default()).expect("valid intents")
+    }
+
+    #[test]
+    fn intents_the_question_cannot_use_neither_win_nor_block() {
+        let c = small();
+        let all = c.classify("pay my council tax balance");
+        assert_eq!(
+            all.intent, None,
+            "ambiguous between pay and balance: {all:?}"
+        );
+        let among = c.classify_among("pay my council tax balance", |n| n != "council_tax_balance");
+        assert_eq!(
+            among.intent.as_deref(),
+            Some("council_tax_pay"),
+            "{among:?}"
+        );
+        let none = c.classify_among("talk to a person", |n| n == "missed_bin");
+        assert_eq!(none.intent, None, "{none:?}");
     }
 
     #[test]
