@@ -105,7 +105,7 @@ impl HallucinationFilter {
         if longest_run(&normalised) >= self.max_repeats {
             return Verdict::NoInput(NoInputReason::Repetition);
         }
-        Verdict::Speech(cleaned)
+        Verdict::Speech(collapse_repeated_sentences(&cleaned))
     }
 }
 
@@ -141,6 +141,22 @@ fn normalise(text: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Keeps one copy of a sentence the decoder repeated back to back ("That was too fast. That
+/// was too fast. That was too fast."): a known Whisper loop on short audio, which would
+/// otherwise dilute what the caller said when it is classified.
+fn collapse_repeated_sentences(text: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut last = String::new();
+    for sentence in text.split_inclusive(['.', '?', '!']) {
+        let key = normalise(sentence);
+        if key.is_empty() || key != last {
+            kept.push(sentence);
+        }
+        last = key;
+    }
+    kept.concat().trim().to_string()
 }
 
 fn longest_run(normalised: &str) -> usize {
@@ -213,6 +229,18 @@ mod tests {
             no_speech_prob: 0.05,
             ..Transcript::default()
         }
+    }
+
+    #[test]
+    fn a_sentence_looped_by_the_decoder_is_kept_once() {
+        assert_eq!(
+            collapse_repeated_sentences("That was too fast. That was too fast. That was too fast."),
+            "That was too fast."
+        );
+        assert_eq!(
+            collapse_repeated_sentences("No. Not that one. No."),
+            "No. Not that one. No."
+        );
     }
 
     #[test]

@@ -1234,6 +1234,28 @@ impl Interpreter {
                 }
             }
         }
+        // Then what the caller may say at any question: single words such as "operator" or
+        // "nope" are hard for a small model without a hint, and they matter most.
+        let g = self.globals();
+        let mut also: Vec<&str> = Vec::new();
+        if matches!(self.kind(), NodeKind::Confirm(_)) {
+            also.extend(["yes", "no"]);
+        }
+        for (on, intent) in [
+            (g.advisor, "speak_to_advisor"),
+            (g.repeat, "repeat"),
+            (g.slower, "slower"),
+            (g.goodbye, "goodbye"),
+        ] {
+            if on {
+                also.push(intent);
+            }
+        }
+        for name in also {
+            if let Some(i) = self.flow.intents.iter().find(|i| i.name == name) {
+                spec.hints.extend(i.keywords.iter().cloned());
+            }
+        }
         spec
     }
 
