@@ -141,18 +141,40 @@ impl WhisperRecognizer {
         state
             .pcm_to_mel(audio, 1)
             .map_err(|e| AsrError::Whisper(e.to_string()))?;
-        let (id, probs) = state
+        let (_, probs) = state
             .lang_detect(0, 1)
             .map_err(|e| AsrError::Whisper(e.to_string()))?;
-        let language = whisper_rs::get_lang_str(id)
-            .ok_or_else(|| AsrError::Whisper(format!("detected unknown language id {id}")))?;
-        let prob = usize::try_from(id)
-            .ok()
-            .and_then(|i| probs.get(i))
-            .copied()
-            .unwrap_or(0.0);
-        Ok((language.to_string(), prob))
+        let candidates: Vec<(&str, f32)> = CALLER_LANGUAGES
+            .iter()
+            .filter_map(|&code| {
+                let id = usize::try_from(whisper_rs::get_lang_id(code)?).ok()?;
+                probs.get(id).map(|&p| (code, p))
+            })
+            .collect();
+        Ok(best_caller_language(&candidates))
     }
+}
+
+/// The languages a caller may speak: the main languages of England and Wales (Census 2021,
+/// plus Welsh). Detection chooses among these only: on telephone audio Whisper often names
+/// languages nobody phones a council in (Latin, Sanskrit, Maori for Polish or Romanian), and a
+/// caller must be routed to an interpreter who can actually help.
+pub const CALLER_LANGUAGES: [&str; 32] = [
+    "en", "cy", "pl", "ro", "pa", "ur", "pt", "es", "ar", "bn", "gu", "it", "zh", "lt", "ta", "tr",
+    "so", "fr", "de", "bg", "hu", "el", "ru", "fa", "ne", "hi", "lv", "sk", "cs", "uk", "ml", "sq",
+];
+
+/// The most probable candidate and its probability among the candidates (renormalised, so it
+/// reads as "how sure, given it is one of these").
+fn best_caller_language(candidates: &[(&str, f32)]) -> (String, f32) {
+    let total: f32 = candidates.iter().map(|(_, p)| p.max(0.0)).sum();
+    candidates.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(
+        (String::from("en"), 0.0),
+        |(code, p)| {
+            let share = if total > 0.0 { p.max(0.0) / total } else { 0.0 };
+            ((*code).to_string(), share)
+        },
+    )
 }
 
 /// Loads model weights once (to share between recognisers). whisper.cpp's own logging is routed
@@ -328,6 +350,19 @@ mod tests {
             let ctx = audio_ctx_for(16_000 * secs, 1500) as usize;
             assert!(ctx >= (secs * 50).min(1500));
         }
+    }
+
+    #[test]
+    fn detection_picks_among_caller_languages_and_renormalises() {
+        let (lang, p) = best_caller_language(&[("en", 0.1), ("pl", 0.3), ("ro", 0.1)]);
+        assert_eq!(lang, "pl");
+        assert!((p - 0.6).abs() < 1e-6, "{p}");
+        assert_eq!(best_caller_language(&[]), ("en".to_string(), 0.0));
+        assert!(
+            CALLER_LANGUAGES
+                .iter()
+                .all(|c| whisper_rs::get_lang_id(c).is_some())
+        );
     }
 
     #[test]
