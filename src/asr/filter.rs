@@ -83,8 +83,17 @@ impl Default for HallucinationFilter {
 impl HallucinationFilter {
     /// Judges one transcript.
     pub fn judge(&self, transcript: &Transcript) -> Verdict {
-        let cleaned = strip_non_speech(&transcript.text);
-        let normalised = normalise(&cleaned);
+        // A sentence looped back to back is one sentence said once (short answers padded with
+        // silence come back as "Operator. Operator. Operator. ..."); only a loop *inside* a
+        // sentence is a decoder failure.
+        let cleaned = collapse_repeated_sentences(&strip_non_speech(&transcript.text));
+        let mut normalised = normalise(&cleaned);
+        let mut cleaned = cleaned;
+        // The same holds for a phrase looped without punctuation ("operator operator ...").
+        if let Some(phrase) = looped_phrase(&normalised) {
+            cleaned = phrase.clone();
+            normalised = phrase;
+        }
         if normalised.is_empty() {
             let had_markers = !transcript.text.trim().is_empty();
             return Verdict::NoInput(if had_markers {
@@ -105,7 +114,7 @@ impl HallucinationFilter {
         if longest_run(&normalised) >= self.max_repeats {
             return Verdict::NoInput(NoInputReason::Repetition);
         }
-        Verdict::Speech(collapse_repeated_sentences(&cleaned))
+        Verdict::Speech(cleaned)
     }
 }
 
@@ -157,6 +166,21 @@ fn collapse_repeated_sentences(text: &str) -> String {
         last = key;
     }
     kept.concat().trim().to_string()
+}
+
+/// The phrase, when `normalised` is nothing but one phrase said at least twice back to back
+/// (the last repeat may be cut short by the decoder's token limit).
+fn looped_phrase(normalised: &str) -> Option<String> {
+    let words: Vec<&str> = normalised.split(' ').filter(|w| !w.is_empty()).collect();
+    (1..=words.len() / 2)
+        .find(|&period| {
+            words.iter().enumerate().all(|(i, w)| {
+                let expected = words.get(i % period).copied().unwrap_or_default();
+                // The decoder may stop mid-word at its token limit.
+                expected == *w || (i + 1 == words.len() && expected.starts_with(w))
+            })
+        })
+        .map(|period| words[..period].join(" "))
 }
 
 fn longest_run(normalised: &str) -> usize {
@@ -232,6 +256,25 @@ mod tests {
     }
 
     #[test]
+    fn a_phrase_looped_without_punctuation_is_kept_once() {
+        assert_eq!(
+            looped_phrase("operator operator operator operator operator operator oper"),
+            Some("operator".to_string()),
+            "the decoder may stop mid-word"
+        );
+        assert_eq!(
+            looped_phrase("operator operator operator operator operator operator operator"),
+            Some("operator".to_string())
+        );
+        assert_eq!(
+            looped_phrase("yeah correct yeah correct yeah"),
+            Some("yeah correct".into())
+        );
+        assert_eq!(looped_phrase("no no thank you"), None);
+        assert_eq!(looped_phrase("no"), None);
+    }
+
+    #[test]
     fn a_sentence_looped_by_the_decoder_is_kept_once() {
         assert_eq!(
             collapse_repeated_sentences("That was too fast. That was too fast. That was too fast."),
@@ -257,7 +300,13 @@ mod tests {
             (" you", NoInputReason::KnownFiller),
             ("Thanks for watching!", NoInputReason::KnownFiller),
             ("[Music] Thank you.", NoInputReason::KnownFiller),
-            ("the the the the the the the", NoInputReason::Repetition),
+            // A looped filler is still a filler.
+            ("the the the the the the the", NoInputReason::KnownFiller),
+            // A loop inside a sentence is a decoder failure.
+            (
+                "my bin my bin bin bin bin bin bin bin was",
+                NoInputReason::Repetition,
+            ),
         ];
         for (text, reason) in cases {
             assert_eq!(f.judge(&heard(text)), Verdict::NoInput(reason), "{text:?}");

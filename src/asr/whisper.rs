@@ -206,6 +206,9 @@ pub fn audio_ctx_for(samples: usize, model_ctx: i32) -> i32 {
         .clamp(MIN_AUDIO_CTX.min(model_ctx), model_ctx)
 }
 
+/// Shortest audio handed to the decoder (2 s at 16 kHz); shorter utterances are padded.
+const MIN_DECODE_SAMPLES: usize = 32_000;
+
 /// Most text tokens a decode of `samples` may produce: generous for fast speech (~3 words/s),
 /// tight enough that a looping hallucination stops early.
 fn max_tokens_for(samples: usize) -> i32 {
@@ -237,6 +240,13 @@ impl Recognizer for WhisperRecognizer {
                 no_speech_prob: 1.0,
                 ..Transcript::default()
             });
+        }
+        // Whisper was trained on long windows and often returns nothing for a word on its
+        // own ("Yeah, correct", under a second): trailing silence up to `MIN_DECODE_SAMPLES`
+        // gives it the context it expects, at the cost of a slightly larger audio context.
+        let mut audio = audio;
+        if audio.len() < MIN_DECODE_SAMPLES {
+            audio.resize(MIN_DECODE_SAMPLES, 0.0);
         }
         // A poisoned lock only means an earlier decode panicked; the state is reset by `full`.
         let mut state = self
