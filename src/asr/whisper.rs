@@ -141,9 +141,16 @@ impl WhisperRecognizer {
         state
             .pcm_to_mel(audio, 1)
             .map_err(|e| AsrError::Whisper(e.to_string()))?;
-        let (_, probs) = state
+        let (top, probs) = state
             .lang_detect(0, 1)
             .map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let english = whisper_rs::get_lang_id("en")
+            .and_then(|id| usize::try_from(id).ok())
+            .and_then(|id| probs.get(id).copied())
+            .unwrap_or(0.0);
+        if whisper_rs::get_lang_str(top) == Some("en") {
+            return Ok(("en".to_string(), english));
+        }
         let candidates: Vec<(&str, f32)> = CALLER_LANGUAGES
             .iter()
             .filter_map(|&code| {
@@ -151,30 +158,33 @@ impl WhisperRecognizer {
                 probs.get(id).map(|&p| (code, p))
             })
             .collect();
-        Ok(best_caller_language(&candidates))
+        Ok(other_caller_language(&candidates, english))
     }
 }
 
 /// The languages a caller may speak: the main languages of England and Wales (Census 2021,
-/// plus Welsh). Detection chooses among these only: on telephone audio Whisper often names
-/// languages nobody phones a council in (Latin, Sanskrit, Maori for Polish or Romanian), and a
-/// caller must be routed to an interpreter who can actually help.
+/// plus Welsh). When the audio is not English, the caller's language is chosen among these:
+/// on telephone audio Whisper often names languages nobody phones a council in (Latin,
+/// Sanskrit, Maori for Polish or Romanian), and a caller must be routed to an interpreter who
+/// can actually help.
 pub const CALLER_LANGUAGES: [&str; 32] = [
     "en", "cy", "pl", "ro", "pa", "ur", "pt", "es", "ar", "bn", "gu", "it", "zh", "lt", "ta", "tr",
     "so", "fr", "de", "bg", "hu", "el", "ru", "fa", "ne", "hi", "lv", "sk", "cs", "uk", "ml", "sq",
 ];
 
-/// The most probable candidate and its probability among the candidates (renormalised, so it
-/// reads as "how sure, given it is one of these").
-fn best_caller_language(candidates: &[(&str, f32)]) -> (String, f32) {
-    let total: f32 = candidates.iter().map(|(_, p)| p.max(0.0)).sum();
-    candidates.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(
-        (String::from("en"), 0.0),
-        |(code, p)| {
-            let share = if total > 0.0 { p.max(0.0) / total } else { 0.0 };
-            ((*code).to_string(), share)
-        },
-    )
+/// Whisper heard something other than English: the caller's most likely language among the
+/// languages callers speak (never English), with the probability that it is not English. The
+/// flow's decision is "offer an interpreter or not", so that is the probability that matters;
+/// the language only picks the interpreter, and espeak-like or poor audio often ranks Latin or
+/// Maori above the language really spoken.
+fn other_caller_language(candidates: &[(&str, f32)], english: f32) -> (String, f32) {
+    candidates
+        .iter()
+        .filter(|(code, _)| *code != "en")
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or((String::from("en"), english), |(code, _)| {
+            ((*code).to_string(), (1.0 - english).clamp(0.0, 1.0))
+        })
 }
 
 /// Loads model weights once (to share between recognisers). whisper.cpp's own logging is routed
@@ -363,11 +373,11 @@ mod tests {
     }
 
     #[test]
-    fn detection_picks_among_caller_languages_and_renormalises() {
-        let (lang, p) = best_caller_language(&[("en", 0.1), ("pl", 0.3), ("ro", 0.1)]);
+    fn not_english_names_the_likeliest_caller_language() {
+        let (lang, p) = other_caller_language(&[("en", 0.1), ("pl", 0.3), ("ro", 0.2)], 0.1);
         assert_eq!(lang, "pl");
-        assert!((p - 0.6).abs() < 1e-6, "{p}");
-        assert_eq!(best_caller_language(&[]), ("en".to_string(), 0.0));
+        assert!((p - 0.9).abs() < 1e-6, "{p}");
+        assert_eq!(other_caller_language(&[], 0.4), ("en".to_string(), 0.4));
         assert!(
             CALLER_LANGUAGES
                 .iter()
