@@ -1235,7 +1235,13 @@ impl Interpreter {
             }
         }
         // Then what the caller may say at any question: single words such as "operator" or
-        // "nope" are hard for a small model without a hint, and they matter most.
+        // "nope" are hard for a small model without a hint, and they matter most. Not at a
+        // question for a value (postcode, number, date): there the hint words are what Whisper
+        // hears instead of the letters and digits ("RM16, too fast").
+        let asks_value = matches!(self.kind(), NodeKind::Ask(a) if a.slot.is_some());
+        if asks_value {
+            return spec;
+        }
         let g = self.globals();
         let mut also: Vec<&str> = Vec::new();
         if matches!(self.kind(), NodeKind::Confirm(_)) {
@@ -1491,11 +1497,14 @@ nodes:
         let out = i.handle(FlowEvent::PromptFinished, now);
         let spec = listen_of(&out).unwrap_or_else(|| panic!("{out:?}"));
         assert_eq!(spec.end_of_speech, std::time::Duration::from_millis(1000));
+        // No hint words at a question for a value: Whisper would hear them instead of digits.
+        assert!(spec.hints.is_empty(), "{:?}", spec.hints);
         // The yes/no confirm is an open question: the short one.
         let e = heard(&i, &u, "twelve", None);
         let out = i.handle(e, now);
         let spec = listen_of(&out).unwrap_or_else(|| panic!("{out:?}"));
         assert_eq!(spec.end_of_speech, std::time::Duration::from_millis(400));
+        assert!(spec.hints.iter().any(|h| h == "yes"), "{:?}", spec.hints);
     }
 
     #[test]
