@@ -120,16 +120,7 @@ impl WhisperRecognizer {
         if audio_16k.is_empty() {
             return Err(AsrError::Audio("no audio to detect a language in".into()));
         }
-        let audio: Vec<f32> = audio_16k
-            .iter()
-            .map(|&s| {
-                if s.is_finite() {
-                    s.clamp(-1.0, 1.0)
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let audio = sanitised(audio_16k);
         let mut state = self
             .state
             .lock()
@@ -216,6 +207,21 @@ pub fn audio_ctx_for(samples: usize, model_ctx: i32) -> i32 {
         .clamp(MIN_AUDIO_CTX.min(model_ctx), model_ctx)
 }
 
+/// The audio as whisper.cpp may take it: nothing from the line may reach it as NaN or out of
+/// range.
+fn sanitised(audio_16k: &[f32]) -> Vec<f32> {
+    audio_16k
+        .iter()
+        .map(|&s| {
+            if s.is_finite() {
+                s.clamp(-1.0, 1.0)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// Shortest audio handed to the decoder (2 s at 16 kHz); shorter utterances are padded.
 const MIN_DECODE_SAMPLES: usize = 32_000;
 
@@ -233,17 +239,7 @@ impl Recognizer for WhisperRecognizer {
         opts: &RecognizeOptions,
     ) -> Result<Transcript, AsrError> {
         let started = Instant::now();
-        // Nothing from the line may reach whisper.cpp as NaN or out of range.
-        let audio: Vec<f32> = audio_16k
-            .iter()
-            .map(|&s| {
-                if s.is_finite() {
-                    s.clamp(-1.0, 1.0)
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let audio = sanitised(audio_16k);
         let duration = duration_ms(audio.len());
         if audio.is_empty() {
             return Ok(Transcript {

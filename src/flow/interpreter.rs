@@ -1416,12 +1416,9 @@ nodes:
     hangup: {text: {en: "Bye {vars.topic}", cy: "Hwyl"}}
 "#;
 
-    fn start() -> (Interpreter, Arc<Understanding>, Vec<CallAction>) {
-        let (flow, d) = check(
-            std::path::Path::new("unit.yaml"),
-            FLOW,
-            &PromptCatalog::default(),
-        );
+    /// An interpreter for `yaml` on Thursday 2026-11-26 at 10:00, caller withheld.
+    fn interpreter(name: &str, yaml: &str) -> (Interpreter, Arc<Understanding>) {
+        let (flow, d) = check(std::path::Path::new(name), yaml, &PromptCatalog::default());
         let flow = Arc::new(flow.unwrap_or_else(|| panic!("{d}")));
         let u = Arc::new(Understanding::new(&flow).unwrap());
         let ctx = CallContext {
@@ -1430,7 +1427,11 @@ nodes:
             caller: None,
             dialled: String::new(),
         };
-        let mut i = Interpreter::new(flow, u.clone(), ctx);
+        (Interpreter::new(flow, u.clone(), ctx), u)
+    }
+
+    fn start() -> (Interpreter, Arc<Understanding>, Vec<CallAction>) {
+        let (mut i, u) = interpreter("unit.yaml", FLOW);
         let out = i.handle(FlowEvent::Started, Instant::now());
         (i, u, out)
     }
@@ -1526,20 +1527,7 @@ nodes:
   bye:
     hangup: {text: "Bye"}
 "#;
-        let (flow, d) = check(
-            std::path::Path::new("cases.yaml"),
-            CASE_FLOW,
-            &PromptCatalog::default(),
-        );
-        let flow = Arc::new(flow.unwrap_or_else(|| panic!("{d}")));
-        let u = Arc::new(Understanding::new(&flow).unwrap());
-        let ctx = CallContext {
-            date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-            time: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
-            caller: None,
-            dialled: String::new(),
-        };
-        let mut i = Interpreter::new(flow, u.clone(), ctx);
+        let (mut i, u) = interpreter("cases.yaml", CASE_FLOW);
         let now = Instant::now();
         i.handle(FlowEvent::Started, now);
         i.handle(FlowEvent::PromptFinished, now);

@@ -336,7 +336,11 @@ impl Baresip {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            // A signal to the test process (a child exiting) interrupts the
+                            // read; it is not an error of the control connection.
+                            | std::io::ErrorKind::Interrupted
                     ) => {}
                 Err(e) => return Err(HarnessError::io("reading baresip ctrl_tcp", e)),
             }

@@ -92,6 +92,8 @@ pub fn tcp_exchange(
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(1))));
         match stream.read(&mut buf) {
+            // A signal to the test process interrupts the read; try again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Ok(0) | Err(_) => break,
             Ok(n) => received.extend_from_slice(&buf[..n]),
         }
