@@ -273,7 +273,7 @@ impl Default for AsrConfig {
             language_model: PathBuf::from("models/ggml-base.bin"),
             workers: None,
             queue_depth: 4,
-            speculative_pause_ms: 200,
+            speculative_pause_ms: 150,
             holding_after_ms: 700,
         }
     }
@@ -518,7 +518,7 @@ mod tests {
         assert_eq!(c.asr.queue_depth, 2);
         assert!(!c.asr.detects_language());
         assert_eq!(c.asr.model, PathBuf::from("models/ggml-tiny.en.bin"));
-        assert_eq!(c.asr.speculative_pause_ms, 200);
+        assert_eq!(c.asr.speculative_pause_ms, 150);
         let n = AsrConfig::default().worker_count();
         assert!((1..=AsrConfig::MAX_DEFAULT_WORKERS).contains(&n));
         let zero = Config {

@@ -71,6 +71,9 @@ enum Command {
             default_value = "models/ggml-tiny.en.bin"
         )]
         model: PathBuf,
+        /// Whisper's initial prompt, e.g. the hint words an `ask` would give it.
+        #[arg(long)]
+        prompt: Option<String>,
     },
     /// Call records and cases: export for reporting or subject access, erasure, retention.
     Records {
@@ -380,9 +383,10 @@ fn main() -> ExitCode {
             &models,
             &mut std::io::stdout(),
         )),
-        Command::Transcribe { wav, model } => exit(frontdoor::asr::cli::transcribe_cmd(
+        Command::Transcribe { wav, model, prompt } => exit(frontdoor::asr::cli::transcribe_cmd(
             &model,
             &wav,
+            prompt.as_deref(),
             &mut std::io::stdout(),
         )),
         Command::Records { server, action } => {

@@ -10,12 +10,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::baresip::{Baresip, BaresipOptions};
 use support::demo::repo_root;
-use support::server::{ServerGuard, ServerOptions, frontdoor_binary};
+use support::server::{ServerGuard, ServerOptions};
 use support::speech::{sine, write_padded_wav};
 use support::tempdir::TempDir;
 
@@ -75,28 +74,6 @@ fn hang_up(phone: &mut Baresip, server: &ServerGuard) {
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", phone.log(), server.log_tail(3000)));
 }
 
-/// `frontdoor records --data DIR export` (JSON: `{"cases": [...], "calls": [...]}`).
-fn export_records(server: &ServerGuard) -> serde_json::Value {
-    let output = Command::new(frontdoor_binary())
-        .arg("records")
-        .arg("--data")
-        .arg(server.dir().join("data"))
-        .arg("export")
-        .output()
-        .expect("records export runs");
-    assert!(
-        output.status.success(),
-        "records export failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "records export is not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
 /// Polls the export until `found` picks something out of it; the last export if `limit`
 /// passes first.
 fn wait_for_records<T>(
@@ -106,7 +83,7 @@ fn wait_for_records<T>(
 ) -> Result<T, serde_json::Value> {
     let deadline = Instant::now() + limit;
     loop {
-        let export = export_records(server);
+        let export = server.export_records();
         if let Some(value) = found(&export) {
             return Ok(value);
         }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use support::demo::repo_root;
 use support::live_caller::LiveCaller;
-use support::server::{ServerGuard, ServerOptions, frontdoor_binary};
+use support::server::{ServerGuard, ServerOptions};
 use support::speech::{Voice, synthesize};
 use support::tempdir::TempDir;
 
@@ -131,23 +131,6 @@ fn answer_by_voice(caller: &LiveCaller, samples: &[i16]) {
     caller.say(samples);
 }
 
-/// `frontdoor records --data DIR export` (JSON: `{"cases": [...], "calls": [...]}`).
-fn export_records(server: &ServerGuard) -> serde_json::Value {
-    let output = Command::new(frontdoor_binary())
-        .arg("records")
-        .arg("--data")
-        .arg(server.dir().join("data"))
-        .arg("export")
-        .output()
-        .expect("records export runs");
-    assert!(
-        output.status.success(),
-        "records export failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("records export is JSON")
-}
-
 fn list<'a>(export: &'a serde_json::Value, what: &str) -> Vec<&'a serde_json::Value> {
     export
         .get(what)
@@ -164,7 +147,7 @@ fn wait_for<T>(
 ) -> T {
     let deadline = Instant::now() + limit;
     loop {
-        let export = export_records(server);
+        let export = server.export_records();
         if let Some(v) = found(&export) {
             return v;
         }
@@ -243,7 +226,7 @@ fn a_missed_bin_reported_by_voice_is_stored_and_a_second_call_is_returning() {
             .cloned()
     });
     assert_eq!(updated["fields"]["bin_type"], "recycling", "{updated:#}");
-    let export = export_records(&server);
+    let export = server.export_records();
     let missed_bins = list(&export, "cases")
         .into_iter()
         .filter(|c| c["service"] == "missed_bin")

@@ -12,8 +12,10 @@ use super::whisper::WhisperRecognizer;
 
 /// Transcribes a WAV file (any rate, any channels) with the model at `model`. Prints the text on
 /// the first line, then a `#` line with confidence, no-speech probability, language, timing and
-/// whether the filter would treat it as no input. Returns 0, or 1 on any error.
-pub fn transcribe_cmd(model: &Path, wav: &Path, out: &mut dyn Write) -> i32 {
+/// whether the filter would treat it as no input. `prompt` is Whisper's initial prompt, as the
+/// server builds it from an `ask`'s hints (to see what the hints do to a transcript). Returns
+/// 0, or 1 on any error.
+pub fn transcribe_cmd(model: &Path, wav: &Path, prompt: Option<&str>, out: &mut dyn Write) -> i32 {
     let result = (|| {
         let audio = read_wav_16k(wav)?;
         let recognizer = WhisperRecognizer::load(model)?;
@@ -26,7 +28,7 @@ pub fn transcribe_cmd(model: &Path, wav: &Path, out: &mut dyn Write) -> i32 {
             detect_language: recognizer.is_multilingual(),
             // A one-off transcription may use every core.
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            ..RecognizeOptions::default()
+            initial_prompt: prompt.unwrap_or_default().to_string(),
         };
         recognizer.recognize(&audio, &opts)
     })();

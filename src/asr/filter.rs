@@ -94,6 +94,14 @@ impl HallucinationFilter {
             cleaned = phrase.clone();
             normalised = phrase;
         }
+        // And for a word or short phrase looped inside the answer: a prompt that lists the
+        // words a question expects makes Whisper list them back ("Nope, nope, wrong, nope,
+        // wrong, nope, wrong,"). What the caller said is the phrase once, not nothing.
+        let collapsed = collapse_word_loops(&normalised);
+        if collapsed != normalised {
+            cleaned = collapsed.clone();
+            normalised = collapsed;
+        }
         if normalised.is_empty() {
             let had_markers = !transcript.text.trim().is_empty();
             return Verdict::NoInput(if had_markers {
@@ -181,6 +189,55 @@ fn looped_phrase(normalised: &str) -> Option<String> {
             })
         })
         .map(|period| words[..period].join(" "))
+}
+
+/// Copies of one phrase back to back from which the run is a decoder loop. Two copies are
+/// often real speech ("no no", "yeah correct, yeah correct").
+const LOOP_COPIES: usize = 3;
+/// Longest phrase, in words, looked for as a loop.
+const LOOP_MAX_WORDS: usize = 4;
+
+/// Keeps one copy of any phrase of up to [`LOOP_MAX_WORDS`] words repeated at least
+/// [`LOOP_COPIES`] times back to back. Phrases with a digit or made only of one-letter words are
+/// left alone: "4 4 4 4" and "S S" may be what a caller read out.
+fn collapse_word_loops(normalised: &str) -> String {
+    let mut words: Vec<&str> = normalised.split(' ').filter(|w| !w.is_empty()).collect();
+    let loopable = |phrase: &[&str]| {
+        phrase
+            .iter()
+            .all(|w| !w.chars().any(|c| c.is_ascii_digit()))
+            && phrase
+                .iter()
+                .any(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2)
+    };
+    for n in 1..=LOOP_MAX_WORDS {
+        let mut out: Vec<&str> = Vec::with_capacity(words.len());
+        let mut i = 0;
+        while i < words.len() {
+            let phrase = words.get(i..i + n).unwrap_or_default();
+            let mut copies = 1;
+            if phrase.len() == n && loopable(phrase) {
+                while words.get(i + copies * n..i + (copies + 1) * n) == Some(phrase) {
+                    copies += 1;
+                }
+            }
+            if copies >= LOOP_COPIES {
+                out.extend_from_slice(phrase);
+                i += copies * n;
+                // A last copy cut short by the token limit is part of the loop too.
+                let rest = words.get(i..).unwrap_or_default();
+                let partial = phrase.iter().zip(rest).take_while(|(a, b)| a == b).count();
+                if partial > 0 && partial < n && i + partial == words.len() {
+                    i += partial;
+                }
+            } else if let Some(w) = words.get(i) {
+                out.push(w);
+                i += 1;
+            }
+        }
+        words = out;
+    }
+    words.join(" ")
 }
 
 fn longest_run(normalised: &str) -> usize {
@@ -275,6 +332,38 @@ mod tests {
     }
 
     #[test]
+    fn a_word_or_phrase_looped_inside_an_answer_is_kept_once() {
+        assert_eq!(
+            collapse_word_loops("nope nope wrong nope wrong nope wrong nope wrong nope"),
+            "nope nope wrong"
+        );
+        assert_eq!(
+            collapse_word_loops("yeah yeah yeah yeah yeah yeah yeah correct"),
+            "yeah correct"
+        );
+        assert_eq!(
+            collapse_word_loops("my bin my bin bin bin bin bin bin bin was"),
+            "my bin my bin was"
+        );
+        // Real answers keep their repeats.
+        for kept in [
+            "no no",
+            "4 4 4 4 7",
+            "s s 1 7 0 b z",
+            "yeah correct yeah correct",
+        ] {
+            assert_eq!(collapse_word_loops(kept), kept);
+        }
+        let f = HallucinationFilter::default();
+        assert_eq!(
+            f.judge(&heard(
+                "Yeah, correct, correct, correct, correct, correct, correct, correct"
+            )),
+            Verdict::Speech("yeah correct".into())
+        );
+    }
+
+    #[test]
     fn a_sentence_looped_by_the_decoder_is_kept_once() {
         assert_eq!(
             collapse_repeated_sentences("That was too fast. That was too fast. That was too fast."),
@@ -302,11 +391,8 @@ mod tests {
             ("[Music] Thank you.", NoInputReason::KnownFiller),
             // A looped filler is still a filler.
             ("the the the the the the the", NoInputReason::KnownFiller),
-            // A loop inside a sentence is a decoder failure.
-            (
-                "my bin my bin bin bin bin bin bin bin was",
-                NoInputReason::Repetition,
-            ),
+            // The same digit read out too often to be a number is a decoder failure.
+            ("4 4 4 4 4 4 4 4 4 7", NoInputReason::Repetition),
         ];
         for (text, reason) in cases {
             assert_eq!(f.judge(&heard(text)), Verdict::NoInput(reason), "{text:?}");

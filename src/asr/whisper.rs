@@ -144,7 +144,7 @@ impl WhisperRecognizer {
         }
         let candidates: Vec<(&str, f32)> = CALLER_LANGUAGES
             .iter()
-            .filter_map(|&code| {
+            .filter_map(|&(code, _)| {
                 let id = usize::try_from(whisper_rs::get_lang_id(code)?).ok()?;
                 probs.get(id).map(|&p| (code, p))
             })
@@ -154,25 +154,67 @@ impl WhisperRecognizer {
 }
 
 /// The languages a caller may speak: the main languages of England and Wales (Census 2021,
-/// plus Welsh). When the audio is not English, the caller's language is chosen among these:
-/// on telephone audio Whisper often names languages nobody phones a council in (Latin,
-/// Sanskrit, Maori for Polish or Romanian), and a caller must be routed to an interpreter who
-/// can actually help.
-pub const CALLER_LANGUAGES: [&str; 32] = [
-    "en", "cy", "pl", "ro", "pa", "ur", "pt", "es", "ar", "bn", "gu", "it", "zh", "lt", "ta", "tr",
-    "so", "fr", "de", "bg", "hu", "el", "ru", "fa", "ne", "hi", "lv", "sk", "cs", "uk", "ml", "sq",
+/// plus Welsh), each with roughly how many residents (thousands, rounded) have it as their main
+/// language. When the audio is not English, the caller's language is chosen among these: on
+/// telephone audio Whisper often names languages nobody phones a council in (Latin, Sanskrit,
+/// Maori for Polish or Romanian), and a caller must be routed to an interpreter who can
+/// actually help.
+pub const CALLER_LANGUAGES: [(&str, u32); 32] = [
+    ("en", 0),
+    ("cy", 100),
+    ("pl", 612),
+    ("ro", 472),
+    ("pa", 291),
+    ("ur", 270),
+    ("pt", 225),
+    ("es", 215),
+    ("ar", 200),
+    ("bn", 200),
+    ("gu", 187),
+    ("it", 160),
+    ("zh", 140),
+    ("lt", 125),
+    ("ta", 125),
+    ("tr", 100),
+    ("so", 85),
+    ("fr", 120),
+    ("de", 77),
+    ("bg", 76),
+    ("hu", 60),
+    ("el", 60),
+    ("ru", 70),
+    ("fa", 60),
+    ("ne", 60),
+    ("hi", 40),
+    ("lv", 60),
+    ("sk", 50),
+    ("cs", 40),
+    ("uk", 30),
+    ("ml", 50),
+    ("sq", 60),
 ];
 
 /// Whisper heard something other than English: the caller's most likely language among the
 /// languages callers speak (never English), with the probability that it is not English. The
 /// flow's decision is "offer an interpreter or not", so that is the probability that matters;
-/// the language only picks the interpreter, and espeak-like or poor audio often ranks Latin or
-/// Maori above the language really spoken.
+/// the language only picks the interpreter.
+///
+/// Whisper's language probabilities carry the prior of its training data (the world's
+/// internet); who phones a council in England is another population. Each language's
+/// probability is weighed by how many residents speak it (Bayes' rule with the local prior):
+/// on espeak-like or poor audio Whisper ranks Hungarian or Greek above the Polish really
+/// spoken, with Polish close behind, and Polish is ten times as common here.
 fn other_caller_language(candidates: &[(&str, f32)], english: f32) -> (String, f32) {
+    let residents = |code: &str| {
+        CALLER_LANGUAGES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or(1.0, |(_, n)| *n as f32)
+    };
     candidates
         .iter()
         .filter(|(code, _)| *code != "en")
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .max_by(|a, b| (a.1 * residents(a.0)).total_cmp(&(b.1 * residents(b.0))))
         .map_or((String::from("en"), english), |(code, _)| {
             ((*code).to_string(), (1.0 - english).clamp(0.0, 1.0))
         })
@@ -225,11 +267,13 @@ fn sanitised(audio_16k: &[f32]) -> Vec<f32> {
 /// Shortest audio handed to the decoder (2 s at 16 kHz); shorter utterances are padded.
 const MIN_DECODE_SAMPLES: usize = 32_000;
 
-/// Most text tokens a decode of `samples` may produce: generous for fast speech (~3 words/s),
-/// tight enough that a looping hallucination stops early.
+/// Most text tokens a decode of `samples` of the caller's audio (before padding) may produce:
+/// fast speech is about 4 words and 5–6 tokens a second with punctuation. Whisper often repeats
+/// a short answer until this limit ("I want to report a missed bin collection, I want to report
+/// a ..."), and every extra token is a decoder step, so the limit is also a cost cap.
 fn max_tokens_for(samples: usize) -> i32 {
     let seconds = samples.div_ceil(16_000);
-    i32::try_from(16 + 8 * seconds).unwrap_or(i32::MAX)
+    i32::try_from(8 + 7 * seconds).unwrap_or(i32::MAX)
 }
 
 impl Recognizer for WhisperRecognizer {
@@ -250,6 +294,7 @@ impl Recognizer for WhisperRecognizer {
         // Whisper was trained on long windows and often returns nothing for a word on its
         // own ("Yeah, correct", under a second): trailing silence up to `MIN_DECODE_SAMPLES`
         // gives it the context it expects, at the cost of a slightly larger audio context.
+        let max_tokens = max_tokens_for(audio.len());
         let mut audio = audio;
         if audio.len() < MIN_DECODE_SAMPLES {
             audio.resize(MIN_DECODE_SAMPLES, 0.0);
@@ -300,7 +345,7 @@ impl Recognizer for WhisperRecognizer {
         // No temperature fallback: one bounded decode; doubtful output is the filter's job.
         params.set_temperature_inc(0.0);
         params.set_no_speech_thold(NO_SPEECH_THRESHOLD);
-        params.set_max_tokens(max_tokens_for(audio.len()));
+        params.set_max_tokens(max_tokens);
         let model_ctx = self.context.n_audio_ctx();
         params.set_audio_ctx(if self.full_audio_ctx {
             model_ctx
@@ -377,14 +422,24 @@ mod tests {
         assert!(
             CALLER_LANGUAGES
                 .iter()
-                .all(|c| whisper_rs::get_lang_id(c).is_some())
+                .all(|(c, _)| whisper_rs::get_lang_id(c).is_some())
+        );
+        // Weighed by who phones: Polish a little behind Hungarian is Polish; far behind is not.
+        assert_eq!(
+            other_caller_language(&[("hu", 0.30), ("pl", 0.20)], 0.1).0,
+            "pl"
+        );
+        assert_eq!(
+            other_caller_language(&[("hu", 0.90), ("pl", 0.02)], 0.01).0,
+            "hu"
         );
     }
 
     #[test]
     fn token_budget_grows_with_audio() {
-        assert_eq!(max_tokens_for(16_000), 24);
-        assert!(max_tokens_for(16_000 * 15) >= 120);
+        assert_eq!(max_tokens_for(16_000), 15);
+        // Fifteen seconds of fast speech: about 60 words.
+        assert!(max_tokens_for(16_000 * 15) >= 100);
     }
 
     #[test]

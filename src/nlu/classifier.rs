@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::error::NluError;
 use super::normalise::words;
-use super::text::{is_stop_word, phonetic_key, stem, trigram_similarity, trigrams};
+use super::text::{first_vowel, is_stop_word, phonetic_key, stem, trigram_similarity, trigrams};
 
 /// How an intent competes with the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,6 +69,7 @@ struct Term {
     /// Inverse intent frequency: high for words only one intent uses.
     weight: f32,
     trigrams: Vec<[char; 3]>,
+    stem: String,
 }
 
 /// One example or keyword phrase reduced to vocabulary term ids.
@@ -125,6 +126,9 @@ const COVERAGE_SHARE: f32 = 0.4;
 const KEYWORD_FLOOR: f32 = 0.5;
 const KEYWORD_SPECIFIC: f32 = 0.1;
 const KEYWORD_BASE: f32 = 0.4;
+/// Added per further distinct keyword heard, for at most this many.
+const MORE_KEYWORDS_BONUS: f32 = 0.05;
+const MORE_KEYWORDS_MAX: usize = 2;
 /// Without a keyword an intent can reach this much, so a keyword hit on a perfect example wins.
 const NO_KEYWORD_CEILING: f32 = 0.9;
 /// Confidence reported for an always-intent heard inside a sentence.
@@ -215,6 +219,7 @@ impl Classifier {
             .map(|(s, &df)| Term {
                 weight: (1.0 + n / df.max(1) as f32).ln(),
                 trigrams: trigrams(s),
+                stem: s.clone(),
             })
             .collect();
         let mut by_sound: HashMap<String, Vec<usize>> = HashMap::new();
@@ -431,18 +436,27 @@ impl Classifier {
     fn fuzzy(&self, stem: &str) -> Option<(usize, f32)> {
         let key = phonetic_key(stem);
         let grams = trigrams(stem);
+        let vowel = first_vowel(stem);
         if key.chars().count() >= 2
             && let Some(ids) = self.by_sound.get(&key)
         {
             // Several words may sound alike ("bill", "boil"): take the closest spelling.
-            let closest = ids.iter().copied().max_by(|&a, &b| {
-                let sim = |id: usize| {
+            let closest = ids
+                .iter()
+                .copied()
+                .filter(|&id| {
                     self.terms
                         .get(id)
-                        .map_or(0.0, |t| trigram_similarity(&grams, &t.trigrams))
-                };
-                sim(a).total_cmp(&sim(b)).then(b.cmp(&a))
-            });
+                        .is_none_or(|t| vowel.is_none() || first_vowel(&t.stem) == vowel)
+                })
+                .max_by(|&a, &b| {
+                    let sim = |id: usize| {
+                        self.terms
+                            .get(id)
+                            .map_or(0.0, |t| trigram_similarity(&grams, &t.trigrams))
+                    };
+                    sim(a).total_cmp(&sim(b)).then(b.cmp(&a))
+                });
             if let Some(id) = closest {
                 return Some((id, SOUND_ALIKE));
             }
@@ -476,7 +490,7 @@ impl Classifier {
             0.0
         };
         let base = (EXAMPLE_SHARE * example + COVERAGE_SHARE * coverage).min(1.0);
-        let keyword = intent
+        let lifts: Vec<f32> = intent
             .keywords
             .iter()
             .filter(|k| !k.terms.is_empty())
@@ -485,7 +499,17 @@ impl Classifier {
                 let heard = k.terms.iter().map(|&id| quality(id)).fold(1.0f32, f32::min);
                 heard * (KEYWORD_FLOOR + KEYWORD_SPECIFIC * k.specificity)
             })
-            .fold(0.0f32, f32::max);
+            .collect();
+        let keyword = lifts.iter().copied().fold(0.0f32, f32::max);
+        // Each further keyword of the same intent is more evidence ("pay what I owe by card":
+        // pay and card against owe), a little, so that it only separates keyword ties.
+        let more_keywords = lifts
+            .iter()
+            .filter(|&&lift| lift >= KEYWORD_FLOOR)
+            .count()
+            .saturating_sub(1)
+            .min(MORE_KEYWORDS_MAX);
+        let keyword = keyword + MORE_KEYWORDS_BONUS * more_keywords as f32;
         if keyword > 0.0 {
             (keyword + KEYWORD_BASE * base).min(1.0)
         } else {

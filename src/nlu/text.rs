@@ -22,9 +22,39 @@ pub(crate) fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.binary_search(&word).is_ok()
 }
 
+/// Irregular forms callers use about council services, to the word the suffix rules stem
+/// ("I've paid" meets "pay", "it's broken" meets "break").
+const IRREGULAR: &[(&str, &str)] = &[
+    ("paid", "pay"),
+    ("broke", "break"),
+    ("broken", "break"),
+    ("stolen", "steal"),
+    ("thrown", "throw"),
+    ("threw", "throw"),
+    ("left", "leave"),
+    ("lost", "lose"),
+    ("told", "tell"),
+    ("went", "go"),
+    ("gone", "go"),
+];
+
+/// The first vowel of a word (`y` after the first letter counts as `i`): sound-alike words
+/// share it ("tax"/"tacks", "boiler"/"boyler", "council"/"counsel"), while a consonant
+/// skeleton alone also pairs "black" with "bulky".
+pub(crate) fn first_vowel(word: &str) -> Option<char> {
+    word.chars().enumerate().find_map(|(i, c)| match c {
+        'a' | 'e' | 'i' | 'o' | 'u' => Some(c),
+        'y' if i > 0 => Some('i'),
+        _ => None,
+    })
+}
+
 /// A light suffix-stripping stemmer: enough to make "collected", "collecting" and "collection"
 /// meet, and consistent for query and examples alike (it need not produce real words).
 pub(crate) fn stem(word: &str) -> String {
+    if let Some((_, base)) = IRREGULAR.iter().find(|(form, _)| *form == word) {
+        return stem(base);
+    }
     if !word.is_ascii() || word.len() <= 3 {
         return word.to_string();
     }
@@ -35,6 +65,7 @@ pub(crate) fn stem(word: &str) -> String {
         ("ions", ""),
         ("ion", ""),
         ("ies", "y"),
+        ("ied", "y"),
         ("ing", ""),
         ("ers", ""),
         ("er", ""),

@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,7 +28,7 @@ use crate::support::audio::{best_match_in, voiced_duration};
 use crate::support::demo::{prompt, repo_root};
 use crate::support::g711::Law;
 use crate::support::rtp::{RtpStream, RtpStreamBuilder};
-use crate::support::server::{ServerGuard, ServerOptions, frontdoor_binary};
+use crate::support::server::{ServerGuard, ServerOptions};
 use crate::support::sipp::{Scenario, Sipp, SippRun};
 use crate::support::tempdir::TempDir;
 
@@ -246,26 +245,7 @@ pub fn start_callers(
 
 /// `frontdoor records --data DIR export`: the stored cases' references and versions.
 pub fn stored_cases(server: &ServerGuard) -> BTreeMap<String, i64> {
-    let mut command = Command::new(frontdoor_binary());
-    command.arg("records");
-    // The server's config says which store (a PostgreSQL one is not in the data dir).
-    let config = server.dir().join("frontdoor.yaml");
-    if config.exists() {
-        command.arg("--config").arg(config);
-    }
-    let output = command
-        .arg("--data")
-        .arg(server.dir().join("data"))
-        .arg("export")
-        .output()
-        .expect("records export runs");
-    assert!(
-        output.status.success(),
-        "records export failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let export: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("records export is JSON");
+    let export = server.export_records();
     export["cases"]
         .as_array()
         .into_iter()

@@ -225,6 +225,35 @@ impl ServerGuard {
         self.dir.path()
     }
 
+    /// `frontdoor records --data DIR export` for this server's store (the server's own config
+    /// says which: a PostgreSQL store is not in the data directory), as JSON:
+    /// `{"cases": [...], "calls": [...]}`. Panics when the export fails.
+    pub fn export_records(&self) -> serde_json::Value {
+        let mut command = Command::new(frontdoor_binary());
+        command.arg("records");
+        let config = self.dir().join("frontdoor.yaml");
+        if config.exists() {
+            command.arg("--config").arg(config);
+        }
+        let output = command
+            .arg("--data")
+            .arg(self.dir().join("data"))
+            .arg("export")
+            .output()
+            .expect("records export runs");
+        assert!(
+            output.status.success(),
+            "records export failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "records export is not JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
     /// The server's PID (for /proc sampling).
     pub fn pid(&self) -> u32 {
         self.child.pid()
