@@ -83,7 +83,9 @@ impl Default for EndpointConfig {
             end_of_speech: Duration::from_millis(400),
             speculative_pause: Duration::from_millis(200),
             max_utterance: Duration::from_secs(15),
-            min_speech: Duration::from_millis(200),
+            // A one-word answer is short: flite's "No" has 112 ms of periodic audio, its
+            // "Bye" 128 ms (tests/vad_short_answers.rs). Noise is held off by periodicity.
+            min_speech: Duration::from_millis(80),
             pre_roll: Duration::from_millis(200),
             speech_onset: Duration::from_millis(32),
             start_threshold: 0.6,
