@@ -1523,40 +1523,8 @@ nodes:
         assert!(spec.hints.iter().any(|h| h == "yes"), "{:?}", spec.hints);
     }
 
-    #[test]
-    fn a_caller_who_asked_for_slower_speech_gets_longer_to_answer() {
-        const SLOW_FLOW: &str = r#"
-flow: slow
-start: menu
-intents:
-  missed_bin: {examples: ["my bin was not collected"], keywords: [bin]}
-  slower: {examples: ["could you speak more slowly"], keywords: [slowly]}
-nodes:
-  menu:
-    ask: {text: "What is it about? Press 1 for bins."}
-    intents: {missed_bin: bye}
-    keys: {"1": missed_bin}
-  bye:
-    hangup: {text: "Bye"}
-"#;
-        let (mut i, u) = interpreter("slow.yaml", SLOW_FLOW);
-        let now = Instant::now();
-        // The question plays and is listened to at once (barge-in).
-        let out = i.handle(FlowEvent::Started, now);
-        let before = listen_of(&out).unwrap_or_else(|| panic!("{out:?}"));
-        assert_eq!(before.end_of_speech, std::time::Duration::from_millis(350));
-        let e = heard(&i, &u, "could you speak more slowly", None);
-        let out = i.handle(e, now);
-        assert!(i.is_slow());
-        // The question is asked again, slower, and the caller has longer to answer.
-        let after = listen_of(&out).unwrap_or_else(|| panic!("{out:?}"));
-        assert_eq!(after.end_of_speech, before.end_of_speech * 2);
-        assert_eq!(after.no_input_timeout, before.no_input_timeout * 3 / 2);
-    }
-
-    #[test]
-    fn a_case_carries_intent_language_accessibility_and_what_was_said() {
-        const CASE_FLOW: &str = r#"
+    /// A menu with an intent that creates a case, and the `slower` global.
+    const CASE_FLOW: &str = r#"
 flow: cases
 start: menu
 intents:
@@ -1573,6 +1541,26 @@ nodes:
   bye:
     hangup: {text: "Bye"}
 "#;
+
+    #[test]
+    fn a_caller_who_asked_for_slower_speech_gets_longer_to_answer() {
+        let (mut i, u) = interpreter("cases.yaml", CASE_FLOW);
+        let now = Instant::now();
+        // The question plays and is listened to at once (barge-in).
+        let out = i.handle(FlowEvent::Started, now);
+        let before = listen_of(&out).unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(before.end_of_speech, std::time::Duration::from_millis(350));
+        let e = heard(&i, &u, "could you speak more slowly", None);
+        let out = i.handle(e, now);
+        assert!(i.is_slow());
+        // The question is asked again, slower, and the caller has longer to answer.
+        let after = listen_of(&out).unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(after.end_of_speech, before.end_of_speech * 2);
+        assert_eq!(after.no_input_timeout, before.no_input_timeout * 3 / 2);
+    }
+
+    #[test]
+    fn a_case_carries_intent_language_accessibility_and_what_was_said() {
         let (mut i, u) = interpreter("cases.yaml", CASE_FLOW);
         let now = Instant::now();
         i.handle(FlowEvent::Started, now);
