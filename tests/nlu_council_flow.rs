@@ -234,6 +234,8 @@ fn main_menu_understands_phrasings_it_was_not_written_with() {
             ("can I speak to an adviser", Some("speak_to_advisor")),
             // Nothing the menu can act on.
             ("hello", None),
+            // "No" answers no question here: it must not end the call as a goodbye.
+            ("no", None),
             ("what's the weather like", None),
         ],
         0.85,
@@ -259,6 +261,7 @@ fn confirmations_understand_everyday_yes_and_no() {
             ("no it's not", Some("no")),
             ("that's incorrect", Some("no")),
             ("no thank you", Some("no")),
+            ("not", Some("no")),
             ("could you repeat that", Some("repeat")),
             ("I want an advisor", Some("speak_to_advisor")),
         ],
