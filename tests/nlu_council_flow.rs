@@ -5,7 +5,7 @@
 //!
 //! Accuracy is asserted as a share (like the speech evaluation) and every miss is printed, so a
 //! change that trades one phrasing for another shows up here. On 2026-11-26 the menu set scored
-//! 53/60: the misses are real ambiguities ("I'm a student, do I have to pay council tax" is
+//! 54/61: the misses are real ambiguities ("I'm a student, do I have to pay council tax" is
 //! heard as paying) and phrasings with no word the flow knows ("I live by myself now").
 
 use std::path::Path;
