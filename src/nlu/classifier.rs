@@ -69,7 +69,8 @@ struct Term {
     /// Inverse intent frequency: high for words only one intent uses.
     weight: f32,
     trigrams: Vec<[char; 3]>,
-    stem: String,
+    /// First vowel of the stem: a sound-alike must share it.
+    vowel: Option<char>,
 }
 
 /// One example or keyword phrase reduced to vocabulary term ids.
@@ -219,7 +220,7 @@ impl Classifier {
             .map(|(s, &df)| Term {
                 weight: (1.0 + n / df.max(1) as f32).ln(),
                 trigrams: trigrams(s),
-                stem: s.clone(),
+                vowel: first_vowel(s),
             })
             .collect();
         let mut by_sound: HashMap<String, Vec<usize>> = HashMap::new();
@@ -447,7 +448,7 @@ impl Classifier {
                 .filter(|&id| {
                     self.terms
                         .get(id)
-                        .is_none_or(|t| vowel.is_none() || first_vowel(&t.stem) == vowel)
+                        .is_none_or(|t| vowel.is_none() || t.vowel == vowel)
                 })
                 .max_by(|&a, &b| {
                     let sim = |id: usize| {
@@ -490,7 +491,10 @@ impl Classifier {
             0.0
         };
         let base = (EXAMPLE_SHARE * example + COVERAGE_SHARE * coverage).min(1.0);
-        let lifts: Vec<f32> = intent
+        // The best keyword lifts the intent; each further one heard in full is a little more
+        // evidence ("pay what I owe by card": pay and card against owe), so that it only
+        // separates keyword ties.
+        let (keyword, heard_in_full) = intent
             .keywords
             .iter()
             .filter(|k| !k.terms.is_empty())
@@ -499,16 +503,10 @@ impl Classifier {
                 let heard = k.terms.iter().map(|&id| quality(id)).fold(1.0f32, f32::min);
                 heard * (KEYWORD_FLOOR + KEYWORD_SPECIFIC * k.specificity)
             })
-            .collect();
-        let keyword = lifts.iter().copied().fold(0.0f32, f32::max);
-        // Each further keyword of the same intent is more evidence ("pay what I owe by card":
-        // pay and card against owe), a little, so that it only separates keyword ties.
-        let more_keywords = lifts
-            .iter()
-            .filter(|&&lift| lift >= KEYWORD_FLOOR)
-            .count()
-            .saturating_sub(1)
-            .min(MORE_KEYWORDS_MAX);
+            .fold((0.0f32, 0usize), |(best, n), lift| {
+                (best.max(lift), n + usize::from(lift >= KEYWORD_FLOOR))
+            });
+        let more_keywords = heard_in_full.saturating_sub(1).min(MORE_KEYWORDS_MAX);
         let keyword = keyword + MORE_KEYWORDS_BONUS * more_keywords as f32;
         if keyword > 0.0 {
             (keyword + KEYWORD_BASE * base).min(1.0)
