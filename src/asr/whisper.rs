@@ -23,6 +23,20 @@ pub const MIN_AUDIO_CTX: i32 = 384;
 const AUDIO_CTX_MARGIN: usize = 64;
 /// Whisper's own default threshold: a segment this likely to be non-speech is suspect.
 const NO_SPEECH_THRESHOLD: f32 = 0.6;
+/// An empty greedy decode is tried once more, sampled at this temperature, when the model's
+/// no-speech probability is under this.
+const EMPTY_RETRY_TEMPERATURE: f32 = 0.4;
+const EMPTY_RETRY_MAX_NO_SPEECH: f32 = 0.5;
+
+/// What one decode is asked to do.
+#[derive(Debug, Clone, Copy)]
+struct DecodeSettings<'a> {
+    threads: usize,
+    max_tokens: i32,
+    language: &'a str,
+    initial_prompt: &'a str,
+    temperature: f32,
+}
 
 /// A Whisper model plus one decoding state: recognises one utterance at a time.
 pub struct WhisperRecognizer {
@@ -82,6 +96,71 @@ impl WhisperRecognizer {
             ..RecognizeOptions::default()
         };
         self.recognize(&silence, &opts).map(|_| ())
+    }
+
+    /// One decode of `audio` (already padded) into text and its mean token probability.
+    fn decode(
+        &self,
+        state: &mut WhisperState,
+        audio: &[f32],
+        settings: DecodeSettings<'_>,
+    ) -> Result<(String, f32), AsrError> {
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(i32::try_from(settings.threads.clamp(1, 8)).unwrap_or(1));
+        params.set_translate(false);
+        params.set_no_context(true);
+        // No timestamps: with a reduced audio context, timestamped decoding of short audio
+        // tends to repeat the utterance as a second segment.
+        params.set_no_timestamps(true);
+        // Single segment per 30 s window: callers' answers are short.
+        params.set_single_segment(true);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_suppress_blank(true);
+        params.set_suppress_nst(true);
+        params.set_temperature(settings.temperature);
+        // No built-in temperature fallback (it may decode up to six times): doubtful output is
+        // the filter's job, and `recognize` retries an empty decode once itself.
+        params.set_temperature_inc(0.0);
+        params.set_no_speech_thold(NO_SPEECH_THRESHOLD);
+        params.set_max_tokens(settings.max_tokens);
+        let model_ctx = self.context.n_audio_ctx();
+        params.set_audio_ctx(if self.full_audio_ctx {
+            model_ctx
+        } else {
+            audio_ctx_for(audio.len(), model_ctx)
+        });
+        params.set_language(Some(settings.language));
+        if !settings.initial_prompt.is_empty() {
+            params.set_initial_prompt(settings.initial_prompt);
+        }
+        state
+            .full(params, audio)
+            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+
+        let eot = self.context.token_eot();
+        let (mut text, mut prob_sum, mut tokens) = (String::new(), 0.0f32, 0u32);
+        for segment in state.as_iter() {
+            if let Ok(s) = segment.to_str_lossy() {
+                text.push_str(&s);
+            }
+            for i in 0..segment.n_tokens() {
+                if let Some(token) = segment.get_token(i)
+                    && token.token_id() < eot
+                {
+                    prob_sum += token.token_probability();
+                    tokens += 1;
+                }
+            }
+        }
+        let confidence = if tokens == 0 {
+            0.0
+        } else {
+            prob_sum / tokens as f32
+        };
+        Ok((text.trim().to_string(), confidence))
     }
 
     /// Whisper's no-speech probability: the `<|nospeech|>` token's probability right after
@@ -326,64 +405,33 @@ impl Recognizer for WhisperRecognizer {
             (requested.unwrap_or("en").to_string(), 1.0)
         };
 
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        params.set_n_threads(i32::try_from(opts.threads.clamp(1, 8)).unwrap_or(1));
-        params.set_translate(false);
-        params.set_no_context(true);
-        // No timestamps: with a reduced audio context, timestamped decoding of short audio
-        // tends to repeat the utterance as a second segment.
-        params.set_no_timestamps(true);
-        // Single segment per 30 s window: callers' answers are short.
-        params.set_single_segment(true);
-        params.set_print_special(false);
-        params.set_print_progress(false);
-        params.set_print_realtime(false);
-        params.set_print_timestamps(false);
-        params.set_suppress_blank(true);
-        params.set_suppress_nst(true);
-        params.set_temperature(0.0);
-        // No temperature fallback: one bounded decode; doubtful output is the filter's job.
-        params.set_temperature_inc(0.0);
-        params.set_no_speech_thold(NO_SPEECH_THRESHOLD);
-        params.set_max_tokens(max_tokens);
-        let model_ctx = self.context.n_audio_ctx();
-        params.set_audio_ctx(if self.full_audio_ctx {
-            model_ctx
-        } else {
-            audio_ctx_for(audio.len(), model_ctx)
-        });
-        params.set_language(Some(&language));
-        if !opts.initial_prompt.is_empty() {
-            params.set_initial_prompt(&opts.initial_prompt);
-        }
-        state
-            .full(params, &audio)
-            .map_err(|e| AsrError::Whisper(e.to_string()))?;
-
-        let eot = self.context.token_eot();
-        let (mut text, mut prob_sum, mut tokens) = (String::new(), 0.0f32, 0u32);
-        for segment in state.as_iter() {
-            if let Ok(s) = segment.to_str_lossy() {
-                text.push_str(&s);
-            }
-            for i in 0..segment.n_tokens() {
-                if let Some(token) = segment.get_token(i)
-                    && token.token_id() < eot
-                {
-                    prob_sum += token.token_probability();
-                    tokens += 1;
-                }
-            }
-        }
-        let confidence = if tokens == 0 {
-            0.0
-        } else {
-            prob_sum / tokens as f32
+        let decode = |state: &mut WhisperState, temperature: f32| {
+            self.decode(
+                state,
+                &audio,
+                DecodeSettings {
+                    threads: opts.threads,
+                    max_tokens,
+                    language: &language,
+                    initial_prompt: &opts.initial_prompt,
+                    temperature,
+                },
+            )
         };
+        let (mut text, mut confidence) = decode(&mut state, 0.0)?;
         let no_speech_prob = self.no_speech_probability(&mut state)?;
+        // Greedy decoding sometimes ends at once on speech it finds hard, most often a short
+        // answer ("Yeah, correct" in espeak-ng's voice comes back empty, and the caller hears
+        // "sorry?"). Speech reached this point past the VAD and the energy gate, so when the
+        // model itself does not call it silence, one sampled decode (Whisper's own fallback
+        // for a failed decode is a higher temperature) usually finds the words; the
+        // hallucination filter still judges what it returns.
+        if text.is_empty() && no_speech_prob < EMPTY_RETRY_MAX_NO_SPEECH {
+            (text, confidence) = decode(&mut state, EMPTY_RETRY_TEMPERATURE)?;
+        }
         let decode_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
         Ok(Transcript {
-            text: text.trim().to_string(),
+            text,
             confidence,
             no_speech_prob,
             language: Some(language),

@@ -105,6 +105,12 @@ pub(crate) fn phonetic_key(word: &str) -> String {
     if !word.is_ascii() {
         return word.to_string();
     }
+    // Silent first letters (Metaphone's initial rules): "know" sounds like "no", "wrong" like
+    // "rong", "gnaw" like "naw"; a recogniser spells whichever it likes.
+    let word = ["kn", "gn", "pn", "wr"]
+        .iter()
+        .find_map(|p| word.strip_prefix(&p[..1]).filter(|_| word.starts_with(p)))
+        .unwrap_or(word);
     let w = word
         .replace("ph", "f")
         .replace("ck", "k")
@@ -217,6 +223,9 @@ mod tests {
             ("mis", "miss"),
             ("phone", "fone"),
         ] {
+            assert_eq!(phonetic_key(a), phonetic_key(b), "{a} / {b}");
+        }
+        for (a, b) in [("know", "no"), ("knowwhere", "nowhere"), ("wrong", "rong")] {
             assert_eq!(phonetic_key(a), phonetic_key(b), "{a} / {b}");
         }
         assert_ne!(phonetic_key("bin"), phonetic_key("pothole"));

@@ -37,7 +37,8 @@ const UNRECOGNISED_MIN_VOICED_MS: u32 = 600;
 /// otherwise pick an intent the caller never asked for.
 const SUSPECT_NO_SPEECH_PROB: f32 = 0.4;
 const SUSPECT_CONFIDENCE: f32 = 0.6;
-/// Probability at which a detected non-English language replaces the English transcript.
+/// Probability at which a detected non-English language tags the English transcript (the flow
+/// then believes only a confident intent in it).
 const OTHER_LANGUAGE_MIN_PROB: f32 = 0.5;
 
 /// The prompt played when a caller has waited `holding_after` for a queued decode.
@@ -476,19 +477,21 @@ impl CallTask {
         tracing::info!(call_id = %self.info.call_id, language = ?language, probability, "language detected");
         self.detected_language = Some((language.clone(), probability));
         if let Some(held) = self.held_answer.take() {
-            // A first answer held for the check: another language replaces the English model's
-            // guess (the flow then hears nothing it could match, and asks for the language).
+            // A first answer held for the check: the English model's words go on, tagged with
+            // the other language when there is one. The flow believes them only if they
+            // clearly name an intent; otherwise it hears no match and asks for the language.
             let other = language
                 .as_deref()
                 .is_some_and(|l| l != "en" && probability >= OTHER_LANGUAGE_MIN_PROB);
-            let answer = if other {
+            let answer = match held {
                 CallEvent::Heard {
-                    text: Pii::new(String::new()),
-                    confidence: 0.0,
+                    text, confidence, ..
+                } if other => CallEvent::Heard {
+                    text,
+                    confidence,
                     language,
-                }
-            } else {
-                held
+                },
+                held => held,
             };
             self.dispatch(answer);
             return;
