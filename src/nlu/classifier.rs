@@ -142,6 +142,8 @@ const SPELL_ALIKE_MIN: f32 = 0.6;
 /// Two words joined must make at least this many letters to be matched by sound: short
 /// words sound like too much by chance.
 const COMPOUND_MIN_LETTERS: usize = 6;
+/// Shortest part of a word heard run together that is split off ("bin" of "binmen").
+const SPLIT_MIN_LETTERS: usize = 3;
 
 impl Classifier {
     /// Builds the classifier; all vocabulary statistics are computed here.
@@ -442,6 +444,8 @@ impl Classifier {
                 });
             } else if let Some(&id) = self.by_stem.get(&s) {
                 out.push(self.known(s, id, 1.0));
+            } else if let Some(parts) = self.split(word) {
+                out.extend(parts);
             } else if let Some((id, quality)) = self.fuzzy(&s) {
                 out.push(self.known(s, id, quality));
             } else {
@@ -455,6 +459,24 @@ impl Classifier {
             i += 1;
         }
         out
+    }
+
+    /// Two words the intents use, heard run together ("binmen" for "bin men"): both parts
+    /// must be vocabulary words of at least [`SPLIT_MIN_LETTERS`] letters.
+    fn split(&self, word: &str) -> Option<[QueryWord; 2]> {
+        if !word.is_ascii() || word.len() < 2 * SPLIT_MIN_LETTERS {
+            return None;
+        }
+        (SPLIT_MIN_LETTERS..=word.len() - SPLIT_MIN_LETTERS).find_map(|at| {
+            let (head, tail) = word.split_at(at);
+            if is_stop_word(head) || is_stop_word(tail) {
+                return None;
+            }
+            let (head, tail) = (stem(head), stem(tail));
+            let a = *self.by_stem.get(&head)?;
+            let b = *self.by_stem.get(&tail)?;
+            Some([self.known(head, a, 1.0), self.known(tail, b, 1.0)])
+        })
     }
 
     fn known(&self, stem: String, id: usize, quality: f32) -> QueryWord {
@@ -735,6 +757,33 @@ mod tests {
         assert_eq!(heard.intent.as_deref(), Some("homeless"), "{heard:?}");
         assert_eq!(
             c.classify("the street light is broken").intent.as_deref(),
+            Some("street_light")
+        );
+    }
+
+    /// Two vocabulary words heard run together are both heard: "binmen" is "bin men".
+    #[test]
+    fn words_heard_run_together_are_split() {
+        let intents = [
+            spec(
+                "missed_bin",
+                IntentPriority::Normal,
+                &["the bin men did not come"],
+                &["missed"],
+            ),
+            spec(
+                "street_light",
+                IntentPriority::Normal,
+                &["the street light is out"],
+                &["street light"],
+            ),
+        ];
+        let c = Classifier::new(&intents, ClassifierConfig::default()).expect("valid intents");
+        let heard = c.classify("the binmen never came this morning");
+        assert_eq!(heard.intent.as_deref(), Some("missed_bin"), "{heard:?}");
+        // A word the intents know is never split.
+        assert_eq!(
+            c.classify("streetlight").intent.as_deref(),
             Some("street_light")
         );
     }

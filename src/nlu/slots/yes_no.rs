@@ -62,6 +62,11 @@ pub(super) fn parse(words: &[String]) -> Option<bool> {
     if UNSURE.iter().any(|p| contains(&w, p)) {
         return None;
     }
+    // "Know" opening an answer is a recogniser's spelling of "no" ("Know, that's wrong."):
+    // nobody answers a yes/no question with the verb on its own.
+    if w.first().is_some_and(|first| *first == "know") {
+        return Some(false);
+    }
     // The first decisive word wins: "no, that's right" starts with no.
     for (i, word) in w.iter().enumerate() {
         let negated = i > 0 && w.get(i - 1).is_some_and(|p| *p == "not");
@@ -122,6 +127,9 @@ mod tests {
             ("I don't want that", Some(false)),
             ("not", Some(false)),
             ("I don't know", None),
+            ("know that's wrong", Some(false)),
+            ("Know.", Some(false)),
+            ("I know", None),
             ("not sure", None),
             ("maybe", None),
             ("", None),
