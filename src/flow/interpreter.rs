@@ -95,9 +95,9 @@ pub enum Expecting {
 /// repeat the answer until its token limit), against +20 ms for about 20 words.
 const HINTS_PER_INTENT: usize = 2;
 
-/// Classifier confidence an intent needs when the words came from the English model but the
-/// language check heard another language: a keyword plus a matching sentence (a keyword alone
-/// scores 0.5 to 0.6). Measured on espeak-ng Polish, Romanian and Lithuanian through tiny.en,
+/// Classifier confidence an intent of the question itself (not a global such as repeat) needs
+/// when the words came from the English model but the language check heard another language:
+/// a keyword plus a matching sentence (a keyword alone scores 0.5 to 0.6). Measured on espeak-ng Polish, Romanian and Lithuanian through tiny.en,
 /// the best intent scored at most 0.39; misheard English such as "Mervin men miss our streets
 /// this morning" scores 0.77.
 const OTHER_LANGUAGE_MIN_CONFIDENCE: f32 = 0.65;
@@ -269,9 +269,14 @@ impl Interpreter {
                     // as Chinese). Only a guess that clearly names an intent is believed; the
                     // English model's words for Polish or Lithuanian match nothing that well,
                     // and those callers are offered an interpreter as before.
+                    // A global word is no evidence: a Polish "Dzień dobry" comes out of the
+                    // English model as "Pardon?" (repeat, 0.68).
+                    let own = intent.as_deref().is_some_and(|i| {
+                        matches!(self.kind(), NodeKind::Ask(a) if a.intents.iter().any(|(n, _)| n == i))
+                    });
                     let unsure_other = language.as_deref().is_some_and(|l| {
                         l != self.language && !self.flow.languages.iter().any(|f| f == l)
-                    }) && confidence < OTHER_LANGUAGE_MIN_CONFIDENCE;
+                    }) && !(own && confidence >= OTHER_LANGUAGE_MIN_CONFIDENCE);
                     if unsure_other {
                         self.heard(None, BTreeMap::new(), language, &mut out);
                     } else {
@@ -1614,6 +1619,13 @@ nodes:
                 .any(|a| matches!(a, CallAction::CreateCase { .. })),
             "{out:?}"
         );
+
+        // A global intent, however sure, is no evidence against the other language.
+        let (mut i, u) = interpreter("cases.yaml", CASE_FLOW);
+        i.handle(FlowEvent::Started, now);
+        let e = tagged(&i, &u, "could you speak more slowly");
+        let out = i.handle(e, now);
+        assert_eq!(out, [CallAction::DetectLanguage]);
 
         let (mut i, u) = interpreter("cases.yaml", CASE_FLOW);
         i.handle(FlowEvent::Started, now);

@@ -734,25 +734,28 @@ mod tests {
         );
     }
 
+    /// A classifier of `intent` and a street-light intent whose two words it knows.
+    fn beside_street_light(intent: IntentSpec) -> Classifier {
+        let street_light = spec(
+            "street_light",
+            IntentPriority::Normal,
+            &["the street light is out"],
+            &["street light"],
+        );
+        Classifier::new(&[intent, street_light], ClassifierConfig::default())
+            .expect("valid intents")
+    }
+
     /// A word the recogniser split in two, heard as two other words: "know where" is
     /// "nowhere" (a homelessness keyword), while two words the intents know stay two words.
     #[test]
     fn a_split_word_heard_as_two_others_is_matched_by_sound() {
-        let intents = [
-            spec(
-                "homeless",
-                IntentPriority::Normal,
-                &["I have nowhere to live"],
-                &["nowhere", "homeless"],
-            ),
-            spec(
-                "street_light",
-                IntentPriority::Normal,
-                &["the street light is out"],
-                &["street light"],
-            ),
-        ];
-        let c = Classifier::new(&intents, ClassifierConfig::default()).expect("valid intents");
+        let c = beside_street_light(spec(
+            "homeless",
+            IntentPriority::Normal,
+            &["I have nowhere to live"],
+            &["nowhere", "homeless"],
+        ));
         let heard = c.classify("I have been told to leave and I can't know where to stay");
         assert_eq!(heard.intent.as_deref(), Some("homeless"), "{heard:?}");
         assert_eq!(
@@ -764,21 +767,12 @@ mod tests {
     /// Two vocabulary words heard run together are both heard: "binmen" is "bin men".
     #[test]
     fn words_heard_run_together_are_split() {
-        let intents = [
-            spec(
-                "missed_bin",
-                IntentPriority::Normal,
-                &["the bin men did not come"],
-                &["missed"],
-            ),
-            spec(
-                "street_light",
-                IntentPriority::Normal,
-                &["the street light is out"],
-                &["street light"],
-            ),
-        ];
-        let c = Classifier::new(&intents, ClassifierConfig::default()).expect("valid intents");
+        let c = beside_street_light(spec(
+            "missed_bin",
+            IntentPriority::Normal,
+            &["the bin men did not come"],
+            &["missed"],
+        ));
         let heard = c.classify("the binmen never came this morning");
         assert_eq!(heard.intent.as_deref(), Some("missed_bin"), "{heard:?}");
         // A word the intents know is never split.
