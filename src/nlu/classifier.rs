@@ -409,28 +409,14 @@ impl Classifier {
         let mut i = 0;
         while let Some(word) = raw.get(i) {
             // A compound split by the recogniser ("pot hole" for "pothole"), when the parts are
-            // not words the intents use themselves ("street light" stays two words).
+            // not both words the intents use themselves ("street light" stays two words); or
+            // the same split heard as two other words ("know where" for "nowhere"), matched by
+            // sound when neither word means anything to the intents.
             if let Some(next) = raw.get(i + 1)
                 && !is_stop_word(word)
-                && !(self.by_stem.contains_key(&stem(word))
-                    && self.by_stem.contains_key(&stem(next)))
-                && let Some(&id) = self.by_stem.get(&stem(&format!("{word}{next}")))
+                && let Some(joined) = self.joined(word, next)
             {
-                out.push(self.known(stem(&format!("{word}{next}")), id, 1.0));
-                i += 2;
-                continue;
-            }
-            // The same split heard as two other words ("know where" for "nowhere"): neither
-            // word means anything to the intents, and together they sound like one that does.
-            if let Some(next) = raw.get(i + 1)
-                && !is_stop_word(word)
-                && !is_stop_word(next)
-                && !self.by_stem.contains_key(&stem(word))
-                && !self.by_stem.contains_key(&stem(next))
-                && word.len() + next.len() >= COMPOUND_MIN_LETTERS
-                && let Some((id, quality)) = self.sound_alike(&stem(&format!("{word}{next}")))
-            {
-                out.push(self.known(stem(&format!("{word}{next}")), id, quality));
+                out.push(joined);
                 i += 2;
                 continue;
             }
@@ -459,6 +445,30 @@ impl Classifier {
             i += 1;
         }
         out
+    }
+
+    /// `word` and `next` heard as one vocabulary word, exactly or by sound (see
+    /// [`Self::match_words`]).
+    fn joined(&self, word: &str, next: &str) -> Option<QueryWord> {
+        let (known_word, known_next) = (
+            self.by_stem.contains_key(&stem(word)),
+            self.by_stem.contains_key(&stem(next)),
+        );
+        let joined = stem(&format!("{word}{next}"));
+        if !(known_word && known_next)
+            && let Some(&id) = self.by_stem.get(&joined)
+        {
+            return Some(self.known(joined, id, 1.0));
+        }
+        if known_word
+            || known_next
+            || is_stop_word(next)
+            || word.len() + next.len() < COMPOUND_MIN_LETTERS
+        {
+            return None;
+        }
+        let (id, quality) = self.sound_alike(&joined)?;
+        Some(self.known(joined, id, quality))
     }
 
     /// Two words the intents use, heard run together ("binmen" for "bin men"): both parts
