@@ -74,6 +74,11 @@ pub struct EndpointConfig {
     /// (periodic). Only periodic frames count towards `min_speech`: noise, breath and hiss are
     /// aperiodic, which `earshot` alone does not reliably tell from speech on a phone line.
     pub min_periodicity: f32,
+    /// `earshot` score from which a periodic frame (loud and, to start speech, above the
+    /// background) is voiced, in place of `start_threshold` and `continue_threshold`:
+    /// `earshot` scores the vowels of some low male voices only 0.45-0.57 (flite's rms saying
+    /// "No" was never heard), while the periodicity check already keeps noise and breath out.
+    pub periodic_threshold: f32,
 }
 
 impl Default for EndpointConfig {
@@ -93,6 +98,7 @@ impl Default for EndpointConfig {
             energy_floor_dbfs: -45.0,
             min_snr_db: 6.0,
             min_periodicity: 0.5,
+            periodic_threshold: 0.4,
         }
     }
 }
@@ -334,11 +340,16 @@ impl Endpointer {
         {
             *slot = *s;
         }
+        // Periodicity is measured once per block, and only where it can matter.
+        let periodic = loud && self.phase != Phase::Done && self.is_periodic();
+        let periodic_voiced = periodic && score >= self.config.periodic_threshold;
         match self.phase {
             Phase::Waiting => {
-                let voiced = loud && above_background && score >= self.config.start_threshold;
+                let voiced = loud
+                    && above_background
+                    && (score >= self.config.start_threshold || periodic_voiced);
                 self.remember_pre_roll();
-                if voiced && self.is_periodic() {
+                if voiced && periodic {
                     self.periodic_frames += 1;
                 }
                 if voiced {
@@ -353,8 +364,8 @@ impl Endpointer {
                 }
             }
             Phase::Speaking => {
-                let voiced = loud && score >= self.config.continue_threshold;
-                if voiced && self.is_periodic() {
+                let voiced = loud && (score >= self.config.continue_threshold || periodic_voiced);
+                if voiced && periodic {
                     self.periodic_frames += 1;
                 }
                 self.utterance.extend_from_slice(&self.block);

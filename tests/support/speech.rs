@@ -16,6 +16,8 @@ pub enum Voice {
     Espeak,
     /// `flite` (a more natural voice; useful as "unrelated speech").
     Flite,
+    /// `flite` with one of its other voices (`rms`, `awb`, `slt`).
+    FliteAs(&'static str),
 }
 
 /// Speaks `text` into `wav_out` as 8 kHz mono 16-bit and returns the samples.
@@ -29,6 +31,17 @@ pub fn synthesize(text: &str, voice: Voice, wav_out: &Path) -> Result<Vec<i16>, 
         Voice::Flite => (
             "flite",
             vec![
+                "-t".into(),
+                text.into(),
+                "-o".into(),
+                raw.clone().into_os_string(),
+            ],
+        ),
+        Voice::FliteAs(name) => (
+            "flite",
+            vec![
+                "-voice".into(),
+                name.into(),
                 "-t".into(),
                 text.into(),
                 "-o".into(),
