@@ -29,6 +29,7 @@ pub fn transcribe_cmd(model: &Path, wav: &Path, prompt: Option<&str>, out: &mut 
             // A one-off transcription may use every core.
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             initial_prompt: prompt.unwrap_or_default().to_string(),
+            temperature: 0.0,
         };
         recognizer.recognize(&audio, &opts)
     })();

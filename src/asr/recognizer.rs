@@ -15,7 +15,7 @@ pub trait Recognizer: Send + Sync {
 }
 
 /// Per-utterance options, normally built from the current `ask` node.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecognizeOptions {
     /// Text that primes the decoder with the words this question expects ("Council helpline.
     /// Missed bin collection, council tax ..."). Empty for none.
@@ -28,6 +28,8 @@ pub struct RecognizeOptions {
     /// Threads for this decode; 0 means one. The pool raises it when workers stand idle, so a
     /// lone caller's answer is recognised on every core instead of one.
     pub threads: usize,
+    /// Sampling temperature of the first decode (0: greedy).
+    pub temperature: f32,
 }
 
 impl RecognizeOptions {
@@ -38,6 +40,7 @@ impl RecognizeOptions {
             language: Some("en".into()),
             detect_language: false,
             threads: 0,
+            temperature: 0.0,
         }
     }
 }

@@ -418,7 +418,7 @@ impl Recognizer for WhisperRecognizer {
                 },
             )
         };
-        let (mut text, mut confidence) = decode(&mut state, 0.0)?;
+        let (mut text, mut confidence) = decode(&mut state, opts.temperature)?;
         let no_speech_prob = self.no_speech_probability(&mut state)?;
         // Greedy decoding sometimes ends at once on speech it finds hard, most often a short
         // answer ("Yeah, correct" in espeak-ng's voice comes back empty, and the caller hears

@@ -98,6 +98,10 @@ pub enum CallEvent {
         text: Pii<String>,
         confidence: f32,
         language: Option<String>,
+        /// A second, sampled decode of the same audio, made because `text` meant nothing to
+        /// the question (see [`CallHandler::understands`]). The handler may take it instead
+        /// when it clearly means something.
+        second_opinion: Option<Pii<String>>,
     },
     /// The no-input timer of the current `Listen` fired.
     NoInput,
@@ -200,5 +204,13 @@ pub trait CallHandler: Send {
     /// What went into the call record. The default says nothing beyond the runtime's own facts.
     fn report(&self) -> HandlerReport {
         HandlerReport::default()
+    }
+
+    /// Whether `text` would mean something to the question now asked (an answer it can act
+    /// on). The runtime asks before handing over what it heard: an answer that means nothing
+    /// is decoded once more from the same audio, and both go out in one `Heard`. The default
+    /// understands everything, so no second decode is made.
+    fn understands(&self, _text: &str) -> bool {
+        true
     }
 }

@@ -401,6 +401,10 @@ struct CallTask {
     detected_language: Option<(Option<String>, f32)>,
     /// A first answer held back while its language is checked (see `listen::finish_turn`).
     held_answer: Option<CallEvent>,
+    /// The recognition options of the last utterance's `ask`, for a second decode of it.
+    last_options: Option<crate::asr::RecognizeOptions>,
+    /// A heard answer held back while its audio is decoded once more (`listen::hand_over`).
+    second_opinion: Option<(tokio::sync::oneshot::Receiver<RecognitionResult>, CallEvent)>,
     /// Utterances handed to the handler so far (`Heard`).
     speech_turns: u32,
     /// The holding phrase is playing (its end is not the handler's `PromptFinished`).
@@ -471,6 +475,8 @@ impl CallTask {
             language_job: None,
             detected_language: None,
             held_answer: None,
+            last_options: None,
+            second_opinion: None,
             speech_turns: 0,
             holding: false,
             answering_unavailable: false,
@@ -542,6 +548,7 @@ impl CallTask {
         }
         self.poll_recognition(now);
         self.poll_language();
+        self.poll_second_opinion();
         if self.media.poll_timeout() <= now {
             self.media.handle_timeout(now);
         }

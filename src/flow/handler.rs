@@ -106,14 +106,28 @@ impl CallHandler for FlowCallHandler {
             CallEvent::Digits(d) => FlowEvent::Digits(d),
             // Barge-in is the runtime's job; the interpreter waits for the words.
             CallEvent::SpeechStarted => return Vec::new(),
-            CallEvent::Heard { text, language, .. } => {
+            CallEvent::Heard {
+                text,
+                language,
+                second_opinion,
+                ..
+            } => {
                 let expecting = self.interp.expecting();
-                let event = self.understanding.understand(
-                    expecting.as_ref(),
-                    text.expose(),
-                    self.interp.call_date(),
-                    language,
-                );
+                let event = match second_opinion {
+                    Some(second) => self.understanding.understand_second_opinion(
+                        expecting.as_ref(),
+                        text.expose(),
+                        second.expose(),
+                        self.interp.call_date(),
+                        language,
+                    ),
+                    None => self.understanding.understand(
+                        expecting.as_ref(),
+                        text.expose(),
+                        self.interp.call_date(),
+                        language,
+                    ),
+                };
                 log_understanding(&info.call_id, self.interp.current_node(), &event);
                 event
             }
@@ -140,6 +154,14 @@ impl CallHandler for FlowCallHandler {
             tracing::debug!(call_id = %info.call_id, node = %node, "flow node");
         }
         actions
+    }
+
+    fn understands(&self, text: &str) -> bool {
+        self.understanding.means_something(
+            self.interp.expecting().as_ref(),
+            text,
+            self.interp.call_date(),
+        )
     }
 
     fn report(&self) -> HandlerReport {
@@ -264,6 +286,7 @@ nodes:
                 text: Pii::new("I want to pay".into()),
                 confidence: 0.9,
                 language: None,
+                second_opinion: None,
             },
         );
         assert!(
@@ -280,6 +303,29 @@ nodes:
         assert_eq!(a, vec![CallAction::Hangup]);
         assert_eq!(h.path(), ["menu", "bye"]);
         assert_eq!(h.flow_version().len(), 16);
+    }
+
+    #[test]
+    fn an_answer_that_means_nothing_is_taken_from_its_second_decode() {
+        let (mut h, info) = handler();
+        h.on_event(&info, CallEvent::Answered);
+        assert!(h.understands("I want to pay"));
+        assert!(!h.understands("the weather is lovely"));
+        assert!(
+            !h.understands("I want to way"),
+            "the first decode alone is no match"
+        );
+        let a = h.on_event(
+            &info,
+            CallEvent::Heard {
+                text: Pii::new("I want to way".into()),
+                confidence: 0.5,
+                language: None,
+                second_opinion: Some(Pii::new("I want to pay".into())),
+            },
+        );
+        assert!(matches!(&a[0], CallAction::Play { .. }), "{a:?}");
+        assert_eq!(h.path(), ["menu", "bye"]);
     }
 
     #[test]
@@ -324,6 +370,7 @@ nodes:
             text: Pii::new(text.into()),
             confidence: 0.9,
             language: None,
+            second_opinion: None,
         };
         h.on_event(&info, heard("I want to pay"));
         h.on_event(&info, heard("the damp in my flat"));

@@ -184,6 +184,97 @@ impl Understanding {
         }
     }
 
+    /// Understands an answer heard twice: `first`, the greedy decode, which this question
+    /// could make nothing of, and `second`, a sampled decode of the same audio. The second is
+    /// believed only for an intent both decodes support: its score averaged over the two
+    /// must clear the classifier's threshold and margin, as one decode's must alone. An intent
+    /// missing from a decode's top three counts at that list's lowest score (its most).
+    pub fn understand_second_opinion(
+        &self,
+        expecting: Option<&Expecting>,
+        first: &str,
+        second: &str,
+        call_date: NaiveDate,
+        language: Option<String>,
+    ) -> FlowEvent {
+        let heard_first = self.understand(expecting, first, call_date, language.clone());
+        let FlowEvent::Heard {
+            intent: None,
+            slots: first_slots,
+            top: first_top,
+            ..
+        } = &heard_first
+        else {
+            return heard_first;
+        };
+        if !first_slots.is_empty() {
+            return heard_first;
+        }
+        let heard_second = self.understand(expecting, second, call_date, language);
+        let FlowEvent::Heard {
+            intent: Some(intent),
+            top: second_top,
+            ..
+        } = &heard_second
+        else {
+            return heard_first;
+        };
+        let score = |top: &[(String, f32)], name: &str| {
+            top.iter()
+                .find(|(n, _)| n == name)
+                .or_else(|| top.last())
+                .map_or(0.0, |(_, s)| *s)
+        };
+        let both = |name: &str| (score(first_top, name) + score(second_top, name)) / 2.0;
+        let agreed = both(intent);
+        let rival = first_top
+            .iter()
+            .chain(second_top.iter())
+            .filter(|(n, _)| n != intent)
+            .map(|(n, _)| both(n))
+            .fold(0.0f32, f32::max);
+        let config = self.classifier.config();
+        if agreed >= config.no_match_threshold && agreed - rival >= config.margin {
+            match heard_second {
+                FlowEvent::Heard {
+                    text,
+                    intent,
+                    slots,
+                    language,
+                    top,
+                    ..
+                } => FlowEvent::Heard {
+                    text,
+                    intent,
+                    confidence: agreed,
+                    slots,
+                    language,
+                    top,
+                },
+                other => other,
+            }
+        } else {
+            heard_first
+        }
+    }
+
+    /// Whether `text` means something to the question: an intent, or a value for its slot.
+    pub fn means_something(
+        &self,
+        expecting: Option<&Expecting>,
+        text: &str,
+        call_date: NaiveDate,
+    ) -> bool {
+        match expecting {
+            // A survey answer without a score is still an answer; nothing to look again at.
+            None | Some(Expecting::Survey { .. }) => true,
+            Some(_) => matches!(
+                self.understand(expecting, text, call_date, None),
+                FlowEvent::Heard { intent, slots, .. } if intent.is_some() || !slots.is_empty()
+            ),
+        }
+    }
+
     /// The `nlu` slot type for a flow slot.
     pub fn slot_type(&self, spec: &SlotSpec) -> Option<SlotType> {
         Some(match &spec.kind {
