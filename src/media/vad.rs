@@ -340,8 +340,14 @@ impl Endpointer {
         {
             *slot = *s;
         }
-        // Periodicity is measured once per block, and only where it can matter.
-        let periodic = loud && self.phase != Phase::Done && self.is_periodic();
+        // Periodicity (81 autocorrelation lags on the media thread) is measured only where it
+        // can matter: a block scored below every threshold is neither voiced nor counted.
+        let lowest = self
+            .config
+            .periodic_threshold
+            .min(self.config.start_threshold)
+            .min(self.config.continue_threshold);
+        let periodic = loud && score >= lowest && self.phase != Phase::Done && self.is_periodic();
         let periodic_voiced = periodic && score >= self.config.periodic_threshold;
         match self.phase {
             Phase::Waiting => {
