@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full speech evaluation of issue 4, outside CI: builds the release binary, then runs
+# The full speech evaluation, outside CI: builds the release binary, then runs
 # `frontdoor eval` on a TSV set (default ../shared/utterances/dev.tsv) with every default voice
 # (espeak-ng en-gb, en-us, slow en-gb+m3; flite kal, slt, rms, awb), the silence/noise set and
 # models/jfk.wav, in waves of 4 simultaneous callers, then latency runs with 1, 4 and 8 callers

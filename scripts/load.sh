@@ -1,5 +1,5 @@
 #!/bin/bash
-# Load test of issue 2's "Speed" section against a release build:
+# Load test against a release build:
 #   scripts/load.sh [CALLS] [SECONDS] [RUNS]     (defaults 1000, 20 and 3)
 # Runs the load RUNS times against one `frontdoor serve` (demo menu, prompts playing) and
 # prints, per run and as medians: calls attempted/completed/failed, Frontdoor's CPU% while

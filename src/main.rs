@@ -82,7 +82,7 @@ enum Command {
         #[command(subcommand)]
         action: RecordsAction,
     },
-    /// Speech evaluation (issue 4): synthesise a TSV of utterances with several voices, call the
+    /// Speech evaluation: synthesise a TSV of utterances with several voices, call the
     /// server over real SIP/RTP, and report accuracy, latency, capacity, RTF and memory.
     Eval(frontdoor::eval::cli::EvalArgs),
     /// Cases the CRM refused too often (dead letters): list them, or retry delivery.

@@ -1,5 +1,4 @@
-//! baresip, an independent SIP user agent, calls `frontdoor serve` (issue 2, "Integration
-//! with baresip"): a WAV is its microphone and its `sndfile` module records what it hears.
+//! baresip, an independent SIP user agent, calls `frontdoor serve`: a WAV is its microphone and its `sndfile` module records what it hears.
 //! The recording must contain demo-welcome and demo-menu (normalised cross-correlation above
 //! [`HEARD`], matched duration within 5% of the prompt's voiced length); after baresip sends
 //! DTMF 1 (RFC 4733, `sndcode` over ctrl_tcp) it must contain demo-option-a, and Frontdoor

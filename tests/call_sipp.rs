@@ -1,4 +1,4 @@
-//! `frontdoor serve` driven by sipp, a real SIP peer (issue 2, "Integration with sipp"):
+//! `frontdoor serve` driven by sipp, a real SIP peer:
 //! a call that hears the demo menu, presses 2 with RFC 4733 and is hung up by Frontdoor
 //! (UDP and TCP), CANCEL before answer, hold/resume by re-INVITE across the media timeout,
 //! an offerless INVITE, a session-timer refresh, and a call Frontdoor's user agent places to
@@ -72,7 +72,7 @@ fn caller_ul(dir: &TempDir) {
     .expect("caller.ul");
 }
 
-/// The menu call of issue 2: hear welcome and menu, press 2, hear option B and goodbye, and
+/// The demo menu call: hear welcome and menu, press 2, hear option B and goodbye, and
 /// Frontdoor hangs up. Asserts the prompts were heard in that order.
 fn menu_call_presses_2_and_frontdoor_hangs_up(transport: Transport) {
     let dir = TempDir::new("menu-call").expect("temp dir");

@@ -1,11 +1,11 @@
-//! Speech in live calls (issue 4): a sipp caller sends synthesised speech, silence or noise as
+//! Speech in live calls: a sipp caller sends synthesised speech, silence or noise as
 //! real G.711 RTP into `frontdoor serve` running a small test flow with the real tiny.en model,
 //! and what Frontdoor sends back is captured on the loopback and matched against its prompts.
 //!
 //! - a spoken intent takes its branch (its answer prompt is heard), with the turn latency from
 //!   the caller's last voiced packet to the answer's first audible packet printed;
 //! - speech during an interruptible prompt barges in: our RTP goes silent within 200 ms of the
-//!   caller's speech onset (issue 4; measured ~180 ms, asserted with one packet of slack);
+//!   caller's speech onset (measured ~180 ms, asserted with one packet of slack);
 //! - silence gets the no-input reprompt;
 //! - noise only never becomes an intent (no-input reprompt, no `Heard` in the log).
 
@@ -340,7 +340,7 @@ fn speech_during_a_prompt_barges_in() {
         eprintln!("{line}");
     }
     assert!(
-        // Issue 4: within 200 ms (measured 179 ms here); one 20 ms packet of slack for the
+        // Within 200 ms (measured 179 ms here); one 20 ms packet of slack for the
         // capture's own timestamps on a busy machine.
         stop_ms <= 220,
         "prompt not stopped within 200 ms of speech onset ({stop_ms} ms)\n{}",

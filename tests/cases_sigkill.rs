@@ -1,4 +1,4 @@
-//! Issue 5, "SIGKILL of the server at random moments during a burst of real calls, then restart:
+//! "SIGKILL of the server at random moments during a burst of real calls, then restart:
 //! every reference that a caller actually heard is present and delivered".
 //!
 //! Two waves of sipp callers take the council flow's keypad-only path to a council-tax discount

@@ -1,4 +1,4 @@
-//! Issue 5, "The store stalls (PostgreSQL paused with SIGSTOP, or an exclusive lock held on
+//! "The store stalls (PostgreSQL paused with SIGSTOP, or an exclusive lock held on
 //! SQLite) during live calls: prompts keep playing on time (RTP send deviation unchanged) and
 //! cases complete once the store is back".
 //!

@@ -1,4 +1,4 @@
-//! In-band DTMF (issue 2, "In-band DTMF"): a sipp caller whose SDP offers PCMU without
+//! In-band DTMF: a sipp caller whose SDP offers PCMU without
 //! telephone-event sends the digit as dual tones inside its G.711 audio (-10 dBFS per tone,
 //! 100 ms on / 100 ms off) and Frontdoor's answer — demo-option-b, then goodbye and BYE —
 //! proves it understood; a caller who only talks (espeak-ng speech through G.711) produces

@@ -1,4 +1,4 @@
-//! Issue 5's call test, over real SIP and RTP with live speech recognition: a council-flow call
+//! A returning caller's call, over real SIP and RTP with live speech recognition: a council-flow call
 //! that reports a missed bin (menu by keys, the postcode spoken: it is speech-only) ends with a
 //! case in SQLite holding every slot, and a second call from the same number is recognised as
 //! returning: it is asked to verify the address, then offered the open case, and adds to it

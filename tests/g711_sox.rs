@@ -2,7 +2,7 @@
 //!
 //! Every one of the 256 codes of each law is decoded by sox and by us; every one of the 65,536
 //! linear values is encoded by sox (dither off: `-D`) and by us. Both must agree bit for bit.
-//! Fails (rather than skips) when sox is missing: the issue requires this check.
+//! Fails (rather than skips) when sox is missing: this check must always run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,4 +1,4 @@
-//! Load test (issue 2, "Speed"): sipp holds `FRONTDOOR_LOAD_CALLS` (default 50) concurrent
+//! Load test: sipp holds `FRONTDOOR_LOAD_CALLS` (default 50) concurrent
 //! calls of `FRONTDOOR_LOAD_SECONDS` (default 20) with RTP both ways against `frontdoor
 //! serve`, and prints attempted/completed/failed calls, Frontdoor's CPU% and RSS,
 //! INVITE→200 p50/p99 and the p50/p99 deviation of its RTP send times from the 20 ms

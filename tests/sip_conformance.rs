@@ -1,5 +1,4 @@
-//! Conformance with the RFC 4475 torture messages and the RFC 5118 IPv6 messages (issue 2,
-//! "Conformance"): each of the 61 messages in `../shared/sip-torture/` goes to a running
+//! Conformance with the RFC 4475 torture messages and the RFC 5118 IPv6 messages: each of the 61 messages in `../shared/sip-torture/` goes to a running
 //! `frontdoor serve` as one UDP datagram and must get the reaction its `index.tsv` entry
 //! gives; afterwards the server must still answer a normal sipp call.
 //!

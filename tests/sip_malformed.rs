@@ -1,4 +1,4 @@
-//! Broken SIP input of our own (issue 2, "Malformed input"): truncated messages, bad
+//! Broken SIP input of our own: truncated messages, bad
 //! Content-Length, missing Call-ID/CSeq/Via, garbage and binary junk, a 60 KiB header, NUL
 //! bytes, 1,000 Via headers, a CRLF flood and a body longer than its Content-Length, over
 //! UDP and over TCP. Each gets 400 or no answer (TCP: 400 or the connection closed), never a

@@ -1,4 +1,4 @@
-//! A CI-sized sample of the speech evaluation (`frontdoor eval`, issue 4): four utterances of
+//! A CI-sized sample of the speech evaluation (`frontdoor eval`): four utterances of
 //! our own phrasing, spoken by espeak-ng, sent as real RTP into a freshly started server on the
 //! council flow, in one wave of simultaneous calls. Asserts that the harness works end to end
 //! (every call reaches its question and gets an answer, the records are read back) and that

@@ -3,7 +3,7 @@
 //! keys with RFC 4733 telephone-events, and listens to the server's RTP to know when a prompt
 //! has finished (its packets turn silent) and when the answer to the measured utterance starts.
 //!
-//! Turn latency is measured as issue 4 defines it: from the send time of the caller's last
+//! Turn latency is measured from the send time of the caller's last
 //! voiced 20 ms frame to the arrival of the first audible RTP packet of the server's answer.
 //! Packets that belong to the canned holding phrase are recognised by their payload and skipped.
 

@@ -1,4 +1,4 @@
-//! `frontdoor eval`: the speech evaluation harness of issue 4. Synthesises each utterance of a
+//! `frontdoor eval`: the speech evaluation harness. Synthesises each utterance of a
 //! TSV set with several voices, starts the server on the council flow (injected call date,
 //! fresh SQLite store), places real SIP calls that reach the right question (RFC 4733 keys,
 //! or speech where the flow only listens), speak as 20 ms G.711 RTP packets, and measure turn

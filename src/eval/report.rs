@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::dataset::{Expected, SlotKind};
 use super::records::Understood;
 
-/// Which kind of question a latency sample belongs to (the issue reports them separately).
+/// Which kind of question a latency sample belongs to (reported separately).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuestionKind {

@@ -418,7 +418,7 @@ impl<'a> Checker<'a> {
             max_attempts,
             no_input_timeout: ms(&s.no_input_timeout_ms, 6000),
             inter_digit_timeout: ms(&s.inter_digit_timeout_ms, 3000),
-            // Short for open questions so answers feel conversational (issue 4: ~400 ms; 350
+            // Short for open questions so answers feel conversational (about 400 ms; 350
             // keeps the 500 ms turn target with the jitter buffer and the 20 ms media tick on
             // top, and a caller who asks for slower speech gets twice as long); long enough for
             // values read in groups ("R M seventeen … six S L").

@@ -245,7 +245,7 @@ impl Interpreter {
                 }
             }
             FlowEvent::Hangup => self.state = State::Ended,
-            // RFC-free rule from the issue: safeguarding before anything else, in any state.
+            // Product rule: safeguarding before anything else, in any state.
             FlowEvent::Heard {
                 intent: Some(ref i),
                 ..
@@ -721,7 +721,7 @@ impl Interpreter {
         {
             return;
         }
-        // The issue's rule: the first utterance of a call that matches nothing may be another
+        // Product rule: the first utterance of a call that matches nothing may be another
         // language; ask the multilingual model before treating it as a no-match.
         if g.language && self.utterances == 1 && intent.is_none() && slots.is_empty() {
             self.state = State::DetectingLanguage;
@@ -774,7 +774,7 @@ impl Interpreter {
     fn keyed(&mut self, keys: &str, single: bool, out: &mut Vec<CallAction>) {
         let g = self.globals();
         let entry = keys.trim_end_matches('#');
-        // The issue's rule: in a digit ask, 0 means "advisor" only when pressed alone and
+        // Product rule: in a digit ask, 0 means "advisor" only when pressed alone and
         // followed by the inter-digit timeout, which is exactly a collected entry of "0".
         if entry == "0" && g.advisor {
             self.advisor("caller_pressed_0", Some(self.node), out);
@@ -902,7 +902,7 @@ impl Interpreter {
             } else if let Some(node) = fallback {
                 self.enter(node, out);
             } else {
-                // The issue's default: after max attempts, the advisor queue.
+                // Default: after max attempts, the advisor queue (a caller can always reach a person).
                 self.advisor("max_attempts", None, out);
             }
             return;
@@ -959,7 +959,7 @@ impl Interpreter {
     }
 
     /// Speech recognition is saturated: this ask goes on by keypad, or to its fallback when it
-    /// has no key path (the issue: "falls back to DTMF options").
+    /// has no key path (it falls back to DTMF options).
     fn speech_unavailable(&mut self, out: &mut Vec<CallAction>) {
         let flow = Arc::clone(&self.flow);
         let keyable = match kind_at(&flow, self.node) {
@@ -1195,7 +1195,7 @@ impl Interpreter {
     }
 
     /// What a new case carries besides its slots, so an advisor or the CRM never has to ask
-    /// again (issue 5, "Case content"): the intent that led here, the caller's language, the
+    /// again: the intent that led here, the caller's language, the
     /// accessibility needs they showed, and what they said (the last few transcripts of asks
     /// that were not sensitive).
     fn case_context(&self, obj: &mut serde_json::Map<String, Value>) {

@@ -18,7 +18,7 @@ use crate::nlu::{
 };
 use crate::pii::Pii;
 
-/// Phrases that always reach safeguarding, even when a flow declares none (the issue: the
+/// Phrases that always reach safeguarding, even when a flow declares none (the
 /// safeguarding handler is live in every ask and cannot be switched off).
 const SAFEGUARDING_PHRASES: [&str; 12] = [
     "emergency",

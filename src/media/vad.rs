@@ -310,7 +310,7 @@ impl Endpointer {
                     self.score_block(now);
                 }
             }
-            // Product rule (issue 4): the no-input timer runs only while nobody is speaking.
+            // Product rule: the no-input timer runs only while nobody is speaking.
             if self.phase == Phase::Waiting
                 && now.saturating_duration_since(since) >= self.config.no_input_timeout
             {

@@ -1,4 +1,4 @@
-//! The load run of issue 2's "Speed" section: sipp holds N concurrent calls of D seconds with
+//! The load run: sipp holds N concurrent calls of D seconds with
 //! RTP both ways against a target (Frontdoor, or a sipp answerer while developing), and the
 //! run reports calls attempted/completed/failed, the target's CPU% over the streaming window
 //! and its RSS (peak and after), INVITE→200 p50/p99, and the p50/p99 lateness of the
@@ -341,7 +341,7 @@ pub fn server_warnings(log: &str, max: usize) -> String {
     out
 }
 
-/// One row per run and a median row: the figures issue 2 asks for, as scripts/load.sh prints.
+/// One row per run and a median row: the figures scripts/load.sh prints.
 pub fn summary_table(calls: u32, seconds: u32, reports: &[LoadReport]) -> String {
     let mut out = format!(
         "load summary: {calls} calls x {seconds} s, {} run(s)\n\
