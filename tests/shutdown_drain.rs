@@ -547,3 +547,92 @@ fn a_second_sigterm_hangs_up_every_call_at_once() {
     assert!(status.success(), "exit status {status:?}");
     assert!(exit_secs < 10.0, "exit soon after the second signal");
 }
+
+#[test]
+fn a_missing_closing_prompt_still_gives_byes_and_a_ringing_call_is_refused() {
+    const FEW: usize = 5;
+    // Calls ring for 3 s before they are answered, so one placed just before the signal is
+    // still ringing at the deadline.
+    let mut server = start_server(
+        FEW + 5,
+        "answer_delay_ms: 3000\nshutdown:\n  drain_secs: 1\n  closing_prompt: no_such_prompt\n",
+    );
+    let crowd = Crowd::call(server.sip_addr(), FEW);
+    assert!(
+        crowd.wait_answered(FEW, Duration::from_secs(30)),
+        "only {} of {FEW} calls answered",
+        crowd.answered()
+    );
+    let raw = RawSipUdp::bind().expect("probe socket");
+    let local = raw.local_addr().expect("probe address");
+    let sip = server.sip_addr();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let ringing = format!(
+        "INVITE sip:0800777@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKringing;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:07700900777@127.0.0.1>;tag=ringing\r\nTo: <sip:0800777@{sip}>\r\n\
+         Call-ID: drain-ringing@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:ringing@{local}>\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    raw.send(sip, ringing.as_bytes()).expect("INVITE sent");
+    std::thread::sleep(Duration::from_millis(200));
+    let exited = watch_exit(server.pid(), Duration::from_secs(30));
+    let signalled = Instant::now();
+    server.signal(libc::SIGTERM);
+    // The ringing call's final response: skip 100 and 180.
+    let mut ringing_final = None;
+    while signalled.elapsed() < Duration::from_secs(10) {
+        match raw.recv(Duration::from_millis(500)) {
+            Some(m) if status_code(&m).is_some_and(|s| s >= 200) => {
+                ringing_final = Some(m);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let exit = server.wait_exit(Duration::from_secs(20));
+    let exit_secs = exited.join().ok().flatten().map_or(f64::NAN, |t| {
+        t.saturating_duration_since(signalled).as_secs_f64()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let outcomes = crowd.finish();
+    let records = record_causes(&server);
+    let deadline = signalled + Duration::from_secs(1);
+    let slowest_bye = outcomes
+        .iter()
+        .filter_map(|o| o.bye_at.map(|t| t.saturating_duration_since(deadline)))
+        .max()
+        .unwrap_or_default();
+    let byes = outcomes.iter().filter(|o| o.bye_at.is_some()).count();
+    let shutdown_records = outcomes
+        .iter()
+        .filter(|o| records.get(&o.call_id).is_some_and(|c| c == "Shutdown"))
+        .count();
+    let ringing_status = ringing_final.as_deref().and_then(status_code);
+    let ringing_retry = ringing_final
+        .as_deref()
+        .and_then(|m| header(m, "Retry-After"));
+    eprintln!(
+        "missing-prompt figures: calls={FEW} byes={byes} slowest_bye_after_deadline={:.2} s \
+         records(Shutdown)={shutdown_records} ringing_call={ringing_status:?} \
+         retry_after={ringing_retry:?} exit={exit:?} after {exit_secs:.2} s",
+        slowest_bye.as_secs_f64()
+    );
+    assert_eq!(byes, FEW, "every caller gets a BYE without the prompt");
+    assert!(
+        slowest_bye < Duration::from_secs(2),
+        "no prompt: BYE at the deadline ({slowest_bye:?})"
+    );
+    assert_eq!(shutdown_records, FEW, "every call has its record");
+    assert_eq!(ringing_status, Some(503), "a call still ringing is refused");
+    assert!(ringing_retry.is_some(), "with Retry-After");
+    let status = exit.expect("the server exits by itself");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        server
+            .log()
+            .contains("shutdown.closing_prompt is not in the prompts"),
+        "the missing prompt is reported at start-up"
+    );
+}
