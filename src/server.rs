@@ -142,7 +142,8 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     let mut drain = Drain::new(DrainConfig::from_config(&config.shutdown));
     let mut stop_started = None;
 
-    'serve: loop {
+    // What was still held when the drain ended (0: everything finished).
+    let left_held = 'serve: loop {
         let deadline = ua.poll_timeout();
         let drain_deadline = drain.poll_timeout();
         let stopping = drain.is_stopping();
@@ -232,12 +233,12 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         if drain.is_stopping() {
             drain.on_held(Instant::now(), held(&ua, &context));
             while let Some(action) = drain.poll_action() {
-                if apply_drain_action(action, &mut ua, &context, &config, stop_started) {
-                    break 'serve;
+                if let Some(held) = apply_drain_action(action, &mut ua, &context, &config) {
+                    break 'serve held;
                 }
             }
         }
-    }
+    };
     // Case events already committed wait in the outbox for the next start; a delivery in
     // flight is let finish (bounded) rather than cut.
     if let Some(worker) = outbox {
@@ -247,10 +248,9 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         }
     }
     tracing::info!(
-        calls_left = context.shutdown.live_calls(),
-        byes_unanswered = ua.byes_awaiting_answer(),
-        stopping_ms = stop_started.map_or(0, |t| t.elapsed().as_millis() as u64),
-        "stopped"
+        left_unfinished = left_held,
+        drain_ms = stop_started.map_or(0, |t| t.elapsed().as_millis() as u64),
+        "stopping: drain finished"
     );
     Ok(())
 }
@@ -267,26 +267,29 @@ fn held(ua: &UserAgent, context: &CallContext) -> Held {
     }
 }
 
-/// Applies one step of the drain; true when the server must stop serving.
+/// Applies one step of the drain; `Some(what was still held)` when the server must stop
+/// serving.
 fn apply_drain_action(
     action: DrainAction,
     ua: &mut UserAgent,
     context: &CallContext,
     config: &Config,
-    stop_started: Option<Instant>,
-) -> bool {
+) -> Option<usize> {
     use crate::call::shutdown::CloseMode;
     match action {
         DrainAction::RefuseNewCalls { deadline } => {
             ua.refuse_new_calls(config.shutdown.retry_after_secs);
-            let drain_secs = deadline.saturating_duration_since(Instant::now()).as_secs();
+            let drain_secs = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64()
+                .round() as u64;
             tracing::info!(
                 calls = context.shutdown.live_calls(),
                 drain_secs,
                 retry_after_secs = config.shutdown.retry_after_secs,
                 "stopping: new calls get 503, calls in progress continue until the drain deadline"
             );
-            false
+            None
         }
         DrainAction::CloseCalls { message } => {
             let mode = if message {
@@ -297,19 +300,13 @@ fn apply_drain_action(
             context.shutdown.close(mode);
             tracing::info!(
                 calls = context.shutdown.live_calls(),
-                message,
+                with_message = message,
                 "stopping: closing the calls still up"
             );
-            false
+            None
         }
-        DrainAction::Exit { held } => {
-            tracing::info!(
-                held,
-                drain_ms = stop_started.map_or(0, |t| t.elapsed().as_millis() as u64),
-                "stopping: drain finished"
-            );
-            true
-        }
+        // Logged once the CRM delivery in flight has finished too.
+        DrainAction::Exit { held } => Some(held),
     }
 }
 
