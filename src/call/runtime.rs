@@ -1031,10 +1031,13 @@ impl CallTask {
     fn play_closing(&mut self, now: Instant) {
         let settings = self.context.shutdown.settings();
         let language = self.handler.report().language;
-        let clip = self
-            .context
-            .prompts
-            .get(&settings.prompt, language.as_deref());
+        // A caller who asked for slower speech hears the message slower too.
+        let prompts = &self.context.prompts;
+        let clip = if self.slow {
+            prompts.get_slow(&settings.prompt, language.as_deref())
+        } else {
+            prompts.get(&settings.prompt, language.as_deref())
+        };
         let message_max = settings.message_max;
         self.listening = None;
         self.transfer = None;
