@@ -300,6 +300,38 @@ impl AsrConfig {
     }
 }
 
+/// Stopping without cutting calls: on SIGTERM new calls are refused and calls in progress
+/// continue for `drain_secs`; then each remaining caller hears `closing_prompt` and gets a BYE.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Seconds calls in progress may continue after SIGTERM before they are closed.
+    pub drain_secs: u64,
+    /// Retry-After (seconds) on the 503 that new INVITEs and OPTIONS get while draining
+    /// (RFC 3261 §20.33): how long a PBX should send calls elsewhere.
+    pub retry_after_secs: u32,
+    /// Prompt (in `prompts`) each remaining caller hears before the BYE; a missing prompt is
+    /// logged and the BYE goes out without it.
+    pub closing_prompt: String,
+    /// Longest the closing message may play before the BYE (a longer recording is cut).
+    pub closing_message_max_secs: u64,
+    /// How long to wait for the answers to the BYEs (and the last call records) before exiting;
+    /// the BYE transaction itself could take 32 s (RFC 3261 §17.1.2.2, Timer F).
+    pub bye_wait_secs: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_secs: 60,
+            retry_after_secs: 120,
+            closing_prompt: "service_closing".into(),
+            closing_message_max_secs: 15,
+            bye_wait_secs: 3,
+        }
+    }
+}
+
 /// What decides what an answered call does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -350,6 +382,8 @@ pub struct Config {
     pub cases: CasesConfig,
     /// Speech recognition.
     pub asr: AsrConfig,
+    /// What SIGTERM does to calls in progress (docs/operations.md).
+    pub shutdown: ShutdownConfig,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `frontdoor=debug`.
     pub log: String,
 }
@@ -384,6 +418,7 @@ impl Default for Config {
             outbound_targets: Vec::new(),
             cases: CasesConfig::default(),
             asr: AsrConfig::default(),
+            shutdown: ShutdownConfig::default(),
             log: "info".to_string(),
         }
     }
@@ -465,6 +500,12 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        if self.shutdown.bye_wait_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "shutdown.bye_wait_secs",
+                message: "must be at least 1 (the BYEs need time to be answered)".into(),
+            });
+        }
         if self.session_expires_secs < self.min_se_secs {
             return Err(ConfigError::Invalid {
                 key: "session_expires_secs",
@@ -525,6 +566,27 @@ mod tests {
             asr: AsrConfig {
                 workers: Some(0),
                 ..AsrConfig::default()
+            },
+            ..Config::default()
+        };
+        assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn shutdown_keys_default_and_override() {
+        let d = Config::default().shutdown;
+        assert_eq!(d.drain_secs, 60);
+        assert_eq!(d.retry_after_secs, 120);
+        assert_eq!(d.closing_prompt, "service_closing");
+        let c = Config::from_yaml("shutdown:\n  drain_secs: 2\n  closing_prompt: restarting\n")
+            .unwrap();
+        assert_eq!(c.shutdown.drain_secs, 2);
+        assert_eq!(c.shutdown.closing_prompt, "restarting");
+        assert_eq!(c.shutdown.bye_wait_secs, d.bye_wait_secs);
+        let zero = Config {
+            shutdown: ShutdownConfig {
+                bye_wait_secs: 0,
+                ..ShutdownConfig::default()
             },
             ..Config::default()
         };

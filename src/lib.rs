@@ -26,6 +26,7 @@ pub mod asr;
 pub mod call;
 pub mod config;
 pub mod crm;
+pub mod drain;
 pub mod eval;
 pub mod flow;
 pub mod handoff;

@@ -25,6 +25,7 @@ use crate::call::runtime::{
 use crate::config::Config;
 use crate::config::{HandlerKind, StoreKind};
 use crate::crm::{CaseStore, OutboxConfig, OutboxWorker, WebhookSink};
+use crate::drain::{Drain, DrainAction, DrainConfig, Held, StopSignal};
 use crate::flow::catalog::PromptCatalog;
 use crate::flow::handler::FlowCallHandler;
 use crate::flow::set::{FlowRegistry, FlowSet};
@@ -58,7 +59,7 @@ const INPUT_BATCH: usize = 64;
 /// be dropped into Timer A retransmissions (RFC 3261 §17.1.1.2: 500 ms later).
 const SIP_RECEIVE_BUFFER: usize = 4 << 20;
 
-/// Runs the server until SIGINT/SIGTERM.
+/// Runs the server until SIGTERM (after the drain) or SIGINT.
 pub fn run(config: Config) -> Result<(), ServerError> {
     raise_fd_limit(config.max_calls);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -106,7 +107,7 @@ enum TcpInput {
 
 /// Binds the sockets, then drives the user agent until a shutdown signal.
 pub async fn serve(config: Config) -> Result<(), ServerError> {
-    let context = build_context(&config).await?;
+    let (context, outbox) = build_context(&config).await?;
     let udp = UdpSocket::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -137,10 +138,15 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     let mut next_conn: u64 = 1;
     let mut buf = vec![0u8; MAX_SIP_MESSAGE + 1];
     let context = Arc::new(context);
-    let mut shutdown = Box::pin(shutdown_signal());
+    let mut stops = stop_signals()?;
+    let mut drain = Drain::new(DrainConfig::from_config(&config.shutdown));
+    let mut stop_started = None;
 
-    loop {
+    // What was still held when the drain ended (0: everything finished).
+    let left_held = 'serve: loop {
         let deadline = ua.poll_timeout();
+        let drain_deadline = drain.poll_timeout();
+        let stopping = drain.is_stopping();
         tokio::select! {
             received = udp.recv_from(&mut buf) => {
                 handle_udp(&mut ua, received, &buf);
@@ -181,10 +187,13 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
                 }
             },
             _ = sleep_until_opt(deadline) => ua.handle_timeout(Instant::now()),
-            _ = &mut shutdown => {
-                tracing::info!(active = ua.active_calls(), "shutting down");
-                break;
+            Some(signal) = stops.recv() => {
+                stop_started.get_or_insert_with(Instant::now);
+                drain.on_signal(Instant::now(), signal, held(&ua, &context));
             }
+            _ = sleep_until_opt(drain_deadline) => drain.handle_timeout(Instant::now(), held(&ua, &context)),
+            // Calls end (and their records are written) off this loop: look again shortly.
+            _ = tokio::time::sleep(DRAIN_POLL), if stopping => {}
         }
         while let Some(t) = ua.poll_transmit() {
             match t.transport {
@@ -221,8 +230,84 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
                 }
             }
         }
+        if drain.is_stopping() {
+            drain.on_held(Instant::now(), held(&ua, &context));
+            while let Some(action) = drain.poll_action() {
+                if let Some(held) = apply_drain_action(action, &mut ua, &context, &config) {
+                    break 'serve held;
+                }
+            }
+        }
+    };
+    // Case events already committed wait in the outbox for the next start; a delivery in
+    // flight is let finish (bounded) rather than cut.
+    if let Some(worker) = outbox {
+        let wait = std::time::Duration::from_secs(config.shutdown.bye_wait_secs);
+        if tokio::time::timeout(wait, worker.shutdown()).await.is_err() {
+            tracing::warn!("CRM delivery still in flight at exit: it is retried at the next start");
+        }
     }
+    tracing::info!(
+        left_unfinished = left_held,
+        drain_ms = stop_started.map_or(0, |t| t.elapsed().as_millis() as u64),
+        "stopping: drain finished"
+    );
     Ok(())
+}
+
+/// How often a stopping server looks whether its calls have ended.
+const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What a stopping server still waits for: calls not yet ended with their record written, and
+/// BYEs not yet answered.
+fn held(ua: &UserAgent, context: &CallContext) -> Held {
+    Held {
+        calls: context.shutdown.live_calls(),
+        byes: ua.byes_awaiting_answer(),
+    }
+}
+
+/// Applies one step of the drain; `Some(what was still held)` when the server must stop
+/// serving.
+fn apply_drain_action(
+    action: DrainAction,
+    ua: &mut UserAgent,
+    context: &CallContext,
+    config: &Config,
+) -> Option<usize> {
+    use crate::call::shutdown::CloseMode;
+    match action {
+        DrainAction::RefuseNewCalls { deadline } => {
+            ua.refuse_new_calls(config.shutdown.retry_after_secs);
+            let drain_secs = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64()
+                .round() as u64;
+            tracing::info!(
+                calls = context.shutdown.live_calls(),
+                drain_secs,
+                retry_after_secs = config.shutdown.retry_after_secs,
+                "stopping: new calls get 503, calls in progress continue until the drain deadline"
+            );
+            None
+        }
+        DrainAction::CloseCalls { message } => {
+            let mode = if message {
+                CloseMode::WithMessage
+            } else {
+                CloseMode::Now
+            };
+            context.shutdown.close(mode);
+            tracing::info!(
+                calls = context.shutdown.live_calls(),
+                with_message = message,
+                "stopping: closing the calls still up"
+            );
+            None
+        }
+        // Logged once the CRM delivery in flight has finished too.
+        DrainAction::Exit { held } => Some(held),
+    }
 }
 
 /// Places an outbound leg for call `owner` and routes the leg's events to the owner's task.
@@ -404,6 +489,17 @@ fn load_flows(config: &Config) -> Result<Arc<FlowRegistry>, ServerError> {
 /// Opens the case store and starts delivery to the CRM webhook, if one is configured.
 /// Cases already in the outbox from a previous run are delivered as soon as the worker starts.
 pub async fn open_case_store(config: &Config) -> Result<Arc<CaseStore>, ServerError> {
+    let (store, outbox) = open_case_store_and_outbox(config).await?;
+    // The worker runs for the life of the process.
+    std::mem::forget(outbox);
+    Ok(store)
+}
+
+/// As [`open_case_store`], handing back the CRM delivery worker (if a webhook is configured) so
+/// the server can let a delivery in flight finish when it stops.
+async fn open_case_store_and_outbox(
+    config: &Config,
+) -> Result<(Arc<CaseStore>, Option<OutboxWorker>), ServerError> {
     let store = match config.cases.store {
         StoreKind::Sqlite => {
             std::fs::create_dir_all(&config.data).map_err(|e| {
@@ -430,15 +526,15 @@ pub async fn open_case_store(config: &Config) -> Result<Arc<CaseStore>, ServerEr
         let timeout = std::time::Duration::from_secs(hook.timeout_secs);
         let sink = WebhookSink::new(&hook.name, &hook.url, hook.secret.as_bytes(), timeout)
             .map_err(|e| ServerError::Setup(format!("webhook: {e}")))?;
-        // The worker runs for the life of the process.
-        std::mem::forget(OutboxWorker::spawn(
+        let worker = OutboxWorker::spawn(
             store.clone(),
             Arc::new(sink),
             OutboxConfig::for_delivery_timeout(timeout),
-        ));
+        );
         tracing::info!(sink = %hook.name, "delivering cases to the CRM webhook");
+        return Ok((store, Some(worker)));
     }
-    Ok(store)
+    Ok((store, None))
 }
 
 fn ua_net(n: &crate::config::IpNet) -> IpNet {
@@ -450,10 +546,12 @@ fn ua_net(n: &crate::config::IpNet) -> IpNet {
 
 /// Loads what every call shares: prompts (all decoded up front, so a missing or broken file is
 /// a start-up error and never mid-call silence), the handler, the RTP ports.
-async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
+async fn build_context(
+    config: &Config,
+) -> Result<(CallContext, Option<OutboxWorker>), ServerError> {
     let queues = crate::handoff::QueueDirectory::from_targets(&config.outbound_targets)
         .map_err(|e| ServerError::Setup(format!("outbound_targets: {e}")))?;
-    let cases = open_case_store(config).await?;
+    let (cases, outbox) = open_case_store_and_outbox(config).await?;
     // Runs for the life of the server: at start, then hourly (docs/storage.md, "Retention").
     std::mem::forget(crate::crm::RetentionJob::spawn(
         cases.clone(),
@@ -502,7 +600,16 @@ async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
     let media_clock = MediaClock::start(tokio::runtime::Handle::current(), MediaPriority::Raised)
         .map_err(|e| ServerError::Setup(format!("media clock: {e}")))?;
     let speech = crate::call::speech::SpeechServices::load(&config.asr);
-    Ok(CallContext {
+    if prompts.get(&config.shutdown.closing_prompt, None).is_none() {
+        tracing::warn!(
+            prompt = %config.shutdown.closing_prompt,
+            "shutdown.closing_prompt is not in the prompts: callers still up at a drain deadline get a BYE without the message"
+        );
+    }
+    let shutdown = crate::call::shutdown::CallShutdown::new(
+        crate::call::shutdown::ClosingSettings::from_config(&config.shutdown),
+    );
+    let context = CallContext {
         media_clock,
         speech,
         prompts,
@@ -514,7 +621,9 @@ async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
         answer_delay: std::time::Duration::from_millis(config.answer_delay_ms),
         cases: Some(cases),
         queues,
-    })
+        shutdown,
+    };
+    Ok((context, outbox))
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
@@ -524,16 +633,27 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-async fn shutdown_signal() {
+/// SIGTERM and SIGINT as they arrive, every one of them (a second SIGTERM cuts the drain
+/// short). The handlers are installed here, before the first call is served.
+fn stop_signals() -> Result<mpsc::UnboundedReceiver<StopSignal>, ServerError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
+    let setup = |e: std::io::Error| ServerError::Setup(format!("signal handlers: {e}"));
+    let mut term = signal(SignalKind::terminate()).map_err(setup)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(setup)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let signal = tokio::select! {
+                Some(()) = term.recv() => StopSignal::Terminate,
+                Some(()) = int.recv() => StopSignal::Interrupt,
+                else => return,
+            };
+            if tx.send(signal).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
 }
 
 /// Reads SIP messages from one TCP connection, framed by Content-Length (RFC 3261 §18.3), and

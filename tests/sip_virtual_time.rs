@@ -516,6 +516,35 @@ fn call_cap_gives_503_with_retry_after() {
 }
 
 #[test]
+fn refusing_new_calls_gives_503_with_retry_after_and_keeps_calls_in_progress() {
+    let (mut h, call, tag) = answered_call();
+    h.ua.refuse_new_calls(90);
+    h.recv(&invite("z9hG4bKn2", "", SDP).replace("call-1@", "call-2@"));
+    let refused = h.last();
+    assert_eq!(refused.status_code(), Some(503));
+    assert_eq!(refused.headers.get("Retry-After"), Some("90"));
+    assert_eq!(h.ua.active_calls(), 1, "the refused INVITE is no call");
+    // RFC 3261 §11.2: OPTIONS gets the answer an INVITE would.
+    h.recv(&as_method(
+        &invite("z9hG4bKo2", "", "").replace("call-1@", "call-3@"),
+        "OPTIONS",
+    ));
+    let options = h.last();
+    assert_eq!(options.status_code(), Some(503));
+    assert_eq!(options.headers.get("Retry-After"), Some("90"));
+    assert!(options.has_token("Allow", "INVITE"));
+    // The call in progress goes on: its requests are answered as before.
+    h.recv(&in_dialog("OPTIONS", 2, &tag, "z9hG4bKio", "", ""));
+    assert_eq!(h.last().status_code(), Some(200));
+    // Our BYE awaits its answer until one comes or Timer F (64*T1) gives up.
+    h.ua.hangup(h.now, call);
+    h.drain();
+    assert_eq!(h.ua.byes_awaiting_answer(), 1);
+    h.run_until(Duration::from_secs(40));
+    assert_eq!(h.ua.byes_awaiting_answer(), 0);
+}
+
+#[test]
 fn require_100rel_gets_420_and_small_session_expires_422() {
     let mut h = Harness::new();
     h.recv(&invite("z9hG4bKa", "Require: 100rel\r\n", SDP));

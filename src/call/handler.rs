@@ -43,6 +43,8 @@ pub enum HangupCause {
     SessionExpired,
     /// The call was handed to someone else (REFER accepted, or bridged away).
     Transferred,
+    /// The server was stopped (SIGTERM drain deadline, or a second stop signal).
+    Shutdown,
     /// Anything else that ended the call abnormally.
     Error(String),
 }

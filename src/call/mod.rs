@@ -10,6 +10,7 @@ pub mod demo;
 pub mod handler;
 pub mod ports;
 pub mod runtime;
+pub mod shutdown;
 pub mod speech;
 pub mod transfer;
 

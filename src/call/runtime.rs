@@ -31,6 +31,7 @@ use super::handler::{
     CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, OpenCase, PlayItem,
 };
 use super::ports::{PortAllocator, PortPair};
+use super::shutdown::{CallShutdown, CallTicket, CloseMode};
 use super::speech::SpeechServices;
 use super::transfer::{AdvisorLeg, CallTransfer, LegStep, TransferStep};
 use crate::asr::RecognitionResult;
@@ -91,6 +92,8 @@ pub struct CallContext {
     pub media_clock: MediaClock,
     /// Speech recognition and language detection shared by every call.
     pub speech: Arc<SpeechServices>,
+    /// Tells calls when the server closes them, and counts them until their record is written.
+    pub shutdown: Arc<CallShutdown>,
 }
 
 /// Starts the task for a new incoming call and returns the channel its SIP events go to.
@@ -101,9 +104,11 @@ pub fn spawn_call(
     sip: mpsc::UnboundedSender<SipCommand>,
 ) -> mpsc::UnboundedSender<UaEvent> {
     let (tx, rx) = mpsc::unbounded_channel();
+    // Taken before the driver's next turn, so a drain never sees this call as absent.
+    let ticket = context.shutdown.ticket();
     tokio::spawn(async move {
         let call_id = info.call_id.clone();
-        if let Err(e) = run_call(context, call, info, sip.clone(), rx).await {
+        if let Err(e) = run_call(context, call, info, sip.clone(), rx, ticket).await {
             tracing::warn!(call_id = %call_id, error = %e, "call failed");
         }
     });
@@ -144,6 +149,7 @@ async fn run_call(
     incoming: IncomingCall,
     sip: mpsc::UnboundedSender<SipCommand>,
     mut events: mpsc::UnboundedReceiver<UaEvent>,
+    ticket: CallTicket,
 ) -> Result<(), CallError> {
     let started = Instant::now();
     let info = CallInfo {
@@ -178,6 +184,13 @@ async fn run_call(
         loop {
             tokio::select! {
                 _ = &mut ring => break,
+                // Closing while it still rings: refused like a new call (503 + Retry-After),
+                // not answered only to be hung up.
+                _ = context.shutdown.closing() => {
+                    let _ = sip.send(SipCommand::Reject(call, 503));
+                    log_summary(&info, started, None, &HangupCause::Shutdown, "");
+                    return Ok(());
+                }
                 ev = events.recv() => match ev {
                     Some(UaEvent::Terminated { cause, .. }) => {
                         log_summary(&info, started, None, &cause_of(cause), "");
@@ -264,6 +277,7 @@ async fn run_call(
             local,
             last_sdp,
             started,
+            ticket,
         })
         .map_err(|_| CallError::MediaClockGone)
 }
@@ -281,6 +295,7 @@ struct AnsweredCall {
     local: LocalMedia,
     last_sdp: String,
     started: Instant,
+    ticket: CallTicket,
 }
 
 fn media_codec(c: SdpCodec) -> MediaCodec {
@@ -411,6 +426,11 @@ struct CallTask {
     holding: bool,
     /// The handler is being told `SpeechUnavailable`: a `Listen` it answers with is keys-only.
     answering_unavailable: bool,
+    /// The server is closing the call: the closing message plays until this instant at the
+    /// latest, then BYE. The handler hears nothing more.
+    closing_until: Option<Instant>,
+    /// Counts the call for the server's drain; dropped once the call record is written.
+    ticket: Option<CallTicket>,
 }
 
 /// How long we wait for the BYE transaction before giving up on a clean end.
@@ -437,6 +457,7 @@ impl CallTask {
             local,
             last_sdp,
             started,
+            ticket,
         } = answered;
         let mut media = MediaSession::new(media_config(&negotiated, context.media_timeout), now);
         media.set_on_hold(negotiated.remote_hold);
@@ -480,6 +501,8 @@ impl CallTask {
             speech_turns: 0,
             holding: false,
             answering_unavailable: false,
+            closing_until: None,
+            ticket: Some(ticket),
         }
     }
 
@@ -546,6 +569,7 @@ impl CallTask {
         if self.ended {
             return;
         }
+        self.check_shutdown(now);
         self.poll_recognition(now);
         self.poll_language();
         self.poll_second_opinion();
@@ -570,12 +594,15 @@ impl CallTask {
     /// Tells the handler, stores the call record and logs the summary line.
     fn finish(mut self) {
         self.dispatch_final();
+        // The ticket goes with the record: a draining server waits until it is written.
+        let ticket = self.ticket.take();
         if let Some(store) = self.context.cases.clone() {
             let record = self.call_record(self.info.started_at);
             tokio::spawn(async move {
                 if let Err(e) = store.record_call(record).await {
                     tracing::warn!(error = %e, "call record not stored");
                 }
+                drop(ticket);
             });
         }
         let summary = self.summary_extra();
@@ -625,10 +652,22 @@ impl CallTask {
     }
 
     fn check_timers(&mut self, now: Instant) {
+        // A server that is stopping waits only so long for the BYE to end the dialog.
+        let grace = if self.cause == HangupCause::Shutdown {
+            self.context.shutdown.settings().bye_wait
+        } else {
+            HANGUP_GRACE
+        };
         if let Some(h) = self.hanging_up
-            && now >= h + HANGUP_GRACE
+            && now >= h + grace
         {
             self.ended = true;
+            return;
+        }
+        if self.closing_until.is_some_and(|t| now >= t) {
+            // The closing message ran past its longest play (or the call is on hold and never
+            // plays it): BYE now.
+            self.hang_up(now, HangupCause::Shutdown);
             return;
         }
         self.check_transfer(now);
@@ -647,7 +686,7 @@ impl CallTask {
     }
 
     fn on_digit(&mut self, now: Instant, digit: char) {
-        if self.hanging_up.is_some() {
+        if self.hanging_up.is_some() || self.closing_until.is_some() {
             return;
         }
         self.digits_heard.push(digit);
@@ -681,6 +720,11 @@ impl CallTask {
     }
 
     fn on_source_finished(&mut self, now: Instant) {
+        if self.closing_until.is_some() {
+            // The closing message was heard: BYE.
+            self.hang_up(now, HangupCause::Shutdown);
+            return;
+        }
         if std::mem::take(&mut self.holding) && self.pending.is_empty() {
             // The holding phrase is ours, not the handler's prompt.
             self.playing = false;
@@ -784,7 +828,7 @@ impl CallTask {
     }
 
     fn dispatch(&mut self, event: CallEvent) {
-        if self.ended {
+        if self.ended || self.closing_until.is_some() {
             return;
         }
         let unavailable = event == CallEvent::SpeechUnavailable;
@@ -850,7 +894,10 @@ impl CallTask {
         let case = NewCase::from_flow_fields(fields, self.info.caller.clone(), &self.info.call_id);
         let tx = self.completions_tx.clone();
         let call_id = self.info.call_id.clone();
+        // A stopping server waits for the write even when the call ends first.
+        let ticket = self.context.shutdown.ticket();
         tokio::spawn(async move {
+            let _ticket = ticket;
             let result = match store.create_case(case).await {
                 Ok(record) => Ok(record.reference),
                 Err(e) => {
@@ -878,7 +925,9 @@ impl CallTask {
         };
         let tx = self.completions_tx.clone();
         let call_id = self.info.call_id.clone();
+        let ticket = self.context.shutdown.ticket();
         tokio::spawn(async move {
+            let _ticket = ticket;
             let result = match store.apply_case_update(&reference, update).await {
                 Ok(record) => Ok(record.reference),
                 Err(e) => {
@@ -963,10 +1012,52 @@ impl CallTask {
         record
     }
 
+    /// Closes the call when the server says so (see `drain`): the closing message then BYE,
+    /// or BYE at once.
+    fn check_shutdown(&mut self, now: Instant) {
+        if self.hanging_up.is_some() {
+            return;
+        }
+        match self.context.shutdown.mode() {
+            CloseMode::Open => {}
+            CloseMode::WithMessage if self.closing_until.is_none() => self.play_closing(now),
+            CloseMode::WithMessage => {}
+            CloseMode::Now => self.hang_up(now, HangupCause::Shutdown),
+        }
+    }
+
+    /// Stops whatever the call was doing (the handler hears nothing more, an advisor bridge is
+    /// interrupted) and plays the closing prompt; a missing prompt goes straight to BYE.
+    fn play_closing(&mut self, now: Instant) {
+        let settings = self.context.shutdown.settings();
+        let language = self.handler.report().language;
+        // A caller who asked for slower speech hears the message slower too.
+        let prompts = &self.context.prompts;
+        let clip = if self.slow {
+            prompts.get_slow(&settings.prompt, language.as_deref())
+        } else {
+            prompts.get(&settings.prompt, language.as_deref())
+        };
+        let message_max = settings.message_max;
+        self.listening = None;
+        self.transfer = None;
+        self.stop_playback();
+        match clip {
+            Some(clip) => {
+                self.closing_until = Some(now + message_max);
+                self.barge_in = false;
+                self.start_player(vec![clip]);
+            }
+            // Logged once at start-up (`server`): not once per call here.
+            None => self.hang_up(now, HangupCause::Shutdown),
+        }
+    }
+
     fn hang_up(&mut self, now: Instant, cause: HangupCause) {
         if self.hanging_up.is_some() {
             return;
         }
+        self.closing_until = None;
         self.cause = cause;
         self.hanging_up = Some(now);
         if let Some(leg) = self.advisor.as_mut() {

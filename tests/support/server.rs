@@ -281,6 +281,16 @@ impl ServerGuard {
         log[start..].to_string()
     }
 
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the server by PID, if it still runs.
+    pub fn signal(&mut self, signal: libc::c_int) {
+        self.child.signal(signal);
+    }
+
+    /// Waits up to `limit` for the server to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Result<std::process::ExitStatus, HarnessError> {
+        self.child.wait_timeout(limit)
+    }
+
     /// Stops the server gracefully (SIGTERM, 5 s) and returns whether it exited cleanly.
     pub fn stop(mut self) -> bool {
         self.child

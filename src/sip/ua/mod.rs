@@ -327,6 +327,9 @@ pub struct UserAgent {
     transmits: VecDeque<Transmit>,
     events: VecDeque<UaEvent>,
     next_handle: u64,
+    /// Set while the server drains: the Retry-After value (seconds) of the 503 that new
+    /// INVITEs and out-of-dialog OPTIONS get.
+    refusing_new_calls: Option<String>,
 }
 
 impl UserAgent {
@@ -349,7 +352,32 @@ impl UserAgent {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_handle: 1,
+            refusing_new_calls: None,
         }
+    }
+
+    /// From now on new calls are refused with 503 and `Retry-After: retry_after_secs`
+    /// (RFC 3261 §21.5.4, §20.33), and so are OPTIONS outside a dialog: §11.2 asks for the
+    /// answer an INVITE would get, so a PBX that pings with OPTIONS routes calls elsewhere.
+    /// Dialogs in progress are untouched.
+    pub fn refuse_new_calls(&mut self, retry_after_secs: u32) {
+        self.refusing_new_calls = Some(retry_after_secs.to_string());
+    }
+
+    /// BYEs we sent that have had no final response yet (RFC 3261 §17.1.2: they end with one,
+    /// or after Timer F).
+    pub fn byes_awaiting_answer(&self) -> usize {
+        self.client_txs
+            .values()
+            .filter(|e| {
+                e.purpose == Purpose::Bye
+                    && matches!(
+                        e.tx.state(),
+                        crate::sip::transaction::ClientState::Calling
+                            | crate::sip::transaction::ClientState::Proceeding
+                    )
+            })
+            .count()
     }
 
     pub fn config(&self) -> &UaConfig {

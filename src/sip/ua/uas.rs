@@ -139,12 +139,22 @@ impl UserAgent {
         match method {
             Method::Invite => self.on_initial_invite(now, key, req, reply_to, source),
             Method::Options => {
-                let extra = [
+                // RFC 3261 §11.2: the status an INVITE would get now (503 while draining).
+                let status = if self.refusing_new_calls.is_some() {
+                    503
+                } else {
+                    200
+                };
+                let retry_after = self.refusing_new_calls.clone();
+                let mut extra = vec![
                     ("Allow", ALLOW),
                     ("Accept", ACCEPT),
                     ("Supported", SUPPORTED),
                 ];
-                self.respond(now, &key, &req, 200, None, &extra, None);
+                if let Some(seconds) = retry_after.as_deref() {
+                    extra.push(("Retry-After", seconds));
+                }
+                self.respond(now, &key, &req, status, None, &extra, None);
             }
             Method::Bye | Method::Info | Method::Update | Method::Prack | Method::Notify => {
                 // §12.2.2: a mid-dialog request without a To tag matches no dialog.
@@ -166,6 +176,19 @@ impl UserAgent {
         reply_to: (Transport, SocketAddr),
         source: SocketAddr,
     ) {
+        if let Some(seconds) = self.refusing_new_calls.clone() {
+            // RFC 3261 §21.5.4: temporarily unable; §20.33: when to try again.
+            self.respond(
+                now,
+                &key,
+                &req,
+                503,
+                None,
+                &[("Retry-After", seconds.as_str())],
+                None,
+            );
+            return;
+        }
         if self.active_calls() >= self.config.max_calls {
             self.respond(now, &key, &req, 503, None, &[("Retry-After", "5")], None);
             return;
@@ -795,13 +818,14 @@ impl UserAgent {
         let Some((key, invite, tag, _)) = self.unanswered(call) else {
             return;
         };
+        let retry_after = self.refusing_new_calls.clone();
         let mut extra = Vec::new();
         if status == 488 {
             // RFC 3261 §20.43: 304 "Media type not available".
             extra.push(("Warning", "304 frontdoor \"No common media format\""));
         }
         if status == 503 {
-            extra.push(("Retry-After", "5"));
+            extra.push(("Retry-After", retry_after.as_deref().unwrap_or("5")));
         }
         self.respond(now, &key, &invite, status, Some(&tag), &extra, None);
         self.end_call(now, call, TerminationCause::Rejected(status));
