@@ -514,6 +514,7 @@ async fn build_context(config: &Config) -> Result<CallContext, ServerError> {
         answer_delay: std::time::Duration::from_millis(config.answer_delay_ms),
         cases: Some(cases),
         queues,
+        media_policy: config.media.clone(),
     })
 }
 
