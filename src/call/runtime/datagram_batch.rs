@@ -16,6 +16,9 @@ use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 
+/// Size of the source address buffer the kernel may fill.
+const NAME_LEN: libc::socklen_t = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+
 /// Receive buffers for one batch, reused for every socket and tick.
 pub struct DatagramBatch {
     buffers: Vec<u8>,
@@ -39,47 +42,48 @@ impl DatagramBatch {
                 mem::zeroed::<libc::mmsghdr>(),
             )
         };
-        DatagramBatch {
+        let mut batch = DatagramBatch {
             buffers: vec![0; capacity * datagram_size],
             datagram_size,
             names: vec![name; capacity],
             iovecs: vec![iovec; capacity],
             headers: vec![header; capacity],
             received: 0,
+        };
+        // The headers point into the vectors' heap blocks, which never move: the vectors are
+        // private and never resized after this (moving the batch moves only their handles).
+        let base = batch.buffers.as_mut_ptr();
+        for (i, ((iov, header), name)) in batch
+            .iovecs
+            .iter_mut()
+            .zip(batch.headers.iter_mut())
+            .zip(batch.names.iter_mut())
+            .enumerate()
+        {
+            // SAFETY: i < capacity, so the offset stays inside `buffers`.
+            iov.iov_base = unsafe { base.add(i * datagram_size) }.cast();
+            iov.iov_len = datagram_size;
+            header.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
+            header.msg_hdr.msg_namelen = NAME_LEN;
+            header.msg_hdr.msg_iov = iov;
+            header.msg_hdr.msg_iovlen = 1;
         }
+        batch
     }
 
     /// Reads what is queued on `socket` (non-blocking), at most the batch's capacity. Returns
     /// how many datagrams were read; 0 when none was queued.
     pub fn receive(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
-        self.received = 0;
-        // The pointers are set on every call: the vectors never grow, but nothing else ties
-        // their addresses to the headers between calls.
-        let base = self.buffers.as_mut_ptr();
-        for (i, ((iov, header), name)) in self
-            .iovecs
-            .iter_mut()
-            .zip(self.headers.iter_mut())
-            .zip(self.names.iter_mut())
-            .enumerate()
-        {
-            // SAFETY: i < capacity, so the offset stays inside `buffers`.
-            iov.iov_base = unsafe { base.add(i * self.datagram_size) }.cast();
-            iov.iov_len = self.datagram_size;
-            header.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
-            header.msg_hdr.msg_namelen =
-                mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            header.msg_hdr.msg_iov = iov;
-            header.msg_hdr.msg_iovlen = 1;
-            header.msg_hdr.msg_control = std::ptr::null_mut();
-            header.msg_hdr.msg_controllen = 0;
-            header.msg_hdr.msg_flags = 0;
-            header.msg_len = 0;
+        // The kernel rewrote the name lengths of the entries it filled last time; only those
+        // need resetting (a normal call fills one entry per tick, not the whole batch).
+        for header in self.headers.iter_mut().take(self.received) {
+            header.msg_hdr.msg_namelen = NAME_LEN;
         }
+        self.received = 0;
         let vlen = libc::c_uint::try_from(self.headers.len()).unwrap_or(libc::c_uint::MAX);
         // SAFETY: every header points at a live iovec and sockaddr_storage of this batch, each
-        // iovec at `datagram_size` bytes of `buffers`; all outlive the call. MSG_DONTWAIT: return
-        // what is queued instead of waiting for a full batch.
+        // iovec at `datagram_size` bytes of `buffers` (set in `new`, never moved); all outlive
+        // the call. MSG_DONTWAIT: return what is queued instead of waiting for a full batch.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
@@ -164,6 +168,8 @@ mod tests {
         assert_eq!(source, sender.local_addr().unwrap());
         assert_eq!(data, &[3, 3, 3]);
         assert!(batch.get(4).is_none());
+        // Moved (as the media clock is when it starts): the heap blocks stay put.
+        let mut batch = Box::new(batch);
         assert_eq!(batch.receive(&receiver).unwrap(), 2, "the rest next time");
         assert_eq!(batch.get(1).map(|(_, d)| d.to_vec()), Some(vec![5, 5, 5]));
         // A datagram longer than the buffer is truncated, not spilled into the next.
