@@ -589,6 +589,13 @@ mod tests {
     }
 
     #[test]
+    fn example_file_documents_the_media_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("frontdoor.example.yaml");
+        let example = Config::load(&path, true).unwrap();
+        assert_eq!(example.media, MediaPolicy::default());
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let err = Config::from_yaml("lisen: 127.0.0.1:5080\n").unwrap_err();
         assert!(err.contains("lisen"), "{err}");

@@ -436,3 +436,62 @@ fn offers_naming_broadcast_multicast_unspecified_or_port_1_get_488() {
         "the call's media stopped after refused re-offers ({still_receiving} packets in 1 s)"
     );
 }
+
+/// An offerless INVITE (RFC 3261 §13.2.1): the server offers in its 200 and the caller answers
+/// in the ACK. An answer naming a multicast address cannot be refused with 488 (an ACK has no
+/// response), so the server must end the call with a BYE instead of sending media there.
+#[test]
+fn an_answer_in_the_ack_naming_multicast_ends_the_call() {
+    use support::sip_probe::{RawSipUdp, header, status_code};
+    let server = start_server();
+    let sip = RawSipUdp::bind().expect("SIP socket");
+    let local = sip.local_addr().expect("local address");
+    let target = server.sip_addr();
+    let call_id = format!("offerless-{}@127.0.0.1", local.port());
+    let from = "<sip:07700900123@127.0.0.1>;tag=offerless1";
+    let invite = format!(
+        "INVITE sip:{NUMBER}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKol1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {from}\r\nTo: <sip:{NUMBER}@{target}>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:caller@{local}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    let ok = sip
+        .request(target, invite.as_bytes(), Duration::from_secs(10), true)
+        .expect("INVITE sent")
+        .expect("a final response to the offerless INVITE");
+    assert_eq!(status_code(&ok), Some(200));
+    let to = header(&ok, "To").unwrap_or_default();
+    let answer = offer_with(40_000, "224.0.0.1", None);
+    let ack = format!(
+        "ACK sip:{NUMBER}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKol2;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer}",
+        answer.len()
+    );
+    sip.send(target, ack.as_bytes()).expect("ACK sent");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut bye = None;
+    while bye.is_none() && Instant::now() < deadline {
+        if let Some(m) = sip.recv(Duration::from_millis(200))
+            && m.starts_with(b"BYE ")
+        {
+            bye = Some(m);
+        }
+    }
+    let got_bye = bye.is_some();
+    if let Some(bye) = bye {
+        // Answer the BYE so the server's transaction completes.
+        let mut reply = String::from("SIP/2.0 200 OK\r\n");
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            if let Some(v) = header(&bye, name) {
+                reply.push_str(&format!("{name}: {v}\r\n"));
+            }
+        }
+        reply.push_str("Content-Length: 0\r\n\r\n");
+        let _ = sip.send(target, reply.as_bytes());
+    }
+    eprintln!("offerless: answer in ACK with c=224.0.0.1 -> BYE within 5 s: {got_bye}");
+    assert!(
+        got_bye,
+        "the call went on with media aimed at a multicast group"
+    );
+}
