@@ -332,6 +332,43 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// Which sources a call's RTP, RTCP and RFC 4733 keys are taken from before the first packet
+/// latches the stream (after that, only the latched address until a new offer/answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaSource {
+    /// The IP the caller's SDP names, or the IP its SIP signalling came from (a caller behind
+    /// NAT whose SDP names a private address; an SBC that relays media from its signalling IP).
+    #[default]
+    SdpOrSignallingIp,
+    /// Only the IP the caller's SDP names (a media relay that is not the signalling host still
+    /// works when it writes its own address into the SDP, as SBCs do).
+    SdpOnly,
+}
+
+/// Where call media may come from and go to (YAML `media:`). Protects calls from a third party
+/// that sends RTP to a call's port (hijacking its audio or injecting keys) and from offers
+/// that point our RTP at broadcast, multicast, loopback or privileged ports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaPolicy {
+    /// Which sources may start a call's media stream. Default `sdp_or_signalling_ip`.
+    pub accept_from: MediaSource,
+    /// Networks an offer's media address must lie in; empty (default) allows any address that
+    /// is not refused outright (unspecified, broadcast, multicast, loopback from a peer that is
+    /// not itself on loopback, or a port below 1024). Offers outside get 488.
+    pub allowed_networks: Vec<IpNet>,
+}
+
+impl Default for MediaPolicy {
+    fn default() -> Self {
+        MediaPolicy {
+            accept_from: MediaSource::SdpOrSignallingIp,
+            allowed_networks: Vec::new(),
+        }
+    }
+}
+
 /// What decides what an answered call does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -384,6 +421,8 @@ pub struct Config {
     pub asr: AsrConfig,
     /// What SIGTERM does to calls in progress (docs/operations.md).
     pub shutdown: ShutdownConfig,
+    /// Where call media may come from and go to.
+    pub media: MediaPolicy,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `frontdoor=debug`.
     pub log: String,
 }
@@ -419,6 +458,7 @@ impl Default for Config {
             cases: CasesConfig::default(),
             asr: AsrConfig::default(),
             shutdown: ShutdownConfig::default(),
+            media: MediaPolicy::default(),
             log: "info".to_string(),
         }
     }
@@ -591,6 +631,30 @@ mod tests {
             ..Config::default()
         };
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn media_policy_defaults_and_override() {
+        let c = Config::from_yaml(
+            "media:\n  accept_from: sdp_only\n  allowed_networks: [10.20.0.0/16]\n",
+        )
+        .unwrap();
+        assert_eq!(c.media.accept_from, MediaSource::SdpOnly);
+        assert_eq!(
+            c.media.allowed_networks,
+            vec!["10.20.0.0/16".parse().unwrap()]
+        );
+        let d = MediaPolicy::default();
+        assert_eq!(d.accept_from, MediaSource::SdpOrSignallingIp);
+        assert!(d.allowed_networks.is_empty());
+        assert!(Config::from_yaml("media:\n  accept_from: anywhere\n").is_err());
+    }
+
+    #[test]
+    fn example_file_documents_the_media_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("frontdoor.example.yaml");
+        let example = Config::load(&path, true).unwrap();
+        assert_eq!(example.media, MediaPolicy::default());
     }
 
     #[test]

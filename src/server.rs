@@ -622,6 +622,7 @@ async fn build_context(
         cases: Some(cases),
         queues,
         shutdown,
+        media_policy: config.media.clone(),
     };
     Ok((context, outbox))
 }

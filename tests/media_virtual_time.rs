@@ -569,20 +569,22 @@ fn symmetric_rtp_latches_to_the_real_source() {
         addr(50_000),
         &rtp(2, 160, 77, 0, false, &audio),
     );
-    // The latched source goes silent for over a second: a new source may take over.
+    // The latched source goes silent for over a second: the latch holds (only a new
+    // offer/answer moves it; whoever speaks during a caller's pause must not take the call).
     s.handle_rtp(
         t0 + 2000 * MS,
         addr(60_000),
         &rtp(901, 160, 88, 0, false, &audio),
     );
-    assert_eq!(s.rtp_destination(), addr(60_000));
+    assert_eq!(s.rtp_destination(), addr(50_000));
+    assert_eq!(s.stats().rejected_source, 2);
     // Not a negotiated payload type: ignored, no latch change.
     s.handle_rtp(
         t0 + 4000 * MS,
-        addr(61_000),
+        addr(50_000),
         &rtp(5, 0, 1, 96, false, &audio),
     );
-    assert_eq!(s.rtp_destination(), addr(60_000));
+    assert_eq!(s.rtp_destination(), addr(50_000));
     // Re-INVITE: new SDP address, latch cleared.
     s.set_remote(addr(41_000), addr(41_001));
     assert_eq!(s.rtp_destination(), addr(41_000));

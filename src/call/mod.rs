@@ -8,6 +8,7 @@
 
 pub mod demo;
 pub mod handler;
+pub mod media_address;
 pub mod ports;
 pub mod runtime;
 pub mod shutdown;

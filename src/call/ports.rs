@@ -1,14 +1,22 @@
 //! RTP/RTCP port pairs from the configured range.
 //!
-//! RTP takes an even port and RTCP the next odd one (RFC 3550 §11). Pairs are handed out
-//! round-robin so a port just released is not reused at once (late packets of the old call would
-//! land in the new one). A pair whose bind fails (another process holds it) is skipped.
+//! RTP takes an even port and RTCP the next odd one (RFC 3550 §11). A pair is chosen at random
+//! among the free ones (the thread RNG, a CSPRNG seeded from the OS): handed out in order, the
+//! next call's port was easy to predict, and a host that sprayed it before the call was
+//! answered received the call's audio. A released pair cools down behind the others before
+//! it can be chosen again (late packets of the old call would land in the new one). A pair whose
+//! bind fails (another process holds it) is skipped.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
+use rand::RngExt;
+
 use crate::config::PortRange;
+
+/// Most recently released pairs kept out of the draw; a quarter of the range up to this.
+const MAX_COOLING: usize = 512;
 
 /// A bound RTP/RTCP socket pair, returned to the allocator when dropped.
 pub struct PortPair {
@@ -20,15 +28,48 @@ pub struct PortPair {
 
 impl Drop for PortPair {
     fn drop(&mut self) {
-        if let Ok(mut free) = self.allocator.free.lock() {
-            free.push_back(self.rtp_port);
+        if let Ok(mut pool) = self.allocator.pool.lock() {
+            pool.release(self.rtp_port);
         }
+    }
+}
+
+/// RTP ports of the pairs not in use.
+struct Pool {
+    /// Chosen from at random.
+    free: Vec<u16>,
+    /// Released most recently, oldest first; rejoin `free` as others are released.
+    cooling: VecDeque<u16>,
+    cooling_len: usize,
+}
+
+impl Pool {
+    fn release(&mut self, port: u16) {
+        self.cooling.push_back(port);
+        while self.cooling.len() > self.cooling_len {
+            if let Some(p) = self.cooling.pop_front() {
+                self.free.push(p);
+            }
+        }
+    }
+
+    /// A random free port; the longest-cooled one when no other is free.
+    fn take(&mut self) -> Option<u16> {
+        if self.free.is_empty() {
+            return self.cooling.pop_front();
+        }
+        let i = rand::rng().random_range(0..self.free.len());
+        Some(self.free.swap_remove(i))
+    }
+
+    fn len(&self) -> usize {
+        self.free.len() + self.cooling.len()
     }
 }
 
 struct PortAllocatorInner {
     ip: IpAddr,
-    free: Mutex<VecDeque<u16>>,
+    pool: Mutex<Pool>,
 }
 
 /// Hands out bound socket pairs from a port range.
@@ -45,20 +86,25 @@ pub struct PortsExhausted;
 impl PortAllocator {
     pub fn new(ip: IpAddr, range: PortRange) -> Self {
         let low = range.low + (range.low % 2);
-        let free: VecDeque<u16> = (low..range.high).step_by(2).collect();
+        let free: Vec<u16> = (low..range.high).step_by(2).collect();
+        let cooling_len = (free.len() / 4).clamp(1, MAX_COOLING);
         PortAllocator {
             inner: Arc::new(PortAllocatorInner {
                 ip,
-                free: Mutex::new(free),
+                pool: Mutex::new(Pool {
+                    free,
+                    cooling: VecDeque::new(),
+                    cooling_len,
+                }),
             }),
         }
     }
 
-    /// Binds the next free pair (non-blocking sockets, ready for tokio).
+    /// Binds a random free pair (non-blocking sockets, ready for tokio).
     pub fn allocate(&self) -> Result<PortPair, PortsExhausted> {
-        let attempts = self.inner.free.lock().map(|f| f.len()).unwrap_or(0);
+        let attempts = self.available();
         for _ in 0..attempts {
-            let port = match self.inner.free.lock().ok().and_then(|mut f| f.pop_front()) {
+            let port = match self.inner.pool.lock().ok().and_then(|mut p| p.take()) {
                 Some(p) => p,
                 None => break,
             };
@@ -72,9 +118,9 @@ impl PortAllocator {
                     });
                 }
                 None => {
-                    // Busy outside our control: put it at the back and try the next one.
-                    if let Ok(mut f) = self.inner.free.lock() {
-                        f.push_back(port);
+                    // Busy outside our control: let it cool and try another.
+                    if let Ok(mut p) = self.inner.pool.lock() {
+                        p.release(port);
                     }
                 }
             }
@@ -84,7 +130,7 @@ impl PortAllocator {
 
     /// Pairs not currently in use.
     pub fn available(&self) -> usize {
-        self.inner.free.lock().map(|f| f.len()).unwrap_or(0)
+        self.inner.pool.lock().map(|p| p.len()).unwrap_or(0)
     }
 }
 
@@ -121,6 +167,69 @@ mod tests {
             b.rtp_port, first,
             "a released pair goes to the back of the queue"
         );
+    }
+
+    /// The RTP ports a fresh allocator hands out over `n` allocate/release cycles.
+    fn sequence(low: u16, n: usize) -> Vec<u16> {
+        let alloc = PortAllocator::new(
+            "127.0.0.1".parse().unwrap(),
+            PortRange {
+                low,
+                high: low + 200,
+            },
+        );
+        let mut seen = Vec::new();
+        for _ in 0..n {
+            let pair = alloc.allocate().unwrap();
+            seen.push(pair.rtp_port);
+        }
+        seen
+    }
+
+    #[test]
+    fn ports_are_not_predictable() {
+        let a = sequence(41200, 12);
+        let b = sequence(41200, 12);
+        assert_ne!(a, b, "two allocators drew the same sequence");
+        let steps_of_two = a.windows(2).filter(|w| w[1] == w[0] + 2).count();
+        assert!(
+            steps_of_two < 4,
+            "consecutive allocations step by +2: {a:?}"
+        );
+        assert_ne!(a[0], 41200, "the first pair is not the bottom of the range");
+    }
+
+    #[test]
+    fn a_released_pair_is_not_reused_at_once_even_when_drawn_at_random() {
+        let alloc = PortAllocator::new(
+            "127.0.0.1".parse().unwrap(),
+            PortRange {
+                low: 41500,
+                high: 41540,
+            },
+        );
+        for _ in 0..50 {
+            let pair = alloc.allocate().unwrap();
+            let released = pair.rtp_port;
+            drop(pair);
+            let next = alloc.allocate().unwrap();
+            assert_ne!(next.rtp_port, released);
+        }
+    }
+
+    #[test]
+    fn a_pair_held_by_another_process_is_skipped() {
+        let range = PortRange {
+            low: 41600,
+            high: 41605,
+        };
+        // Hold two of the three RTP ports elsewhere.
+        let _held_a = std::net::UdpSocket::bind("127.0.0.1:41600").unwrap();
+        let _held_b = std::net::UdpSocket::bind("127.0.0.1:41603").unwrap();
+        let alloc = PortAllocator::new("127.0.0.1".parse().unwrap(), range);
+        let pair = alloc.allocate().unwrap();
+        assert_eq!(pair.rtp_port, 41604);
+        assert!(alloc.allocate().is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! the readiness of every RTP/RTCP socket with one `epoll_wait` per tick. See
 //! docs/performance.md for the figures.
 
+mod datagram_batch;
 mod listen;
 mod media_clock;
 mod readiness;
@@ -27,14 +28,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
+use self::datagram_batch::DatagramBatch;
 use super::handler::{
     CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, OpenCase, PlayItem,
 };
+use super::media_address::check_remote_media;
 use super::ports::{PortAllocator, PortPair};
 use super::shutdown::{CallShutdown, CallTicket, CloseMode};
 use super::speech::SpeechServices;
 use super::transfer::{AdvisorLeg, CallTransfer, LegStep, TransferStep};
 use crate::asr::RecognitionResult;
+use crate::config::{MediaPolicy, MediaSource};
 use crate::crm::{CallRecord, CaseStore, CaseUpdate, MediaQuality, NewCase, Outcome};
 use crate::handoff::QueueDirectory;
 use crate::media::Codec as MediaCodec;
@@ -94,6 +98,8 @@ pub struct CallContext {
     pub speech: Arc<SpeechServices>,
     /// Tells calls when the server closes them, and counts them until their record is written.
     pub shutdown: Arc<CallShutdown>,
+    /// Where a call's media may come from and go to (`media:` in frontdoor.yaml).
+    pub media_policy: MediaPolicy,
 }
 
 /// Starts the task for a new incoming call and returns the channel its SIP events go to.
@@ -209,6 +215,11 @@ async fn run_call(
     let negotiated = match incoming.offer.as_deref() {
         Some(offer) => {
             match SessionDescription::parse(offer).and_then(|o| sdp::negotiate_answer(&o, &local)) {
+                Ok(n) if let Err(e) = check_media(&context.media_policy, &n, info.source) => {
+                    tracing::info!(call_id = %info.call_id, reason = %e, "offer refused: 488");
+                    let _ = sip.send(SipCommand::Reject(call, 488));
+                    return Ok(());
+                }
                 Ok(n) => {
                     last_sdp = sdp::build_answer(&n, &local);
                     sip.send(SipCommand::Answer(call, last_sdp.clone()))
@@ -239,6 +250,14 @@ async fn run_call(
                     match SessionDescription::parse(&answer)
                         .and_then(|a| sdp::parse_answer(&a, &local))
                     {
+                        Ok(n)
+                            if let Err(e) = check_media(&context.media_policy, &n, info.source) =>
+                        {
+                            // The ACK cannot be refused (RFC 3261 §13.3.1.4): end the call.
+                            tracing::info!(call_id = %info.call_id, reason = %e, "answer in ACK refused: hanging up");
+                            let _ = sip.send(SipCommand::Hangup(call));
+                            return Ok(());
+                        }
                         Ok(n) => break n,
                         Err(e) => {
                             tracing::info!(call_id = %info.call_id, reason = %e, "unusable answer in ACK: hanging up");
@@ -324,6 +343,20 @@ fn media_config(n: &Negotiated, timeout: Duration) -> MediaConfig {
     }
 }
 
+/// Whether the negotiated media addresses are acceptable from a peer signalling from `peer`.
+fn check_media(
+    policy: &MediaPolicy,
+    n: &Negotiated,
+    peer: std::net::SocketAddr,
+) -> Result<(), super::media_address::MediaAddressError> {
+    check_remote_media(
+        n.remote_rtp,
+        n.remote_rtcp,
+        peer.ip(),
+        &policy.allowed_networks,
+    )
+}
+
 fn cause_of(t: TerminationCause) -> HangupCause {
     match t {
         TerminationCause::RemoteBye => HangupCause::CallerHungUp,
@@ -354,7 +387,8 @@ fn log_summary(
         duration_ms = started.elapsed().as_millis() as u64,
         packets_in = s.packets_in,
         packets_out = s.packets_out,
-        lost = s.lost,
+        lost = s.lost_packets(),
+        rejected = s.rejected_source,
         loss_pct = format_args!("{:.2}", s.fraction_lost * 100.0),
         jitter_ms = format_args!("{:.1}", s.jitter_ms),
         cause = ?cause,
@@ -436,11 +470,12 @@ struct CallTask {
 /// How long we wait for the BYE transaction before giving up on a clean end.
 const HANGUP_GRACE: Duration = Duration::from_secs(10);
 
-/// Datagrams read from one socket per readiness report. One: a caller sends one packet per
-/// 20 ms and the clock polls every 2 ms, so reading until `EWOULDBLOCK` would add a second,
-/// empty system call per packet; the readiness set is level-triggered, so a burst is read over
-/// the next ticks.
-const MAX_READS_PER_TICK: usize = 1;
+/// Most datagrams read from one socket per tick (one `recvmmsg`, see `datagram_batch`). A
+/// caller sends one packet per 20 ms; the bound lets a call's socket be drained at up to
+/// 32,000 packets/s, so a flood from a third host does not fill the socket buffer and push out
+/// the caller's packets, while the work one call can cause per tick stays bounded. The
+/// readiness set is level-triggered, so anything beyond is read on the next ticks.
+const MAX_DATAGRAMS_PER_TICK: usize = 64;
 
 impl CallTask {
     /// Starts the media of an answered call; its packet schedule is anchored at `now`.
@@ -461,6 +496,9 @@ impl CallTask {
         } = answered;
         let mut media = MediaSession::new(media_config(&negotiated, context.media_timeout), now);
         media.set_on_hold(negotiated.remote_hold);
+        if context.media_policy.accept_from == MediaSource::SdpOrSignallingIp {
+            media.accept_signalling_ip(info.source.ip());
+        }
         let (completions_tx, completions_rx) = mpsc::unbounded_channel();
         CallTask {
             context,
@@ -519,26 +557,25 @@ impl CallTask {
         self.dispatch(CallEvent::Answered);
     }
 
-    /// Reads what is queued on the RTP socket (the media clock saw it readable).
-    fn drain_rtp(&mut self, now: Instant, buf: &mut [u8]) {
-        for _ in 0..MAX_READS_PER_TICK {
-            match self.ports.rtp.recv_from(buf) {
-                Ok((n, src)) => self.media.handle_rtp(now, src, buf.get(..n).unwrap_or(&[])),
-                // WouldBlock: drained. Anything else (ICMP errors from a peer that went away)
-                // is not fatal to the call; the media timeout handles a dead peer.
-                Err(_) => break,
+    /// Reads what is queued on the RTP socket (the media clock saw it readable). The media
+    /// session drops datagrams from anyone but the peer on an address compare.
+    fn drain_rtp(&mut self, now: Instant, batch: &mut DatagramBatch) {
+        // An error (ICMP from a peer that went away) is not fatal to the call; the media
+        // timeout handles a dead peer.
+        let n = batch.receive(&self.ports.rtp).unwrap_or(0);
+        for i in 0..n {
+            if let Some((source, data)) = batch.get(i) {
+                self.media.handle_rtp(now, source, data);
             }
         }
     }
 
     /// Reads what is queued on the RTCP socket.
-    fn drain_rtcp(&mut self, now: Instant, buf: &mut [u8]) {
-        for _ in 0..MAX_READS_PER_TICK {
-            match self.ports.rtcp.recv_from(buf) {
-                Ok((n, src)) => self
-                    .media
-                    .handle_rtcp(now, src, buf.get(..n).unwrap_or(&[])),
-                Err(_) => break,
+    fn drain_rtcp(&mut self, now: Instant, batch: &mut DatagramBatch) {
+        let n = batch.receive(&self.ports.rtcp).unwrap_or(0);
+        for i in 0..n {
+            if let Some((source, data)) = batch.get(i) {
+                self.media.handle_rtcp(now, source, data);
             }
         }
     }
@@ -775,6 +812,12 @@ impl CallTask {
         };
         match SessionDescription::parse(&offer).and_then(|o| sdp::negotiate_answer(&o, &self.local))
         {
+            Ok(n) if let Err(e) = check_media(&self.context.media_policy, &n, self.info.source) => {
+                // The call goes on with the media it has (RFC 3261 §14.2: a refused re-offer
+                // leaves the session unchanged).
+                tracing::info!(call_id = %self.info.call_id, reason = %e, "re-offer refused: 488");
+                let _ = self.sip.send(SipCommand::RejectReoffer(self.call, 488));
+            }
             Ok(n) => {
                 self.media.set_on_hold(n.remote_hold);
                 self.media.set_remote(n.remote_rtp, n.remote_rtcp);

@@ -393,7 +393,9 @@ impl AdvisorLeg {
     /// Reads whatever is queued on the leg's sockets without waiting (the media clock calls
     /// this every tick).
     pub fn drain(&mut self, now: Instant) {
-        for _ in 0..16 {
+        // Bounded like the caller's sockets (`MAX_DATAGRAMS_PER_TICK`): a flood from a third
+        // host is read and dropped on an address compare instead of filling the buffer.
+        for _ in 0..64 {
             let r = match self.rtp.try_recv_from(&mut self.rtp_buf) {
                 Ok((n, source)) => Received {
                     rtcp: false,

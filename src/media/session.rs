@@ -11,10 +11,15 @@
 //! call `handle_timeout`; after either, drain `poll_transmit` and `poll_event`.
 //!
 //! Choices:
-//! - Symmetric RTP (RFC 4961 style): the first valid RTP packet with a negotiated payload type
-//!   latches the send address and the caller's SSRC. Packets from other addresses are dropped
-//!   (no RTP bleed/injection) unless the latched source has been silent for 1 s, which covers a
-//!   NAT rebinding or a PBX moving the media. `set_remote` (re-INVITE) clears the latch.
+//! - Media is taken only from the peer: before latching, from the IP its SDP names (and, when
+//!   the call allows it with [`MediaSession::accept_signalling_ip`], the IP its SIP came from,
+//!   for a caller behind NAT). Symmetric RTP (RFC 4961 style): the first valid RTP packet with a
+//!   negotiated payload type from such a source latches the send address and the caller's SSRC;
+//!   after that only that address is heard, however long it is silent, until a new offer/answer
+//!   (`set_remote`) clears the latch. Relatching to whoever spoke after a silence let a third
+//!   host take a call's audio and inject its keys during a caller's pause.
+//! - A packet from any other source is counted and dropped on an address compare, before any
+//!   parsing: a flood from a third host costs one comparison per datagram.
 //! - RTCP goes to the configured RTCP address until RTCP arrives from the peer's host, then to
 //!   where it came from. RTCP from other hosts is dropped.
 //! - Hold (`set_on_hold(true)`, the peer offered `sendonly` or `inactive`): we answer
@@ -25,7 +30,7 @@
 //! - Sending ptime is a multiple of 20 ms up to 60 ms; other values fall back to 20 ms.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::rngs::SmallRng;
@@ -45,8 +50,6 @@ const CLOCK_RATE: u32 = 8000;
 const FRAME: Duration = Duration::from_millis(20);
 /// Largest payload we send: 60 ms of G.711.
 const MAX_PAYLOAD: usize = 3 * FRAME_SAMPLES;
-/// A latched source silent this long may be replaced by a new one.
-const RELATCH_AFTER: Duration = Duration::from_secs(1);
 /// Comfort noise (RFC 3389) static payload type: counts as media activity, carries no audio.
 const PT_COMFORT_NOISE: u8 = 13;
 /// Session bandwidth of G.711 at 20 ms with IP/UDP/RTP headers, bytes/s; RTCP gets 5 %
@@ -150,7 +153,8 @@ pub struct MediaStats {
     pub bytes_out: u64,
     /// Packets expected from sequence numbers (RFC 3550 A.3).
     pub expected: u64,
-    /// Cumulative lost packets (may be negative with duplicates, RFC 3550 A.3).
+    /// Cumulative lost packets (may be negative with duplicates, RFC 3550 A.3); reports use
+    /// [`MediaStats::lost_packets`].
     pub lost: i64,
     /// Lost / expected over the call, 0.0–1.0.
     pub fraction_lost: f64,
@@ -164,7 +168,8 @@ pub struct MediaStats {
     pub concealed_ms: u64,
     /// Datagrams that were not valid RTP/RTCP.
     pub invalid: u64,
-    /// Valid RTP from an address other than the latched one, dropped.
+    /// Datagrams from a source other than the peer (the latched address, or before latching
+    /// the SDP or signalling IP), dropped unparsed.
     pub rejected_source: u64,
     /// Send slots skipped because the driver woke very late.
     pub skipped_slots: u64,
@@ -172,6 +177,14 @@ pub struct MediaStats {
     pub dtmf_in: u64,
     /// Round-trip time from RTCP, when the peer reports on us.
     pub rtt: Option<Duration>,
+}
+
+impl MediaStats {
+    /// Lost packets as reported to people: never negative. RFC 3550 A.3 counts duplicates as
+    /// received, so duplicated or wrapping RTP makes `lost` negative; that is not a gain.
+    pub fn lost_packets(&self) -> u64 {
+        u64::try_from(self.lost).unwrap_or(0)
+    }
 }
 
 /// Media state of one call.
@@ -190,6 +203,8 @@ pub struct MediaSession {
     talking: bool,
     marker_next: bool,
     latched: Option<(SocketAddr, u32)>,
+    /// Where the peer's SIP came from, when its media may start from there (NAT).
+    signalling_ip: Option<IpAddr>,
     last_rtp_at: Instant,
     rearm_timeout: bool,
     timed_out: bool,
@@ -253,6 +268,7 @@ impl MediaSession {
             talking: false,
             marker_next: true,
             latched: None,
+            signalling_ip: None,
             last_rtp_at: now,
             rearm_timeout: false,
             timed_out: false,
@@ -293,8 +309,38 @@ impl MediaSession {
         &self.config
     }
 
+    /// Also accept media that starts from `ip`, the address the peer's SIP came from (a
+    /// caller behind NAT whose SDP names a private address).
+    pub fn accept_signalling_ip(&mut self, ip: IpAddr) {
+        self.signalling_ip = Some(ip);
+    }
+
+    /// Whether `ip` is the peer's host: its SDP addresses, or its signalling IP when allowed.
+    fn is_peer_ip(&self, ip: IpAddr) -> bool {
+        ip == self.config.remote_rtp.ip()
+            || ip == self.config.remote_rtcp.ip()
+            || self.signalling_ip == Some(ip)
+    }
+
+    /// Whether an RTP-port datagram from `source` may be looked at: the latched address once
+    /// latched, else the peer's host.
+    fn is_rtp_source(&self, source: SocketAddr) -> bool {
+        match self.latched {
+            Some((addr, _)) => addr == source,
+            None => self.is_peer_ip(source.ip()),
+        }
+    }
+
     /// A datagram arrived on the RTP port.
     pub fn handle_rtp(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        // The address compare comes first: anything else costs a flood its parsing. RTCP muxed
+        // onto the RTP port (RFC 5761) is held to the RTCP rule.
+        let from_peer =
+            self.is_rtp_source(source) || (looks_like_rtcp(data) && self.is_rtcp_source(source));
+        if !from_peer {
+            self.stats.rejected_source += 1;
+            return;
+        }
         if looks_like_rtcp(data) {
             // RFC 5761 demultiplexing: a peer that muxes RTCP onto the RTP port.
             self.handle_rtcp(now, source, data);
@@ -315,7 +361,7 @@ impl MediaSession {
             self.stats.invalid += 1;
             return;
         }
-        if !self.accept_source(now, source, h.ssrc) {
+        if !self.accept_source(source, h.ssrc) {
             self.stats.rejected_source += 1;
             return;
         }
@@ -346,8 +392,9 @@ impl MediaSession {
         }
     }
 
-    /// Symmetric RTP latching; returns whether the packet is from the accepted source.
-    fn accept_source(&mut self, now: Instant, source: SocketAddr, ssrc: u32) -> bool {
+    /// Symmetric RTP latching; returns whether the packet is from the accepted source. Only a
+    /// new offer/answer (`set_remote`) moves a latch.
+    fn accept_source(&mut self, source: SocketAddr, ssrc: u32) -> bool {
         match self.latched {
             Some((addr, latched_ssrc)) if addr == source => {
                 if latched_ssrc != ssrc {
@@ -355,14 +402,23 @@ impl MediaSession {
                 }
                 true
             }
-            Some(_) if now.saturating_duration_since(self.last_rtp_at) < RELATCH_AFTER => false,
-            _ => {
-                if self.latched.is_some_and(|(_, s)| s != ssrc) || self.latched.is_none() {
-                    self.new_remote_ssrc(source, ssrc);
-                }
-                self.latched = Some((source, ssrc));
+            Some(_) => false,
+            None if self.is_peer_ip(source.ip()) => {
+                self.new_remote_ssrc(source, ssrc);
                 true
             }
+            None => false,
+        }
+    }
+
+    /// Whether RTCP from `source` is the peer's: its latched host, or before latching the peer's
+    /// host.
+    fn is_rtcp_source(&self, source: SocketAddr) -> bool {
+        match self.latched {
+            Some((addr, _)) => {
+                addr.ip() == source.ip() || source.ip() == self.config.remote_rtcp.ip()
+            }
+            None => self.is_peer_ip(source.ip()),
         }
     }
 
@@ -378,8 +434,7 @@ impl MediaSession {
     pub fn handle_rtcp(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
         // Only the peer's host may steer our RTCP (RFC 4961 symmetric RTCP): a third party could
         // otherwise redirect reports or fake RTT and loss.
-        let peer_ip = source.ip();
-        if peer_ip != self.rtp_destination().ip() && peer_ip != self.config.remote_rtcp.ip() {
+        if !self.is_rtcp_source(source) {
             self.stats.rejected_source += 1;
             return;
         }
@@ -798,6 +853,93 @@ mod tests {
         assert_eq!(s.stats().rejected_source, 1);
         s.handle_rtp(t0, addr([127, 0, 0, 1], 4000), &rtp(2, 13, 1)); // comfort noise: activity
         assert_eq!(s.stats().packets_in, 1);
+    }
+
+    fn rtp_from(ssrc: u32, seq: u16, pt: u8) -> Vec<u8> {
+        let mut v = rtp(seq, pt, 160);
+        v[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn media_from_a_third_host_is_dropped_before_and_after_latching() {
+        let t0 = Instant::now();
+        let sdp = addr([127, 0, 0, 1], 4000);
+        let mut s = MediaSession::new(MediaConfig::new(Codec::Pcmu, sdp), t0);
+        // Before any caller packet: a third host cannot latch, even first.
+        s.handle_rtp(t0, addr([127, 0, 0, 2], 4000), &rtp_from(66, 1, 0));
+        assert_eq!(s.stats().rejected_source, 1);
+        assert_eq!(s.rtp_destination(), sdp);
+        // Its RFC 4733 keys are dropped too.
+        let mut key = rtp_from(66, 2, 101);
+        key.truncate(12);
+        key.extend_from_slice(&[9, 0x80, 0, 160]);
+        s.handle_rtp(t0, addr([127, 0, 0, 2], 4000), &key);
+        assert!(s.poll_event().is_none());
+        // The caller's host latches (any port: NAT may move it).
+        let caller = addr([127, 0, 0, 1], 5000);
+        s.handle_rtp(t0, caller, &rtp_from(9, 1, 0));
+        assert_eq!(s.rtp_destination(), caller);
+        assert_eq!(s.stats().packets_in, 1);
+    }
+
+    #[test]
+    fn a_latch_survives_silence_and_moves_only_with_a_new_offer() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(
+            MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
+            t0,
+        );
+        let caller = addr([127, 0, 0, 1], 4000);
+        s.handle_rtp(t0, caller, &rtp_from(9, 1, 0));
+        // The caller is silent for 5 s; another port, and another host, speak.
+        let later = t0 + Duration::from_secs(5);
+        s.handle_rtp(later, addr([127, 0, 0, 1], 6000), &rtp_from(7, 1, 0));
+        s.handle_rtp(later, addr([127, 0, 0, 3], 4000), &rtp_from(7, 2, 0));
+        assert_eq!(s.rtp_destination(), caller, "no relatch after silence");
+        assert_eq!(s.stats().rejected_source, 2);
+        // A new offer/answer names a new address: latching starts again, from there.
+        let moved = addr([127, 0, 0, 4], 7000);
+        s.set_remote(moved, addr([127, 0, 0, 4], 7001));
+        assert_eq!(s.rtp_destination(), moved);
+        s.handle_rtp(later, caller, &rtp_from(9, 2, 0));
+        assert_eq!(
+            s.rtp_destination(),
+            moved,
+            "the old host is not the peer any more"
+        );
+        s.handle_rtp(later, addr([127, 0, 0, 4], 7002), &rtp_from(9, 3, 0));
+        assert_eq!(s.rtp_destination(), addr([127, 0, 0, 4], 7002));
+    }
+
+    #[test]
+    fn the_signalling_ip_is_accepted_only_when_allowed() {
+        let t0 = Instant::now();
+        // SDP names a private address the caller's NAT hides; RTP comes from its public IP.
+        let config = MediaConfig::new(Codec::Pcmu, addr([10, 0, 0, 5], 4000));
+        let public = addr([203, 0, 113, 7], 31000);
+        let mut strict = MediaSession::new(config, t0);
+        strict.handle_rtp(t0, public, &rtp_from(9, 1, 0));
+        assert_eq!(strict.stats().packets_in, 0);
+        let mut nat = MediaSession::new(config, t0);
+        nat.accept_signalling_ip(public.ip());
+        nat.handle_rtp(t0, public, &rtp_from(9, 1, 0));
+        assert_eq!(nat.stats().packets_in, 1);
+        assert_eq!(nat.rtp_destination(), public);
+    }
+
+    #[test]
+    fn duplicates_never_report_negative_loss() {
+        let t0 = Instant::now();
+        let peer = addr([127, 0, 0, 1], 4000);
+        let mut s = MediaSession::new(MediaConfig::new(Codec::Pcmu, peer), t0);
+        for seq in [1u16, 2, 2, 3] {
+            s.handle_rtp(t0, peer, &rtp_from(9, seq, 0));
+        }
+        let stats = s.stats();
+        assert_eq!(stats.lost, -1, "RFC 3550 A.3 arithmetic");
+        assert_eq!(stats.lost_packets(), 0);
+        assert_eq!(stats.fraction_lost, 0.0);
     }
 
     #[test]

@@ -36,6 +36,7 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::datagram_batch::DatagramBatch;
 use super::readiness::ReadinessSet;
 use super::{AnsweredCall, CallTask};
 use crate::call::handler::HangupCause;
@@ -205,7 +206,7 @@ struct ClockThread {
     readiness: ReadinessSet,
     ready: Vec<u64>,
     admissions: mpsc::Receiver<AnsweredCall>,
-    buffer: Vec<u8>,
+    batch: DatagramBatch,
     /// Whether the thread runs `SCHED_FIFO` now.
     realtime: bool,
     /// Ended calls, to the call-end thread.
@@ -287,7 +288,7 @@ impl ClockThread {
             readiness,
             ready: Vec::with_capacity(READY_BATCH),
             admissions,
-            buffer: vec![0; RECEIVE_BUFFER],
+            batch: DatagramBatch::new(super::MAX_DATAGRAMS_PER_TICK, RECEIVE_BUFFER),
             realtime,
             endings,
             timing: TickTiming::new(Instant::now()),
@@ -386,9 +387,9 @@ impl ClockThread {
                 continue;
             };
             if token & 1 == 0 {
-                call.drain_rtp(now, &mut self.buffer);
+                call.drain_rtp(now, &mut self.batch);
             } else {
-                call.drain_rtcp(now, &mut self.buffer);
+                call.drain_rtcp(now, &mut self.batch);
             }
         }
     }

@@ -857,13 +857,16 @@ impl UserAgent {
             return;
         };
         let tag = c.local_tag.clone();
+        let warning = [("Warning", "304 frontdoor \"No common media format\"")];
+        // RFC 3261 §21.4.26: a 488 should say why in a Warning, as for an initial INVITE.
+        let extra: &[(&str, &str)] = if status == 488 { &warning } else { &[] };
         self.respond(
             now,
             &pending.key,
             &pending.request,
             status,
             Some(&tag),
-            &[],
+            extra,
             None,
         );
     }
