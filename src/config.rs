@@ -559,6 +559,17 @@ mod tests {
     }
 
     #[test]
+    fn phone_numbers_default_to_the_uk_and_reject_impossible_codes() {
+        assert_eq!(Config::default().phone_numbers.country_code, 44);
+        let c = Config::from_yaml("phone_numbers:\n  country_code: 353\n").unwrap();
+        assert_eq!(c.phone_numbers.country_code, 353);
+        c.validate().unwrap();
+        let c = Config::from_yaml("phone_numbers:\n  country_code: 0\n").unwrap();
+        assert!(c.validate().is_err());
+        assert!(Config::from_yaml("phone_numbers:\n  trunk: 0\n").is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let err = Config::from_yaml("lisen: 127.0.0.1:5080\n").unwrap_err();
         assert!(err.contains("lisen"), "{err}");
