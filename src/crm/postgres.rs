@@ -450,12 +450,21 @@ impl PostgresBackend {
     pub async fn mark_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), CrmError> {
         let now = to_millis(now);
         self.with_tx(async move |tx| {
-            tx.execute(
-                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL
-                 WHERE id = $2",
-                &[&now, &id],
-            )
-            .await?;
+            // As in the SQLite backend: a delivered erasure is deleted, not kept.
+            let erased = tx
+                .execute(
+                    "DELETE FROM outbox WHERE id = $1 AND kind = 'case.erased' AND status <> 'delivered'",
+                    &[&id],
+                )
+                .await?;
+            if erased == 0 {
+                tx.execute(
+                    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL
+                     WHERE id = $2",
+                    &[&now, &id],
+                )
+                .await?;
+            }
             Ok(())
         })
         .await

@@ -455,15 +455,30 @@ impl SqliteBackend {
     }
 
     pub async fn mark_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), CrmError> {
-        self.run(move |c| {
-            c.prepare_cached(
-                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?1, last_error = NULL
-                 WHERE id = ?2",
-            )?
-            .execute(params![to_millis(now), id])?;
-            Ok(())
-        })
-        .await
+        let erasure_done = self
+            .run(move |c| {
+                // A delivered erasure is the last trace of an erased case (its reference): it
+                // is deleted rather than kept as delivered.
+                let erased = c
+                    .prepare_cached(
+                        "DELETE FROM outbox WHERE id = ?1 AND kind = 'case.erased' AND status <> 'delivered'",
+                    )?
+                    .execute(params![id])?;
+                if erased > 0 {
+                    return Ok(true);
+                }
+                c.prepare_cached(
+                    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?1, last_error = NULL
+                     WHERE id = ?2",
+                )?
+                .execute(params![to_millis(now), id])?;
+                Ok(false)
+            })
+            .await?;
+        if erasure_done {
+            self.erase_freed(false).await?;
+        }
+        Ok(())
     }
 
     pub async fn mark_failed(
@@ -633,7 +648,16 @@ fn run_standalone(conn: &Connection, mut job: Box<dyn Job>) {
 /// times; a checkpoint that cannot finish is an error, so the operator knows to run it again.
 fn erase_freed_space(conn: &Connection, rebuild: bool) -> Result<(), CrmError> {
     if rebuild {
-        conn.execute_batch("VACUUM")?;
+        // VACUUM needs the write lock: another process's writer (the running server committing
+        // a case) is waited for, a bounded number of times.
+        let mut attempt = 0;
+        loop {
+            match conn.execute_batch("VACUUM") {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && attempt < CHECKPOINT_ATTEMPTS => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
     for attempt in 1..=CHECKPOINT_ATTEMPTS {
         // `busy` is 1 when another connection kept the checkpoint from completing.
