@@ -215,6 +215,23 @@ impl Default for CasesConfig {
     }
 }
 
+/// How caller numbers are written where Frontdoor runs, so that every spelling of one number
+/// (`07700 900123`, `+44 7700 900123`, `00447700900123`, `sip:07700900123@pbx`) is stored,
+/// exported, erased and looked up as one E.164 number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhoneNumbersConfig {
+    /// ITU-T E.164 country code that a national number (trunk prefix `0`) belongs to: 44 for
+    /// the United Kingdom. International numbers (`+…`, `00…`) keep their own.
+    pub country_code: u16,
+}
+
+impl Default for PhoneNumbersConfig {
+    fn default() -> Self {
+        PhoneNumbersConfig { country_code: 44 }
+    }
+}
+
 /// Which store holds cases and the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -417,6 +434,8 @@ pub struct Config {
     pub outbound_targets: Vec<OutboundTarget>,
     /// Case store and CRM delivery.
     pub cases: CasesConfig,
+    /// How caller numbers are normalised before they are stored or matched.
+    pub phone_numbers: PhoneNumbersConfig,
     /// Speech recognition.
     pub asr: AsrConfig,
     /// What SIGTERM does to calls in progress (docs/operations.md).
@@ -456,6 +475,7 @@ impl Default for Config {
             demo_menu: PathBuf::from("demo/menu.yaml"),
             outbound_targets: Vec::new(),
             cases: CasesConfig::default(),
+            phone_numbers: PhoneNumbersConfig::default(),
             asr: AsrConfig::default(),
             shutdown: ShutdownConfig::default(),
             media: MediaPolicy::default(),
@@ -532,6 +552,13 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "cases.postgres",
                 message: "a connection string is needed when cases.store is postgres".into(),
+            });
+        }
+        if !(1..=999).contains(&self.phone_numbers.country_code) {
+            // ITU-T E.164 §6.2.1: country codes have one to three digits.
+            return Err(ConfigError::Invalid {
+                key: "phone_numbers.country_code",
+                message: "must be an E.164 country code, 1 to 999".into(),
             });
         }
         if self.asr.workers == Some(0) {
@@ -655,6 +682,17 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("frontdoor.example.yaml");
         let example = Config::load(&path, true).unwrap();
         assert_eq!(example.media, MediaPolicy::default());
+    }
+
+    #[test]
+    fn phone_numbers_default_to_the_uk_and_reject_impossible_codes() {
+        assert_eq!(Config::default().phone_numbers.country_code, 44);
+        let c = Config::from_yaml("phone_numbers:\n  country_code: 353\n").unwrap();
+        assert_eq!(c.phone_numbers.country_code, 353);
+        c.validate().unwrap();
+        let c = Config::from_yaml("phone_numbers:\n  country_code: 0\n").unwrap();
+        assert!(c.validate().is_err());
+        assert!(Config::from_yaml("phone_numbers:\n  trunk: 0\n").is_err());
     }
 
     #[test]

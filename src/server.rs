@@ -476,9 +476,10 @@ fn load_flows(config: &Config) -> Result<Arc<FlowRegistry>, ServerError> {
         while hup.recv().await.is_some() {
             match on_hup.reload() {
                 Ok(()) => tracing::info!("SIGHUP: flows reloaded"),
-                Err(diags) => tracing::error!(
-                    "SIGHUP: flows not reloaded, the running version keeps serving:\n{}",
-                    diags.render_human()
+                // `reload` has logged the diagnostics (once per distinct rejection).
+                Err(diags) => tracing::warn!(
+                    errors = diags.error_count(),
+                    "SIGHUP: flows not reloaded, the running version keeps serving"
                 ),
             }
         }
@@ -500,16 +501,18 @@ pub async fn open_case_store(config: &Config) -> Result<Arc<CaseStore>, ServerEr
 async fn open_case_store_and_outbox(
     config: &Config,
 ) -> Result<(Arc<CaseStore>, Option<OutboxWorker>), ServerError> {
+    let numbering =
+        crate::crm::PhoneNumbering::with_country_code(config.phone_numbers.country_code);
     let store = match config.cases.store {
         StoreKind::Sqlite => {
             std::fs::create_dir_all(&config.data).map_err(|e| {
                 ServerError::Setup(format!("data directory {}: {e}", config.data.display()))
             })?;
-            CaseStore::open_sqlite(&config.data.join("frontdoor.sqlite"))
+            CaseStore::open_sqlite_with(&config.data.join("frontdoor.sqlite"), numbering)
         }
         StoreKind::Postgres => {
             let url = config.cases.postgres.as_deref().unwrap_or_default();
-            CaseStore::open_postgres(url).await
+            CaseStore::open_postgres_with(url, numbering).await
         }
     }
     .map_err(|e| ServerError::Setup(format!("case store: {e}")))?

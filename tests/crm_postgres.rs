@@ -133,6 +133,7 @@ async fn postgres_store_against_a_real_cluster() {
     let cluster = Cluster::start();
     cases_and_returning_callers(&create_db(&cluster, "cases").await).await;
     records_retention_and_erasure(&create_db(&cluster, "records").await).await;
+    erasure_by_any_spelling_and_migration(&create_db(&cluster, "erasure").await).await;
     outbox_order_dead_letters_and_two_instances(&create_db(&cluster, "outbox").await).await;
     stalled_server_delays_cases_without_losing_them(&cluster, &create_db(&cluster, "stall").await)
         .await;
@@ -381,4 +382,114 @@ async fn stalled_server_delays_cases_without_losing_them(cluster: &Cluster, url:
         .expect("join")
         .expect("the case completes once the server is back");
     assert!(store.get_case(&c.reference).await.expect("get").is_some());
+}
+
+/// A direct connection for what the store does not expose (an old row, vacuum statistics).
+async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
+/// Numbers stored in one spelling are found, exported and erased by any other; the number is
+/// also replaced inside another caller's case; the tables are vacuumed after the purge; and a
+/// database with numbers stored before normalisation is migrated when opened.
+async fn erasure_by_any_spelling_and_migration(url: &str) {
+    let store = CaseStore::open_postgres(url).await.expect("open");
+    let raw = raw_client(url).await;
+    // A row written before numbers were normalised, in a database at schema version 1.
+    store
+        .create_case(case("+447700900123", 1))
+        .await
+        .expect("case");
+    raw.batch_execute(
+        "UPDATE cases SET caller = ' 07700 900123 ';
+         DELETE FROM schema_migrations WHERE version > 1;",
+    )
+    .await
+    .expect("make the database look old");
+    drop(store);
+    let store = CaseStore::open_postgres(url)
+        .await
+        .expect("an old database opens");
+    let mut mine = case("sip:07700900123@pbx.council.example", 2);
+    mine.fields = json!({"account_number": "88012345"});
+    store.create_case(mine).await.expect("case");
+    let mut r = CallRecord::new("pg-call", Utc::now(), Outcome::CaseCreated);
+    r.caller = Some(Pii::new("00447700900123".into()));
+    store.record_call(r).await.expect("record");
+    let mut neighbour = case("+447700900999", 3);
+    neighbour.fields = json!({"note": "neighbour on 07700 900123"});
+    let neighbour = store.create_case(neighbour).await.expect("case");
+    let mut found = Vec::new();
+    for form in ["+447700900123", "07700900123", "+44 7700 900123"] {
+        let open = store.open_cases_for_caller(form).await.expect("lookup");
+        found.push(open.len());
+    }
+    eprintln!("figures: postgres look-ups by three spellings before purge: {found:?}");
+    assert_eq!(found, [2, 2, 2]);
+
+    let report = store.purge_caller("07700 900123").await.expect("purge");
+    eprintln!(
+        "figures: postgres purge: {} case(s), {} call(s)",
+        report.cases_deleted, report.calls_deleted
+    );
+    assert_eq!((report.cases_deleted, report.calls_deleted), (2, 1));
+    for form in [
+        "+447700900123",
+        "07700900123",
+        "00447700900123",
+        "tel:+44-7700-900123",
+    ] {
+        let left = store
+            .export_records(&ExportFilter {
+                since: None,
+                caller: Some(form.into()),
+            })
+            .await
+            .expect("export");
+        assert!(left.cases.is_empty() && left.calls.is_empty(), "{form}");
+        assert!(
+            store
+                .open_cases_for_caller(form)
+                .await
+                .expect("lookup")
+                .is_empty()
+        );
+    }
+    let everything = serde_json::to_string(
+        &store
+            .export_records(&ExportFilter::default())
+            .await
+            .expect("export"),
+    )
+    .expect("json");
+    assert!(!everything.contains("7700900123"), "{everything}");
+    assert!(!everything.contains("7700 900123"), "{everything}");
+    assert!(!everything.contains("88012345"), "{everything}");
+    let kept = store
+        .get_case(&neighbour.reference)
+        .await
+        .expect("get")
+        .expect("the other caller's case is kept");
+    assert_eq!(kept.fields["note"], "neighbour on [erased]");
+    // The purge vacuumed the tables it deleted from.
+    let mut vacuumed = false;
+    for _ in 0..50 {
+        let row = raw
+            .query_one(
+                "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'cases'",
+                &[],
+            )
+            .await
+            .expect("stats");
+        vacuumed = row.get(0);
+        if vacuumed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(vacuumed, "VACUUM ran on cases after the purge");
 }

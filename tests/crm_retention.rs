@@ -232,3 +232,67 @@ fn the_running_server_applies_retention_at_start() {
     );
     assert!(server.stop(), "the server stops cleanly");
 }
+
+/// `grep -a -c`-style count of `needle` in the database file, its WAL and its shared-memory
+/// index, by file (missing files count 0).
+fn raw_hits(db: &std::path::Path, needle: &str) -> Vec<(String, usize)> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let bytes = std::fs::read(format!("{}{suffix}", db.display())).unwrap_or_default();
+            let n = if bytes.len() < needle.len() {
+                0
+            } else {
+                bytes
+                    .windows(needle.len())
+                    .filter(|w| *w == needle.as_bytes())
+                    .count()
+            };
+            (format!("db{suffix}"), n)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_retention_run_leaves_no_old_transcript_in_the_database_or_its_wal() {
+    let dir = TempDir::new("retention-bytes").expect("temp dir");
+    let db = dir.join("frontdoor.sqlite");
+    let store = Arc::new(CaseStore::open_sqlite(&db).expect("open"));
+    let phrase = "the fox tore open the recycling sack again";
+    for (id, days) in [("old-1", 100), ("old-2", 95), ("old-3", 91)] {
+        let mut r = call_started(id, day_zero() - chrono::Duration::days(days));
+        r.turns[0].transcript = Some(Pii::new(format!("{phrase} ({id})")));
+        store.record_call(r).await.expect("record");
+    }
+    let before: usize = raw_hits(&db, phrase).iter().map(|h| h.1).sum();
+    // The server's job, with the test's clock, as `cases.retention_days: 90` runs it.
+    let policy = policy_for_days(90).expect("90 days is a policy");
+    let job = RetentionJob::spawn_with(store.clone(), policy, EVERY, Arc::new(day_zero));
+    let seen = eventually(
+        &store,
+        &[("old-1", false), ("old-2", false), ("old-3", false)],
+    )
+    .await;
+    job.shutdown().await;
+    let open = raw_hits(&db, phrase);
+    eprintln!(
+        "figures: transcript phrase before retention {before} hit(s); after, store open: {open:?}"
+    );
+    drop(store);
+    // The store's threads close their connections (the last checkpoints and removes the WAL).
+    let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
+    for _ in 0..5 {
+        if !wal.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let closed = raw_hits(&db, phrase);
+    eprintln!("figures: after retention, store closed: {closed:?}");
+    assert!(seen.iter().all(|(_, t)| !t), "{seen:?}");
+    assert!(
+        open.iter().all(|h| h.1 == 0),
+        "with the store open: {open:?}"
+    );
+    assert!(closed.iter().all(|h| h.1 == 0), "after close: {closed:?}");
+}

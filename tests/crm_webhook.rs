@@ -464,9 +464,34 @@ async fn erasure_requests_reach_the_crm() {
     let report = store.purge_caller("+447700900003").await.expect("purge");
     assert_eq!(report.erasures_queued, 1);
     eventually("erased", || rx.accepted().len() == 2).await;
+    // Once the CRM has the erasure, the reference is gone from the database file and its WAL
+    // too (the delivered erasure row is deleted, not kept as delivered).
+    let hits = || {
+        ["", "-wal"]
+            .iter()
+            .map(|suffix| {
+                let bytes =
+                    std::fs::read(format!("{}{suffix}", dir.db().display())).unwrap_or_default();
+                bytes
+                    .windows(c.reference.len())
+                    .filter(|w| *w == c.reference.as_bytes())
+                    .count()
+            })
+            .sum::<usize>()
+    };
+    let mut left = hits();
+    for _ in 0..100 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = hits();
+    }
+    eprintln!("figures: case reference in db + WAL after the erasure was delivered: {left} hit(s)");
     worker.shutdown().await;
     assert_eq!(
         rx.accepted()[1],
-        (c.reference, 2, "case.erased".to_string())
+        (c.reference.clone(), 2, "case.erased".to_string())
     );
+    assert_eq!(left, 0, "the erased case's reference is left in the files");
 }

@@ -4,10 +4,20 @@
 //! A migration is never edited once released: fixes are new numbers. The applied numbers are
 //! kept in `schema_migrations`.
 
+/// The migration after which caller numbers are stored in one normalised form (E.164 where
+/// possible, see `phone.rs`). Its SQL trims them; each backend then rewrites the numbers in
+/// Rust (the normalisation is not expressible in SQL) in the same transaction.
+pub(crate) const NORMALISED_CALLERS: i64 = 2;
+
+/// SQL part of [`NORMALISED_CALLERS`], the same in both dialects.
+const TRIM_CALLERS: &str = "UPDATE cases SET caller = TRIM(caller) WHERE caller <> TRIM(caller);
+    UPDATE call_records SET caller = TRIM(caller) WHERE caller <> TRIM(caller);";
+
 /// Migrations for SQLite, in order. Each runs in the same transaction as its bookkeeping row.
-pub(crate) const SQLITE: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE cases (
+pub(crate) const SQLITE: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE cases (
         reference TEXT PRIMARY KEY,
         service TEXT NOT NULL,
         intent TEXT,
@@ -71,12 +81,15 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[(
         reference TEXT NOT NULL,
         imported_at INTEGER NOT NULL
     );",
-)];
+    ),
+    (NORMALISED_CALLERS, TRIM_CALLERS),
+];
 
 /// Migrations for PostgreSQL, numbered like [`SQLITE`].
-pub(crate) const POSTGRES: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE cases (
+pub(crate) const POSTGRES: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE cases (
         reference TEXT PRIMARY KEY,
         service TEXT NOT NULL,
         intent TEXT,
@@ -140,7 +153,9 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[(
         reference TEXT NOT NULL,
         imported_at BIGINT NOT NULL
     );",
-)];
+    ),
+    (NORMALISED_CALLERS, TRIM_CALLERS),
+];
 
 #[cfg(test)]
 mod tests {

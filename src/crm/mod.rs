@@ -18,10 +18,12 @@
 
 mod case;
 pub mod commands;
+mod erasure;
 mod error;
 mod import;
 mod migrations;
 mod outbox;
+mod phone;
 mod postgres;
 mod record;
 mod reference;
@@ -42,6 +44,7 @@ pub use commands::{
 };
 pub use error::{CrmError, SinkError};
 pub use outbox::{Backoff, OutboxConfig, OutboxWorker};
+pub use phone::PhoneNumbering;
 pub use record::{CallRecord, MediaQuality, Outcome, Turn};
 pub use reference::{
     REFERENCE_ALPHABET, is_reference, new_reference, new_reference_with_prefix, spoken_reference,

@@ -5,6 +5,12 @@
 //! (durable on return with the server's default `synchronous_commit = on`). Outbox claims use
 //! `FOR UPDATE SKIP LOCKED` plus a lease, so two instances never deliver the same row at once.
 //! A connection that dropped is reopened on next use.
+//!
+//! Erasure: PostgreSQL keeps deleted row versions until `VACUUM` marks their space reusable,
+//! and in its WAL and base backups until they age out. After a purge or a retention run the
+//! affected tables are vacuumed (plain `VACUUM`, which does not block the server's work); what
+//! only the operator can do (`VACUUM (FULL)`, WAL archive and backup retention) is in
+//! docs/storage.md.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -13,8 +19,10 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Row, Transaction};
 
 use super::case::{CaseRecord, DeadLetter, EventKind, NewCase, OutboxEvent, SinkRegistration};
+use super::erasure::{ErasureTarget, MENTION_TABLES, select_mentions_sql};
 use super::error::CrmError;
 use super::migrations;
+use super::phone::PhoneNumbering;
 use super::record::CallRecord;
 use super::reference::new_reference_with_prefix;
 use super::rows::{CallRow, CaseRow, Columns, OutboxRow, from_millis, to_millis};
@@ -35,7 +43,11 @@ pub(crate) struct PostgresBackend {
     conn_str: String,
     pool: Vec<Mutex<Option<Client>>>,
     next: AtomicUsize,
+    numbering: PhoneNumbering,
 }
+
+/// Tables a purge or retention run deletes from, vacuumed afterwards.
+const ERASED_TABLES: &str = "cases, outbox, call_records, legacy_imports";
 
 /// Keeps only the oldest undelivered row of each case (see the SQLite backend).
 macro_rules! head_of_case {
@@ -46,17 +58,37 @@ macro_rules! head_of_case {
 }
 
 impl PostgresBackend {
-    pub async fn connect(conn_str: &str) -> Result<Self, CrmError> {
+    pub async fn connect(conn_str: &str, numbering: PhoneNumbering) -> Result<Self, CrmError> {
         let backend = PostgresBackend {
             conn_str: conn_str.to_string(),
             pool: (0..POOL_SIZE).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
+            numbering,
         };
         let mut slot = backend.acquire().await?;
         let client = slot.as_mut().ok_or(CrmError::StoreClosed)?;
-        migrate(client).await?;
+        migrate(client, &numbering).await?;
         drop(slot);
         Ok(backend)
+    }
+
+    /// Plain `VACUUM` of the tables an erasure touched, so the space of the deleted row
+    /// versions is reclaimed and reused (it does not overwrite it at once, nor the WAL; see
+    /// docs/storage.md). Outside any transaction, as `VACUUM` requires. A failure is logged:
+    /// the deletion itself has committed.
+    async fn vacuum_erased(&self) {
+        let outcome = async {
+            let slot = self.acquire().await?;
+            let client = slot.as_ref().ok_or(CrmError::StoreClosed)?;
+            client
+                .batch_execute(&format!("VACUUM {ERASED_TABLES}"))
+                .await
+                .map_err(CrmError::from)
+        }
+        .await;
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "VACUUM after erasure failed; run it by hand (docs/storage.md)");
+        }
     }
 
     /// A pooled connection, reconnecting it if the server closed it.
@@ -272,57 +304,69 @@ impl PostgresBackend {
 
     pub async fn purge_caller(
         &self,
-        caller: &str,
+        target: ErasureTarget,
         sinks: Vec<SinkRegistration>,
         now: DateTime<Utc>,
     ) -> Result<PurgeReport, CrmError> {
-        self.with_tx(async move |tx| {
-            let mut report = PurgeReport::default();
-            let cases = tx
-                .query(
-                    "SELECT reference, version FROM cases WHERE caller = $1 FOR UPDATE",
-                    &[&caller],
-                )
-                .await?;
-            for row in cases {
-                let reference: String = row.try_get(0)?;
-                let version: i64 = row.try_get(1)?;
-                let had: Vec<String> = tx
+        let numbering = self.numbering;
+        let report = self
+            .with_tx(async move |tx| {
+                let mut report = PurgeReport::default();
+                let caller = target.stored.as_str();
+                let cases = tx
                     .query(
-                        "SELECT DISTINCT sink FROM outbox WHERE case_ref = $1",
+                        "SELECT reference, version FROM cases WHERE caller = $1 FOR UPDATE",
+                        &[&caller],
+                    )
+                    .await?;
+                for row in cases {
+                    let reference: String = row.try_get(0)?;
+                    let version: i64 = row.try_get(1)?;
+                    let had: Vec<String> = tx
+                        .query(
+                            "SELECT DISTINCT sink FROM outbox WHERE case_ref = $1",
+                            &[&reference],
+                        )
+                        .await?
+                        .iter()
+                        .map(|r| r.try_get(0))
+                        .collect::<Result<_, _>>()?;
+                    tx.execute("DELETE FROM outbox WHERE case_ref = $1", &[&reference])
+                        .await?;
+                    tx.execute("DELETE FROM cases WHERE reference = $1", &[&reference])
+                        .await?;
+                    // As in the SQLite backend: keep the line key, not the reference.
+                    tx.execute(
+                        "UPDATE legacy_imports SET reference = '' WHERE reference = $1",
                         &[&reference],
                     )
-                    .await?
-                    .iter()
-                    .map(|r| r.try_get(0))
-                    .collect::<Result<_, _>>()?;
-                tx.execute("DELETE FROM outbox WHERE case_ref = $1", &[&reference])
                     .await?;
-                tx.execute("DELETE FROM cases WHERE reference = $1", &[&reference])
+                    report.cases_deleted += 1;
+                    let targets: Vec<SinkRegistration> = sinks
+                        .iter()
+                        .filter(|s| had.contains(&s.name))
+                        .cloned()
+                        .collect();
+                    let rows = outbox_rows(
+                        EventKind::CaseErased,
+                        None,
+                        &reference,
+                        version + 1,
+                        &targets,
+                        now,
+                    )?;
+                    report.erasures_queued += rows.len() as u64;
+                    insert_outbox(tx, &rows, now).await?;
+                }
+                report.calls_deleted = tx
+                    .execute("DELETE FROM call_records WHERE caller = $1", &[&caller])
                     .await?;
-                report.cases_deleted += 1;
-                let targets: Vec<SinkRegistration> = sinks
-                    .iter()
-                    .filter(|s| had.contains(&s.name))
-                    .cloned()
-                    .collect();
-                let rows = outbox_rows(
-                    EventKind::CaseErased,
-                    None,
-                    &reference,
-                    version + 1,
-                    &targets,
-                    now,
-                )?;
-                report.erasures_queued += rows.len() as u64;
-                insert_outbox(tx, &rows, now).await?;
-            }
-            report.calls_deleted = tx
-                .execute("DELETE FROM call_records WHERE caller = $1", &[&caller])
-                .await?;
-            Ok(report)
-        })
-        .await
+                redact_mentions(tx, &target, &numbering).await?;
+                Ok(report)
+            })
+            .await?;
+        self.vacuum_erased().await;
+        Ok(report)
     }
 
     pub async fn apply_retention(
@@ -332,7 +376,7 @@ impl PostgresBackend {
     ) -> Result<RetentionReport, CrmError> {
         let cutoff = to_millis(cutoff);
         let now = to_millis(now);
-        self.with_tx(async move |tx| {
+        let report = self.with_tx(async move |tx| {
             let mut report = RetentionReport::default();
             let calls = tx
                 .query(
@@ -363,7 +407,11 @@ impl PostgresBackend {
                 .await?;
             Ok(report)
         })
-        .await
+        .await?;
+        if report.calls_redacted + report.cases_redacted + report.outbox_rows_deleted > 0 {
+            self.vacuum_erased().await;
+        }
+        Ok(report)
     }
 
     pub async fn claim_due(
@@ -402,12 +450,21 @@ impl PostgresBackend {
     pub async fn mark_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), CrmError> {
         let now = to_millis(now);
         self.with_tx(async move |tx| {
-            tx.execute(
-                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL
-                 WHERE id = $2",
-                &[&now, &id],
-            )
-            .await?;
+            // As in the SQLite backend: a delivered erasure is deleted, not kept.
+            let erased = tx
+                .execute(
+                    "DELETE FROM outbox WHERE id = $1 AND kind = 'case.erased' AND status <> 'delivered'",
+                    &[&id],
+                )
+                .await?;
+            if erased == 0 {
+                tx.execute(
+                    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL
+                     WHERE id = $2",
+                    &[&now, &id],
+                )
+                .await?;
+            }
             Ok(())
         })
         .await
@@ -535,7 +592,7 @@ impl PostgresBackend {
     }
 }
 
-async fn migrate(client: &mut Client) -> Result<(), CrmError> {
+async fn migrate(client: &mut Client, numbering: &PhoneNumbering) -> Result<(), CrmError> {
     let tx = client.transaction().await?;
     // Instances starting together take turns; the second finds the work done.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -560,6 +617,9 @@ async fn migrate(client: &mut Client) -> Result<(), CrmError> {
     }
     for (n, sql) in migrations::POSTGRES.iter().filter(|(n, _)| *n > current) {
         tx.batch_execute(sql).await?;
+        if *n == migrations::NORMALISED_CALLERS {
+            normalise_stored_callers(&tx, numbering).await?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
             &[n, &to_millis(Utc::now())],
@@ -676,4 +736,66 @@ impl Columns for Row {
     fn real(&self, column: &str) -> Result<f64, Self::Error> {
         self.try_get(column)
     }
+}
+
+/// Rewrites every stored caller number in its normalised form (see the SQLite backend).
+async fn normalise_stored_callers(
+    tx: &Transaction<'_>,
+    numbering: &PhoneNumbering,
+) -> Result<(), CrmError> {
+    for table in ["cases", "call_records"] {
+        let rows = tx
+            .query(
+                &format!("SELECT DISTINCT caller FROM {table} WHERE caller IS NOT NULL"),
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let old: String = row.try_get(0)?;
+            let new = numbering.normalise(&old);
+            if new != old {
+                tx.execute(
+                    &format!("UPDATE {table} SET caller = $1 WHERE caller = $2"),
+                    &[&new, &old],
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the erased number wherever it is written in the rows that remain (see the SQLite
+/// backend).
+async fn redact_mentions(
+    tx: &Transaction<'_>,
+    target: &ErasureTarget,
+    numbering: &PhoneNumbering,
+) -> Result<(), CrmError> {
+    let Some(pattern) = target.like_pattern(numbering) else {
+        return Ok(());
+    };
+    for table in MENTION_TABLES {
+        let key_text = format!("{}::TEXT", table.key);
+        let sql = format!("{} FOR UPDATE", select_mentions_sql(table, "$1", &key_text));
+        for row in tx.query(&sql, &[&pattern]).await? {
+            let key: String = row.try_get(0)?;
+            for (i, column) in table.columns.iter().enumerate() {
+                let value: Option<String> = row.try_get(i + 1)?;
+                let Some(redacted) = value.as_deref().and_then(|v| target.redact(v, numbering))
+                else {
+                    continue;
+                };
+                tx.execute(
+                    &format!(
+                        "UPDATE {} SET {column} = $1 WHERE {key_text} = $2",
+                        table.table
+                    ),
+                    &[&redacted, &key],
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,11 @@
 //! thousands of cases per second. Each job runs inside its own SAVEPOINT so a failing job rolls
 //! back alone, and its caller hears back only after the group's COMMIT has returned.
 //!
+//! Erasure (see docs/storage.md): every connection runs with `secure_delete`, so deleted rows
+//! are overwritten with zeros in the page that held them; after a purge or a retention run the
+//! WAL is checkpointed and truncated (its older frames still hold the rows as written) and,
+//! after a purge, the file is rebuilt with `VACUUM` so no freed page keeps an old copy.
+//!
 //! Durability (see docs/storage.md): WAL + `synchronous=FULL` survives a process SIGKILL and an
 //! OS crash or power loss (the WAL is fsynced at every commit); it does not survive the loss of
 //! the disk itself.
@@ -20,8 +25,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::case::{CaseRecord, DeadLetter, EventKind, NewCase, OutboxEvent, SinkRegistration};
+use super::erasure::{ErasureTarget, MENTION_TABLES, select_mentions_sql};
 use super::error::CrmError;
 use super::migrations;
+use super::phone::PhoneNumbering;
 use super::record::{CallRecord, Turn};
 use super::reference::new_reference_with_prefix;
 use super::rows::{CallRow, CaseRow, Columns, OutboxRow, from_millis, to_millis};
@@ -35,6 +42,10 @@ const MAX_GROUP: usize = 512;
 /// How long one attempt to take the write lock waits for another process before we log and
 /// try again. Writers retry forever: a stalled store delays cases, it never drops them.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Attempts at a truncating WAL checkpoint after an erasure before giving up for this time
+/// (each waits up to [`BUSY_TIMEOUT`] for readers of another process, e.g. the running server
+/// while `records purge` runs from the CLI).
+const CHECKPOINT_ATTEMPTS: u32 = 30;
 
 /// A unit of work for the writer thread.
 trait Job: Send {
@@ -43,12 +54,17 @@ trait Job: Send {
     fn run(&mut self, conn: &Connection) -> bool;
     /// Reports the outcome once the group has committed (`None`) or failed (`Some(reason)`).
     fn finish(self: Box<Self>, commit_error: Option<&str>);
+    /// Runs alone, outside any transaction (`VACUUM` and checkpoints cannot run inside one).
+    fn standalone(&self) -> bool {
+        false
+    }
 }
 
 struct TypedJob<F, R> {
     work: Option<F>,
     result: Option<Result<R, CrmError>>,
     reply: oneshot::Sender<Result<R, CrmError>>,
+    standalone: bool,
 }
 
 impl<F, R> Job for TypedJob<F, R>
@@ -76,21 +92,34 @@ where
         // The caller may have given up waiting (its call ended); the work is still committed.
         let _ = self.reply.send(outcome);
     }
+
+    fn standalone(&self) -> bool {
+        self.standalone
+    }
 }
 
 pub(crate) struct SqliteBackend {
     jobs: mpsc::Sender<Box<dyn Job>>,
     reads: mpsc::Sender<Box<dyn Job>>,
+    numbering: PhoneNumbering,
 }
 
 impl SqliteBackend {
-    pub fn open(path: &Path) -> Result<Self, CrmError> {
+    pub fn open(path: &Path, numbering: PhoneNumbering) -> Result<Self, CrmError> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL lets readers run beside the writer; FULL fsyncs the WAL at every commit.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        migrate(&mut conn)?;
+        // Deleted rows are overwritten with zeros, in their page and in freed pages, so an
+        // erased caller cannot be read back from the file (a per-connection setting).
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        let migrated_numbers = migrate(&mut conn, &numbering)?;
+        if migrated_numbers {
+            // The old spellings of the numbers were deleted before secure delete was on:
+            // rebuild the file once so no freed page keeps them.
+            erase_freed_space(&conn, true)?;
+        }
         // A second connection for reads that may be long (exports) or frequent (returning-caller
         // lookups), so they never hold up case commits; WAL gives it a consistent snapshot.
         let reader = Connection::open_with_flags(
@@ -109,6 +138,7 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             jobs: tx,
             reads: read_tx,
+            numbering,
         })
     }
 
@@ -123,6 +153,7 @@ impl SqliteBackend {
             work: Some(work),
             result: None,
             reply,
+            standalone: false,
         });
         self.reads.send(job).map_err(|_| CrmError::StoreClosed)?;
         rx.await.map_err(|_| CrmError::StoreClosed)?
@@ -139,6 +170,21 @@ impl SqliteBackend {
             work: Some(work),
             result: None,
             reply,
+            standalone: false,
+        });
+        self.jobs.send(job).map_err(|_| CrmError::StoreClosed)?;
+        rx.await.map_err(|_| CrmError::StoreClosed)?
+    }
+
+    /// Overwrites what earlier jobs deleted, on the writer thread between groups (outside any
+    /// transaction): a truncating WAL checkpoint, after a `VACUUM` when `rebuild`.
+    async fn erase_freed(&self, rebuild: bool) -> Result<(), CrmError> {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            work: Some(move |c: &Connection| erase_freed_space(c, rebuild)),
+            result: None,
+            reply,
+            standalone: true,
         });
         self.jobs.send(job).map_err(|_| CrmError::StoreClosed)?;
         rx.await.map_err(|_| CrmError::StoreClosed)?
@@ -290,47 +336,60 @@ impl SqliteBackend {
 
     pub async fn purge_caller(
         &self,
-        caller: String,
+        target: ErasureTarget,
         sinks: Vec<SinkRegistration>,
         now: DateTime<Utc>,
     ) -> Result<PurgeReport, CrmError> {
-        self.run(move |c| {
-            let mut report = PurgeReport::default();
-            let cases: Vec<(String, i64)> = c
-                .prepare("SELECT reference, version FROM cases WHERE caller = ?1")?
-                .query_map(params![caller], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            for (reference, version) in cases {
-                let had: Vec<String> = c
-                    .prepare("SELECT DISTINCT sink FROM outbox WHERE case_ref = ?1")?
-                    .query_map(params![reference], |r| r.get(0))?
+        let numbering = self.numbering;
+        let report = self
+            .run(move |c| {
+                let mut report = PurgeReport::default();
+                let caller = target.stored.as_str();
+                let cases: Vec<(String, i64)> = c
+                    .prepare("SELECT reference, version FROM cases WHERE caller = ?1")?
+                    .query_map(params![caller], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<_, _>>()?;
-                c.execute("DELETE FROM outbox WHERE case_ref = ?1", params![reference])?;
-                c.execute("DELETE FROM cases WHERE reference = ?1", params![reference])?;
-                report.cases_deleted += 1;
-                let targets: Vec<SinkRegistration> = sinks
-                    .iter()
-                    .filter(|s| had.contains(&s.name))
-                    .cloned()
-                    .collect();
-                let rows = outbox_rows(
-                    EventKind::CaseErased,
-                    None,
-                    &reference,
-                    version + 1,
-                    &targets,
-                    now,
-                )?;
-                report.erasures_queued += rows.len() as u64;
-                insert_outbox(c, &rows, now)?;
-            }
-            report.calls_deleted = c.execute(
-                "DELETE FROM call_records WHERE caller = ?1",
-                params![caller],
-            )? as u64;
-            Ok(report)
-        })
-        .await
+                for (reference, version) in cases {
+                    let had: Vec<String> = c
+                        .prepare("SELECT DISTINCT sink FROM outbox WHERE case_ref = ?1")?
+                        .query_map(params![reference], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    // Pending, delivered and dead rows alike: each holds the case as sent.
+                    c.execute("DELETE FROM outbox WHERE case_ref = ?1", params![reference])?;
+                    c.execute("DELETE FROM cases WHERE reference = ?1", params![reference])?;
+                    // The import ledger keeps the line's key (so a re-import does not bring
+                    // the case back) but not the reference.
+                    c.execute(
+                        "UPDATE legacy_imports SET reference = '' WHERE reference = ?1",
+                        params![reference],
+                    )?;
+                    report.cases_deleted += 1;
+                    let targets: Vec<SinkRegistration> = sinks
+                        .iter()
+                        .filter(|s| had.contains(&s.name))
+                        .cloned()
+                        .collect();
+                    let rows = outbox_rows(
+                        EventKind::CaseErased,
+                        None,
+                        &reference,
+                        version + 1,
+                        &targets,
+                        now,
+                    )?;
+                    report.erasures_queued += rows.len() as u64;
+                    insert_outbox(c, &rows, now)?;
+                }
+                report.calls_deleted = c.execute(
+                    "DELETE FROM call_records WHERE caller = ?1",
+                    params![caller],
+                )? as u64;
+                redact_mentions(c, &target, &numbering)?;
+                Ok(report)
+            })
+            .await?;
+        self.erase_freed(true).await?;
+        Ok(report)
     }
 
     pub async fn apply_retention(
@@ -338,7 +397,7 @@ impl SqliteBackend {
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<RetentionReport, CrmError> {
-        self.run(move |c| {
+        let report = self.run(move |c| {
             let cutoff = to_millis(cutoff);
             let mut report = RetentionReport::default();
             let calls: Vec<(String, String)> = c
@@ -363,7 +422,13 @@ impl SqliteBackend {
             )? as u64;
             Ok(report)
         })
-        .await
+        .await?;
+        // Secure delete has zeroed the old transcripts in the file; the WAL still holds them
+        // as they were written until it is checkpointed and truncated.
+        if report.calls_redacted + report.cases_redacted + report.outbox_rows_deleted > 0 {
+            self.erase_freed(false).await?;
+        }
+        Ok(report)
     }
 
     pub async fn claim_due(
@@ -390,15 +455,30 @@ impl SqliteBackend {
     }
 
     pub async fn mark_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), CrmError> {
-        self.run(move |c| {
-            c.prepare_cached(
-                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?1, last_error = NULL
-                 WHERE id = ?2",
-            )?
-            .execute(params![to_millis(now), id])?;
-            Ok(())
-        })
-        .await
+        let erasure_done = self
+            .run(move |c| {
+                // A delivered erasure is the last trace of an erased case (its reference): it
+                // is deleted rather than kept as delivered.
+                let erased = c
+                    .prepare_cached(
+                        "DELETE FROM outbox WHERE id = ?1 AND kind = 'case.erased' AND status <> 'delivered'",
+                    )?
+                    .execute(params![id])?;
+                if erased > 0 {
+                    return Ok(true);
+                }
+                c.prepare_cached(
+                    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?1, last_error = NULL
+                     WHERE id = ?2",
+                )?
+                .execute(params![to_millis(now), id])?;
+                Ok(false)
+            })
+            .await?;
+        if erasure_done {
+            self.erase_freed(false).await?;
+        }
+        Ok(())
     }
 
     pub async fn mark_failed(
@@ -522,10 +602,27 @@ const NEXT_DUE_SQL: &str = concat!(
 );
 
 fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
-    while let Ok(first) = jobs.recv() {
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        if first.standalone() {
+            run_standalone(&conn, first);
+            continue;
+        }
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
+                // A standalone job runs after this group has committed, in queue order.
+                Ok(job) if job.standalone() => {
+                    next = Some(job);
+                    break;
+                }
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
@@ -537,6 +634,90 @@ fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
         }
     }
     tracing::debug!("sqlite writer stopped: store dropped");
+}
+
+fn run_standalone(conn: &Connection, mut job: Box<dyn Job>) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
+    job.finish(None);
+}
+
+/// Leaves no copy of deleted rows in the database file or its WAL: `VACUUM` (when `rebuild`)
+/// rewrites the file from its live rows only, then a truncating checkpoint copies the WAL into
+/// the file and cuts the WAL to zero bytes. The checkpoint waits for readers of other
+/// processes (the running server while the CLI purges) and is retried a bounded number of
+/// times; a checkpoint that cannot finish is an error, so the operator knows to run it again.
+fn erase_freed_space(conn: &Connection, rebuild: bool) -> Result<(), CrmError> {
+    if rebuild {
+        // VACUUM needs the write lock: another process's writer (the running server committing
+        // a case) is waited for, a bounded number of times.
+        let mut attempt = 0;
+        loop {
+            match conn.execute_batch("VACUUM") {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && attempt < CHECKPOINT_ATTEMPTS => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    for attempt in 1..=CHECKPOINT_ATTEMPTS {
+        // `busy` is 1 when another connection kept the checkpoint from completing.
+        let busy: i64 = match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)) {
+            Ok(b) => b,
+            Err(e) if is_busy(&e) => 1,
+            Err(e) => return Err(e.into()),
+        };
+        if busy == 0 {
+            return Ok(());
+        }
+        tracing::debug!(attempt, "wal checkpoint after erasure waiting for readers");
+        std::thread::sleep(BUSY_TIMEOUT / 10);
+    }
+    Err(CrmError::CommitFailed(
+        "the WAL could not be checkpointed: another connection kept reading; run the purge again"
+            .into(),
+    ))
+}
+
+/// Replaces the erased number wherever it is written in the rows that remain (other cases'
+/// fields, outbox payloads and dead letters, transcripts), in every spelling.
+fn redact_mentions(
+    c: &Connection,
+    target: &ErasureTarget,
+    numbering: &PhoneNumbering,
+) -> Result<(), CrmError> {
+    let Some(pattern) = target.like_pattern(numbering) else {
+        return Ok(());
+    };
+    for table in MENTION_TABLES {
+        let sql = select_mentions_sql(table, "?1", &format!("CAST({} AS TEXT)", table.key));
+        let rows: Vec<Vec<Option<String>>> = c
+            .prepare(&sql)?
+            .query_map(params![pattern], |r| {
+                (0..=table.columns.len())
+                    .map(|i| r.get::<_, Option<String>>(i))
+                    .collect()
+            })?
+            .collect::<Result<_, _>>()?;
+        for row in rows {
+            let Some(Some(key)) = row.first() else {
+                continue;
+            };
+            for (column, value) in table.columns.iter().zip(row.iter().skip(1)) {
+                let Some(redacted) = value.as_deref().and_then(|v| target.redact(v, numbering))
+                else {
+                    continue;
+                };
+                c.execute(
+                    &format!(
+                        "UPDATE {} SET {column} = ?1 WHERE CAST({} AS TEXT) = ?2",
+                        table.table, table.key
+                    ),
+                    params![redacted, key],
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn reader_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
@@ -600,7 +781,9 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), CrmError> {
+/// Applies the migrations this build knows; returns whether an existing file was just brought
+/// to normalised numbers (it then needs rebuilding once, see `erase_freed_space`).
+fn migrate(conn: &mut Connection, numbering: &PhoneNumbering) -> Result<bool, CrmError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
@@ -617,15 +800,46 @@ fn migrate(conn: &mut Connection) -> Result<(), CrmError> {
             supported,
         });
     }
+    let mut normalised = false;
     for (n, sql) in migrations::SQLITE.iter().filter(|(n, _)| *n > current) {
         tx.execute_batch(sql)?;
+        if *n == migrations::NORMALISED_CALLERS {
+            normalise_stored_callers(&tx, numbering)?;
+            // An existing file may hold rows deleted before secure delete was on.
+            normalised = current > 0;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
             params![n, to_millis(Utc::now())],
         )?;
     }
     tx.commit()?;
-    Ok(())
+    Ok(normalised)
+}
+
+/// Rewrites every stored caller number in its normalised form; returns how many distinct
+/// numbers changed.
+fn normalise_stored_callers(c: &Connection, numbering: &PhoneNumbering) -> Result<u64, CrmError> {
+    let mut changed = 0;
+    for table in ["cases", "call_records"] {
+        let callers: Vec<String> = c
+            .prepare(&format!(
+                "SELECT DISTINCT caller FROM {table} WHERE caller IS NOT NULL"
+            ))?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for old in callers {
+            let new = numbering.normalise(&old);
+            if new != old {
+                c.execute(
+                    &format!("UPDATE {table} SET caller = ?1 WHERE caller = ?2"),
+                    params![new, old],
+                )?;
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
 }
 
 fn case_exists(c: &Connection, reference: &str) -> Result<bool, CrmError> {
@@ -774,7 +988,7 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("frontdoor-sqlite-panic-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        let backend = SqliteBackend::open(&dir.join("s.sqlite"));
+        let backend = SqliteBackend::open(&dir.join("s.sqlite"), PhoneNumbering::default());
         let Ok(backend) = backend else {
             let _ = std::fs::remove_dir_all(&dir);
             panic!("open failed");

@@ -17,11 +17,14 @@ use super::case::{
     CaseRecord, CaseStatus, DeadLetter, EventKind, NewCase, OutboxEvent, SinkRegistration,
     event_payload, merge_fields,
 };
+use super::erasure::ErasureTarget;
 use super::error::CrmError;
+use super::phone::PhoneNumbering;
 use super::postgres::PostgresBackend;
 use super::record::CallRecord;
 use super::reference::DEFAULT_PREFIX;
 use super::sqlite::SqliteBackend;
+use crate::pii::Pii;
 
 /// Tries at finding an unused reference before giving up. With 244 million values a second
 /// collision in a row means the table is absurdly full or the random source is broken.
@@ -105,32 +108,63 @@ pub struct CaseStore {
     sinks: RwLock<Vec<SinkRegistration>>,
     outbox_ready: Arc<Notify>,
     prefix: String,
+    /// How caller numbers are normalised before they are stored or matched.
+    numbering: PhoneNumbering,
 }
 
 impl CaseStore {
     /// Opens (creating and migrating if needed) the SQLite store at `path`. Cases are committed
     /// by one writer thread in groups (see `docs/storage.md`).
+    /// National numbers are taken as UK ones (country code 44); see [`open_sqlite_with`].
+    ///
+    /// [`open_sqlite_with`]: Self::open_sqlite_with
     pub fn open_sqlite(path: &Path) -> Result<Self, CrmError> {
-        Ok(Self::with_backend(Backend::Sqlite(SqliteBackend::open(
-            path,
-        )?)))
+        Self::open_sqlite_with(path, PhoneNumbering::default())
+    }
+
+    /// Opens the SQLite store, normalising caller numbers with `numbering` (stored numbers in
+    /// another form are migrated once, see `docs/storage.md`).
+    pub fn open_sqlite_with(path: &Path, numbering: PhoneNumbering) -> Result<Self, CrmError> {
+        Ok(Self::with_backend(
+            Backend::Sqlite(SqliteBackend::open(path, numbering)?),
+            numbering,
+        ))
     }
 
     /// Connects to PostgreSQL (`host=… port=… user=… dbname=…` or a `postgresql://` URL,
-    /// without TLS) and migrates the schema.
+    /// without TLS) and migrates the schema. National numbers are taken as UK ones.
     pub async fn open_postgres(conn_str: &str) -> Result<Self, CrmError> {
-        Ok(Self::with_backend(Backend::Postgres(
-            PostgresBackend::connect(conn_str).await?,
-        )))
+        Self::open_postgres_with(conn_str, PhoneNumbering::default()).await
     }
 
-    fn with_backend(backend: Backend) -> Self {
+    /// Connects to PostgreSQL, normalising caller numbers with `numbering`.
+    pub async fn open_postgres_with(
+        conn_str: &str,
+        numbering: PhoneNumbering,
+    ) -> Result<Self, CrmError> {
+        Ok(Self::with_backend(
+            Backend::Postgres(PostgresBackend::connect(conn_str, numbering).await?),
+            numbering,
+        ))
+    }
+
+    fn with_backend(backend: Backend, numbering: PhoneNumbering) -> Self {
         CaseStore {
             backend,
             sinks: RwLock::new(Vec::new()),
             outbox_ready: Arc::new(Notify::new()),
             prefix: DEFAULT_PREFIX.to_string(),
+            numbering,
         }
+    }
+
+    /// The stored form of a caller number (E.164 when it is one; see [`PhoneNumbering`]).
+    pub fn normalise_number(&self, raw: &str) -> String {
+        self.numbering.normalise(raw)
+    }
+
+    fn normalise_caller(&self, caller: Option<Pii<String>>) -> Option<Pii<String>> {
+        caller.map(|c| Pii::new(self.numbering.normalise(c.expose())))
     }
 
     /// Uses another reference prefix than `TC` (ASCII capitals only; anything else is ignored).
@@ -170,7 +204,8 @@ impl CaseStore {
     /// Stores a new case (or, with `update_of` naming an existing case, updates that case) with
     /// its outbox rows in one transaction. Returns only once the commit is durable; the returned
     /// reference may then be read to the caller.
-    pub async fn create_case(&self, case: NewCase) -> Result<CaseRecord, CrmError> {
+    pub async fn create_case(&self, mut case: NewCase) -> Result<CaseRecord, CrmError> {
+        case.caller = self.normalise_caller(case.caller.take());
         let now = now_millis();
         let sinks = self.sinks();
         let prefix = self.prefix.clone();
@@ -224,18 +259,21 @@ impl CaseStore {
         }
     }
 
-    /// Open cases whose caller number is exactly `caller`, most recently updated first.
+    /// Open cases of the caller number `caller` (in any spelling: it is normalised as stored
+    /// numbers are), most recently updated first.
     /// The number may be spoofed or shared: the flow must verify the caller before reading any
     /// of it out.
     pub async fn open_cases_for_caller(&self, caller: &str) -> Result<Vec<CaseRecord>, CrmError> {
+        let caller = self.numbering.normalise(caller);
         match &self.backend {
-            Backend::Sqlite(b) => b.open_cases_for_caller(caller.to_string()).await,
-            Backend::Postgres(b) => b.open_cases_for_caller(caller).await,
+            Backend::Sqlite(b) => b.open_cases_for_caller(caller).await,
+            Backend::Postgres(b) => b.open_cases_for_caller(&caller).await,
         }
     }
 
     /// Stores the record of a finished call (replacing an earlier record of the same Call-ID).
-    pub async fn record_call(&self, record: CallRecord) -> Result<(), CrmError> {
+    pub async fn record_call(&self, mut record: CallRecord) -> Result<(), CrmError> {
+        record.caller = self.normalise_caller(record.caller.take());
         match &self.backend {
             Backend::Sqlite(b) => b.record_call(record).await,
             Backend::Postgres(b) => b.record_call(record).await,
@@ -243,25 +281,32 @@ impl CaseStore {
     }
 
     /// Cases and call records matching `filter`, oldest first.
+    /// The caller filter matches the number in any spelling.
     pub async fn export_records(&self, filter: &ExportFilter) -> Result<RecordsExport, CrmError> {
+        let mut filter = filter.clone();
+        filter.caller = filter.caller.map(|c| self.numbering.normalise(&c));
         match &self.backend {
-            Backend::Sqlite(b) => b.export(filter.clone()).await,
-            Backend::Postgres(b) => b.export(filter).await,
+            Backend::Sqlite(b) => b.export(filter).await,
+            Backend::Postgres(b) => b.export(&filter).await,
         }
     }
 
-    /// Erasure request: deletes every case and call record of `caller`, drops their undelivered
-    /// outbox rows, and queues `case.erased` to each registered sink that supports erasure and
-    /// had an event for the case.
+    /// Erasure request: deletes every case and call record of `caller` (in any spelling),
+    /// drops their outbox rows and dead letters, replaces the number wherever else it is
+    /// written (other cases' fields, outbox payloads, transcripts) with `[erased]`, and queues
+    /// `case.erased` to each registered sink that supports erasure and had an event for the
+    /// case. Then the freed space is overwritten (SQLite: secure delete, `VACUUM` and a WAL
+    /// checkpoint; PostgreSQL: `VACUUM`, see `docs/storage.md` for what the operator must add).
     pub async fn purge_caller(&self, caller: &str) -> Result<PurgeReport, CrmError> {
         if caller.trim().is_empty() {
             return Err(CrmError::InvalidArgument("caller number is empty".into()));
         }
         let now = now_millis();
         let sinks = self.sinks();
+        let target = ErasureTarget::new(caller, &self.numbering);
         let report = match &self.backend {
-            Backend::Sqlite(b) => b.purge_caller(caller.to_string(), sinks, now).await?,
-            Backend::Postgres(b) => b.purge_caller(caller, sinks, now).await?,
+            Backend::Sqlite(b) => b.purge_caller(target, sinks, now).await?,
+            Backend::Postgres(b) => b.purge_caller(target, sinks, now).await?,
         };
         self.outbox_written();
         Ok(report)
@@ -358,8 +403,11 @@ impl CaseStore {
     /// Imports the interim JSON-lines sink once (see `import_jsonl_cases`).
     pub(crate) async fn import_legacy(
         &self,
-        items: Vec<LegacyCase>,
+        mut items: Vec<LegacyCase>,
     ) -> Result<(u64, u64), CrmError> {
+        for item in &mut items {
+            item.record.caller = self.normalise_caller(item.record.caller.take());
+        }
         let sinks = self.sinks();
         let now = now_millis();
         let counts = match &self.backend {

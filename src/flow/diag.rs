@@ -13,6 +13,15 @@ use serde::Serialize;
 
 use super::yaml::Pos;
 
+/// Most characters of a source line a diagnostic quotes: a window around the error column.
+/// A flow file can be one 50 MB line; each rejected save of it is logged by the running
+/// server, so the quote must not grow with the file.
+pub const MAX_QUOTED_CHARS: usize = 200;
+/// Most characters of a message or hint (they may quote a key or value from the file).
+pub const MAX_MESSAGE_CHARS: usize = 300;
+/// Marks text left out of a quote.
+const ELLIPSIS: char = '…';
+
 /// How bad a finding is. Errors stop a flow from loading; warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,7 +67,12 @@ impl Diagnostics {
         self.sources.insert(file.to_path_buf(), text.to_string());
     }
 
-    pub fn push(&mut self, diagnostic: Diagnostic) {
+    /// Adds a finding; a message or hint longer than [`MAX_MESSAGE_CHARS`] is cut short.
+    pub fn push(&mut self, mut diagnostic: Diagnostic) {
+        clamp_chars(&mut diagnostic.message, MAX_MESSAGE_CHARS);
+        if let Some(hint) = diagnostic.hint.as_mut() {
+            clamp_chars(hint, MAX_MESSAGE_CHARS);
+        }
         self.items.push(diagnostic);
     }
 
@@ -153,10 +167,11 @@ impl Diagnostics {
                 d.message
             );
             if let Some(line) = self.source_line(&d.file, d.line) {
-                let _ = writeln!(out, "{:>4} | {line}", d.line);
-                let pad: String = line
+                let (quote, caret) = quote_around(line, d.col.saturating_sub(1) as usize);
+                let _ = writeln!(out, "{:>4} | {quote}", d.line);
+                let pad: String = quote
                     .chars()
-                    .take(d.col.saturating_sub(1) as usize)
+                    .take(caret)
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
                 let _ = writeln!(out, "     | {pad}^");
@@ -196,6 +211,43 @@ impl Diagnostics {
 impl std::fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.render_human())
+    }
+}
+
+/// At most [`MAX_QUOTED_CHARS`] characters of `line` around the 0-based character column
+/// `col`, with `…` where text was left out, and the caret's character offset in the quote.
+fn quote_around(line: &str, col: usize) -> (String, usize) {
+    let len = line.chars().count();
+    if len <= MAX_QUOTED_CHARS {
+        return (line.to_string(), col);
+    }
+    let col = col.min(len);
+    let start = col
+        .saturating_sub(MAX_QUOTED_CHARS / 2)
+        .min(len - MAX_QUOTED_CHARS);
+    let end = start + MAX_QUOTED_CHARS;
+    let byte = |chars: usize| {
+        line.char_indices()
+            .nth(chars)
+            .map_or(line.len(), |(i, _)| i)
+    };
+    let (from, to) = (byte(start), byte(end));
+    let mut quote = String::with_capacity(to - from + 8);
+    if start > 0 {
+        quote.push(ELLIPSIS);
+    }
+    quote.push_str(&line[from..to]);
+    if end < len {
+        quote.push(ELLIPSIS);
+    }
+    (quote, col - start + usize::from(start > 0))
+}
+
+/// Cuts `text` to `max` characters, ending with `…` when it was longer.
+fn clamp_chars(text: &mut String, max: usize) {
+    if let Some((cut, _)) = text.char_indices().nth(max) {
+        text.truncate(cut);
+        text.push(ELLIPSIS);
     }
 }
 
@@ -260,6 +312,58 @@ mod tests {
             text,
             "f.yaml:2:3: error: unknown key `nxt`\n   2 |   nxt: b\n     |   ^\n     = hint: did you mean `next`?\n"
         );
+    }
+
+    #[test]
+    fn a_long_line_is_quoted_around_the_column_with_the_position_exact() {
+        let mut d = Diagnostics::new();
+        let file = Path::new("big.yaml");
+        let line = format!("{}@{}", "a".repeat(5_000_000), "b".repeat(5_000_000));
+        d.add_source(file, &line);
+        d.error(
+            file,
+            Pos {
+                line: 1,
+                col: 5_000_001,
+            },
+            "x",
+            "bad `@`",
+            None,
+        );
+        let text = d.render_human();
+        assert!(text.len() < 1_000, "{} bytes", text.len());
+        assert!(
+            text.starts_with("big.yaml:1:5000001: error: bad `@`\n"),
+            "{text}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        let quote = lines[1].trim_start_matches("   1 | ");
+        let caret = lines[2].trim_start_matches("     | ");
+        assert!(quote.starts_with('…') && quote.ends_with('…'), "{quote}");
+        assert_eq!(quote.chars().count(), MAX_QUOTED_CHARS + 2);
+        assert_eq!(quote.chars().nth(caret.chars().count() - 1), Some('@'));
+    }
+
+    #[test]
+    fn a_short_line_is_quoted_whole_and_long_messages_are_cut() {
+        let (q, c) = quote_around("short", 2);
+        assert_eq!((q.as_str(), c), ("short", 2));
+        let line = "x".repeat(300);
+        let (q, c) = quote_around(&line, 0);
+        assert!(q.ends_with('…') && !q.starts_with('…'));
+        assert_eq!(c, 0);
+        let (q, c) = quote_around(&line, 299);
+        assert!(q.starts_with('…') && !q.ends_with('…'));
+        assert_eq!(c, 200);
+        let mut d = Diagnostics::new();
+        d.error(
+            Path::new("f"),
+            Pos { line: 1, col: 1 },
+            "x",
+            "k".repeat(10_000),
+            None,
+        );
+        assert_eq!(d.items()[0].message.chars().count(), MAX_MESSAGE_CHARS + 1);
     }
 
     #[test]

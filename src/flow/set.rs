@@ -307,6 +307,9 @@ fn read_routes(
 #[derive(Debug)]
 pub struct FlowRegistry {
     current: RwLock<Arc<FlowSet>>,
+    /// Digest of the diagnostics of the last rejected reload: the same rejection (one save
+    /// seen by several change events, a SIGHUP with nothing changed) is logged once.
+    last_rejection: std::sync::Mutex<Option<u64>>,
 }
 
 /// Keeps the directory watch alive; dropping it stops watching.
@@ -321,6 +324,7 @@ impl FlowRegistry {
     pub fn new(set: FlowSet) -> Self {
         FlowRegistry {
             current: RwLock::new(Arc::new(set)),
+            last_rejection: std::sync::Mutex::new(None),
         }
     }
 
@@ -341,14 +345,40 @@ impl FlowRegistry {
                     .map(|f| format!("{}@{}", f.flow.name, f.flow.version))
                     .collect();
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+                *self
+                    .last_rejection
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = None;
                 tracing::info!(flows = ?versions, "call flows reloaded");
                 Ok(())
             }
             Err(diags) => {
-                tracing::error!(
-                    errors = diags.error_count(),
-                    "call flow change rejected; previous version keeps serving:\n{diags}"
-                );
+                // Quotes are bounded (see `diag::MAX_QUOTED_CHARS`), so this line is small
+                // however large the rejected file is.
+                let text = diags.render_human();
+                let digest = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    text.hash(&mut h);
+                    h.finish()
+                };
+                let repeated = self
+                    .last_rejection
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .replace(digest)
+                    == Some(digest);
+                if repeated {
+                    tracing::debug!(
+                        errors = diags.error_count(),
+                        "call flows unchanged since the last rejected change; still rejected"
+                    );
+                } else {
+                    tracing::error!(
+                        errors = diags.error_count(),
+                        "call flow change rejected; previous version keeps serving:\n{text}"
+                    );
+                }
                 Err(diags)
             }
         }
