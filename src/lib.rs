@@ -29,6 +29,7 @@ pub mod crm;
 pub mod eval;
 pub mod flow;
 pub mod handoff;
+pub mod log_limit;
 pub mod media;
 pub mod nlu;
 pub mod pii;
