@@ -187,7 +187,15 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
                     }
                 }
             },
-            _ = sleep_until_opt(heap.due()) => { heap.run_if_due(Instant::now()); },
+            _ = sleep_until_opt(heap.due()) => {
+                let now = Instant::now();
+                if heap.take_due(now) {
+                    ua.release_spare_capacity(now);
+                    tcp.release_spare_capacity();
+                    calls.shrink_to(calls.len() * 2);
+                    heap::release_free_memory();
+                }
+            },
             Some(cmd) = cmd_rx.recv() => {
                 let mut next = Some(cmd);
                 let mut handled = 0;
@@ -218,6 +226,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
                 Transport::Tcp(conn) => tcp.send(conn, t.payload),
             }
         }
+        heap.note_held(ua.held_state(), Instant::now());
         while let Some(event) = ua.poll_event() {
             match event {
                 UaEvent::IncomingCall { call, info } => {

@@ -271,6 +271,12 @@ impl TcpTransport {
         }
     }
 
+    /// Gives back the maps' spare capacity after a burst of connections.
+    pub fn release_spare_capacity(&mut self) {
+        self.connections.shrink_to(self.connections.len() * 2);
+        self.per_source.shrink_to(self.per_source.len() * 2);
+    }
+
     /// Ends a connection's task (which drops, and so closes, its socket).
     fn close(&mut self, conn: ConnectionId) {
         if let Some(connection) = self.connections.get(&conn) {

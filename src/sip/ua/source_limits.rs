@@ -235,6 +235,14 @@ impl SourceTable {
         }
     }
 
+    /// Forgets idle entries and gives back the tables' spare capacity.
+    pub fn release_spare_capacity(&mut self, now: Instant) {
+        let limits = self.limits;
+        self.entries.retain(|_, e| !e.is_idle(&limits, now));
+        self.entries.shrink_to(self.entries.len() * 2);
+        self.calls.shrink_to(self.calls.len() * 2);
+    }
+
     /// Any request from `ip`: whether it may be processed at all.
     pub fn admit_request(&mut self, now: Instant, ip: IpAddr) -> bool {
         if self.limits_nothing() {
