@@ -16,6 +16,10 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// `tracing`, for [`warn_limited!`] in crates that do not name it themselves.
+#[doc(hidden)]
+pub use tracing as __tracing;
+
 /// One call site's budget of log lines.
 #[derive(Debug)]
 pub struct LogLimit {
@@ -94,9 +98,11 @@ impl LogLimit {
 macro_rules! warn_limited {
     ($limit:expr, $($arg:tt)+) => {
         match $limit.admit(::std::time::Instant::now()) {
-            $crate::log_limit::Admission::Emit { suppressed: 0 } => ::tracing::warn!($($arg)+),
+            $crate::log_limit::Admission::Emit { suppressed: 0 } => {
+                $crate::log_limit::__tracing::warn!($($arg)+)
+            }
             $crate::log_limit::Admission::Emit { suppressed } => {
-                ::tracing::warn!(suppressed, $($arg)+)
+                $crate::log_limit::__tracing::warn!(suppressed, $($arg)+)
             }
             $crate::log_limit::Admission::Suppress => {}
         }
