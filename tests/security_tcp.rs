@@ -3,7 +3,8 @@
 //! a request a byte at a time, against a server running under a service's usual descriptor
 //! limit (1,024). Meanwhile UDP calls from 127.0.0.1 must still be answered and carried, the
 //! allowed peer's TCP OPTIONS must still be answered, the log must stay small, and the
-//! server's CPU must return to idle. Prints the figures.
+//! server's CPU must return to idle. Also: a peer that pipelines requests and never reads
+//! the responses is disconnected rather than queued for without bound. Prints the figures.
 
 mod support;
 
@@ -25,6 +26,10 @@ const SERVICE_NOFILE: u64 = 1024;
 const MAX_CALLS: u32 = 20;
 
 fn start_server() -> ServerGuard {
+    start_server_limited(Some(SERVICE_NOFILE))
+}
+
+fn start_server_limited(nofile: Option<u64>) -> ServerGuard {
     let yaml = "allowed_sources: [127.0.0.1/32, 127.0.0.3/32]\n\
                 trusted_identity_sources: [127.0.0.1/32]\n";
     ServerGuard::start(ServerOptions {
@@ -38,7 +43,7 @@ fn start_server() -> ServerGuard {
         ],
         rtp_ports: u16::try_from(MAX_CALLS * 2 + 64).unwrap_or(200),
         ready_within: Duration::from_secs(30),
-        nofile: Some(SERVICE_NOFILE),
+        nofile,
         ..ServerOptions::default()
     })
     .expect("frontdoor serve starts")
@@ -178,5 +183,65 @@ fn idle_and_slow_tcp_connections_leave_udp_calls_and_tcp_options_working() {
     assert_eq!(
         slow_closed, slow_count,
         "connections dribbling a request were not all closed"
+    );
+}
+
+#[test]
+fn a_peer_that_never_reads_its_responses_is_disconnected() {
+    use std::io::{Read, Write};
+    let server = start_server_limited(None);
+    let target = server.sip_addr();
+    // A small receive window, so that what the server sends backs up at once.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("tcp socket");
+    socket.set_recv_buffer_size(4096).expect("receive buffer");
+    socket
+        .connect_timeout(&target.into(), Duration::from_secs(2))
+        .expect("connect");
+    let mut stream: std::net::TcpStream = socket.into();
+    let local = stream.local_addr().expect("local address");
+    let requests: Vec<u8> = (0..300)
+        .flat_map(|_| options_request(target, local, "TCP"))
+        .collect();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .expect("write timeout");
+    let written = stream.write_all(&requests).is_ok();
+    let started = Instant::now();
+    // Never read while the server would be queueing; then see whether it hung up.
+    std::thread::sleep(Duration::from_secs(12));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("read timeout");
+    let mut received = 0usize;
+    let mut buf = [0u8; 65_536];
+    let closed = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => received += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                break matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                );
+            }
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break false;
+        }
+    };
+    eprintln!(
+        "pipelined 300 OPTIONS (all written: {written}), never read for 12 s: {received} bytes \
+         of responses were waiting, connection closed by the server: {closed}"
+    );
+    assert!(
+        closed,
+        "a peer that never reads kept its connection (and its queue)"
+    );
+    assert_eq!(
+        tcp_options(target),
+        Some(200),
+        "other TCP peers still served"
     );
 }
