@@ -7,6 +7,9 @@
 # deviation of its RTP send times from the 20 ms schedule (tcpdump on lo, Frontdoor's
 # source ports only). FRONTDOOR_LOAD_RATE sets the call arrival rate (default 1000/s).
 # Needs root (tcpdump). Not part of CI (CI runs the 50-call version via `cargo test`).
+# Every call comes from sipp on 127.0.0.1, far past the per-source defaults sized for a PBX
+# trunk: tests/load.rs turns the `sip_limits` rates off and gives that source the whole call cap
+# (docs/security.md, "Sizing the per-source limits").
 set -euo pipefail
 CALLS="${1:-1000}"
 SECONDS_PER_CALL="${2:-20}"

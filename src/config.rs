@@ -386,6 +386,85 @@ impl Default for MediaPolicy {
     }
 }
 
+/// SIP over TCP: what one peer, or all of them, may hold (see docs/security.md). TCP
+/// connections cost a descriptor and a buffer each, so they are bounded where UDP is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TcpConfig {
+    /// Most TCP connections open at once. The server lowers it further so that descriptors
+    /// stay free for RTP: never more than the descriptor limit minus two per `max_calls` minus
+    /// `descriptor_headroom`.
+    pub max_connections: usize,
+    /// Most TCP connections open at once from one source address.
+    pub max_connections_per_source: usize,
+    /// A connection with nothing received for this long is closed (unless a call uses it).
+    pub idle_timeout_secs: u64,
+    /// Once a message's first byte has arrived, its headers and body must all arrive within
+    /// this many milliseconds, or the connection is closed (slow-send attacks).
+    pub message_timeout_ms: u64,
+    /// Messages queued for sending on one connection; a peer that stops reading and lets
+    /// the queue fill has its connection closed.
+    pub send_queue: usize,
+    /// Descriptors kept back from TCP besides the two per call (SIP sockets, files, store).
+    pub descriptor_headroom: usize,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            max_connections: 1024,
+            max_connections_per_source: 64,
+            idle_timeout_secs: 300,
+            message_timeout_ms: 10_000,
+            send_queue: 64,
+            descriptor_headroom: 256,
+        }
+    }
+}
+
+/// Per-source limits on SIP requests and calls (see docs/security.md). A source is an IPv4
+/// address or an IPv6 /64 on the allow-list; UDP sources can be spoofed, so these keep one
+/// source (or someone pretending to be it) from taking every call slot. Requests over a
+/// rate are dropped without an answer. A rate of 0 turns that limit off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipLimitsConfig {
+    /// Requests of any method per second from one source, sustained.
+    pub requests_per_second: u32,
+    /// Requests one source may send at once above that rate.
+    pub request_burst: u32,
+    /// New calls (initial INVITEs) per second from one source, sustained.
+    pub invites_per_second: u32,
+    /// New calls one source may start at once above that rate.
+    pub invite_burst: u32,
+    /// Share of `max_calls` one source may hold at once, in percent (1-100); past it its new
+    /// INVITEs get 503.
+    pub max_calls_per_source_percent: u8,
+    /// Sources tracked individually; beyond this, new sources share one set of buckets.
+    pub max_sources: usize,
+}
+
+impl Default for SipLimitsConfig {
+    fn default() -> Self {
+        SipLimitsConfig {
+            requests_per_second: 200,
+            request_burst: 400,
+            invites_per_second: 20,
+            invite_burst: 100,
+            max_calls_per_source_percent: 80,
+            max_sources: 4096,
+        }
+    }
+}
+
+impl SipLimitsConfig {
+    /// Concurrent calls one source may hold when the server takes `max_calls` (at least 1).
+    pub fn max_calls_per_source(&self, max_calls: usize) -> usize {
+        let percent = usize::from(self.max_calls_per_source_percent.clamp(1, 100));
+        (max_calls.saturating_mul(percent).div_ceil(100)).max(1)
+    }
+}
+
 /// What decides what an answered call does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -442,6 +521,10 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Where call media may come from and go to.
     pub media: MediaPolicy,
+    /// SIP over TCP connection limits.
+    pub tcp: TcpConfig,
+    /// Per-source SIP request and call limits.
+    pub sip_limits: SipLimitsConfig,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `frontdoor=debug`.
     pub log: String,
 }
@@ -479,6 +562,8 @@ impl Default for Config {
             asr: AsrConfig::default(),
             shutdown: ShutdownConfig::default(),
             media: MediaPolicy::default(),
+            tcp: TcpConfig::default(),
+            sip_limits: SipLimitsConfig::default(),
             log: "info".to_string(),
         }
     }
@@ -571,6 +656,39 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "shutdown.bye_wait_secs",
                 message: "must be at least 1 (the BYEs need time to be answered)".into(),
+            });
+        }
+        if !(1..=100).contains(&self.sip_limits.max_calls_per_source_percent) {
+            return Err(ConfigError::Invalid {
+                key: "sip_limits.max_calls_per_source_percent",
+                message: "must be 1-100".into(),
+            });
+        }
+        if self.sip_limits.max_sources == 0 {
+            return Err(ConfigError::Invalid {
+                key: "sip_limits.max_sources",
+                message: "must be at least 1".into(),
+            });
+        }
+        for (key, value) in [
+            ("tcp.max_connections", self.tcp.max_connections),
+            (
+                "tcp.max_connections_per_source",
+                self.tcp.max_connections_per_source,
+            ),
+            ("tcp.send_queue", self.tcp.send_queue),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        if self.tcp.idle_timeout_secs == 0 || self.tcp.message_timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "tcp",
+                message: "idle_timeout_secs and message_timeout_ms must be at least 1".into(),
             });
         }
         if self.session_expires_secs < self.min_se_secs {
@@ -693,6 +811,31 @@ mod tests {
         let c = Config::from_yaml("phone_numbers:\n  country_code: 0\n").unwrap();
         assert!(c.validate().is_err());
         assert!(Config::from_yaml("phone_numbers:\n  trunk: 0\n").is_err());
+    }
+
+    #[test]
+    fn tcp_and_sip_limit_keys_default_and_override() {
+        let c = Config::from_yaml(
+            "tcp:\n  max_connections_per_source: 8\nsip_limits:\n  invites_per_second: 5\n",
+        )
+        .unwrap();
+        assert_eq!(c.tcp.max_connections_per_source, 8);
+        assert_eq!(c.tcp.message_timeout_ms, 10_000);
+        assert_eq!(c.sip_limits.invites_per_second, 5);
+        assert_eq!(c.sip_limits.request_burst, 400);
+        c.validate().unwrap();
+        let limits = SipLimitsConfig::default();
+        assert_eq!(limits.max_calls_per_source(1000), 800);
+        assert_eq!(limits.max_calls_per_source(4), 4);
+        assert_eq!(limits.max_calls_per_source(1), 1);
+        let bad = Config {
+            sip_limits: SipLimitsConfig {
+                max_calls_per_source_percent: 0,
+                ..SipLimitsConfig::default()
+            },
+            ..Config::default()
+        };
+        assert!(bad.validate().is_err());
     }
 
     #[test]

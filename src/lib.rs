@@ -30,6 +30,7 @@ pub mod drain;
 pub mod eval;
 pub mod flow;
 pub mod handoff;
+pub mod log_limit;
 pub mod media;
 pub mod nlu;
 pub mod pii;

@@ -5,6 +5,12 @@
 //! Must not touch: SIP semantics (that is `sip::ua`), what a call does (that is `call`).
 //! Rule from the sans-IO core: after every input, drain transmits and events, then sleep until
 //! `poll_timeout`. Nothing that arrives on a socket may end a loop.
+//!
+//! SIP over TCP, with its connection limits, lives in [`tcp`]; giving freed heap back after a
+//! burst of traffic in [`heap`].
+
+mod heap;
+pub mod tcp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,8 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
 use crate::call::demo::{DemoMenu, DemoMenuHandler};
@@ -29,11 +34,14 @@ use crate::drain::{Drain, DrainAction, DrainConfig, Held, StopSignal};
 use crate::flow::catalog::PromptCatalog;
 use crate::flow::handler::FlowCallHandler;
 use crate::flow::set::{FlowRegistry, FlowSet};
+use crate::log_limit::LogLimit;
 use crate::prompts::{
     CachingSynthesizer, DEFAULT_LANGUAGE, EspeakSynthesizer, PromptLibrary, RenderReport,
     Synthesizer, Voice, render_prompt_set,
 };
-use crate::sip::ua::{CallHandle, IpNet, OutboundTarget, Transport, UaConfig, UaEvent, UserAgent};
+use crate::sip::ua::{
+    CallHandle, IpNet, OutboundTarget, SourceLimits, Transport, UaConfig, UaEvent, UserAgent,
+};
 
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +57,11 @@ pub enum ServerError {
     Setup(String),
 }
 
+/// Warnings a peer's traffic can repeat (receive errors, commands it provokes) are written at
+/// most this often each.
+static UDP_RECEIVE_FAILED: LogLimit = LogLimit::standard();
+static REFER_NOT_SENT: LogLimit = LogLimit::standard();
+
 /// Largest SIP message we accept over UDP or TCP; larger ones are dropped or answered 513.
 const MAX_SIP_MESSAGE: usize = 65_535;
 /// Inputs handled per loop turn before transmits and events are drained and the next timer
@@ -61,7 +74,12 @@ const SIP_RECEIVE_BUFFER: usize = 4 << 20;
 
 /// Runs the server until SIGTERM (after the drain) or SIGINT.
 pub fn run(config: Config) -> Result<(), ServerError> {
-    raise_fd_limit(config.max_calls);
+    // Two descriptors per call (RTP and RTCP), the TCP connections, and headroom.
+    raise_fd_limit(
+        (config.max_calls as u64) * 2
+            + config.tcp.max_connections as u64
+            + config.tcp.descriptor_headroom as u64,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -71,9 +89,9 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     runtime.block_on(serve(config))
 }
 
-/// Each call needs an RTP and an RTCP socket; leave headroom for SIP, TCP peers, files and the store.
-fn raise_fd_limit(max_calls: usize) {
-    let wanted = (max_calls as u64) * 2 + 1024;
+/// Raises the soft descriptor limit to `wanted` (at most the hard limit). When it cannot, the
+/// TCP connection cap is lowered to fit (see [`tcp::TcpLimits::new`]).
+fn raise_fd_limit(wanted: u64) {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         let mut lim = libc::rlimit {
@@ -94,17 +112,6 @@ fn raise_fd_limit(max_calls: usize) {
     }
 }
 
-enum TcpInput {
-    Message {
-        conn: u64,
-        source: SocketAddr,
-        data: Vec<u8>,
-    },
-    Closed {
-        conn: u64,
-    },
-}
-
 /// Binds the sockets, then drives the user agent until a shutdown signal.
 pub async fn serve(config: Config) -> Result<(), ServerError> {
     let (context, outbox) = build_context(&config).await?;
@@ -114,7 +121,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
             addr: config.listen,
             source,
         })?;
-    let tcp = TcpListener::bind(config.listen)
+    let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
             addr: config.listen,
@@ -131,11 +138,19 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     tracing::info!(sip = %local, rtp = %config.rtp_ports, max_calls = config.max_calls, "frontdoor listening (UDP and TCP)");
 
     let mut ua = UserAgent::new(ua_config(&config, local));
+    let tcp_limits = tcp::TcpLimits::new(&config.tcp, config.max_calls, tcp::descriptor_limit());
+    if tcp_limits.max_connections < config.tcp.max_connections {
+        tracing::warn!(
+            max_connections = tcp_limits.max_connections,
+            configured = config.tcp.max_connections,
+            "TCP connections capped lower to keep descriptors for RTP (raise the descriptor limit)"
+        );
+    }
+    let allowed = config.allowed_sources.iter().map(ua_net).collect();
+    let (mut tcp, mut tcp_rx) = tcp::TcpTransport::new(listener, tcp_limits, allowed);
+    let mut heap = heap::HeapTrim::default();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<SipCommand>();
-    let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<TcpInput>();
-    let mut tcp_writers: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
     let mut calls: HashMap<CallHandle, mpsc::UnboundedSender<UaEvent>> = HashMap::new();
-    let mut next_conn: u64 = 1;
     let mut buf = vec![0u8; MAX_SIP_MESSAGE + 1];
     let context = Arc::new(context);
     let mut stops = stop_signals()?;
@@ -150,27 +165,42 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         tokio::select! {
             received = udp.recv_from(&mut buf) => {
                 handle_udp(&mut ua, received, &buf);
+                heap.note_input(Instant::now());
                 // Whatever else is queued, without a turn of the loop per datagram.
                 for _ in 1..INPUT_BATCH {
                     match udp.try_recv_from(&mut buf) {
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         received => handle_udp(&mut ua, received, &buf),
                     }
+                    heap.note_input(Instant::now());
                 }
             },
-            accepted = tcp.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let conn = next_conn;
-                    next_conn += 1;
-                    let (wtx, wrx) = mpsc::unbounded_channel();
-                    tcp_writers.insert(conn, wtx);
-                    tokio::spawn(tcp_connection(conn, stream, peer, tcp_tx.clone(), wrx));
-                }
-                Err(e) => tracing::warn!(error = %e, "tcp accept failed"),
+            accepted = tcp.accept() => {
+                tcp.on_accept(accepted);
+                heap.note_input(Instant::now());
             },
-            Some(input) = tcp_rx.recv() => match input {
-                TcpInput::Message { conn, source, data } => ua.handle_datagram(Instant::now(), Transport::Tcp(conn), source, &data),
-                TcpInput::Closed { conn } => { tcp_writers.remove(&conn); }
+            Some(input) = tcp_rx.recv() => {
+                let mut next = Some(input);
+                let mut handled = 0;
+                while let Some(input) = next.take() {
+                    if let Some((conn, source, data)) = tcp.on_input(input, |conn| ua.connection_in_use(conn)) {
+                        ua.handle_datagram(Instant::now(), Transport::Tcp(conn), source, &data);
+                    }
+                    heap.note_input(Instant::now());
+                    handled += 1;
+                    if handled < INPUT_BATCH {
+                        next = tcp_rx.try_recv().ok();
+                    }
+                }
+            },
+            _ = sleep_until_opt(heap.due()) => {
+                let now = Instant::now();
+                if heap.take_due(now) {
+                    ua.release_spare_capacity(now);
+                    tcp.release_spare_capacity();
+                    calls.shrink_to(calls.len() * 2);
+                    heap::release_free_memory();
+                }
             },
             Some(cmd) = cmd_rx.recv() => {
                 let mut next = Some(cmd);
@@ -202,14 +232,10 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
                         tracing::debug!(dst = %t.destination, error = %e, "udp send failed");
                     }
                 }
-                Transport::Tcp(conn) => match tcp_writers.get(&conn) {
-                    Some(w) => {
-                        let _ = w.send(t.payload);
-                    }
-                    None => tracing::debug!(conn, "response for a closed TCP connection dropped"),
-                },
+                Transport::Tcp(conn) => tcp.send(conn, t.payload),
             }
         }
+        heap.note_held(ua.held_state(), Instant::now());
         while let Some(event) = ua.poll_event() {
             match event {
                 UaEvent::IncomingCall { call, info } => {
@@ -342,8 +368,12 @@ fn handle_udp(ua: &mut UserAgent, received: std::io::Result<(usize, SocketAddr)>
             None => tracing::debug!(%source, "datagram longer than the buffer"),
         },
         Ok((_, source)) => tracing::debug!(%source, "dropped oversized datagram"),
-        // ICMP port unreachable from a peer that went away shows up here on Linux: never fatal.
-        Err(e) => tracing::debug!(error = %e, "udp receive error"),
+        // ICMP port unreachable from a peer that went away shows up here on Linux: never fatal,
+        // and a peer can cause it at will, so it is rate-limited.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            tracing::debug!(error = %e, "udp receive error")
+        }
+        Err(e) => crate::warn_limited!(UDP_RECEIVE_FAILED, error = %e, "udp receive error"),
     }
 }
 
@@ -372,7 +402,7 @@ fn apply_command(ua: &mut UserAgent, cmd: SipCommand) {
         SipCommand::RejectReoffer(call, status) => ua.reject_reoffer(now, call, status),
         SipCommand::Refer(call, target, headers) => {
             if let Err(e) = ua.refer(now, call, &target, headers) {
-                tracing::warn!(error = %e, "REFER not sent");
+                crate::warn_limited!(REFER_NOT_SENT, error = %e, "REFER not sent");
             }
         }
         SipCommand::PlaceCall { reply, .. } => {
@@ -392,6 +422,14 @@ fn ua_config(config: &Config, local: SocketAddr) -> UaConfig {
         session_expires: config.session_expires_secs,
         min_se: config.min_se_secs,
         user_agent: format!("Frontdoor/{}", env!("CARGO_PKG_VERSION")),
+        source_limits: SourceLimits {
+            requests_per_second: config.sip_limits.requests_per_second,
+            request_burst: config.sip_limits.request_burst,
+            invites_per_second: config.sip_limits.invites_per_second,
+            invite_burst: config.sip_limits.invite_burst,
+            max_calls_per_source: config.sip_limits.max_calls_per_source(config.max_calls),
+            max_sources: config.sip_limits.max_sources,
+        },
         outbound_targets: config
             .outbound_targets
             .iter()
@@ -658,67 +696,4 @@ fn stop_signals() -> Result<mpsc::UnboundedReceiver<StopSignal>, ServerError> {
         }
     });
     Ok(rx)
-}
-
-/// Reads SIP messages from one TCP connection, framed by Content-Length (RFC 3261 §18.3), and
-/// writes what the user agent sends back on it.
-async fn tcp_connection(
-    conn: u64,
-    stream: TcpStream,
-    peer: SocketAddr,
-    to_ua: mpsc::UnboundedSender<TcpInput>,
-    mut from_ua: mpsc::UnboundedReceiver<Vec<u8>>,
-) {
-    let (mut reader, mut writer) = stream.into_split();
-    let writer_task = tokio::spawn(async move {
-        while let Some(bytes) = from_ua.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
-                break;
-            }
-        }
-    });
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 8192];
-    'read: loop {
-        match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-        loop {
-            match crate::sip::parse::parse_stream(&buf) {
-                Ok(Some((_, used))) => {
-                    let data: Vec<u8> = buf.drain(..used).collect();
-                    if to_ua
-                        .send(TcpInput::Message {
-                            conn,
-                            source: peer,
-                            data,
-                        })
-                        .is_err()
-                    {
-                        break 'read;
-                    }
-                }
-                Ok(None) => {
-                    if buf.len() > MAX_SIP_MESSAGE {
-                        break 'read; // a message that never ends: close rather than grow forever
-                    }
-                    break;
-                }
-                Err(_) => {
-                    // RFC 4475 §3.1.2.3: a stream whose framing is broken cannot be resynchronised;
-                    // let the UA answer 400 if it can, then close the connection.
-                    let data = std::mem::take(&mut buf);
-                    let _ = to_ua.send(TcpInput::Message {
-                        conn,
-                        source: peer,
-                        data,
-                    });
-                    break 'read;
-                }
-            }
-        }
-    }
-    let _ = to_ua.send(TcpInput::Closed { conn });
-    writer_task.abort();
 }

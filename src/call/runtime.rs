@@ -115,7 +115,9 @@ pub fn spawn_call(
     tokio::spawn(async move {
         let call_id = info.call_id.clone();
         if let Err(e) = run_call(context, call, info, sip.clone(), rx, ticket).await {
-            tracing::warn!(call_id = %call_id, error = %e, "call failed");
+            // A caller can make calls fail repeatedly (e.g. at capacity): rate-limited.
+            static CALL_FAILED: crate::log_limit::LogLimit = crate::log_limit::LogLimit::standard();
+            crate::warn_limited!(CALL_FAILED, call_id = %call_id, error = %e, "call failed");
         }
     });
     tx
@@ -169,7 +171,8 @@ async fn run_call(
     let pair = match context.ports.allocate() {
         Ok(p) => p,
         Err(_) => {
-            tracing::warn!(call_id = %info.call_id, "no RTP ports free: 503");
+            static NO_PORTS: crate::log_limit::LogLimit = crate::log_limit::LogLimit::standard();
+            crate::warn_limited!(NO_PORTS, call_id = %info.call_id, "no RTP ports free: 503");
             let _ = sip.send(SipCommand::Reject(call, 503));
             return Err(CallError::NoPorts);
         }

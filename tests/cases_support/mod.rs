@@ -169,8 +169,11 @@ pub fn webhook_config(receiver: &ReceiverServer) -> String {
     )
 }
 
-/// Starts the server on the repo's council flow and prompts with `config_yaml`.
+/// Starts the server on the repo's council flow and prompts with `config_yaml`. Every call
+/// comes from sipp on 127.0.0.1 and the tests fill `max_calls` with them, so that one source
+/// is given the whole call cap (the default share keeps a fifth for other sources).
 pub fn start_council_server(config_yaml: String, max_calls: u32) -> ServerGuard {
+    let config_yaml = format!("{config_yaml}\nsip_limits:\n  max_calls_per_source_percent: 100\n");
     let council =
         std::fs::read_to_string(repo_root().join("call-flows/council.yaml")).expect("council.yaml");
     assert!(

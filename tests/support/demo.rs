@@ -41,6 +41,17 @@ pub fn start_demo_server_sized(
     max_calls: u32,
     binary: Option<&Path>,
 ) -> Result<ServerGuard, HarnessError> {
+    start_demo_server_configured(extra, max_calls, binary, None)
+}
+
+/// As [`start_demo_server_sized`] with `frontdoor.yaml` contents (e.g. `sip_limits` for a
+/// synthetic load from one address).
+pub fn start_demo_server_configured(
+    extra: &[&str],
+    max_calls: u32,
+    binary: Option<&Path>,
+    config_yaml: Option<&str>,
+) -> Result<ServerGuard, HarnessError> {
     let mut args = vec![
         "--demo-menu".to_string(),
         demo_menu_file().display().to_string(),
@@ -49,6 +60,7 @@ pub fn start_demo_server_sized(
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
     let options = ServerOptions {
+        config_yaml: config_yaml.map(str::to_string),
         prompts_dir: Some(repo_root().join("audio-prompts")),
         args,
         rtp_ports: u16::try_from(max_calls.saturating_mul(2).saturating_add(64))

@@ -12,6 +12,7 @@
 //! Not every test binary uses every helper, hence the crate-wide `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod attack;
 pub mod audio;
 pub mod baresip;
 pub mod capture;

@@ -34,6 +34,9 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// How long to wait for the OPTIONS probe.
     pub ready_within: Duration,
+    /// Start the server under this descriptor limit (soft and hard `RLIMIT_NOFILE`), as a
+    /// service manager would; `None` inherits the test's.
+    pub nofile: Option<u64>,
 }
 
 impl Default for ServerOptions {
@@ -48,6 +51,7 @@ impl Default for ServerOptions {
             args: Vec::new(),
             env: Vec::new(),
             ready_within: Duration::from_secs(20),
+            nofile: None,
         }
     }
 }
@@ -71,6 +75,7 @@ struct Launch {
     args: Vec<std::ffi::OsString>,
     env: Vec<(String, String)>,
     ready_within: Duration,
+    nofile: Option<u64>,
 }
 
 /// Names a prebuilt server binary to test instead of Cargo's (e.g. when several worktrees
@@ -156,6 +161,7 @@ impl ServerGuard {
             args,
             env: options.env.clone(),
             ready_within: options.ready_within,
+            nofile: options.nofile,
         };
         let child = spawn(&launch, dir.path(), &log)?;
         let mut server = ServerGuard {
@@ -324,6 +330,23 @@ fn spawn(launch: &Launch, dir: &Path, log: &Path) -> Result<ChildGuard, HarnessE
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(log_err);
+    if let Some(limit) = launch.nofile {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
     // A test's own RUST_LOG (in the launch's env) wins over the default.
     if std::env::var_os("RUST_LOG").is_none() && !launch.env.iter().any(|(k, _)| k == "RUST_LOG") {
         command.env("RUST_LOG", "info");

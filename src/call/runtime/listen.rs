@@ -274,7 +274,9 @@ impl CallTask {
                 speech.queued = queued;
             }
             Err(saturated) => {
-                tracing::warn!(call_id = %self.info.call_id, waiting = saturated.queue_depth, "recogniser saturated: asking for keys");
+                static SATURATED: crate::log_limit::LogLimit =
+                    crate::log_limit::LogLimit::standard();
+                crate::warn_limited!(SATURATED, call_id = %self.info.call_id, waiting = saturated.queue_depth, "recogniser saturated: asking for keys");
                 if let Some(l) = self.listening.as_mut() {
                     l.speech = None;
                     l.no_input_at = Some(now + l.spec.no_input_timeout);
@@ -334,7 +336,9 @@ impl CallTask {
             .map_or(0, |s| s.voiced_ms);
         let outcome = match &result {
             Err(e) => {
-                tracing::warn!(call_id = %self.info.call_id, error = %e, "recognition failed: treated as no input");
+                static RECOGNITION_FAILED: crate::log_limit::LogLimit =
+                    crate::log_limit::LogLimit::standard();
+                crate::warn_limited!(RECOGNITION_FAILED, call_id = %self.info.call_id, error = %e, "recognition failed: treated as no input");
                 Outcome::NoInput("recognition failed")
             }
             Ok(t) => match self.context.speech.filter.judge(t) {

@@ -365,7 +365,8 @@ impl ClockThread {
             .and_then(|()| self.readiness.add(&task.ports.rtcp, token | 1))
         {
             // Without readiness the call would never hear the caller: end it cleanly.
-            tracing::warn!(call_id = %task.info.call_id, error = %e, "cannot poll the call's RTP socket: hanging up");
+            static NOT_POLLED: crate::log_limit::LogLimit = crate::log_limit::LogLimit::standard();
+            crate::warn_limited!(NOT_POLLED, call_id = %task.info.call_id, error = %e, "cannot poll the call's RTP socket: hanging up");
             task.hang_up(anchor, HangupCause::Error("media polling".into()));
         }
         if let Some(place) = self.calls.get_mut(index) {
@@ -378,7 +379,9 @@ impl ClockThread {
 
     fn read_ready(&mut self, now: Instant) {
         if let Err(e) = self.readiness.poll(&mut self.ready) {
-            tracing::warn!(error = %e, "media readiness poll failed");
+            // Fails every tick while it fails at all: rate-limited.
+            static POLL_FAILED: crate::log_limit::LogLimit = crate::log_limit::LogLimit::standard();
+            crate::warn_limited!(POLL_FAILED, error = %e, "media readiness poll failed");
             return;
         }
         for &token in &self.ready {

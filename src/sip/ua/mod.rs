@@ -18,6 +18,7 @@
 
 pub mod ipnet;
 pub mod message_ext;
+pub mod source_limits;
 
 mod uac;
 mod uas;
@@ -28,6 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 pub use self::ipnet::IpNet;
+pub use self::source_limits::{DroppedCounts, SourceLimits};
 pub use super::transaction::{ConnectionId, Transmit, Transport};
 
 use super::dialog::Dialog;
@@ -38,8 +40,13 @@ use super::transaction::{
 };
 use super::uri::Scheme;
 use super::validate::UasPolicy;
+use crate::log_limit::LogLimit;
 use crate::pii::Pii;
 use message_ext::UaMessageExt;
+use source_limits::SourceTable;
+
+/// Requests dropped by the per-source limits are reported at most this often.
+static OVER_LIMIT: LogLimit = LogLimit::standard();
 
 /// Methods we implement (RFC 3261 §20.5 `Allow`).
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, NOTIFY";
@@ -82,6 +89,8 @@ pub struct UaConfig {
     pub min_se: u32,
     pub user_agent: String,
     pub outbound_targets: Vec<OutboundTarget>,
+    /// Per-source request, new-call and concurrent-call limits for allowed sources.
+    pub source_limits: SourceLimits,
 }
 
 impl UaConfig {
@@ -97,6 +106,8 @@ impl UaConfig {
             min_se: 90,
             user_agent: format!("Frontdoor/{}", env!("CARGO_PKG_VERSION")),
             outbound_targets: Vec::new(),
+            // The server sets the configured limits (`sip_limits` in frontdoor.yaml).
+            source_limits: SourceLimits::unlimited(),
         }
     }
 }
@@ -265,6 +276,8 @@ struct Call {
     /// Live transactions that refer to this call (client transactions and the INVITE server
     /// transaction); an ended call is forgotten once this is zero.
     txs: u32,
+    /// UAS: the source whose share of the call cap this call counts against.
+    counted_source: Option<IpAddr>,
 }
 
 #[derive(Debug)]
@@ -330,6 +343,8 @@ pub struct UserAgent {
     /// Set while the server drains: the Retry-After value (seconds) of the 503 that new
     /// INVITEs and out-of-dialog OPTIONS get.
     refusing_new_calls: Option<String>,
+    /// Per-source buckets and call counts (allowed sources only).
+    sources: SourceTable,
 }
 
 impl UserAgent {
@@ -340,7 +355,6 @@ impl UserAgent {
             content_types: ACCEPT.split(',').map(|t| t.trim().to_string()).collect(),
         };
         UserAgent {
-            config,
             policy,
             calls: HashMap::new(),
             live_calls: 0,
@@ -353,6 +367,8 @@ impl UserAgent {
             events: VecDeque::new(),
             next_handle: 1,
             refusing_new_calls: None,
+            sources: SourceTable::new(config.source_limits),
+            config,
         }
     }
 
@@ -395,6 +411,18 @@ impl UserAgent {
     ) {
         if data.iter().all(|b| b.is_ascii_whitespace()) {
             // RFC 5626 §4.4.1 keep-alive (CRLF): nothing to do.
+            return;
+        }
+        // Per-source request rate, before the datagram costs a parse: over it, the request is
+        // dropped without an answer or state (an answer is what a flood wants). Responses are
+        // not limited here: they only ever match our own transactions. Sources off the
+        // allow-list are answered 403 statelessly below and never enter the table.
+        if !data.starts_with(b"SIP/")
+            && self.is_allowed(source)
+            && !self.sources.admit_request(now, source.ip())
+        {
+            let dropped = self.sources.dropped();
+            crate::warn_limited!(OVER_LIMIT, %source, dropped_requests = dropped.requests, dropped_invites = dropped.invites, "SIP requests over the per-source limit dropped");
             return;
         }
         // The strict parser (sip::parse) is the gate and the only parse of the datagram:
@@ -492,6 +520,41 @@ impl UserAgent {
         self.live_calls
     }
 
+    /// Gives back the spare capacity a burst left in the tables (a flood of 40,000
+    /// transactions leaves maps sized for 40,000 after they end). Cheap when nothing is
+    /// spare; the driver calls it after a burst, before returning free heap to the system.
+    pub fn release_spare_capacity(&mut self, now: Instant) {
+        fn shrink_map<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+            if map.capacity() > 2 * map.len() + 64 {
+                map.shrink_to(map.len() * 2);
+            }
+        }
+        shrink_map(&mut self.calls);
+        shrink_map(&mut self.dialogs);
+        shrink_map(&mut self.server_txs);
+        shrink_map(&mut self.invite_calls);
+        shrink_map(&mut self.client_txs);
+        if self.timers.capacity() > 2 * self.timers.len() + 64 {
+            self.timers.shrink_to(self.timers.len() * 2);
+        }
+        self.transmits.shrink_to(self.transmits.len() * 2);
+        self.events.shrink_to(self.events.len() * 2);
+        self.sources.release_spare_capacity(now);
+    }
+
+    /// Requests the per-source limits dropped or refused so far.
+    pub fn dropped_by_limits(&self) -> DroppedCounts {
+        self.sources.dropped()
+    }
+
+    /// Whether a call not yet ended uses TCP connection `conn` (an idle connection that
+    /// carries a call is kept: our BYE would have no other way to reach the peer).
+    pub fn connection_in_use(&self, conn: ConnectionId) -> bool {
+        self.calls
+            .values()
+            .any(|c| c.state != CallState::Ended && c.transport == Transport::Tcp(conn))
+    }
+
     /// Calls, dialogs and transactions still held (ended calls linger while a transaction
     /// refers to them). For leak checks and metrics.
     pub fn held_state(&self) -> usize {
@@ -515,6 +578,9 @@ impl UserAgent {
     /// Registers a new call (state other than Ended).
     fn insert_call(&mut self, call: Call) {
         self.live_calls += 1;
+        if let Some(ip) = call.counted_source {
+            self.sources.call_started(ip);
+        }
         self.calls.insert(call.handle, call);
     }
 
@@ -531,6 +597,9 @@ impl UserAgent {
         call.pending_ack = None;
         call.session_timer = None;
         self.live_calls = self.live_calls.saturating_sub(1);
+        if let Some(ip) = call.counted_source {
+            self.sources.call_ended(ip);
+        }
         tracing::info!(call = handle.0, call_id = %call.invite.call_id().unwrap_or(""), ?cause, "call ended");
         self.timers.push(Reverse((now, TimerTarget::Reap(handle))));
         self.emit(UaEvent::Terminated {

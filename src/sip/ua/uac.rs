@@ -84,6 +84,7 @@ impl UserAgent {
             local_reinvite: false,
             refer_subscription: false,
             txs: 0,
+            counted_source: None,
         };
         self.insert_call(call);
         self.dialogs.insert((call_id, local_tag), handle);
@@ -195,7 +196,7 @@ impl UserAgent {
         let invite = req.method() == Some(&Method::Invite);
         let (tx, first) =
             ClientTransaction::start(now, invite, transport, destination, req.to_bytes());
-        tracing::info!(method = %req.method_name(), call_id = req.call_id().unwrap_or(""), %destination, "sip request sent");
+        tracing::debug!(method = %req.method_name(), call_id = req.call_id().unwrap_or(""), %destination, "sip request sent");
         self.transmits.push_back(first);
         self.insert_client(
             branch.clone(),
@@ -315,7 +316,7 @@ impl UserAgent {
         self.transmits.extend(out);
         // A final response starts Timer D/K/M (RFC 3261 §17.1, RFC 6026 §8.4).
         self.arm(TimerTarget::Client(key.clone()));
-        tracing::info!(status, %method, call_id = resp.call_id().unwrap_or(""), "sip response received");
+        tracing::debug!(status, %method, call_id = resp.call_id().unwrap_or(""), "sip response received");
         if outcome == ClientResponseOutcome::Absorb {
             return;
         }

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::message_ext::{UaMessageExt, sent_by};
+use super::source_limits::InviteAdmission;
 use super::{
     ACCEPT, ALLOW, Call, CallHandle, CallState, IncomingCall, PendingAck, PendingReoffer, Purpose,
     ReOfferKind, SUPPORTED, ServerTx, TerminationCause, TimerTarget, Transport, UaEvent, UserAgent,
@@ -89,7 +90,8 @@ impl UserAgent {
             ),
         };
         let key = TransactionKey::new(&branch, &sent_by(&via), method.as_str());
-        tracing::info!(%method, call_id, %source, "sip request");
+        // Per-request lines are debug: at info a flood would write two lines per datagram.
+        tracing::debug!(%method, call_id, %source, "sip request");
         match method {
             Method::Ack => self.on_ack(now, &key, &req),
             Method::Cancel => self.on_cancel(now, key, &req, reply_to),
@@ -124,6 +126,23 @@ impl UserAgent {
         source: SocketAddr,
     ) {
         let method = req.method().cloned().unwrap_or(Method::Options);
+        let in_dialog = req.to_tag().is_some();
+        if method == Method::Invite && !in_dialog {
+            // A new call: per-source INVITE rate and share of the call cap, before any
+            // transaction exists (so nothing is ever retransmitted for a refused INVITE).
+            match self.sources.admit_invite(now, source.ip()) {
+                InviteAdmission::Admit => {}
+                // Silently: an answer would double what a flood costs us to send.
+                InviteAdmission::OverRate => return,
+                InviteAdmission::OverShare => {
+                    // RFC 3261 §8.2.7 / §21.5.4: a stateless 503, sent once (never
+                    // retransmitted, and the INVITE's own retransmissions are answered one
+                    // for one). Its rate is bounded by the INVITE bucket above.
+                    self.send_stateless(&req, 503, None, reply_to, &[("Retry-After", "5")]);
+                    return;
+                }
+            }
+        }
         let tx = if method == Method::Invite {
             ServerTx::Invite(InviteServerTransaction::new(reply_to.0, reply_to.1))
         } else {
@@ -131,7 +150,6 @@ impl UserAgent {
         };
         self.server_txs.insert(key.clone(), tx);
 
-        let in_dialog = req.to_tag().is_some();
         if in_dialog {
             self.on_in_dialog_request(now, key, req);
             return;
@@ -276,6 +294,7 @@ impl UserAgent {
             local_reinvite: false,
             refer_subscription: false,
             txs: 1,
+            counted_source: Some(source.ip()),
         };
         self.insert_call(call);
         self.dialogs.insert((call_id, local_tag), handle);
@@ -698,7 +717,7 @@ impl UserAgent {
             ServerTx::Invite(t) => t.send_response(now, status, payload.clone()),
             ServerTx::NonInvite(t) => t.send_response(now, status, payload.clone()),
         };
-        tracing::info!(
+        tracing::debug!(
             status,
             method = %req.method_name(),
             call_id = req.call_id().unwrap_or(""),
@@ -726,7 +745,7 @@ impl UserAgent {
         for (n, v) in extra {
             resp.headers.push(n, *v);
         }
-        tracing::info!(status, method = %req.method_name(), call_id = req.call_id().unwrap_or(""), "sip response (stateless)");
+        tracing::debug!(status, method = %req.method_name(), call_id = req.call_id().unwrap_or(""), "sip response (stateless)");
         self.transmits.push_back(Transmit {
             transport: to.0,
             destination: to.1,
