@@ -512,9 +512,9 @@ fn load_flows(config: &Config) -> Result<Arc<FlowRegistry>, ServerError> {
             return;
         };
         while hup.recv().await.is_some() {
-            match on_hup.reload() {
+            match on_hup.reload_requested() {
                 Ok(()) => tracing::info!("SIGHUP: flows reloaded"),
-                // `reload` has logged the diagnostics (once per distinct rejection).
+                // `reload_requested` has logged the (bounded) diagnostics.
                 Err(diags) => tracing::warn!(
                     errors = diags.error_count(),
                     "SIGHUP: flows not reloaded, the running version keeps serving"

@@ -335,8 +335,20 @@ impl FlowRegistry {
     }
 
     /// Reloads from the current set's directories. Valid: swapped in. Invalid: the old set
-    /// keeps serving and the diagnostics are returned (and logged).
+    /// keeps serving and the diagnostics are returned (and logged once per distinct
+    /// rejection, so one save seen by several change events is not repeated).
     pub fn reload(&self) -> Result<(), Diagnostics> {
+        self.reload_logging(false)
+    }
+
+    /// As [`Self::reload`], for an operator's explicit request (SIGHUP): the diagnostics are
+    /// logged even when they are the same as last time, since someone is waiting to read them.
+    /// They stay bounded (see `diag::MAX_QUOTED_CHARS`).
+    pub fn reload_requested(&self) -> Result<(), Diagnostics> {
+        self.reload_logging(true)
+    }
+
+    fn reload_logging(&self, requested: bool) -> Result<(), Diagnostics> {
         let old = self.current();
         match FlowSet::load(old.dir(), old.prompts_dir()) {
             Ok(set) => {
@@ -368,7 +380,12 @@ impl FlowRegistry {
                     .unwrap_or_else(|e| e.into_inner())
                     .replace(digest)
                     == Some(digest);
-                if repeated {
+                if repeated && requested {
+                    tracing::error!(
+                        errors = diags.error_count(),
+                        "call flows still rejected on reload; previous version keeps serving:\n{text}"
+                    );
+                } else if repeated {
                     tracing::debug!(
                         errors = diags.error_count(),
                         "call flows unchanged since the last rejected change; still rejected"
