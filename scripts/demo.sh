@@ -33,7 +33,8 @@ ctrl_port=$(free_port)
 phone_port=$(free_port)
 
 echo "demo: starting frontdoor serve on 127.0.0.1:$sip_port (log: $work/frontdoor.log)"
-"$bin" serve --listen "127.0.0.1:$sip_port" --rtp-ports 31000-31999 --max-calls 100 \
+# Per-message SIP lines are debug level in production; the demo shows the exchange.
+RUST_LOG="info,frontdoor::sip::ua=debug" "$bin" serve --listen "127.0.0.1:$sip_port" --rtp-ports 31000-31999 --max-calls 100 \
     --flows call-flows --prompts audio-prompts --data "$work/data" \
     >"$work/frontdoor.log" 2>&1 &
 server_pid=$!
