@@ -43,7 +43,7 @@ grep -q "listening" "$work/frontdoor.log" || { cat "$work/frontdoor.log"; echo "
 
 # The caller: baresip with a silent microphone (aufile hangs up at the end of its file, so
 # make it longer than the call) and the sndfile module recording what it hears.
-sox -n -r 8000 -c 1 -b 16 "$work/mic.wav" trim 0 60
+sox -n -r 8000 -c 1 -b 16 "$work/mic.wav" trim 0 120
 mkdir -p "$work/phone"
 cat >"$work/phone/config" <<CONF
 poll_method		epoll
@@ -87,8 +87,9 @@ press 2 "a discount"
 press 1 "living on my own" 6
 echo "demo: the resident keys an account number and #"
 for d in 1 2 3 4 5 6 7 8 '#'; do send sndcode "$d"; sleep 0.4; done
-echo "demo: Frontdoor stores the case, reads back its reference and offers the survey"
+echo "demo: Frontdoor stores the case, reads back its reference and asks if there is anything else"
 sleep 20
+press 2 "nothing else" 10
 press 5 "survey: very satisfied" 8
 send hangup ""
 sleep 1
