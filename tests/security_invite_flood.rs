@@ -11,8 +11,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use support::attack::udp_flood;
-use support::demo::{demo_menu_file, repo_root};
-use support::server::{ServerGuard, ServerOptions};
+use support::demo::demo_server_options;
+use support::server::ServerGuard;
 use support::sipp::{Scenario, Sipp};
 
 const MAX_CALLS: u32 = 100;
@@ -23,20 +23,7 @@ const LEGIT_CALLS: u32 = 100;
 fn start_server() -> ServerGuard {
     let yaml = "allowed_sources: [127.0.0.1/32, 127.0.0.3/32]\n\
                 trusted_identity_sources: [127.0.0.1/32]\n";
-    ServerGuard::start(ServerOptions {
-        config_yaml: Some(yaml.to_string()),
-        prompts_dir: Some(repo_root().join("audio-prompts")),
-        args: vec![
-            "--demo-menu".into(),
-            demo_menu_file().display().to_string(),
-            "--max-calls".into(),
-            MAX_CALLS.to_string(),
-        ],
-        rtp_ports: u16::try_from(MAX_CALLS * 2 + 64).unwrap_or(400),
-        ready_within: Duration::from_secs(30),
-        ..ServerOptions::default()
-    })
-    .expect("frontdoor serve starts")
+    ServerGuard::start(demo_server_options(MAX_CALLS, Some(yaml))).expect("frontdoor serve starts")
 }
 
 /// The `i`-th flood INVITE: a new Call-ID and branch each time; even ones offerless, odd

@@ -19,7 +19,7 @@ use support::attack::{
     closed_by_peer, connect_from, cpu_percent, dribble_one_byte, open_connections, open_fds,
     raise_own_nofile,
 };
-use support::demo::{demo_menu_file, repo_root};
+use support::demo::demo_server_options;
 use support::server::{ServerGuard, ServerOptions};
 use support::sip_probe::{
     RawSipUdp, complete_message_len, options_request, status_code, tcp_exchange,
@@ -45,18 +45,8 @@ fn start_server_limited(nofile: Option<u64>) -> ServerGuard {
 /// The demo menu with `yaml` as its config, `max_calls` and an optional descriptor limit.
 fn start_server_with(yaml: &str, max_calls: u32, nofile: Option<u64>) -> ServerGuard {
     ServerGuard::start(ServerOptions {
-        config_yaml: Some(yaml.to_string()),
-        prompts_dir: Some(repo_root().join("audio-prompts")),
-        args: vec![
-            "--demo-menu".into(),
-            demo_menu_file().display().to_string(),
-            "--max-calls".into(),
-            max_calls.to_string(),
-        ],
-        rtp_ports: u16::try_from(max_calls * 2 + 64).unwrap_or(200),
-        ready_within: Duration::from_secs(30),
         nofile,
-        ..ServerOptions::default()
+        ..demo_server_options(max_calls, Some(yaml))
     })
     .expect("frontdoor serve starts")
 }

@@ -20,10 +20,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use support::audio::{best_match, read_wav_8k, voiced_duration};
-use support::demo::{demo_menu_file, repo_root};
+use support::demo::{demo_server_options, repo_root};
 use support::g711::Law;
 use support::rtp::RtpPacket;
-use support::server::{ServerGuard, ServerOptions};
+use support::server::ServerGuard;
 use support::sip_probe::{RawSipUdp, header, status_code};
 
 /// Least NCC at which the closing prompt counts as heard (a prompt really played through
@@ -309,21 +309,9 @@ fn run_crowd(
 /// call is still up at the drain deadline) and `shutdown` settings. Every call comes from one
 /// address, so that address may hold them all (the default share of `max_calls` is 80 %).
 fn start_server(max_calls: usize, shutdown_yaml: &str) -> ServerGuard {
-    let options = ServerOptions {
-        config_yaml: Some(format!(
-            "{shutdown_yaml}sip_limits:\n  max_calls_per_source_percent: 100\n"
-        )),
-        prompts_dir: Some(repo_root().join("audio-prompts")),
-        args: vec![
-            "--demo-menu".into(),
-            demo_menu_file().display().to_string(),
-            "--max-calls".into(),
-            max_calls.to_string(),
-        ],
-        rtp_ports: u16::try_from(max_calls * 2 + 64).unwrap_or(1000),
-        ready_within: Duration::from_secs(30),
-        ..ServerOptions::default()
-    };
+    let yaml = format!("{shutdown_yaml}sip_limits:\n  max_calls_per_source_percent: 100\n");
+    let max_calls = u32::try_from(max_calls).unwrap_or(u32::MAX);
+    let options = demo_server_options(max_calls, Some(&yaml));
     ServerGuard::start(options).expect("server starts")
 }
 

@@ -29,7 +29,8 @@ use super::rows::{CallRow, CaseRow, Columns, OutboxRow, from_millis, to_millis};
 use super::sqlite::strip_transcripts;
 use super::store::{
     CaseUpdate, ExportFilter, LegacyCase, NewOutboxRow, PurgeReport, REFERENCE_ATTEMPTS,
-    RecordsExport, RetentionReport, apply_update, build_case, outbox_rows, update_from_new_case,
+    RecordsExport, RetentionReport, apply_update, build_case, erasure_rows, outbox_rows,
+    update_from_new_case,
 };
 
 /// Connections in the pool: enough concurrent transactions for the server to share WAL flushes
@@ -342,19 +343,7 @@ impl PostgresBackend {
                     )
                     .await?;
                     report.cases_deleted += 1;
-                    let targets: Vec<SinkRegistration> = sinks
-                        .iter()
-                        .filter(|s| had.contains(&s.name))
-                        .cloned()
-                        .collect();
-                    let rows = outbox_rows(
-                        EventKind::CaseErased,
-                        None,
-                        &reference,
-                        version + 1,
-                        &targets,
-                        now,
-                    )?;
+                    let rows = erasure_rows(&reference, version + 1, &sinks, &had, now)?;
                     report.erasures_queued += rows.len() as u64;
                     insert_outbox(tx, &rows, now).await?;
                 }

@@ -504,6 +504,30 @@ pub(crate) struct NewOutboxRow {
     pub created_at: i64,
 }
 
+/// The erasure event rows for a purged case: one for each sink that had received the case
+/// (`had`, sink names) and supports erasure, so the CRM deletes its copy too.
+pub(crate) fn erasure_rows(
+    reference: &str,
+    sequence: i64,
+    sinks: &[SinkRegistration],
+    had: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<NewOutboxRow>, CrmError> {
+    let targets: Vec<SinkRegistration> = sinks
+        .iter()
+        .filter(|s| had.contains(&s.name))
+        .cloned()
+        .collect();
+    outbox_rows(
+        EventKind::CaseErased,
+        None,
+        reference,
+        sequence,
+        &targets,
+        now,
+    )
+}
+
 /// The outbox rows for a case event, one per registered sink (erasures only for sinks that
 /// support them and are listed in `only`).
 pub(crate) fn outbox_rows(

@@ -40,6 +40,11 @@ static CONNECTION_REFUSED: LogLimit = LogLimit::standard();
 static CONNECTION_CLOSED: LogLimit = LogLimit::standard();
 
 /// First pause after a failed accept; doubles per failure up to [`ACCEPT_BACKOFF_MAX`].
+/// Kernel send buffer of each SIP TCP connection (Linux doubles it for its bookkeeping). Fixed
+/// rather than autotuned: autotuning let a peer that never reads park megabytes of responses in
+/// the kernel, per connection, before the bounded queue of `send_queue` messages ever filled.
+/// SIP responses are small; a larger message still goes out as the peer reads.
+const SEND_BUFFER: usize = 32 * 1024;
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Fewest connections TCP is given even when the descriptor limit leaves less.
@@ -203,6 +208,9 @@ impl TcpTransport {
             crate::warn_limited!(CONNECTION_REFUSED, %peer, reason, "tcp connection refused");
             reset(stream);
             return;
+        }
+        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
+            tracing::debug!(%peer, error = %e, "tcp send buffer not fixed");
         }
         let conn = self.next_conn;
         self.next_conn += 1;

@@ -52,25 +52,30 @@ pub fn start_demo_server_configured(
     binary: Option<&Path>,
     config_yaml: Option<&str>,
 ) -> Result<ServerGuard, HarnessError> {
-    let mut args = vec![
-        "--demo-menu".to_string(),
-        demo_menu_file().display().to_string(),
-        "--max-calls".to_string(),
-        max_calls.to_string(),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let options = ServerOptions {
+    let mut options = demo_server_options(max_calls, config_yaml);
+    options.args.extend(extra.iter().map(|a| a.to_string()));
+    match binary {
+        Some(binary) => ServerGuard::start_binary(binary, options),
+        None => ServerGuard::start(options),
+    }
+}
+
+/// How to start `frontdoor serve` on the demo menu with room for `max_calls` calls (an RTP range
+/// to fit) and an optional `frontdoor.yaml`; callers may add arguments or a descriptor limit.
+pub fn demo_server_options(max_calls: u32, config_yaml: Option<&str>) -> ServerOptions {
+    ServerOptions {
         config_yaml: config_yaml.map(str::to_string),
         prompts_dir: Some(repo_root().join("audio-prompts")),
-        args,
+        args: vec![
+            "--demo-menu".to_string(),
+            demo_menu_file().display().to_string(),
+            "--max-calls".to_string(),
+            max_calls.to_string(),
+        ],
         rtp_ports: u16::try_from(max_calls.saturating_mul(2).saturating_add(64))
             .unwrap_or(u16::MAX - 1),
         ready_within: Duration::from_secs(30),
         ..ServerOptions::default()
-    };
-    match binary {
-        Some(binary) => ServerGuard::start_binary(binary, options),
-        None => ServerGuard::start(options),
     }
 }
 
