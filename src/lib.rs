@@ -27,6 +27,7 @@ pub mod call;
 pub mod config;
 pub mod crm;
 pub mod drain;
+pub mod entropy;
 pub mod eval;
 pub mod flow;
 pub mod handoff;
