@@ -15,6 +15,9 @@ cargo run --quiet --bin frontdoor -- prompts
 # The server binary the integration tests start is built by cargo as part of `cargo test`.
 # One test process at a time per binary keeps real-peer tests from fighting over the 2 cores.
 export RUST_BACKTRACE=1
+# A whole-suite run builds every test binary once: incremental caches would only double the
+# target directory (they filled a CI disk), and buy nothing on a clean clone.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # RUST_TEST_THREADS rather than `-- --test-threads`: benches run once as smoke tests here and
 # criterion does not take libtest's flags.
 export RUST_TEST_THREADS="${FRONTDOOR_TEST_THREADS:-2}"

@@ -30,6 +30,7 @@ pub mod drain;
 pub mod entropy;
 pub mod eval;
 pub mod flow;
+pub mod handler;
 pub mod handoff;
 pub mod log_limit;
 pub mod media;

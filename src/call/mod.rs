@@ -7,7 +7,6 @@
 //! RTP details (that is `media`), flow semantics (that is `flow`, behind `CallHandler`).
 
 pub mod demo;
-pub mod handler;
 pub mod media_address;
 pub mod ports;
 pub mod runtime;
@@ -15,7 +14,10 @@ pub mod shutdown;
 pub mod speech;
 pub mod transfer;
 
-pub use handler::{
+// The handler seam lives in a leaf module that `call` and `flow` both import; re-exported here
+// so `call::handler` paths keep working.
+pub use crate::handler;
+pub use crate::handler::{
     CallAction, CallEvent, CallHandler, CallInfo, HandlerReport, HangupCause, ListenSpec, OpenCase,
     PlayItem,
 };

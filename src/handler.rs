@@ -1,5 +1,8 @@
 //! The seam between the call runtime and whatever decides what a call does.
 //!
+//! A leaf module: `call` (which feeds it) and `flow` (which implements it) both import it, and it
+//! imports neither, so neither reaches into the other.
+//!
 //! The runtime turns signalling and media into [`CallEvent`]s; a [`CallHandler`] answers each
 //! with [`CallAction`]s. The handler is sans-IO: it never sleeps, reads a socket or touches a
 //! file, so the flow interpreter can be driven the same way by a live call, the simulator and
