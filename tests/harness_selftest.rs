@@ -404,6 +404,8 @@ fn load_analysis_measures_a_sipp_answerer() {
         target_pid: uas.pid(),
         target_rtp: (uas_media, uas_top),
         sipp_media_port: Some(uac_media),
+        service: None,
+        caller_audio: support::load::CallerAudio::Warble,
     })
     .expect("load run");
     eprintln!("{report}");

@@ -4,13 +4,28 @@
 //! INVITE→200 p50/p99 and the p50/p99 deviation of its RTP send times from the 20 ms
 //! schedule, computed on the packets Frontdoor sent (source ports in its RTP range, captured
 //! on loopback). Asserts only that no call failed; timings are printed.
-//! `scripts/load.sh N [SECONDS] [RUNS]` runs it against a release build with N calls, RUNS
-//! times against one server, and prints a summary table with medians.
+//! `scripts/load.sh N [SECONDS] [RUNS] [FLOW]` runs it against a release build with N calls,
+//! RUNS times against one server, and prints a summary table with medians.
+//!
+//! `FRONTDOOR_LOAD_FLOW` picks what the calls meet: `demo` (default) is the DTMF demo menu with
+//! callers streaming a warble; `council` is `call-flows/council.yaml`, the real job, with speech
+//! listening on every call and callers streaming silence (voice-activity detection on every
+//! frame, no-input timers and reprompts; no recognitions).
 
 mod support;
 
+use std::path::Path;
+use std::time::Duration;
+
 use support::demo::start_demo_server_configured;
-use support::load::{LoadSpec, run_load, server_warnings, sipp_media_block, summary_table};
+use support::load::{
+    CallerAudio, LoadSpec, run_load, server_warnings, sipp_media_block, summary_table,
+};
+use support::demo::repo_root;
+use support::server::{ServerGuard, ServerOptions};
+
+/// The council's number in `call-flows/routes.yaml`.
+const COUNCIL_NUMBER: &str = "01632960000";
 
 /// Per-source limits for one source placing every call: no rate limits, the whole call cap.
 const LOAD_SOURCE_LIMITS: &str = "sip_limits:\n  requests_per_second: 0\n  invites_per_second: 0\n  \
@@ -31,13 +46,21 @@ fn concurrent_calls_with_rtp_both_ways() {
     let runs = env_u32("FRONTDOOR_LOAD_RUNS", 1).max(1);
     // The binary may be a release build from load.sh.
     let binary = std::env::var_os("FRONTDOOR_LOAD_BINARY").map(std::path::PathBuf::from);
-    // The demo menu plays prompts on every call (welcome, menu, repeats) for its 20 s.
+    let council = match std::env::var("FRONTDOOR_LOAD_FLOW").as_deref() {
+        Ok("council") => true,
+        Ok("demo") | Err(_) => false,
+        Ok(other) => panic!("FRONTDOOR_LOAD_FLOW={other}: expected demo or council"),
+    };
     // All calls come from one address (sipp on 127.0.0.1) at up to 1,000 new calls a second,
     // far past what the per-source defaults allow a PBX trunk: the load sizes its own limits,
     // as docs/security.md says an operator would for such a source.
-    let server =
+    let server = if council {
+        start_council_server(calls + 10, binary.as_deref())
+    } else {
+        // The demo menu plays prompts on every call (welcome, menu, repeats) for its 20 s.
         start_demo_server_configured(&[], calls + 10, binary.as_deref(), Some(LOAD_SOURCE_LIMITS))
-            .expect("frontdoor serve starts");
+            .expect("frontdoor serve starts")
+    };
     let sipp_media = sipp_media_block(calls).expect("sipp media ports");
     // Repeated runs against one server: medians, and RSS growth across runs shows in the table.
     let mut reports = Vec::new();
@@ -50,9 +73,16 @@ fn concurrent_calls_with_rtp_both_ways() {
             target_pid: server.pid(),
             target_rtp: server.rtp_range(),
             sipp_media_port: Some(sipp_media),
+            service: council.then(|| COUNCIL_NUMBER.to_string()),
+            caller_audio: if council {
+                CallerAudio::Silence
+            } else {
+                CallerAudio::Warble
+            },
         })
         .expect("load run completes");
-        println!("load run {run}: {calls} calls x {seconds} s\n{report}");
+        let flow = if council { "council.yaml, silent callers" } else { "demo menu" };
+        println!("load run {run} ({flow}): {calls} calls x {seconds} s\n{report}");
         assert_eq!(
             report.failed,
             0,
@@ -65,4 +95,24 @@ fn concurrent_calls_with_rtp_both_ways() {
     }
     println!("{}", summary_table(calls, seconds, &reports));
     println!("server warnings:\n{}", server_warnings(&server.log(), 20));
+}
+
+/// `frontdoor serve` on the repository's council flows and prompts, listening with the installed
+/// speech model, with room for `max_calls` calls.
+fn start_council_server(max_calls: u32, binary: Option<&Path>) -> ServerGuard {
+    let options = ServerOptions {
+        config_yaml: Some(LOAD_SOURCE_LIMITS.to_string()),
+        flows_dir: Some(repo_root().join("call-flows")),
+        prompts_dir: Some(repo_root().join("audio-prompts")),
+        args: vec!["--max-calls".to_string(), max_calls.to_string()],
+        rtp_ports: u16::try_from(max_calls.saturating_mul(2).saturating_add(64))
+            .unwrap_or(u16::MAX - 1),
+        ready_within: Duration::from_secs(60),
+        ..ServerOptions::default()
+    };
+    match binary {
+        Some(binary) => ServerGuard::start_binary(binary, options),
+        None => ServerGuard::start(options),
+    }
+    .expect("frontdoor serve starts with the council flow")
 }

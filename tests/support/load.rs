@@ -16,7 +16,7 @@ use super::capture::Capture;
 use super::g711::Law;
 use super::rtp::{Deviation, RtpStream, SAMPLES_PER_PACKET, percentile, streams};
 use super::sipp::{Scenario, Sipp};
-use super::speech::{sine, write_g711_raw};
+use super::speech::{silence, sine, write_g711_raw};
 use super::tempdir::TempDir;
 
 /// What to run.
@@ -36,6 +36,20 @@ pub struct LoadSpec {
     pub target_rtp: (u16, u16),
     /// sipp's own media port (reserve `4 * calls + 8` ports from it: rtp_stream walks up).
     pub sipp_media_port: Option<u16>,
+    /// The number dialled (sipp's `[service]`); `None` keeps sipp's default.
+    pub service: Option<String>,
+    /// What every caller sends.
+    pub caller_audio: CallerAudio,
+}
+
+/// The audio each load caller streams, looped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerAudio {
+    /// A 2 s two-tone warble: media both ways on the DTMF demo menu.
+    Warble,
+    /// Digital silence: a caller who says nothing, so a listening flow runs its voice-activity
+    /// detection on every frame and its no-input timers, without recognitions.
+    Silence,
 }
 
 /// The figures a load run prints.
@@ -148,9 +162,15 @@ fn clock_ticks_per_second() -> f64 {
 /// Runs the load and gathers the report. `scenario` is normally `uac_load.xml`.
 pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
     let dir = TempDir::new("load")?;
-    // The caller's audio: a 2 s warble, looped by rtp_stream.
-    let mut audio = sine(440.0, 1000, 6000.0);
-    audio.extend(sine(620.0, 1000, 6000.0));
+    // The caller's audio, looped by rtp_stream.
+    let audio = match spec.caller_audio {
+        CallerAudio::Warble => {
+            let mut audio = sine(440.0, 1000, 6000.0);
+            audio.extend(sine(620.0, 1000, 6000.0));
+            audio
+        }
+        CallerAudio::Silence => silence(2000),
+    };
     write_g711_raw(&dir.join("caller.ul"), &audio, Law::MuLaw)?;
 
     let (low, high) = spec.target_rtp;
@@ -173,6 +193,9 @@ pub fn run_load(spec: &LoadSpec) -> Result<LoadReport, HarnessError> {
         .timeout(ramp + hold + Duration::from_secs(60));
     if let Some(port) = spec.sipp_media_port {
         sipp = sipp.media_port(port);
+    }
+    if let Some(service) = &spec.service {
+        sipp = sipp.service(service);
     }
     let run = sipp.spawn()?;
 
