@@ -1,5 +1,6 @@
 //! Media for one call: RTP/RTCP (RFC 3550), jitter buffer, G.711, DTMF (RFC 4733 and in-band),
-//! voice activity detection, the echo guard for barge-in and the prompt player.
+//! voice activity detection, the echo guard for barge-in, the prompt player, and sample-rate
+//! conversion (whole clips, and the streaming 8 → 16 kHz upsampler endpointing uses).
 //!
 //! Sans-IO: every type here is fed packets, samples and `now`, and returns packets to send and
 //! events. Must not touch: sockets, signalling, flows. Nothing in it blocks or allocates per packet
@@ -13,6 +14,7 @@ pub mod g711;
 pub mod jitter;
 pub mod pacer;
 pub mod player;
+pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod session;

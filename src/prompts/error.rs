@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::tts::TtsError;
+use crate::media::MediaError;
 
 /// Why prompt audio could not be loaded, decoded, resampled or rendered.
 #[derive(Debug, thiserror::Error)]
@@ -52,16 +53,10 @@ pub enum PromptError {
         /// Every missing name, with its language when it is not the default (`pl/welcome`).
         names: Vec<String>,
     },
-    /// Resampling failed (an invalid rate, or an internal resampler error).
-    #[error("resampling {from} Hz to {to} Hz failed: {reason}")]
-    Resample {
-        /// Source rate.
-        from: u32,
-        /// Target rate.
-        to: u32,
-        /// What the resampler said.
-        reason: String,
-    },
+    /// Resampling failed (an invalid rate, or an internal resampler error): always
+    /// [`MediaError::Resample`], whose message names both rates.
+    #[error(transparent)]
+    Resample(#[from] MediaError),
     /// A prompt name that cannot be a file name (path separators, empty, hidden).
     #[error("invalid prompt name `{name}`: {reason}")]
     InvalidName {

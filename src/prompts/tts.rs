@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::decode::decode_streamed_wav;
-use super::resample::{TELEPHONY_RATE, resample, to_i16};
+use crate::media::resample::{TELEPHONY_RATE, resample, to_i16};
 
 /// Longest text accepted in one synthesis request. Read-backs and prompts are a sentence or
 /// two; anything longer is a bug upstream and would hold a worker for seconds.
