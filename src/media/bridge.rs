@@ -17,7 +17,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::session::{AudioSource, MediaEvent};
+use super::session::MediaEvent;
+use super::source::AudioSource;
 
 /// Samples in one 20 ms frame at 8 kHz.
 const FRAME_SAMPLES: usize = 160;

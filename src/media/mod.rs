@@ -18,9 +18,11 @@ pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod session;
+pub mod source;
 pub mod stats;
 pub mod vad;
 
 pub use error::MediaError;
 pub use g711::Codec;
-pub use session::{AudioSource, MediaConfig, MediaEvent, MediaSession, MediaStats, MediaTransmit};
+pub use session::{MediaConfig, MediaEvent, MediaSession, MediaStats, MediaTransmit};
+pub use source::AudioSource;

@@ -44,6 +44,7 @@ use super::jitter::{FRAME_SAMPLES, JitterBuffer, JitterConfig, Playout};
 use super::pacer::SendSchedule;
 use super::rtcp::{self, ReportBlock, SenderInfo};
 use super::rtp::{RTP_HEADER_LEN, RtpHeader, RtpPacket, looks_like_rtcp};
+use super::source::AudioSource;
 use super::stats::{ReceiveStatistics, SequenceVerdict};
 
 const CLOCK_RATE: u32 = 8000;
@@ -106,13 +107,6 @@ impl MediaConfig {
             _ => 1,
         }
     }
-}
-
-/// What we send: one 20 ms frame at a time.
-pub trait AudioSource {
-    /// Fill one 20 ms frame (160 samples at 8 kHz) of linear PCM; return false when there is
-    /// nothing to play (silence is then sent).
-    fn next_frame(&mut self, out: &mut [i16; 160]) -> bool;
 }
 
 /// What the session reports to the call.

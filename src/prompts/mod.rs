@@ -19,7 +19,7 @@ pub mod render;
 pub mod stretch;
 pub mod tts;
 
-pub use error::PromptError;
+pub use error::{PromptError, TtsError};
 pub use library::{DEFAULT_LANGUAGE, PromptLibrary};
 pub use render::{RenderReport, render_prompt_set};
-pub use tts::{CachingSynthesizer, EspeakSynthesizer, SpeechRate, Synthesizer, TtsError, Voice};
+pub use tts::{CachingSynthesizer, EspeakSynthesizer, SpeechRate, Synthesizer, Voice};
