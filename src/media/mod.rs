@@ -3,8 +3,10 @@
 //! conversion (whole clips, and the streaming 8 → 16 kHz upsampler endpointing uses).
 //!
 //! Sans-IO: every type here is fed packets, samples and `now`, and returns packets to send and
-//! events. Must not touch: sockets, signalling, flows. Nothing in it blocks or allocates per packet
-//! on the hot path where it can be avoided.
+//! events. Random numbers come from a `crate::entropy::Entropy` handed in and wall-clock time is
+//! an input too, so a seeded session is replayable packet for packet. Must not touch: sockets,
+//! signalling, flows, the OS clock or random generator. Nothing in it blocks or allocates per
+//! packet on the hot path where it can be avoided.
 
 pub mod bridge;
 pub mod dtmf;
