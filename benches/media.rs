@@ -6,9 +6,10 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use frontdoor::entropy::Entropy;
 use frontdoor::media::dtmf::InbandDtmfDetector;
 use frontdoor::media::jitter::{JitterBuffer, JitterConfig};
 use frontdoor::media::rtp::{RtpHeader, RtpPacket};
@@ -95,7 +96,9 @@ fn session(c: &mut Criterion) {
     let t0 = Instant::now();
     let mut s = MediaSession::new(
         MediaConfig::new(Codec::Pcmu, SocketAddr::from(([127, 0, 0, 1], 40_000))),
+        Entropy::seeded(1),
         t0,
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     );
     let mut k: u32 = 0;
     c.bench_function("session send tick (silence packet)", |b| {

@@ -6,8 +6,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use frontdoor::entropy::Entropy;
 use frontdoor::media::dtmf::{
     DtmfToneGenerator, DtmfToneSource, InbandDtmfDetector, TelephoneEvent,
 };
@@ -21,6 +22,13 @@ const MS: Duration = Duration::from_millis(1);
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A session seeded with `seed` (each session in a test its own, so their SSRCs differ), its
+/// NTP time anchored at a fixed wall-clock time.
+fn session(config: MediaConfig, seed: u64, t0: Instant) -> MediaSession {
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    MediaSession::new(config, Entropy::seeded(seed), t0, wall)
 }
 
 fn rtp(seq: u16, ts: u32, ssrc: u32, pt: u8, marker: bool, payload: &[u8]) -> Vec<u8> {
@@ -76,7 +84,7 @@ fn digits(events: &[MediaEvent]) -> String {
 #[test]
 fn ten_minutes_of_sending_do_not_drift() {
     let t0 = Instant::now();
-    let mut s = MediaSession::new(MediaConfig::new(Codec::Pcmu, addr(40_000)), t0);
+    let mut s = session(MediaConfig::new(Codec::Pcmu, addr(40_000)), 1, t0);
     let mut rng = SmallRng::seed_from_u64(7);
     let mut sent = Vec::new();
     let end = t0 + Duration::from_secs(600);
@@ -245,7 +253,7 @@ fn telephone_event_packets(ssrc: u32, seq: &mut u16, ts: u32, event: u8) -> Vec<
 #[test]
 fn rfc4733_end_retransmissions_count_once() {
     let t0 = Instant::now();
-    let mut s = MediaSession::new(MediaConfig::new(Codec::Pcma, addr(40_000)), t0);
+    let mut s = session(MediaConfig::new(Codec::Pcma, addr(40_000)), 2, t0);
     let mut seq = 1000u16;
     let mut got = Vec::new();
     for (k, ev) in [1u8, 1, 2, 11, 10].into_iter().enumerate() {
@@ -269,8 +277,8 @@ fn rfc4733_end_retransmissions_count_once() {
 #[test]
 fn rfc4733_send_then_receive_through_two_sessions() {
     let t0 = Instant::now();
-    let mut caller = MediaSession::new(MediaConfig::new(Codec::Pcmu, addr(40_000)), t0);
-    let mut callee = MediaSession::new(MediaConfig::new(Codec::Pcmu, addr(50_000)), t0);
+    let mut caller = session(MediaConfig::new(Codec::Pcmu, addr(40_000)), 3, t0);
+    let mut callee = session(MediaConfig::new(Codec::Pcmu, addr(50_000)), 4, t0);
     for d in "90*#".chars() {
         caller.send_dtmf(d, 100 * MS);
     }
@@ -323,20 +331,22 @@ fn inband_config(port: u16) -> MediaConfig {
 fn inband_caller_sequence_detected_exactly_once_each() {
     let t0 = Instant::now();
     for codec in [Codec::Pcmu, Codec::Pcma] {
-        let mut caller = MediaSession::new(
+        let mut caller = session(
             MediaConfig {
                 codec,
                 payload_type: codec.static_payload_type(),
                 ..inband_config(40_000)
             },
+            5,
             t0,
         );
-        let mut callee = MediaSession::new(
+        let mut callee = session(
             MediaConfig {
                 codec,
                 payload_type: codec.static_payload_type(),
                 ..inband_config(50_000)
             },
+            6,
             t0,
         );
         caller.set_source(Some(Box::new(DtmfToneSource::new(
@@ -349,8 +359,8 @@ fn inband_caller_sequence_detected_exactly_once_each() {
         assert_eq!(digits(&heard), "1234#", "{codec:?}");
     }
     // send_dtmf without telephone-event plays tones in band.
-    let mut caller = MediaSession::new(inband_config(40_000), t0);
-    let mut callee = MediaSession::new(inband_config(50_000), t0);
+    let mut caller = session(inband_config(40_000), 7, t0);
+    let mut callee = session(inband_config(50_000), 8, t0);
     caller.send_dtmf('7', 100 * MS);
     caller.send_dtmf('7', 100 * MS);
     assert_eq!(
@@ -539,7 +549,7 @@ fn espeak_speech_produces_no_digits() {
 #[test]
 fn symmetric_rtp_latches_to_the_real_source() {
     let t0 = Instant::now();
-    let mut s = MediaSession::new(MediaConfig::new(Codec::Pcmu, addr(40_000)), t0);
+    let mut s = session(MediaConfig::new(Codec::Pcmu, addr(40_000)), 9, t0);
     let mut sent = Vec::new();
     drain(&mut s, t0, &mut sent);
     assert_eq!(
@@ -595,7 +605,7 @@ fn media_timeout_fires_once_and_hold_suppresses_it() {
     let t0 = Instant::now();
     let mut config = MediaConfig::new(Codec::Pcmu, addr(40_000));
     config.media_timeout = Duration::from_secs(30);
-    let mut s = MediaSession::new(config, t0);
+    let mut s = session(config, 10, t0);
     let audio = [0xFFu8; 160];
     s.handle_rtp(t0, addr(50_000), &rtp(1, 0, 77, 0, true, &audio));
     let mut all = Vec::new();
@@ -618,7 +628,7 @@ fn media_timeout_fires_once_and_hold_suppresses_it() {
     assert_eq!(timeouts, 1);
 
     // On hold: no timeout however long, and nothing but RTCP is sent.
-    let mut s = MediaSession::new(config, t0);
+    let mut s = session(config, 11, t0);
     s.set_on_hold(true);
     let mut now = t0;
     sink.clear();
@@ -672,7 +682,7 @@ impl AudioSource for Ramp {
 #[test]
 fn prompt_marks_talkspurt_and_reports_finish() {
     let t0 = Instant::now();
-    let mut s = MediaSession::new(MediaConfig::new(Codec::Pcmu, addr(40_000)), t0);
+    let mut s = session(MediaConfig::new(Codec::Pcmu, addr(40_000)), 12, t0);
     let mut sent = Vec::new();
     let mut now = t0;
     let mut finished = 0;
@@ -718,8 +728,8 @@ fn prompt_marks_talkspurt_and_reports_finish() {
 #[test]
 fn rtcp_round_trip_gives_rtt_and_loss() {
     let t0 = Instant::now();
-    let mut a = MediaSession::new(MediaConfig::new(Codec::Pcmu, addr(40_000)), t0);
-    let mut b = MediaSession::new(MediaConfig::new(Codec::Pcmu, addr(50_000)), t0);
+    let mut a = session(MediaConfig::new(Codec::Pcmu, addr(40_000)), 13, t0);
+    let mut b = session(MediaConfig::new(Codec::Pcmu, addr(50_000)), 14, t0);
     let mut now = t0;
     let mut sent = Vec::new();
     let mut n = 0u32;

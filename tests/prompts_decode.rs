@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use frontdoor::media::resample::{TELEPHONY_RATE, resample};
 use frontdoor::prompts::decode::decode_file;
-use frontdoor::prompts::resample::{TELEPHONY_RATE, resample};
 use frontdoor::prompts::{PromptError, PromptLibrary};
 
 const SECONDS: f64 = 3.0;

@@ -7,8 +7,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use frontdoor::media::resample::FRAME_8K;
 use frontdoor::media::vad::{EndpointConfig, Endpointer, VadEvent};
-use frontdoor::prompts::resample::FRAME_8K;
 use support::g711::Law;
 use support::speech::{Voice, synthesize};
 use support::tempdir::TempDir;

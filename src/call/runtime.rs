@@ -497,7 +497,12 @@ impl CallTask {
             started,
             ticket,
         } = answered;
-        let mut media = MediaSession::new(media_config(&negotiated, context.media_timeout), now);
+        let mut media = MediaSession::new(
+            media_config(&negotiated, context.media_timeout),
+            crate::entropy::Entropy::from_os(),
+            now,
+            SystemTime::now(),
+        );
         media.set_on_hold(negotiated.remote_hold);
         if context.media_policy.accept_from == MediaSource::SdpOrSignallingIp {
             media.accept_signalling_ip(info.source.ip());

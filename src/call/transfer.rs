@@ -322,7 +322,12 @@ impl AdvisorLeg {
             // The advisor's audio is heard by the caller through the bridge: the full depth.
             jitter: crate::media::jitter::JitterConfig::default(),
         };
-        let mut media = MediaSession::new(config, now);
+        let mut media = MediaSession::new(
+            config,
+            crate::entropy::Entropy::from_os(),
+            now,
+            std::time::SystemTime::now(),
+        );
         let (bridge, to_caller, to_advisor) = Bridge::new(DEFAULT_PRIME_FRAMES, DEFAULT_MAX_FRAMES);
         media.set_source(Some(Box::new(to_advisor)));
         self.media = Some(media);

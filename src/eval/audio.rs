@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use super::EvalError;
+use crate::media::resample::{TELEPHONY_RATE, resample, to_i16};
 use crate::prompts::decode::decode_file;
-use crate::prompts::resample::{TELEPHONY_RATE, resample, to_i16};
 
 /// Samples in one 20 ms frame at 8 kHz (the RTP packetisation, RFC 3551 §4.5.14 ptime 20).
 pub const FRAME: usize = 160;

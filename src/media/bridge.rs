@@ -17,7 +17,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::session::{AudioSource, MediaEvent};
+use super::session::MediaEvent;
+use super::source::AudioSource;
 
 /// Samples in one 20 ms frame at 8 kHz.
 const FRAME_SAMPLES: usize = 160;
@@ -231,11 +232,12 @@ impl AudioSource for BridgedAudio {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entropy::Entropy;
     use crate::media::Codec;
     use crate::media::rtp::RtpHeader;
     use crate::media::session::{MediaConfig, MediaSession};
     use std::net::SocketAddr;
-    use std::time::Instant;
+    use std::time::{Instant, SystemTime};
 
     fn frame(value: i16) -> [i16; FRAME_SAMPLES] {
         [value; FRAME_SAMPLES]
@@ -346,8 +348,19 @@ mod tests {
         let t0 = Instant::now();
         let caller_addr: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let advisor_addr: SocketAddr = "127.0.0.1:40002".parse().unwrap();
-        let mut caller = MediaSession::new(MediaConfig::new(Codec::Pcmu, caller_addr), t0);
-        let mut advisor = MediaSession::new(MediaConfig::new(Codec::Pcma, advisor_addr), t0);
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut caller = MediaSession::new(
+            MediaConfig::new(Codec::Pcmu, caller_addr),
+            Entropy::seeded(1),
+            t0,
+            wall,
+        );
+        let mut advisor = MediaSession::new(
+            MediaConfig::new(Codec::Pcma, advisor_addr),
+            Entropy::seeded(2),
+            t0,
+            wall,
+        );
         let (mut bridge, to_caller, to_advisor) =
             Bridge::new(DEFAULT_PRIME_FRAMES, DEFAULT_MAX_FRAMES);
         caller.set_source(Some(Box::new(to_caller)));

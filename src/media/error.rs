@@ -1,4 +1,5 @@
-//! The one error type of the media module: malformed RTP/RTCP and invalid parameters.
+//! The one error type of the media module: malformed RTP/RTCP, invalid parameters and failed
+//! resampling.
 //!
 //! Owns only error definitions. Media errors never reach SIP directly: a bad packet is counted
 //! and dropped, it does not fail the call.
@@ -39,4 +40,14 @@ pub enum MediaError {
     /// A telephone-event payload shorter than 4 bytes (RFC 4733 §2.3).
     #[error("telephone-event payload too short")]
     ShortTelephoneEvent,
+    /// Resampling failed (an invalid rate, or an internal resampler error).
+    #[error("resampling {from} Hz to {to} Hz failed: {reason}")]
+    Resample {
+        /// Source rate.
+        from: u32,
+        /// Target rate.
+        to: u32,
+        /// What the resampler said.
+        reason: String,
+    },
 }

@@ -13,6 +13,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::entropy::Entropy;
+
 /// Most overdue packets sent in a burst; beyond this the older ones are skipped.
 pub const MAX_CATCH_UP: u64 = 5;
 
@@ -41,17 +43,14 @@ pub struct SendSchedule {
 }
 
 impl SendSchedule {
-    /// A schedule starting now, with random SSRC, initial sequence number and timestamp
-    /// (RFC 3550 §5.1: "the initial value ... SHOULD be random").
-    pub fn new(now: Instant, ptime: Duration, clock_rate: u32) -> Self {
-        Self::with_initial(
-            now,
-            ptime,
-            clock_rate,
-            rand::random(),
-            rand::random(),
-            rand::random(),
-        )
+    /// A schedule starting now, with SSRC, initial sequence number and timestamp drawn from
+    /// `entropy`, in that order (RFC 3550 §5.1: "the initial value ... SHOULD be random"; §8:
+    /// the SSRC is chosen randomly).
+    pub fn new(now: Instant, ptime: Duration, clock_rate: u32, entropy: &mut Entropy) -> Self {
+        let ssrc = entropy.u32();
+        let sequence = entropy.u16();
+        let timestamp = entropy.u32();
+        Self::with_initial(now, ptime, clock_rate, ssrc, sequence, timestamp)
     }
 
     /// A schedule with given initial numbers (tests, and re-anchoring).
@@ -197,12 +196,17 @@ mod tests {
     }
 
     #[test]
-    fn random_initial_values_differ() {
+    fn initial_values_come_from_the_entropy_source() {
         let t0 = Instant::now();
-        let a = SendSchedule::new(t0, P, 8000);
-        let b = SendSchedule::new(t0, P, 8000);
+        let mut entropy = Entropy::seeded(3);
+        let a = SendSchedule::new(t0, P, 8000, &mut entropy);
+        let b = SendSchedule::new(t0, P, 8000, &mut entropy);
         assert_ne!(a.ssrc(), b.ssrc());
         assert_eq!(a.samples_per_packet(), 160);
+        // The same seed gives the same numbers.
+        let again = SendSchedule::new(t0, P, 8000, &mut Entropy::seeded(3));
+        assert_eq!(again.ssrc(), a.ssrc());
+        assert_eq!(again.timestamp_at(t0), a.timestamp_at(t0));
     }
 
     #[test]

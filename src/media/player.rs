@@ -14,7 +14,7 @@ use std::time::Duration;
 pub const FRAME_SAMPLES: usize = 160;
 
 // One trait for everything that feeds the RTP sender: the session defines it.
-pub use super::session::AudioSource;
+pub use super::source::AudioSource;
 
 /// One queued item.
 #[derive(Debug, Clone)]

@@ -33,9 +33,6 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
-use rand::rngs::SmallRng;
-use rand::{RngExt, SeedableRng};
-
 use super::dtmf::{
     DtmfToneSource, InbandDtmfDetector, TelephoneEventReceiver, TelephoneEventSender,
 };
@@ -44,7 +41,9 @@ use super::jitter::{FRAME_SAMPLES, JitterBuffer, JitterConfig, Playout};
 use super::pacer::SendSchedule;
 use super::rtcp::{self, ReportBlock, SenderInfo};
 use super::rtp::{RTP_HEADER_LEN, RtpHeader, RtpPacket, looks_like_rtcp};
+use super::source::AudioSource;
 use super::stats::{ReceiveStatistics, SequenceVerdict};
+use crate::entropy::Entropy;
 
 const CLOCK_RATE: u32 = 8000;
 const FRAME: Duration = Duration::from_millis(20);
@@ -106,13 +105,6 @@ impl MediaConfig {
             _ => 1,
         }
     }
-}
-
-/// What we send: one 20 ms frame at a time.
-pub trait AudioSource {
-    /// Fill one 20 ms frame (160 samples at 8 kHz) of linear PCM; return false when there is
-    /// nothing to play (silence is then sent).
-    fn next_frame(&mut self, out: &mut [i16; 160]) -> bool;
 }
 
 /// What the session reports to the call.
@@ -214,7 +206,10 @@ pub struct MediaSession {
     avg_rtcp_size: f64,
     last_sr: Option<(u32, Instant)>,
     cname: String,
-    rng: SmallRng,
+    /// Where the SSRC, initial numbers, CNAME and RTCP interval randomisation come from.
+    entropy: Entropy,
+    /// A monotonic instant and the wall-clock time it corresponds to: RTCP NTP timestamps are
+    /// derived from `now` through it, so the session never reads the OS clock.
     clock_anchor: (Instant, SystemTime),
     playout_start: Option<Instant>,
     playout_index: u64,
@@ -230,20 +225,15 @@ pub struct MediaSession {
 }
 
 impl MediaSession {
-    /// A session starting to send now, with random SSRC, sequence and timestamp.
-    pub fn new(config: MediaConfig, now: Instant) -> Self {
-        let mut rng = SmallRng::seed_from_u64(rand::random());
+    /// A session starting to send at `now`, which is the wall-clock time `wall`. The SSRC,
+    /// initial sequence number and timestamp (RFC 3550 §5.1), the CNAME and the RTCP interval
+    /// randomisation are drawn from `entropy`: the same seed and the same inputs give the same
+    /// packets. `wall` anchors the NTP timestamps of sender reports (RFC 3550 §6.4.1).
+    pub fn new(config: MediaConfig, mut entropy: Entropy, now: Instant, wall: SystemTime) -> Self {
         let ptime = FRAME * config.frames_per_packet() as u32;
-        let schedule = SendSchedule::with_initial(
-            now,
-            ptime,
-            CLOCK_RATE,
-            rng.random(),
-            rng.random(),
-            rng.random(),
-        );
+        let schedule = SendSchedule::new(now, ptime, CLOCK_RATE, &mut entropy);
         // RFC 7022: a random CNAME per session, so calls are not linkable by it.
-        let cname = format!("{:016x}@frontdoor", rng.random::<u64>());
+        let cname = format!("{:016x}@frontdoor", entropy.u64());
         let first_rtcp = now
             + rtcp::report_interval(
                 2,
@@ -252,7 +242,7 @@ impl MediaSession {
                 true,
                 100.0,
                 true,
-                rng.random_range(0.5..1.5),
+                rtcp_randomisation(&mut entropy),
             );
         MediaSession {
             config,
@@ -278,10 +268,10 @@ impl MediaSession {
             avg_rtcp_size: 100.0,
             last_sr: None,
             cname,
-            rng,
-            // The one wall-clock read: RTCP SRs carry NTP time (RFC 3550 §6.4.1). Everything after
-            // is derived from `now`, so virtual-time tests stay deterministic in RTT and reports.
-            clock_anchor: (now, SystemTime::now()),
+            entropy,
+            // RTCP SRs carry NTP time (RFC 3550 §6.4.1); everything after is derived from `now`,
+            // so virtual-time tests stay deterministic in RTT and reports.
+            clock_anchor: (now, wall),
             playout_start: None,
             playout_index: 0,
             events: VecDeque::new(),
@@ -697,7 +687,7 @@ impl MediaSession {
         .unwrap_or(0);
         self.avg_rtcp_size = (len + 28) as f64 / 16.0 + self.avg_rtcp_size * 15.0 / 16.0;
         let senders = 1 + u32::from(self.rx.is_some());
-        let random = self.rng.random_range(0.5..1.5);
+        let random = rtcp_randomisation(&mut self.entropy);
         self.rtcp_next = now
             + rtcp::report_interval(
                 2,
@@ -812,9 +802,27 @@ impl MediaSession {
     }
 }
 
+/// The factor, uniform in [0.5, 1.5), that spreads RTCP reports over time (RFC 3550 §6.3.1): the
+/// top 53 bits of a draw as the fraction of an `f64`, as `rand` makes a uniform float.
+fn rtcp_randomisation(entropy: &mut Entropy) -> f64 {
+    const FRACTION_BITS: u32 = f64::MANTISSA_DIGITS;
+    let fraction = (entropy.u64() >> (64 - FRACTION_BITS)) as f64 / (1u64 << FRACTION_BITS) as f64;
+    0.5 + fraction
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fixed wall-clock time for the NTP anchor (November 2023).
+    fn wall() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
+
+    /// A session with a fixed seed and wall clock.
+    fn session(config: MediaConfig, t0: Instant) -> MediaSession {
+        MediaSession::new(config, Entropy::seeded(1), t0, wall())
+    }
 
     fn addr(ip: [u8; 4], port: u16) -> SocketAddr {
         SocketAddr::from((ip, port))
@@ -836,7 +844,7 @@ mod tests {
     #[test]
     fn invalid_and_foreign_packets_are_counted_not_fatal() {
         let t0 = Instant::now();
-        let mut s = MediaSession::new(
+        let mut s = session(
             MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
             t0,
         );
@@ -865,7 +873,7 @@ mod tests {
     fn media_from_a_third_host_is_dropped_before_and_after_latching() {
         let t0 = Instant::now();
         let sdp = addr([127, 0, 0, 1], 4000);
-        let mut s = MediaSession::new(MediaConfig::new(Codec::Pcmu, sdp), t0);
+        let mut s = session(MediaConfig::new(Codec::Pcmu, sdp), t0);
         // Before any caller packet: a third host cannot latch, even first.
         s.handle_rtp(t0, addr([127, 0, 0, 2], 4000), &rtp_from(66, 1, 0));
         assert_eq!(s.stats().rejected_source, 1);
@@ -886,7 +894,7 @@ mod tests {
     #[test]
     fn a_latch_survives_silence_and_moves_only_with_a_new_offer() {
         let t0 = Instant::now();
-        let mut s = MediaSession::new(
+        let mut s = session(
             MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
             t0,
         );
@@ -918,10 +926,10 @@ mod tests {
         // SDP names a private address the caller's NAT hides; RTP comes from its public IP.
         let config = MediaConfig::new(Codec::Pcmu, addr([10, 0, 0, 5], 4000));
         let public = addr([203, 0, 113, 7], 31000);
-        let mut strict = MediaSession::new(config, t0);
+        let mut strict = session(config, t0);
         strict.handle_rtp(t0, public, &rtp_from(9, 1, 0));
         assert_eq!(strict.stats().packets_in, 0);
-        let mut nat = MediaSession::new(config, t0);
+        let mut nat = session(config, t0);
         nat.accept_signalling_ip(public.ip());
         nat.handle_rtp(t0, public, &rtp_from(9, 1, 0));
         assert_eq!(nat.stats().packets_in, 1);
@@ -932,7 +940,7 @@ mod tests {
     fn duplicates_never_report_negative_loss() {
         let t0 = Instant::now();
         let peer = addr([127, 0, 0, 1], 4000);
-        let mut s = MediaSession::new(MediaConfig::new(Codec::Pcmu, peer), t0);
+        let mut s = session(MediaConfig::new(Codec::Pcmu, peer), t0);
         for seq in [1u16, 2, 2, 3] {
             s.handle_rtp(t0, peer, &rtp_from(9, seq, 0));
         }
@@ -949,7 +957,7 @@ mod tests {
             ptime_ms: 40,
             ..MediaConfig::new(Codec::Pcma, addr([127, 0, 0, 1], 4000))
         };
-        let mut s = MediaSession::new(config, t0);
+        let mut s = session(config, t0);
         let first = s.poll_transmit(t0).map(|t| t.payload.len());
         assert_eq!(first, Some(12 + 320));
         assert!(s.poll_transmit(t0 + Duration::from_millis(39)).is_none());
@@ -959,7 +967,7 @@ mod tests {
     #[test]
     fn codec_update_switches_encoding_and_dtmf_path() {
         let t0 = Instant::now();
-        let mut s = MediaSession::new(
+        let mut s = session(
             MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
             t0,
         );
@@ -987,7 +995,7 @@ mod tests {
     #[test]
     fn telephone_event_replaces_audio_and_marks_the_return() {
         let t0 = Instant::now();
-        let mut s = MediaSession::new(
+        let mut s = session(
             MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000)),
             t0,
         );
@@ -1019,5 +1027,93 @@ mod tests {
         for w in seen.windows(2) {
             assert_eq!(w[1].2, w[0].2.wrapping_add(1));
         }
+    }
+
+    /// A datagram a session sent, kept for comparison.
+    #[derive(Debug, PartialEq)]
+    struct Sent {
+        destination: SocketAddr,
+        payload: Vec<u8>,
+        is_rtcp: bool,
+    }
+
+    /// Runs a session for 12 s of virtual time: the peer sends audio every 20 ms and an SR at
+    /// 3 s, a digit is sent at 1 s. Returns every datagram sent and every event, in order.
+    fn replay(seed: u64, t0: Instant) -> (Vec<Sent>, Vec<MediaEvent>) {
+        let peer = addr([127, 0, 0, 1], 4000);
+        let mut s = MediaSession::new(
+            MediaConfig::new(Codec::Pcmu, peer),
+            Entropy::seeded(seed),
+            t0,
+            wall(),
+        );
+        let mut sent = Vec::new();
+        let mut events = Vec::new();
+        let step = Duration::from_millis(5);
+        for tick in 0..2400u32 {
+            let now = t0 + step * tick;
+            if tick % 4 == 0 {
+                let seq = (tick / 4) as u16;
+                s.handle_rtp(now, peer, &rtp_from(9, seq, 0));
+            }
+            if tick == 200 {
+                s.send_dtmf('7', Duration::from_millis(100));
+            }
+            if tick == 600 {
+                let mut sr = [0u8; 28];
+                sr[..4].copy_from_slice(&[0x80, 200, 0, 6]);
+                sr[4..8].copy_from_slice(&9u32.to_be_bytes());
+                sr[8..16].copy_from_slice(&rtcp::ntp_timestamp(wall()).to_be_bytes());
+                s.handle_rtcp(now, addr([127, 0, 0, 1], 4001), &sr);
+            }
+            if now >= s.poll_timeout() {
+                s.handle_timeout(now);
+            }
+            while let Some(t) = s.poll_transmit(now) {
+                sent.push(Sent {
+                    destination: t.destination,
+                    payload: t.payload.to_vec(),
+                    is_rtcp: t.is_rtcp,
+                });
+            }
+            while let Some(event) = s.poll_event() {
+                events.push(event);
+            }
+        }
+        (sent, events)
+    }
+
+    #[test]
+    fn the_same_seed_and_inputs_give_byte_identical_packets() {
+        let t0 = Instant::now();
+        let (a, a_events) = replay(42, t0);
+        let (b, b_events) = replay(42, t0);
+        assert!(a.len() > 500, "{} datagrams", a.len());
+        assert!(
+            a.iter().filter(|p| p.is_rtcp).count() >= 2,
+            "RTCP reports were sent"
+        );
+        assert!(
+            a.iter().any(|p| !p.is_rtcp && p.payload[1] & 0x7F == 101),
+            "a telephone-event was sent"
+        );
+        assert!(a == b, "same seed, same inputs: the same datagrams");
+        assert_eq!(a_events, b_events);
+        let (c, _) = replay(43, t0);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn different_seeds_give_different_ssrcs() {
+        let t0 = Instant::now();
+        let config = MediaConfig::new(Codec::Pcmu, addr([127, 0, 0, 1], 4000));
+        let ssrcs: Vec<u32> = (0..8)
+            .map(|seed| MediaSession::new(config, Entropy::seeded(seed), t0, wall()).ssrc())
+            .collect();
+        for (i, a) in ssrcs.iter().enumerate() {
+            assert!(ssrcs[i + 1..].iter().all(|b| b != a), "{ssrcs:?}");
+        }
+        let again = MediaSession::new(config, Entropy::seeded(3), t0, wall());
+        assert_eq!(again.ssrc(), ssrcs[3]);
     }
 }

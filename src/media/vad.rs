@@ -23,8 +23,7 @@ use std::time::{Duration, Instant};
 
 use earshot::Detector;
 
-use crate::call::handler::ListenSpec;
-use crate::prompts::resample::{FRAME_8K, FRAME_16K, Upsampler8kTo16k, f32_to_i16};
+use super::resample::{FRAME_8K, FRAME_16K, Upsampler8kTo16k, f32_to_i16};
 
 /// Samples per VAD frame at 16 kHz (16 ms), fixed by `earshot`.
 const VAD_FRAME: usize = 256;
@@ -39,6 +38,18 @@ const NOISE_FLOOR_MIN_DB: f32 = -90.0;
 const PITCH_WINDOW: usize = 256;
 /// Pitch lags searched, in 8 kHz samples: 2.5 ms (400 Hz) to 12.5 ms (80 Hz).
 const PITCH_LAGS: std::ops::RangeInclusive<usize> = 20..=100;
+
+/// The endpointing durations one `ask` sets; a zero duration keeps the default. The call layer
+/// fills this in from its own listen settings, so endpointing depends on nothing above media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListenTimings {
+    /// No speech at all for this long → [`VadEvent::NoInput`].
+    pub no_input_timeout: Duration,
+    /// Silence that ends an utterance.
+    pub end_of_speech: Duration,
+    /// Longest utterance before it is cut and recognised anyway.
+    pub max_utterance: Duration,
+}
 
 /// Endpointing settings for one `ask`.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,17 +124,17 @@ impl EndpointConfig {
         }
     }
 
-    /// Settings from an `ask`'s [`ListenSpec`]; zero durations keep the defaults.
-    pub fn from_listen(spec: &ListenSpec) -> Self {
+    /// Settings from an `ask`'s [`ListenTimings`]; zero durations keep the defaults.
+    pub fn from_listen(timings: &ListenTimings) -> Self {
         let mut config = Self::default();
-        if !spec.no_input_timeout.is_zero() {
-            config.no_input_timeout = spec.no_input_timeout;
+        if !timings.no_input_timeout.is_zero() {
+            config.no_input_timeout = timings.no_input_timeout;
         }
-        if !spec.end_of_speech.is_zero() {
-            config.end_of_speech = spec.end_of_speech;
+        if !timings.end_of_speech.is_zero() {
+            config.end_of_speech = timings.end_of_speech;
         }
-        if !spec.max_utterance.is_zero() {
-            config.max_utterance = spec.max_utterance;
+        if !timings.max_utterance.is_zero() {
+            config.max_utterance = timings.max_utterance;
         }
         config
     }
@@ -544,8 +555,8 @@ fn frames_to_duration(frames: usize) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::resample::{resample, to_i16};
     use crate::prompts::decode::decode_streamed_wav;
-    use crate::prompts::resample::{resample, to_i16};
     use std::path::Path;
     use std::process::Command;
 
@@ -834,11 +845,11 @@ mod tests {
 
     #[test]
     fn from_listen_keeps_defaults_for_zero_fields() {
-        let spec = ListenSpec {
+        let timings = ListenTimings {
             end_of_speech: Duration::from_millis(900),
-            ..ListenSpec::default()
+            ..ListenTimings::default()
         };
-        let config = EndpointConfig::from_listen(&spec);
+        let config = EndpointConfig::from_listen(&timings);
         assert_eq!(config.end_of_speech, Duration::from_millis(900));
         assert_eq!(config.no_input_timeout, Duration::from_secs(6));
     }

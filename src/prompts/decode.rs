@@ -1,6 +1,6 @@
 //! Decoding prompt files (WAV, FLAC, MP3, OGG Vorbis) to mono linear PCM at the source rate.
 //!
-//! Owns format probing and channel mixdown. Must not touch: resampling (see `resample`), the
+//! Owns format probing and channel mixdown. Must not touch: resampling (see `media::resample`), the
 //! library's naming rules, or anything on the media path: decoding is done once, at load time.
 
 use std::fs::File;

@@ -1,12 +1,15 @@
-//! The one error type of the prompts module: what went wrong with which file, in plain words.
+//! The error types of the prompts module: [`PromptError`], what went wrong with which file, in
+//! plain words, and [`TtsError`], why synthesis failed.
 //!
-//! Owns nothing else. Every variant that concerns a file names it, so an operator reading a
-//! start-up failure knows which prompt to fix.
+//! Owns nothing else, and depends on no other part of `prompts`: decoding, the library and the
+//! synthesisers all return these, so they live in a leaf. Every variant that concerns a file
+//! names it, so an operator reading a start-up failure knows which prompt to fix.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use super::tts::TtsError;
+use crate::media::MediaError;
 
 /// Why prompt audio could not be loaded, decoded, resampled or rendered.
 #[derive(Debug, thiserror::Error)]
@@ -52,16 +55,10 @@ pub enum PromptError {
         /// Every missing name, with its language when it is not the default (`pl/welcome`).
         names: Vec<String>,
     },
-    /// Resampling failed (an invalid rate, or an internal resampler error).
-    #[error("resampling {from} Hz to {to} Hz failed: {reason}")]
-    Resample {
-        /// Source rate.
-        from: u32,
-        /// Target rate.
-        to: u32,
-        /// What the resampler said.
-        reason: String,
-    },
+    /// Resampling failed (an invalid rate, or an internal resampler error): always
+    /// [`MediaError::Resample`], whose message names both rates.
+    #[error(transparent)]
+    Resample(#[from] MediaError),
     /// A prompt name that cannot be a file name (path separators, empty, hidden).
     #[error("invalid prompt name `{name}`: {reason}")]
     InvalidName {
@@ -89,6 +86,53 @@ pub enum PromptError {
     /// Several prompts failed; every problem is reported, not just the first.
     #[error("{}", Problems(.0))]
     Several(Vec<PromptError>),
+}
+
+/// Why synthesis failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TtsError {
+    /// Nothing to say.
+    #[error("text is empty")]
+    EmptyText,
+    /// Longer than the synthesiser accepts (`tts::MAX_TEXT_CHARS`).
+    #[error("text is {chars} characters long (limit {limit})")]
+    TextTooLong {
+        /// Characters in the text.
+        chars: usize,
+        /// The most accepted.
+        limit: usize,
+    },
+    /// A voice name that is not a plain engine identifier (refused so that nothing from a flow
+    /// can become a command-line option).
+    #[error("invalid voice name `{0}`")]
+    InvalidVoice(String),
+    /// The engine does not have this voice installed.
+    #[error("voice `{0}` is not installed")]
+    UnknownVoice(String),
+    /// The engine could not be started (not installed?).
+    #[error("cannot run {engine}: {source}")]
+    Spawn {
+        /// The program.
+        engine: &'static str,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The engine ran but failed or produced no usable audio.
+    #[error("{engine} failed: {reason}")]
+    Engine {
+        /// The program.
+        engine: &'static str,
+        /// Exit status, stderr, or why its output was unusable.
+        reason: String,
+    },
+    /// The engine did not finish in time and was killed.
+    #[error("{engine} took longer than {timeout:?} and was stopped")]
+    Timeout {
+        /// The program.
+        engine: &'static str,
+        /// The limit.
+        timeout: Duration,
+    },
 }
 
 /// Displays a list of errors one per line.

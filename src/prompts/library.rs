@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use super::PromptError;
 use super::decode::{AUDIO_EXTENSIONS, decode_file};
-use super::resample::{TELEPHONY_RATE, resample, to_i16};
 use super::stretch::{SLOW_FACTOR, time_stretch};
+use crate::media::resample::{TELEPHONY_RATE, resample, to_i16};
 
 /// Language of the top-level files in `audio-prompts/`.
 pub const DEFAULT_LANGUAGE: &str = "en-GB";

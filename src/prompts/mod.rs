@@ -2,10 +2,9 @@
 //! caching, and speech synthesis for text prompts (`Synthesizer`).
 //!
 //! Must not touch: RTP or codecs (the player in `media` consumes 8 kHz linear PCM from here).
+//! Resampling is `media::resample`'s: this module may use `media`, never the reverse.
 //!
 //! * [`decode`]: files → mono f32 at the source rate (`symphonia`).
-//! * [`resample`]: clips → 8 kHz / 16 kHz (`rubato`), and the per-call streaming 8 → 16 kHz
-//!   upsampler used by voice activity detection and recognition.
 //! * [`library`]: [`PromptLibrary`], every prompt decoded once at load, shared as `Arc<[i16]>`.
 //! * [`stretch`]: WSOLA time-stretch for "slower" without changing pitch.
 //! * [`tts`]: [`Synthesizer`], espeak-ng, and the LRU cache. Blocking: never on the media path.
@@ -17,11 +16,10 @@ mod error;
 pub mod flite;
 pub mod library;
 pub mod render;
-pub mod resample;
 pub mod stretch;
 pub mod tts;
 
-pub use error::PromptError;
+pub use error::{PromptError, TtsError};
 pub use library::{DEFAULT_LANGUAGE, PromptLibrary};
 pub use render::{RenderReport, render_prompt_set};
-pub use tts::{CachingSynthesizer, EspeakSynthesizer, SpeechRate, Synthesizer, TtsError, Voice};
+pub use tts::{CachingSynthesizer, EspeakSynthesizer, SpeechRate, Synthesizer, Voice};

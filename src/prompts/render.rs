@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 
 use super::PromptError;
 use super::decode::AUDIO_EXTENSIONS;
-use super::resample::TELEPHONY_RATE;
 use super::tts::{SpeechRate, Synthesizer, Voice};
+use crate::media::resample::TELEPHONY_RATE;
 
 /// What [`render_prompt_set`] did with each prompt.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -13,7 +13,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::decode::decode_streamed_wav;
-use super::resample::{TELEPHONY_RATE, resample, to_i16};
+use crate::media::resample::{TELEPHONY_RATE, resample, to_i16};
+
+// Synthesis errors live in the error leaf (which must not depend on this file); re-exported here
+// because they are part of the `Synthesizer` API.
+pub use super::error::TtsError;
 
 /// Longest text accepted in one synthesis request. Read-backs and prompts are a sentence or
 /// two; anything longer is a bug upstream and would hold a worker for seconds.
@@ -21,48 +25,6 @@ pub const MAX_TEXT_CHARS: usize = 2000;
 
 /// How long a synthesis process may run before it is killed.
 const SYNTHESIS_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Why synthesis failed.
-#[derive(Debug, thiserror::Error)]
-pub enum TtsError {
-    /// Nothing to say.
-    #[error("text is empty")]
-    EmptyText,
-    /// More than [`MAX_TEXT_CHARS`] characters.
-    #[error("text is {0} characters long (limit {MAX_TEXT_CHARS})")]
-    TextTooLong(usize),
-    /// A voice name that is not a plain engine identifier (refused so that nothing from a flow
-    /// can become a command-line option).
-    #[error("invalid voice name `{0}`")]
-    InvalidVoice(String),
-    /// The engine does not have this voice installed.
-    #[error("voice `{0}` is not installed")]
-    UnknownVoice(String),
-    /// The engine could not be started (not installed?).
-    #[error("cannot run {engine}: {source}")]
-    Spawn {
-        /// The program.
-        engine: &'static str,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The engine ran but failed or produced no usable audio.
-    #[error("{engine} failed: {reason}")]
-    Engine {
-        /// The program.
-        engine: &'static str,
-        /// Exit status, stderr, or why its output was unusable.
-        reason: String,
-    },
-    /// The engine did not finish in time and was killed.
-    #[error("{engine} took longer than {timeout:?} and was stopped")]
-    Timeout {
-        /// The program.
-        engine: &'static str,
-        /// The limit.
-        timeout: Duration,
-    },
-}
 
 /// How fast to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -350,7 +312,10 @@ pub(crate) fn check_text(text: &str) -> Result<&str, TtsError> {
     }
     let chars = text.chars().count();
     if chars > MAX_TEXT_CHARS {
-        return Err(TtsError::TextTooLong(chars));
+        return Err(TtsError::TextTooLong {
+            chars,
+            limit: MAX_TEXT_CHARS,
+        });
     }
     Ok(text)
 }
@@ -552,7 +517,7 @@ mod tests {
         let long = "a".repeat(MAX_TEXT_CHARS + 1);
         assert!(matches!(
             synth.synthesize(&long, &voice, SpeechRate::Normal),
-            Err(TtsError::TextTooLong(_))
+            Err(TtsError::TextTooLong { .. })
         ));
         let evil = Voice {
             language: "en".into(),

@@ -16,9 +16,9 @@ use crate::asr::{RecognitionJob, RecognitionResult, RecognizeOptions, Transcript
 use crate::call::handler::{CallEvent, ListenSpec};
 use crate::call::speech::{EndStep, UtteranceRecognition, initial_prompt};
 use crate::media::echo::frame_dbfs;
-use crate::media::vad::{EndpointConfig, Endpointer, VadEvent};
+use crate::media::resample::FRAME_8K;
+use crate::media::vad::{EndpointConfig, Endpointer, ListenTimings, VadEvent};
 use crate::pii::Pii;
-use crate::prompts::resample::FRAME_8K;
 
 /// Periodic (voiced, speaking-pitch) audio an utterance needs before it barges in: noise
 /// bursts and breath can pass the VAD's onset but are aperiodic; vowels are periodic from their
@@ -96,7 +96,11 @@ impl CallTask {
             }
             return None;
         }
-        let mut config = EndpointConfig::from_listen(spec);
+        let mut config = EndpointConfig::from_listen(&ListenTimings {
+            no_input_timeout: spec.no_input_timeout,
+            end_of_speech: spec.end_of_speech,
+            max_utterance: spec.max_utterance,
+        });
         // The runtime owns the no-input timer (armed when the prompt finishes, suspended while
         // the caller speaks); the endpointer's own, counted from its first frame, never fires.
         config.no_input_timeout = Duration::MAX;

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::{COL_HZ, ROW_HZ, digit_position};
-use crate::media::session::AudioSource;
+use crate::media::source::AudioSource;
 
 const RATE: f64 = 8000.0;
 

@@ -7,7 +7,7 @@
 use rubato::audioadapter_buffers::owned::InterleavedOwned;
 use rubato::{Fft, FixedSync, Resampler};
 
-use super::PromptError;
+use super::MediaError;
 
 /// Telephony rate (G.711, RFC 3551 §4.5.14).
 pub const TELEPHONY_RATE: u32 = 8000;
@@ -19,8 +19,8 @@ const RESAMPLER_CHUNK: usize = 1024;
 
 /// Resamples a whole mono clip from `from` Hz to `to` Hz. The resampler's start-up delay is
 /// trimmed, so the output is `len * to / from` samples (rounded up) and aligned with the input.
-pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, PromptError> {
-    let fail = |reason: String| PromptError::Resample { from, to, reason };
+pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, MediaError> {
+    let fail = |reason: String| MediaError::Resample { from, to, reason };
     if from == 0 || to == 0 {
         return Err(fail("sample rate must be positive".to_string()));
     }
