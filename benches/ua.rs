@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use frontdoor::entropy::Entropy;
 use frontdoor::sip::ua::{CallHandle, Transport, UaConfig, UaEvent, UserAgent};
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
@@ -21,7 +22,7 @@ fn peer() -> SocketAddr {
 fn new_ua() -> UserAgent {
     let mut config = UaConfig::new(SocketAddr::from(([127, 0, 0, 1], 5060)));
     config.max_calls = 100_000;
-    UserAgent::new(config)
+    UserAgent::new(config, Entropy::seeded(1))
 }
 
 fn invite(id: u64) -> Vec<u8> {

@@ -137,7 +137,10 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     }
     tracing::info!(sip = %local, rtp = %config.rtp_ports, max_calls = config.max_calls, "frontdoor listening (UDP and TCP)");
 
-    let mut ua = UserAgent::new(ua_config(&config, local));
+    let mut ua = UserAgent::new(
+        ua_config(&config, local),
+        crate::entropy::Entropy::from_os(),
+    );
     let tcp_limits = tcp::TcpLimits::new(&config.tcp, config.max_calls, tcp::descriptor_limit());
     if tcp_limits.max_connections < config.tcp.max_connections {
         tracing::warn!(

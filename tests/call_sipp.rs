@@ -13,6 +13,7 @@ mod support;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+use frontdoor::entropy::Entropy;
 use frontdoor::sip::ua::{OutboundTarget, Transport as UaTransport, UaConfig, UaEvent, UserAgent};
 use support::audio::{best_match, find_in_order};
 use support::capture::{Capture, CaptureSpec};
@@ -536,7 +537,7 @@ async fn placed_call_answers_digest_challenge() {
         password: Some("s3cret-digest".into()),
     });
     let mut driver = UaDriver {
-        ua: UserAgent::new(config),
+        ua: UserAgent::new(config, Entropy::from_os()),
         socket,
     };
     let offer = format!(

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use frontdoor::entropy::Entropy;
 use frontdoor::sip::ua::{IpNet, SourceLimits, Transmit, Transport, UaConfig, UaEvent, UserAgent};
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
@@ -30,7 +31,7 @@ fn ua() -> UserAgent {
     ];
     config.max_calls = 100;
     config.source_limits = limits();
-    UserAgent::new(config)
+    UserAgent::new(config, Entropy::seeded(1))
 }
 
 fn invite(source: SocketAddr, id: u64, with_sdp: bool) -> Vec<u8> {
@@ -119,7 +120,7 @@ fn over_share_gets_one_stateless_503_never_retransmitted() {
         max_calls_per_source: 2,
         ..limits()
     };
-    let mut ua = UserAgent::new(config);
+    let mut ua = UserAgent::new(config, Entropy::seeded(1));
     let peer: SocketAddr = "127.0.0.1:5070".parse().unwrap();
     let t0 = Instant::now();
     for i in 0..2 {
@@ -158,7 +159,7 @@ fn retransmitted_invites_do_not_spend_the_new_call_budget() {
         invite_burst: 1,
         ..limits()
     };
-    let mut ua = UserAgent::new(config);
+    let mut ua = UserAgent::new(config, Entropy::seeded(1));
     let peer: SocketAddr = "127.0.0.1:5070".parse().unwrap();
     let t0 = Instant::now();
     let first = invite(peer, 1, true);

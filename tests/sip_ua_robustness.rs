@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use frontdoor::entropy::Entropy;
 use frontdoor::sip::parse::parse_datagram;
 use frontdoor::sip::ua::message_ext::UaMessageExt;
 use frontdoor::sip::ua::{CallHandle, Transmit, Transport, UaConfig, UaEvent, UserAgent};
@@ -250,7 +251,7 @@ fn consistent_with_index(text: &str, reaction: UaReaction) -> bool {
 fn torture_messages_get_the_indexed_reaction_from_the_user_agent() {
     let dir = torture_dir();
     let messages = torture_messages(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let mut ua = UserAgent::new(UaConfig::new(server_addr()));
+    let mut ua = UserAgent::new(UaConfig::new(server_addr()), Entropy::seeded(1));
     let now = Instant::now();
     let mut failures = Vec::new();
     let mut seen = 0;
@@ -445,7 +446,7 @@ fn feed_hostile(ua: &mut UserAgent, now: Instant, data: &[u8]) {
 
 #[test]
 fn seeded_mutations_of_valid_sip_never_panic_and_the_next_call_works() {
-    let mut ua = UserAgent::new(UaConfig::new(server_addr()));
+    let mut ua = UserAgent::new(UaConfig::new(server_addr()), Entropy::seeded(1));
     let mut now = Instant::now();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let options = "OPTIONS sip:08001@127.0.0.1 SIP/2.0\r\n\
@@ -484,7 +485,7 @@ proptest! {
             b"INVITE sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n",
         ]),
     ) {
-        let mut ua = UserAgent::new(UaConfig::new(server_addr()));
+        let mut ua = UserAgent::new(UaConfig::new(server_addr()), Entropy::seeded(1));
         let now = Instant::now();
         let mut input = prefix.to_vec();
         input.extend_from_slice(&data);
@@ -494,7 +495,7 @@ proptest! {
 
     #[test]
     fn mutated_invites_never_panic_and_create_no_state(seed in any::<u64>(), which in 0usize..8) {
-        let mut ua = UserAgent::new(UaConfig::new(server_addr()));
+        let mut ua = UserAgent::new(UaConfig::new(server_addr()), Entropy::seeded(1));
         let now = Instant::now();
         let mut rng = Rng(seed | 1);
         let data = mutate(&invite("prop-1", "z9hG4bKprop1"), MUTATIONS[which], &mut rng);
@@ -509,7 +510,7 @@ proptest! {
 fn two_thousand_calls_in_one_virtual_second_leave_zero_state() {
     let mut config = UaConfig::new(server_addr());
     config.max_calls = 2000;
-    let mut ua = UserAgent::new(config);
+    let mut ua = UserAgent::new(config, Entropy::seeded(1));
     let t0 = Instant::now();
     let mut now = t0;
     for i in 0..2000u32 {

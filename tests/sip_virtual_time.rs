@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use frontdoor::entropy::Entropy;
 use frontdoor::sip::message::{SipMessage as Message, StartLine, StatusLine};
 use frontdoor::sip::parse::parse_datagram;
 use frontdoor::sip::ua::message_ext::UaMessageExt;
@@ -40,7 +41,7 @@ impl Harness {
     fn with(config: UaConfig) -> Self {
         let t0 = Instant::now();
         Harness {
-            ua: UserAgent::new(config),
+            ua: UserAgent::new(config, Entropy::seeded(1)),
             t0,
             now: t0,
             sent: Vec::new(),
@@ -669,8 +670,8 @@ impl Pair {
     fn new(a: UaConfig, b: UaConfig) -> Self {
         let (a_addr, b_addr) = (a.local_addr, b.local_addr);
         Pair {
-            a: UserAgent::new(a),
-            b: UserAgent::new(b),
+            a: UserAgent::new(a, Entropy::seeded(1)),
+            b: UserAgent::new(b, Entropy::seeded(2)),
             a_addr,
             b_addr,
             now: Instant::now(),
@@ -783,7 +784,7 @@ fn pair_configs(password: Option<&str>) -> (UaConfig, UaConfig) {
 #[test]
 fn place_call_only_to_configured_targets() {
     let (a, _) = pair_configs(None);
-    let mut ua = UserAgent::new(a);
+    let mut ua = UserAgent::new(a, Entropy::seeded(1));
     assert!(
         ua.place_call(Instant::now(), "sip:999@evil", SDP.into())
             .is_err()
@@ -835,7 +836,7 @@ fn two_agents_call_answer_and_hang_up_over_lossy_reordering_network() {
 fn uac_answers_digest_challenge_once() {
     // A scripted UAS that challenges every INVITE.
     let (a, _) = pair_configs(Some("secret"));
-    let mut ua = UserAgent::new(a);
+    let mut ua = UserAgent::new(a, Entropy::seeded(1));
     let now = Instant::now();
     let peer: SocketAddr = "127.0.0.1:5090".parse().unwrap();
     let call = ua.place_call(now, "advisors", SDP.into()).unwrap();
@@ -1135,7 +1136,7 @@ fn session_refresh_is_a_reinvite_with_our_sdp_when_peer_does_not_allow_update() 
 
 #[test]
 fn tcp_responses_and_our_bye_use_the_connection_the_call_came_in_on() {
-    let mut ua = UserAgent::new(UaConfig::new(server_addr()));
+    let mut ua = UserAgent::new(UaConfig::new(server_addr()), Entropy::seeded(1));
     let now = Instant::now();
     // The connection's far end is an ephemeral port, not the Via's sent-by port.
     let source: SocketAddr = "127.0.0.1:40001".parse().unwrap();

@@ -398,6 +398,83 @@ pub(crate) fn merge_fields(base: &mut serde_json::Value, update: serde_json::Val
     }
 }
 
+/// A change to an existing case.
+#[derive(Debug, Clone, Default)]
+pub struct CaseUpdate {
+    /// Slots to merge in (see [`CaseStore::update_case`](crate::crm::CaseStore::update_case)).
+    pub fields: serde_json::Value,
+    /// Excerpts to append.
+    pub transcript_excerpts: Vec<String>,
+    /// The call making the update, appended to the case's call ids.
+    pub call_id: Option<String>,
+    /// New status, if it changes.
+    pub status: Option<CaseStatus>,
+    /// Accessibility flags raised in this call, added to the case's.
+    pub accessibility: Vec<String>,
+}
+
+/// A new case record from what the call handed in.
+pub(crate) fn build_case(new: NewCase, reference: String, now: DateTime<Utc>) -> CaseRecord {
+    let fields = if new.fields.is_null() {
+        serde_json::json!({})
+    } else {
+        new.fields
+    };
+    CaseRecord {
+        reference,
+        service: new.service,
+        intent: new.intent,
+        fields,
+        caller: new.caller,
+        language: new.language,
+        accessibility: new.accessibility,
+        flow_name: new.flow_name,
+        flow_version: new.flow_version,
+        transcript_excerpts: new.transcript_excerpts,
+        call_ids: if new.call_id.is_empty() {
+            Vec::new()
+        } else {
+            vec![new.call_id]
+        },
+        status: CaseStatus::Open,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The update a `case` node with `update_of` makes to the existing case.
+pub(crate) fn update_from_new_case(new: NewCase) -> CaseUpdate {
+    CaseUpdate {
+        fields: new.fields,
+        transcript_excerpts: new.transcript_excerpts,
+        call_id: Some(new.call_id).filter(|c| !c.is_empty()),
+        status: None,
+        accessibility: new.accessibility,
+    }
+}
+
+/// Applies an update to a stored case and bumps its version.
+pub(crate) fn apply_update(case: &mut CaseRecord, update: CaseUpdate, now: DateTime<Utc>) {
+    merge_fields(&mut case.fields, update.fields);
+    case.transcript_excerpts.extend(update.transcript_excerpts);
+    if let Some(id) = update.call_id
+        && !case.call_ids.contains(&id)
+    {
+        case.call_ids.push(id);
+    }
+    for flag in update.accessibility {
+        if !case.accessibility.contains(&flag) {
+            case.accessibility.push(flag);
+        }
+    }
+    if let Some(status) = update.status {
+        case.status = status;
+    }
+    case.version += 1;
+    case.updated_at = now;
+}
+
 /// Formats JSON for `Debug` without its values (slots hold postcodes and names).
 struct RedactedJson<'a>(&'a serde_json::Value);
 
@@ -454,8 +531,7 @@ mod tests {
 
     #[test]
     fn returning_callers_must_match_every_answer() {
-        let mut case =
-            crate::crm::store::build_case(NewCase::default(), "TC-4K7Q-97".into(), Utc::now());
+        let mut case = build_case(NewCase::default(), "TC-4K7Q-97".into(), Utc::now());
         case.fields = json!({"postcode": "RM17 6SL", "house_number": 12, "note": ""});
         assert!(case.matches_caller_answers(&[("postcode", "rm176sl"), ("house_number", "12")]));
         assert!(!case.matches_caller_answers(&[("postcode", "RM17 6SL"), ("house_number", "14")]));
@@ -517,7 +593,7 @@ mod tests {
         );
 
         let now = Utc::now();
-        let case = crate::crm::store::build_case(NewCase::default(), "TC-4K7Q-97".into(), now);
+        let case = build_case(NewCase::default(), "TC-4K7Q-97".into(), now);
         let created = event_payload(EventKind::CaseCreated, 1, Some(&case), &case.reference, now);
         for k in &top {
             assert!(created.get(k).is_some(), "payload lacks {k}");

@@ -8,12 +8,11 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use super::backend::{ExportFilter, PurgeReport, RecordsExport, RetentionReport};
 use super::case::CaseRecord;
 use super::error::CrmError;
 use super::record::CallRecord;
-use super::store::{
-    CaseStore, ExportFilter, PurgeReport, RecordsExport, RetentionPolicy, RetentionReport,
-};
+use super::store::{CaseStore, RetentionPolicy};
 
 /// Output format of `records export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,7 +311,7 @@ mod tests {
             super::super::record::Outcome::Resolved,
         );
         assert_eq!(call_row(&call).map(|r| r.len()).unwrap_or(0), columns);
-        let case = super::super::store::build_case(
+        let case = super::super::case::build_case(
             Default::default(),
             "TC-4K7Q-97".into(),
             chrono::Utc::now(),

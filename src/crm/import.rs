@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::backend::LegacyCase;
 use super::case::{CaseRecord, CaseStatus};
 use super::error::CrmError;
 use super::reference::{is_reference, new_reference};
-use super::store::{CaseStore, ImportReport, LegacyCase};
+use super::store::{CaseStore, ImportReport};
 use crate::pii::Pii;
 
 /// Lines imported per transaction: bounds the work lost to a crash and the writer's pause.

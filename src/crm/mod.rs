@@ -16,6 +16,7 @@
 //! Must not touch: sockets of calls, audio, flows. It never logs personal data in clear (values
 //! are [`Pii`](crate::pii::Pii) or redacted in `Debug`).
 
+mod backend;
 mod case;
 pub mod commands;
 mod erasure;
@@ -34,9 +35,10 @@ mod sqlite;
 mod store;
 mod webhook;
 
+pub use backend::{ExportFilter, PurgeReport, RecordsExport, RetentionReport};
 pub use case::{
-    CaseRecord, CaseStatus, DeadLetter, EventKind, NewCase, OutboxEvent, SinkRegistration,
-    fields_match_caller_answers,
+    CaseRecord, CaseStatus, CaseUpdate, DeadLetter, EventKind, NewCase, OutboxEvent,
+    SinkRegistration, fields_match_caller_answers,
 };
 pub use commands::{
     ExportFormat, dead_letter_list_cmd, dead_letter_retry_cmd, records_export_cmd,
@@ -52,10 +54,7 @@ pub use reference::{
 };
 pub use retention::{RETENTION_INTERVAL, RetentionJob, WallClock, policy_for_days};
 pub use sink::CaseSink;
-pub use store::{
-    CaseStore, CaseUpdate, ExportFilter, ImportReport, PurgeReport, RecordsExport, RetentionPolicy,
-    RetentionReport,
-};
+pub use store::{CaseStore, ImportReport, RetentionPolicy};
 pub use webhook::{
     EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, WebhookSink, sign, verify_signature,
 };

@@ -18,19 +18,23 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Row, Transaction};
 
-use super::case::{CaseRecord, DeadLetter, EventKind, NewCase, OutboxEvent, SinkRegistration};
+use super::backend::{
+    BackendFuture, CaseBackend, ExportFilter, LegacyCase, PurgeReport, REFERENCE_ATTEMPTS,
+    RecordsExport, RetentionReport,
+};
+use super::case::{
+    CaseRecord, CaseUpdate, DeadLetter, EventKind, NewCase, OutboxEvent, SinkRegistration,
+    apply_update, build_case, update_from_new_case,
+};
 use super::erasure::{ErasureTarget, MENTION_TABLES, select_mentions_sql};
 use super::error::CrmError;
 use super::migrations;
 use super::phone::PhoneNumbering;
 use super::record::CallRecord;
 use super::reference::new_reference_with_prefix;
-use super::rows::{CallRow, CaseRow, Columns, OutboxRow, from_millis, to_millis};
-use super::sqlite::strip_transcripts;
-use super::store::{
-    CaseUpdate, ExportFilter, LegacyCase, NewOutboxRow, PurgeReport, REFERENCE_ATTEMPTS,
-    RecordsExport, RetentionReport, apply_update, build_case, erasure_rows, outbox_rows,
-    update_from_new_case,
+use super::rows::{
+    CallRow, CaseRow, Columns, NewOutboxRow, OutboxRow, erasure_rows, from_millis, outbox_rows,
+    strip_transcripts, to_millis,
 };
 
 /// Connections in the pool: enough concurrent transactions for the server to share WAL flushes
@@ -138,19 +142,70 @@ impl PostgresBackend {
         tx.commit().await?;
         Ok(out)
     }
+}
 
-    pub async fn create_case(
+impl CaseBackend for PostgresBackend {
+    fn create_case(
         &self,
         new: NewCase,
         prefix: String,
         sinks: Vec<SinkRegistration>,
         now: DateTime<Utc>,
-    ) -> Result<CaseRecord, CrmError> {
-        self.with_tx(async move |tx| {
-            if let Some(existing) = new.update_of.as_deref()
-                && let Some(mut case) = load_case(tx, existing, true).await?
-            {
-                apply_update(&mut case, update_from_new_case(new), now);
+    ) -> BackendFuture<'_, CaseRecord> {
+        Box::pin(async move {
+            self.with_tx(async move |tx| {
+                if let Some(existing) = new.update_of.as_deref()
+                    && let Some(mut case) = load_case(tx, existing, true).await?
+                {
+                    apply_update(&mut case, update_from_new_case(new), now);
+                    save_case(tx, &case).await?;
+                    let rows = outbox_rows(
+                        EventKind::CaseUpdated,
+                        Some(&case),
+                        &case.reference,
+                        case.version,
+                        &sinks,
+                        now,
+                    )?;
+                    insert_outbox(tx, &rows, now).await?;
+                    return Ok(case);
+                }
+                for _ in 0..REFERENCE_ATTEMPTS {
+                    let reference = new_reference_with_prefix(&mut rand::rng(), &prefix);
+                    let case = build_case(new.clone(), reference, now);
+                    if !insert_case(tx, &case).await? {
+                        continue;
+                    }
+                    let rows = outbox_rows(
+                        EventKind::CaseCreated,
+                        Some(&case),
+                        &case.reference,
+                        1,
+                        &sinks,
+                        now,
+                    )?;
+                    insert_outbox(tx, &rows, now).await?;
+                    return Ok(case);
+                }
+                Err(CrmError::ReferenceSpaceExhausted)
+            })
+            .await
+        })
+    }
+
+    fn update_case(
+        &self,
+        reference: String,
+        update: CaseUpdate,
+        sinks: Vec<SinkRegistration>,
+        now: DateTime<Utc>,
+    ) -> BackendFuture<'_, CaseRecord> {
+        Box::pin(async move {
+            self.with_tx(async move |tx| {
+                let mut case = load_case(tx, &reference, true)
+                    .await?
+                    .ok_or(CrmError::UnknownCase(reference))?;
+                apply_update(&mut case, update, now);
                 save_case(tx, &case).await?;
                 let rows = outbox_rows(
                     EventKind::CaseUpdated,
@@ -161,80 +216,40 @@ impl PostgresBackend {
                     now,
                 )?;
                 insert_outbox(tx, &rows, now).await?;
-                return Ok(case);
-            }
-            for _ in 0..REFERENCE_ATTEMPTS {
-                let reference = new_reference_with_prefix(&mut rand::rng(), &prefix);
-                let case = build_case(new.clone(), reference, now);
-                if !insert_case(tx, &case).await? {
-                    continue;
-                }
-                let rows = outbox_rows(
-                    EventKind::CaseCreated,
-                    Some(&case),
-                    &case.reference,
-                    1,
-                    &sinks,
-                    now,
-                )?;
-                insert_outbox(tx, &rows, now).await?;
-                return Ok(case);
-            }
-            Err(CrmError::ReferenceSpaceExhausted)
-        })
-        .await
-    }
-
-    pub async fn update_case(
-        &self,
-        reference: String,
-        update: CaseUpdate,
-        sinks: Vec<SinkRegistration>,
-        now: DateTime<Utc>,
-    ) -> Result<CaseRecord, CrmError> {
-        self.with_tx(async move |tx| {
-            let mut case = load_case(tx, &reference, true)
-                .await?
-                .ok_or(CrmError::UnknownCase(reference))?;
-            apply_update(&mut case, update, now);
-            save_case(tx, &case).await?;
-            let rows = outbox_rows(
-                EventKind::CaseUpdated,
-                Some(&case),
-                &case.reference,
-                case.version,
-                &sinks,
-                now,
-            )?;
-            insert_outbox(tx, &rows, now).await?;
-            Ok(case)
-        })
-        .await
-    }
-
-    pub async fn get_case(&self, reference: &str) -> Result<Option<CaseRecord>, CrmError> {
-        self.with_tx(async move |tx| load_case(tx, reference, false).await)
+                Ok(case)
+            })
             .await
-    }
-
-    pub async fn open_cases_for_caller(&self, caller: &str) -> Result<Vec<CaseRecord>, CrmError> {
-        self.with_tx(async move |tx| {
-            let rows = tx
-                .query(
-                    "SELECT * FROM cases WHERE caller = $1 AND status = 'open' ORDER BY updated_at DESC",
-                    &[&caller],
-                )
-                .await?;
-            rows.iter().map(|r| case_row(r)?.into_record()).collect()
         })
-        .await
     }
 
-    pub async fn record_call(&self, record: CallRecord) -> Result<(), CrmError> {
-        let r = CallRow::from_record(&record)?;
-        self.with_tx(async move |tx| {
-            tx.execute(
-                "INSERT INTO call_records (call_id, started_at, answered_at, ended_at, caller, flow_name,
+    fn get_case(&self, reference: String) -> BackendFuture<'_, Option<CaseRecord>> {
+        Box::pin(async move {
+            self.with_tx(async move |tx| load_case(tx, &reference, false).await)
+                .await
+        })
+    }
+
+    fn open_cases_for_caller(&self, caller: String) -> BackendFuture<'_, Vec<CaseRecord>> {
+        Box::pin(async move {
+            self.with_tx(async move |tx| {
+                let rows = tx
+                    .query(
+                        "SELECT * FROM cases WHERE caller = $1 AND status = 'open' ORDER BY updated_at DESC",
+                        &[&caller],
+                    )
+                    .await?;
+                rows.iter().map(|r| case_row(r)?.into_record()).collect()
+            })
+            .await
+        })
+    }
+
+    fn record_call(&self, record: CallRecord) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            let r = CallRow::from_record(&record)?;
+            self.with_tx(async move |tx| {
+                tx.execute(
+                    "INSERT INTO call_records (call_id, started_at, answered_at, ended_at, caller, flow_name,
                  flow_version, node_path, turns, outcome, survey, language, accessibility, hangup_cause,
                  packets_in, packets_out, lost, jitter_ms, case_refs, transcripts_deleted_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, NULL)
@@ -246,338 +261,361 @@ impl PostgresBackend {
                  hangup_cause = EXCLUDED.hangup_cause, packets_in = EXCLUDED.packets_in,
                  packets_out = EXCLUDED.packets_out, lost = EXCLUDED.lost, jitter_ms = EXCLUDED.jitter_ms,
                  case_refs = EXCLUDED.case_refs, transcripts_deleted_at = NULL",
-                &[
-                    &r.call_id,
-                    &r.started_at,
-                    &r.answered_at,
-                    &r.ended_at,
-                    &r.caller,
-                    &r.flow_name,
-                    &r.flow_version,
-                    &r.node_path,
-                    &r.turns,
-                    &r.outcome,
-                    &r.survey,
-                    &r.language,
-                    &r.accessibility,
-                    &r.hangup_cause,
-                    &r.packets_in,
-                    &r.packets_out,
-                    &r.lost,
-                    &r.jitter_ms,
-                    &r.case_refs,
-                ],
-            )
-            .await?;
-            Ok(())
+                    &[
+                        &r.call_id,
+                        &r.started_at,
+                        &r.answered_at,
+                        &r.ended_at,
+                        &r.caller,
+                        &r.flow_name,
+                        &r.flow_version,
+                        &r.node_path,
+                        &r.turns,
+                        &r.outcome,
+                        &r.survey,
+                        &r.language,
+                        &r.accessibility,
+                        &r.hangup_cause,
+                        &r.packets_in,
+                        &r.packets_out,
+                        &r.lost,
+                        &r.jitter_ms,
+                        &r.case_refs,
+                    ],
+                )
+                .await?;
+                Ok(())
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn export(&self, filter: &ExportFilter) -> Result<RecordsExport, CrmError> {
-        let since = filter.since.map(to_millis);
-        let caller = filter.caller.clone();
-        self.with_tx(async move |tx| {
-            let cases = tx
-                .query(
-                    "SELECT * FROM cases WHERE ($1::BIGINT IS NULL OR updated_at >= $1)
+    fn export(&self, filter: ExportFilter) -> BackendFuture<'_, RecordsExport> {
+        Box::pin(async move {
+            let since = filter.since.map(to_millis);
+            let caller = filter.caller.clone();
+            self.with_tx(async move |tx| {
+                let cases = tx
+                    .query(
+                        "SELECT * FROM cases WHERE ($1::BIGINT IS NULL OR updated_at >= $1)
                      AND ($2::TEXT IS NULL OR caller = $2) ORDER BY created_at, reference",
-                    &[&since, &caller],
-                )
-                .await?
-                .iter()
-                .map(|r| case_row(r)?.into_record())
-                .collect::<Result<Vec<_>, _>>()?;
-            let calls = tx
-                .query(
-                    "SELECT * FROM call_records WHERE ($1::BIGINT IS NULL OR started_at >= $1)
+                        &[&since, &caller],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| case_row(r)?.into_record())
+                    .collect::<Result<Vec<_>, _>>()?;
+                let calls = tx
+                    .query(
+                        "SELECT * FROM call_records WHERE ($1::BIGINT IS NULL OR started_at >= $1)
                      AND ($2::TEXT IS NULL OR caller = $2) ORDER BY started_at, call_id",
-                    &[&since, &caller],
-                )
-                .await?
-                .iter()
-                .map(|r| call_row(r)?.into_record())
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(RecordsExport { cases, calls })
+                        &[&since, &caller],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| call_row(r)?.into_record())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(RecordsExport { cases, calls })
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn purge_caller(
+    fn purge_caller(
         &self,
         target: ErasureTarget,
         sinks: Vec<SinkRegistration>,
         now: DateTime<Utc>,
-    ) -> Result<PurgeReport, CrmError> {
-        let numbering = self.numbering;
-        let report = self
-            .with_tx(async move |tx| {
-                let mut report = PurgeReport::default();
-                let caller = target.stored.as_str();
-                let cases = tx
-                    .query(
-                        "SELECT reference, version FROM cases WHERE caller = $1 FOR UPDATE",
-                        &[&caller],
-                    )
-                    .await?;
-                for row in cases {
-                    let reference: String = row.try_get(0)?;
-                    let version: i64 = row.try_get(1)?;
-                    let had: Vec<String> = tx
+    ) -> BackendFuture<'_, PurgeReport> {
+        Box::pin(async move {
+            let numbering = self.numbering;
+            let report = self
+                .with_tx(async move |tx| {
+                    let mut report = PurgeReport::default();
+                    let caller = target.stored.as_str();
+                    let cases = tx
                         .query(
-                            "SELECT DISTINCT sink FROM outbox WHERE case_ref = $1",
+                            "SELECT reference, version FROM cases WHERE caller = $1 FOR UPDATE",
+                            &[&caller],
+                        )
+                        .await?;
+                    for row in cases {
+                        let reference: String = row.try_get(0)?;
+                        let version: i64 = row.try_get(1)?;
+                        let had: Vec<String> = tx
+                            .query(
+                                "SELECT DISTINCT sink FROM outbox WHERE case_ref = $1",
+                                &[&reference],
+                            )
+                            .await?
+                            .iter()
+                            .map(|r| r.try_get(0))
+                            .collect::<Result<_, _>>()?;
+                        tx.execute("DELETE FROM outbox WHERE case_ref = $1", &[&reference])
+                            .await?;
+                        tx.execute("DELETE FROM cases WHERE reference = $1", &[&reference])
+                            .await?;
+                        // As in the SQLite backend: keep the line key, not the reference.
+                        tx.execute(
+                            "UPDATE legacy_imports SET reference = '' WHERE reference = $1",
                             &[&reference],
                         )
-                        .await?
-                        .iter()
-                        .map(|r| r.try_get(0))
-                        .collect::<Result<_, _>>()?;
-                    tx.execute("DELETE FROM outbox WHERE case_ref = $1", &[&reference])
                         .await?;
-                    tx.execute("DELETE FROM cases WHERE reference = $1", &[&reference])
+                        report.cases_deleted += 1;
+                        let rows = erasure_rows(&reference, version + 1, &sinks, &had, now)?;
+                        report.erasures_queued += rows.len() as u64;
+                        insert_outbox(tx, &rows, now).await?;
+                    }
+                    report.calls_deleted = tx
+                        .execute("DELETE FROM call_records WHERE caller = $1", &[&caller])
                         .await?;
-                    // As in the SQLite backend: keep the line key, not the reference.
-                    tx.execute(
-                        "UPDATE legacy_imports SET reference = '' WHERE reference = $1",
-                        &[&reference],
-                    )
-                    .await?;
-                    report.cases_deleted += 1;
-                    let rows = erasure_rows(&reference, version + 1, &sinks, &had, now)?;
-                    report.erasures_queued += rows.len() as u64;
-                    insert_outbox(tx, &rows, now).await?;
-                }
-                report.calls_deleted = tx
-                    .execute("DELETE FROM call_records WHERE caller = $1", &[&caller])
-                    .await?;
-                redact_mentions(tx, &target, &numbering).await?;
-                Ok(report)
-            })
-            .await?;
-        self.vacuum_erased().await;
-        Ok(report)
+                    redact_mentions(tx, &target, &numbering).await?;
+                    Ok(report)
+                })
+                .await?;
+            self.vacuum_erased().await;
+            Ok(report)
+        })
     }
 
-    pub async fn apply_retention(
+    fn apply_retention(
         &self,
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<RetentionReport, CrmError> {
-        let cutoff = to_millis(cutoff);
-        let now = to_millis(now);
-        let report = self.with_tx(async move |tx| {
-            let mut report = RetentionReport::default();
-            let calls = tx
-                .query(
-                    "SELECT call_id, turns FROM call_records WHERE started_at < $1 AND transcripts_deleted_at IS NULL
+    ) -> BackendFuture<'_, RetentionReport> {
+        Box::pin(async move {
+            let cutoff = to_millis(cutoff);
+            let now = to_millis(now);
+            let report = self.with_tx(async move |tx| {
+                let mut report = RetentionReport::default();
+                let calls = tx
+                    .query(
+                        "SELECT call_id, turns FROM call_records WHERE started_at < $1 AND transcripts_deleted_at IS NULL
                      FOR UPDATE",
-                    &[&cutoff],
-                )
-                .await?;
-            for row in calls {
-                let call_id: String = row.try_get(0)?;
-                let turns: String = row.try_get(1)?;
-                let turns = strip_transcripts(&turns)?;
-                tx.execute(
-                    "UPDATE call_records SET turns = $1, transcripts_deleted_at = $2 WHERE call_id = $3",
-                    &[&turns, &now, &call_id],
-                )
-                .await?;
-                report.calls_redacted += 1;
+                        &[&cutoff],
+                    )
+                    .await?;
+                for row in calls {
+                    let call_id: String = row.try_get(0)?;
+                    let turns: String = row.try_get(1)?;
+                    let turns = strip_transcripts(&turns)?;
+                    tx.execute(
+                        "UPDATE call_records SET turns = $1, transcripts_deleted_at = $2 WHERE call_id = $3",
+                        &[&turns, &now, &call_id],
+                    )
+                    .await?;
+                    report.calls_redacted += 1;
+                }
+                report.cases_redacted = tx
+                    .execute(
+                        "UPDATE cases SET transcript_excerpts = '[]' WHERE created_at < $1 AND transcript_excerpts <> '[]'",
+                        &[&cutoff],
+                    )
+                    .await?;
+                report.outbox_rows_deleted = tx
+                    .execute("DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < $1", &[&cutoff])
+                    .await?;
+                Ok(report)
+            })
+            .await?;
+            if report.calls_redacted + report.cases_redacted + report.outbox_rows_deleted > 0 {
+                self.vacuum_erased().await;
             }
-            report.cases_redacted = tx
-                .execute(
-                    "UPDATE cases SET transcript_excerpts = '[]' WHERE created_at < $1 AND transcript_excerpts <> '[]'",
-                    &[&cutoff],
-                )
-                .await?;
-            report.outbox_rows_deleted = tx
-                .execute("DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < $1", &[&cutoff])
-                .await?;
             Ok(report)
         })
-        .await?;
-        if report.calls_redacted + report.cases_redacted + report.outbox_rows_deleted > 0 {
-            self.vacuum_erased().await;
-        }
-        Ok(report)
     }
 
-    pub async fn claim_due(
+    fn claim_due(
         &self,
-        sink: &str,
+        sink: String,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<OutboxEvent>, CrmError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let (now, lease_until) = (to_millis(now), to_millis(lease_until));
-        self.with_tx(async move |tx| {
-            let rows = tx
-                .query(
-                    concat!(
-                        "WITH due AS (SELECT o.id FROM outbox o
+    ) -> BackendFuture<'_, Vec<OutboxEvent>> {
+        Box::pin(async move {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let (now, lease_until) = (to_millis(now), to_millis(lease_until));
+            self.with_tx(async move |tx| {
+                let rows = tx
+                    .query(
+                        concat!(
+                            "WITH due AS (SELECT o.id FROM outbox o
                          WHERE o.sink = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2",
-                        head_of_case!(),
-                        " ORDER BY o.id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                            head_of_case!(),
+                            " ORDER BY o.id LIMIT $3 FOR UPDATE SKIP LOCKED)
                          UPDATE outbox SET next_attempt_at = $4 FROM due WHERE outbox.id = due.id
                          RETURNING outbox.*"
-                    ),
-                    &[&sink, &now, &limit, &lease_until],
-                )
-                .await?;
-            let mut events = rows
-                .iter()
-                .map(|r| outbox_row(r)?.into_event())
-                .collect::<Result<Vec<_>, _>>()?;
-            events.sort_by_key(|e| e.id);
-            Ok(events)
+                        ),
+                        &[&sink, &now, &limit, &lease_until],
+                    )
+                    .await?;
+                let mut events = rows
+                    .iter()
+                    .map(|r| outbox_row(r)?.into_event())
+                    .collect::<Result<Vec<_>, _>>()?;
+                events.sort_by_key(|e| e.id);
+                Ok(events)
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn mark_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), CrmError> {
-        let now = to_millis(now);
-        self.with_tx(async move |tx| {
-            // As in the SQLite backend: a delivered erasure is deleted, not kept.
-            let erased = tx
-                .execute(
-                    "DELETE FROM outbox WHERE id = $1 AND kind = 'case.erased' AND status <> 'delivered'",
-                    &[&id],
-                )
-                .await?;
-            if erased == 0 {
-                tx.execute(
-                    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL
+    fn mark_delivered(&self, id: i64, now: DateTime<Utc>) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            let now = to_millis(now);
+            self.with_tx(async move |tx| {
+                // As in the SQLite backend: a delivered erasure is deleted, not kept.
+                let erased = tx
+                    .execute(
+                        "DELETE FROM outbox WHERE id = $1 AND kind = 'case.erased' AND status <> 'delivered'",
+                        &[&id],
+                    )
+                    .await?;
+                if erased == 0 {
+                    tx.execute(
+                        "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL
                      WHERE id = $2",
-                    &[&now, &id],
-                )
-                .await?;
-            }
-            Ok(())
+                        &[&now, &id],
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn mark_failed(
+    fn mark_failed(
         &self,
         id: i64,
         error: String,
         retry_at: Option<DateTime<Utc>>,
-    ) -> Result<(), CrmError> {
-        let retry_at = retry_at.map(to_millis);
-        self.with_tx(async move |tx| {
-            tx.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = $1,
+    ) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            let retry_at = retry_at.map(to_millis);
+            self.with_tx(async move |tx| {
+                tx.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $1,
                  status = CASE WHEN $2::BIGINT IS NULL THEN 'dead' ELSE 'pending' END,
                  next_attempt_at = COALESCE($2::BIGINT, next_attempt_at) WHERE id = $3",
-                &[&error, &retry_at, &id],
-            )
-            .await?;
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn next_due(&self, sink: &str) -> Result<Option<DateTime<Utc>>, CrmError> {
-        self.with_tx(async move |tx| {
-            let row = tx
-                .query_one(
-                    concat!(
-                        "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.sink = $1 AND o.status = 'pending'",
-                        head_of_case!()
-                    ),
-                    &[&sink],
+                    &[&error, &retry_at, &id],
                 )
                 .await?;
-            let ms: Option<i64> = row.try_get(0)?;
-            ms.map(from_millis).transpose()
-        })
-        .await
-    }
-
-    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, CrmError> {
-        self.with_tx(async move |tx| {
-            tx.query(
-                "SELECT * FROM outbox WHERE status = 'dead' ORDER BY id",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| outbox_row(r)?.into_dead_letter())
-            .collect()
-        })
-        .await
-    }
-
-    pub async fn retry_dead_letter(&self, id: i64, now: DateTime<Utc>) -> Result<(), CrmError> {
-        let now = to_millis(now);
-        self.with_tx(async move |tx| {
-            let n = tx
-                .execute(
-                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1
-                     WHERE id = $2 AND status = 'dead'",
-                    &[&now, &id],
-                )
-                .await?;
-            if n == 0 {
-                Err(CrmError::UnknownDeadLetter(id))
-            } else {
                 Ok(())
-            }
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn outbox_backlog(&self, sink: &str) -> Result<u64, CrmError> {
-        self.with_tx(async move |tx| {
-            let n: i64 = tx
-                .query_one(
-                    "SELECT COUNT(*) FROM outbox WHERE sink = $1 AND status <> 'delivered'",
-                    &[&sink],
+    fn next_due(&self, sink: String) -> BackendFuture<'_, Option<DateTime<Utc>>> {
+        Box::pin(async move {
+            self.with_tx(async move |tx| {
+                let row = tx
+                    .query_one(
+                        concat!(
+                            "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.sink = $1 AND o.status = 'pending'",
+                            head_of_case!()
+                        ),
+                        &[&sink],
+                    )
+                    .await?;
+                let ms: Option<i64> = row.try_get(0)?;
+                ms.map(from_millis).transpose()
+            })
+            .await
+        })
+    }
+
+    fn dead_letters(&self) -> BackendFuture<'_, Vec<DeadLetter>> {
+        Box::pin(async move {
+            self.with_tx(async move |tx| {
+                tx.query(
+                    "SELECT * FROM outbox WHERE status = 'dead' ORDER BY id",
+                    &[],
                 )
                 .await?
-                .try_get(0)?;
-            Ok(u64::try_from(n).unwrap_or(0))
+                .iter()
+                .map(|r| outbox_row(r)?.into_dead_letter())
+                .collect()
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn import_legacy(
+    fn retry_dead_letter(&self, id: i64, now: DateTime<Utc>) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            let now = to_millis(now);
+            self.with_tx(async move |tx| {
+                let n = tx
+                    .execute(
+                        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1
+                     WHERE id = $2 AND status = 'dead'",
+                        &[&now, &id],
+                    )
+                    .await?;
+                if n == 0 {
+                    Err(CrmError::UnknownDeadLetter(id))
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+        })
+    }
+
+    fn outbox_backlog(&self, sink: String) -> BackendFuture<'_, u64> {
+        Box::pin(async move {
+            self.with_tx(async move |tx| {
+                let n: i64 = tx
+                    .query_one(
+                        "SELECT COUNT(*) FROM outbox WHERE sink = $1 AND status <> 'delivered'",
+                        &[&sink],
+                    )
+                    .await?
+                    .try_get(0)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await
+        })
+    }
+
+    fn import_legacy(
         &self,
         items: Vec<LegacyCase>,
         sinks: Vec<SinkRegistration>,
         now: DateTime<Utc>,
-    ) -> Result<(u64, u64), CrmError> {
-        self.with_tx(async move |tx| {
-            let (mut imported, mut skipped) = (0, 0);
-            for item in items {
-                let fresh = tx
-                    .execute(
-                        "INSERT INTO legacy_imports (line_key, reference, imported_at) VALUES ($1, $2, $3)
+    ) -> BackendFuture<'_, (u64, u64)> {
+        Box::pin(async move {
+            self.with_tx(async move |tx| {
+                let (mut imported, mut skipped) = (0, 0);
+                for item in items {
+                    let fresh = tx
+                        .execute(
+                            "INSERT INTO legacy_imports (line_key, reference, imported_at) VALUES ($1, $2, $3)
                          ON CONFLICT DO NOTHING",
-                        &[&item.line_key, &item.record.reference, &to_millis(now)],
-                    )
-                    .await?
-                    == 1;
-                if !fresh || !insert_case(tx, &item.record).await? {
-                    skipped += 1;
-                    continue;
+                            &[&item.line_key, &item.record.reference, &to_millis(now)],
+                        )
+                        .await?
+                        == 1;
+                    if !fresh || !insert_case(tx, &item.record).await? {
+                        skipped += 1;
+                        continue;
+                    }
+                    let rows = outbox_rows(
+                        EventKind::CaseCreated,
+                        Some(&item.record),
+                        &item.record.reference,
+                        item.record.version,
+                        &sinks,
+                        now,
+                    )?;
+                    insert_outbox(tx, &rows, now).await?;
+                    imported += 1;
                 }
-                let rows = outbox_rows(
-                    EventKind::CaseCreated,
-                    Some(&item.record),
-                    &item.record.reference,
-                    item.record.version,
-                    &sinks,
-                    now,
-                )?;
-                insert_outbox(tx, &rows, now).await?;
-                imported += 1;
-            }
-            Ok((imported, skipped))
+                Ok((imported, skipped))
+            })
+            .await
         })
-        .await
     }
 }
 

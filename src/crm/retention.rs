@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::backend::RetentionReport;
 use super::error::CrmError;
-use super::store::{CaseStore, RetentionPolicy, RetentionReport};
+use super::store::{CaseStore, RetentionPolicy};
 
 /// How often the running server applies the retention period. Hourly: the period is counted in
 /// days, so a record outlives it by at most an hour, and one run is a single indexed statement

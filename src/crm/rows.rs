@@ -8,9 +8,12 @@
 
 use chrono::{DateTime, Utc};
 
-use super::case::{CaseRecord, CaseStatus, DeadLetter, EventKind, OutboxEvent, idempotency_key};
+use super::case::{
+    CaseRecord, CaseStatus, DeadLetter, EventKind, OutboxEvent, SinkRegistration, event_payload,
+    idempotency_key,
+};
 use super::error::CrmError;
-use super::record::{CallRecord, MediaQuality, Outcome};
+use super::record::{CallRecord, MediaQuality, Outcome, Turn};
 use crate::pii::Pii;
 
 /// Milliseconds since the Unix epoch.
@@ -285,4 +288,77 @@ impl OutboxRow {
             last_error: self.last_error,
         })
     }
+}
+
+/// An outbox row to insert: one per sink per event.
+pub(crate) struct NewOutboxRow {
+    pub sink: String,
+    pub case_ref: String,
+    pub kind: EventKind,
+    pub sequence: i64,
+    pub payload: String,
+    pub created_at: i64,
+}
+
+/// The erasure event rows for a purged case: one for each sink that had received the case
+/// (`had`, sink names) and supports erasure, so the CRM deletes its copy too.
+pub(crate) fn erasure_rows(
+    reference: &str,
+    sequence: i64,
+    sinks: &[SinkRegistration],
+    had: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<NewOutboxRow>, CrmError> {
+    let targets: Vec<SinkRegistration> = sinks
+        .iter()
+        .filter(|s| had.contains(&s.name))
+        .cloned()
+        .collect();
+    outbox_rows(
+        EventKind::CaseErased,
+        None,
+        reference,
+        sequence,
+        &targets,
+        now,
+    )
+}
+
+/// The outbox rows for a case event, one per registered sink (erasures only for sinks that
+/// support them and are listed in `only`).
+pub(crate) fn outbox_rows(
+    kind: EventKind,
+    case: Option<&CaseRecord>,
+    reference: &str,
+    sequence: i64,
+    sinks: &[SinkRegistration],
+    now: DateTime<Utc>,
+) -> Result<Vec<NewOutboxRow>, CrmError> {
+    if sinks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let payload = serde_json::to_string(&event_payload(kind, sequence, case, reference, now))?;
+    Ok(sinks
+        .iter()
+        .filter(|s| kind != EventKind::CaseErased || s.supports_erasure)
+        .map(|s| NewOutboxRow {
+            sink: s.name.clone(),
+            case_ref: reference.to_string(),
+            kind,
+            sequence,
+            payload: payload.clone(),
+            created_at: now.timestamp_millis(),
+        })
+        .collect())
+}
+
+/// Turns with their transcripts and the slot values understood from them removed (personal
+/// data); node, intent, confidence and keys stay for reporting.
+pub(crate) fn strip_transcripts(turns_json: &str) -> Result<String, CrmError> {
+    let mut turns: Vec<Turn> = serde_json::from_str(turns_json)?;
+    for t in &mut turns {
+        t.transcript = None;
+        t.slots = None;
+    }
+    Ok(serde_json::to_string(&turns)?)
 }

@@ -24,18 +24,23 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use super::case::{CaseRecord, DeadLetter, EventKind, NewCase, OutboxEvent, SinkRegistration};
+use super::backend::{
+    BackendFuture, CaseBackend, ExportFilter, LegacyCase, PurgeReport, REFERENCE_ATTEMPTS,
+    RecordsExport, RetentionReport,
+};
+use super::case::{
+    CaseRecord, CaseUpdate, DeadLetter, EventKind, NewCase, OutboxEvent, SinkRegistration,
+    apply_update, build_case, update_from_new_case,
+};
 use super::erasure::{ErasureTarget, MENTION_TABLES, select_mentions_sql};
 use super::error::CrmError;
 use super::migrations;
 use super::phone::PhoneNumbering;
-use super::record::{CallRecord, Turn};
+use super::record::CallRecord;
 use super::reference::new_reference_with_prefix;
-use super::rows::{CallRow, CaseRow, Columns, OutboxRow, from_millis, to_millis};
-use super::store::{
-    CaseUpdate, ExportFilter, LegacyCase, NewOutboxRow, PurgeReport, REFERENCE_ATTEMPTS,
-    RecordsExport, RetentionReport, apply_update, build_case, erasure_rows, outbox_rows,
-    update_from_new_case,
+use super::rows::{
+    CallRow, CaseRow, Columns, NewOutboxRow, OutboxRow, erasure_rows, from_millis, outbox_rows,
+    strip_transcripts, to_millis,
 };
 
 /// Most jobs committed as one group; bounds the latency one commit adds to the first job.
@@ -190,19 +195,69 @@ impl SqliteBackend {
         self.jobs.send(job).map_err(|_| CrmError::StoreClosed)?;
         rx.await.map_err(|_| CrmError::StoreClosed)?
     }
+}
 
-    pub async fn create_case(
+impl CaseBackend for SqliteBackend {
+    fn create_case(
         &self,
         new: NewCase,
         prefix: String,
         sinks: Vec<SinkRegistration>,
         now: DateTime<Utc>,
-    ) -> Result<CaseRecord, CrmError> {
-        self.run(move |c| {
-            if let Some(existing) = new.update_of.as_deref()
-                && let Some(mut case) = load_case(c, existing)?
-            {
-                apply_update(&mut case, update_from_new_case(new), now);
+    ) -> BackendFuture<'_, CaseRecord> {
+        Box::pin(async move {
+            self.run(move |c| {
+                if let Some(existing) = new.update_of.as_deref()
+                    && let Some(mut case) = load_case(c, existing)?
+                {
+                    apply_update(&mut case, update_from_new_case(new), now);
+                    save_case(c, &case)?;
+                    let rows = outbox_rows(
+                        EventKind::CaseUpdated,
+                        Some(&case),
+                        &case.reference,
+                        case.version,
+                        &sinks,
+                        now,
+                    )?;
+                    insert_outbox(c, &rows, now)?;
+                    return Ok(case);
+                }
+                for _ in 0..REFERENCE_ATTEMPTS {
+                    let reference = new_reference_with_prefix(&mut rand::rng(), &prefix);
+                    if case_exists(c, &reference)? {
+                        continue;
+                    }
+                    let case = build_case(new, reference, now);
+                    insert_case(c, &case)?;
+                    let rows = outbox_rows(
+                        EventKind::CaseCreated,
+                        Some(&case),
+                        &case.reference,
+                        1,
+                        &sinks,
+                        now,
+                    )?;
+                    insert_outbox(c, &rows, now)?;
+                    return Ok(case);
+                }
+                Err(CrmError::ReferenceSpaceExhausted)
+            })
+            .await
+        })
+    }
+
+    fn update_case(
+        &self,
+        reference: String,
+        update: CaseUpdate,
+        sinks: Vec<SinkRegistration>,
+        now: DateTime<Utc>,
+    ) -> BackendFuture<'_, CaseRecord> {
+        Box::pin(async move {
+            self.run(move |c| {
+                let mut case = load_case(c, &reference)?.ok_or(CrmError::UnknownCase(reference))?;
+                apply_update(&mut case, update, now);
                 save_case(c, &case)?;
                 let rows = outbox_rows(
                     EventKind::CaseUpdated,
@@ -213,359 +268,341 @@ impl SqliteBackend {
                     now,
                 )?;
                 insert_outbox(c, &rows, now)?;
-                return Ok(case);
-            }
-            for _ in 0..REFERENCE_ATTEMPTS {
-                let reference = new_reference_with_prefix(&mut rand::rng(), &prefix);
-                if case_exists(c, &reference)? {
-                    continue;
-                }
-                let case = build_case(new, reference, now);
-                insert_case(c, &case)?;
-                let rows = outbox_rows(
-                    EventKind::CaseCreated,
-                    Some(&case),
-                    &case.reference,
-                    1,
-                    &sinks,
-                    now,
-                )?;
-                insert_outbox(c, &rows, now)?;
-                return Ok(case);
-            }
-            Err(CrmError::ReferenceSpaceExhausted)
+                Ok(case)
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn update_case(
-        &self,
-        reference: String,
-        update: CaseUpdate,
-        sinks: Vec<SinkRegistration>,
-        now: DateTime<Utc>,
-    ) -> Result<CaseRecord, CrmError> {
-        self.run(move |c| {
-            let mut case = load_case(c, &reference)?.ok_or(CrmError::UnknownCase(reference))?;
-            apply_update(&mut case, update, now);
-            save_case(c, &case)?;
-            let rows = outbox_rows(
-                EventKind::CaseUpdated,
-                Some(&case),
-                &case.reference,
-                case.version,
-                &sinks,
-                now,
-            )?;
-            insert_outbox(c, &rows, now)?;
-            Ok(case)
+    fn get_case(&self, reference: String) -> BackendFuture<'_, Option<CaseRecord>> {
+        Box::pin(async move { self.read(move |c| load_case(c, &reference)).await })
+    }
+
+    fn open_cases_for_caller(&self, caller: String) -> BackendFuture<'_, Vec<CaseRecord>> {
+        Box::pin(async move {
+            self.read(move |c| {
+                query_cases(
+                    c,
+                    "SELECT * FROM cases WHERE caller = ?1 AND status = 'open' ORDER BY updated_at DESC",
+                    params![caller],
+                )
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn get_case(&self, reference: String) -> Result<Option<CaseRecord>, CrmError> {
-        self.read(move |c| load_case(c, &reference)).await
-    }
-
-    pub async fn open_cases_for_caller(&self, caller: String) -> Result<Vec<CaseRecord>, CrmError> {
-        self.read(move |c| {
-            query_cases(
-                c,
-                "SELECT * FROM cases WHERE caller = ?1 AND status = 'open' ORDER BY updated_at DESC",
-                params![caller],
-            )
-        })
-        .await
-    }
-
-    pub async fn record_call(&self, record: CallRecord) -> Result<(), CrmError> {
-        self.run(move |c| {
-            let r = CallRow::from_record(&record)?;
-            c.prepare_cached(
-                "INSERT OR REPLACE INTO call_records (call_id, started_at, answered_at, ended_at, caller,
+    fn record_call(&self, record: CallRecord) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            self.run(move |c| {
+                let r = CallRow::from_record(&record)?;
+                c.prepare_cached(
+                    "INSERT OR REPLACE INTO call_records (call_id, started_at, answered_at, ended_at, caller,
                  flow_name, flow_version, node_path, turns, outcome, survey, language, accessibility,
                  hangup_cause, packets_in, packets_out, lost, jitter_ms, case_refs, transcripts_deleted_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL)",
-            )?
-            .execute(params![
-                r.call_id,
-                r.started_at,
-                r.answered_at,
-                r.ended_at,
-                r.caller,
-                r.flow_name,
-                r.flow_version,
-                r.node_path,
-                r.turns,
-                r.outcome,
-                r.survey,
-                r.language,
-                r.accessibility,
-                r.hangup_cause,
-                r.packets_in,
-                r.packets_out,
-                r.lost,
-                r.jitter_ms,
-                r.case_refs
-            ])?;
-            Ok(())
+                )?
+                .execute(params![
+                    r.call_id,
+                    r.started_at,
+                    r.answered_at,
+                    r.ended_at,
+                    r.caller,
+                    r.flow_name,
+                    r.flow_version,
+                    r.node_path,
+                    r.turns,
+                    r.outcome,
+                    r.survey,
+                    r.language,
+                    r.accessibility,
+                    r.hangup_cause,
+                    r.packets_in,
+                    r.packets_out,
+                    r.lost,
+                    r.jitter_ms,
+                    r.case_refs
+                ])?;
+                Ok(())
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn export(&self, filter: ExportFilter) -> Result<RecordsExport, CrmError> {
-        self.read(move |c| {
-            let since = filter.since.map(to_millis);
-            let cases = query_cases(
-                c,
-                "SELECT * FROM cases WHERE (?1 IS NULL OR updated_at >= ?1) AND (?2 IS NULL OR caller = ?2)
+    fn export(&self, filter: ExportFilter) -> BackendFuture<'_, RecordsExport> {
+        Box::pin(async move {
+            self.read(move |c| {
+                let since = filter.since.map(to_millis);
+                let cases = query_cases(
+                    c,
+                    "SELECT * FROM cases WHERE (?1 IS NULL OR updated_at >= ?1) AND (?2 IS NULL OR caller = ?2)
                  ORDER BY created_at, reference",
-                params![since, filter.caller],
-            )?;
-            let mut stmt = c.prepare(
-                "SELECT * FROM call_records WHERE (?1 IS NULL OR started_at >= ?1) AND (?2 IS NULL OR caller = ?2)
+                    params![since, filter.caller],
+                )?;
+                let mut stmt = c.prepare(
+                    "SELECT * FROM call_records WHERE (?1 IS NULL OR started_at >= ?1) AND (?2 IS NULL OR caller = ?2)
                  ORDER BY started_at, call_id",
-            )?;
-            let calls = stmt
-                .query_map(params![since, filter.caller], call_row)?
-                .map(|r| r.map_err(CrmError::from).and_then(CallRow::into_record))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(RecordsExport { cases, calls })
+                )?;
+                let calls = stmt
+                    .query_map(params![since, filter.caller], call_row)?
+                    .map(|r| r.map_err(CrmError::from).and_then(CallRow::into_record))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(RecordsExport { cases, calls })
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn purge_caller(
+    fn purge_caller(
         &self,
         target: ErasureTarget,
         sinks: Vec<SinkRegistration>,
         now: DateTime<Utc>,
-    ) -> Result<PurgeReport, CrmError> {
-        let numbering = self.numbering;
-        let report = self
-            .run(move |c| {
-                let mut report = PurgeReport::default();
-                let caller = target.stored.as_str();
-                let cases: Vec<(String, i64)> = c
-                    .prepare("SELECT reference, version FROM cases WHERE caller = ?1")?
-                    .query_map(params![caller], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()?;
-                for (reference, version) in cases {
-                    let had: Vec<String> = c
-                        .prepare("SELECT DISTINCT sink FROM outbox WHERE case_ref = ?1")?
-                        .query_map(params![reference], |r| r.get(0))?
+    ) -> BackendFuture<'_, PurgeReport> {
+        Box::pin(async move {
+            let numbering = self.numbering;
+            let report = self
+                .run(move |c| {
+                    let mut report = PurgeReport::default();
+                    let caller = target.stored.as_str();
+                    let cases: Vec<(String, i64)> = c
+                        .prepare("SELECT reference, version FROM cases WHERE caller = ?1")?
+                        .query_map(params![caller], |r| Ok((r.get(0)?, r.get(1)?)))?
                         .collect::<Result<_, _>>()?;
-                    // Pending, delivered and dead rows alike: each holds the case as sent.
-                    c.execute("DELETE FROM outbox WHERE case_ref = ?1", params![reference])?;
-                    c.execute("DELETE FROM cases WHERE reference = ?1", params![reference])?;
-                    // The import ledger keeps the line's key (so a re-import does not bring
-                    // the case back) but not the reference.
-                    c.execute(
-                        "UPDATE legacy_imports SET reference = '' WHERE reference = ?1",
-                        params![reference],
-                    )?;
-                    report.cases_deleted += 1;
-                    let rows = erasure_rows(&reference, version + 1, &sinks, &had, now)?;
-                    report.erasures_queued += rows.len() as u64;
-                    insert_outbox(c, &rows, now)?;
-                }
-                report.calls_deleted = c.execute(
-                    "DELETE FROM call_records WHERE caller = ?1",
-                    params![caller],
-                )? as u64;
-                redact_mentions(c, &target, &numbering)?;
-                Ok(report)
-            })
-            .await?;
-        self.erase_freed(true).await?;
-        Ok(report)
+                    for (reference, version) in cases {
+                        let had: Vec<String> = c
+                            .prepare("SELECT DISTINCT sink FROM outbox WHERE case_ref = ?1")?
+                            .query_map(params![reference], |r| r.get(0))?
+                            .collect::<Result<_, _>>()?;
+                        // Pending, delivered and dead rows alike: each holds the case as sent.
+                        c.execute("DELETE FROM outbox WHERE case_ref = ?1", params![reference])?;
+                        c.execute("DELETE FROM cases WHERE reference = ?1", params![reference])?;
+                        // The import ledger keeps the line's key (so a re-import does not bring
+                        // the case back) but not the reference.
+                        c.execute(
+                            "UPDATE legacy_imports SET reference = '' WHERE reference = ?1",
+                            params![reference],
+                        )?;
+                        report.cases_deleted += 1;
+                        let rows = erasure_rows(&reference, version + 1, &sinks, &had, now)?;
+                        report.erasures_queued += rows.len() as u64;
+                        insert_outbox(c, &rows, now)?;
+                    }
+                    report.calls_deleted = c.execute(
+                        "DELETE FROM call_records WHERE caller = ?1",
+                        params![caller],
+                    )? as u64;
+                    redact_mentions(c, &target, &numbering)?;
+                    Ok(report)
+                })
+                .await?;
+            self.erase_freed(true).await?;
+            Ok(report)
+        })
     }
 
-    pub async fn apply_retention(
+    fn apply_retention(
         &self,
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<RetentionReport, CrmError> {
-        let report = self.run(move |c| {
-            let cutoff = to_millis(cutoff);
-            let mut report = RetentionReport::default();
-            let calls: Vec<(String, String)> = c
-                .prepare("SELECT call_id, turns FROM call_records WHERE started_at < ?1 AND transcripts_deleted_at IS NULL")?
-                .query_map(params![cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            for (call_id, turns) in calls {
-                let turns = strip_transcripts(&turns)?;
-                c.execute(
-                    "UPDATE call_records SET turns = ?1, transcripts_deleted_at = ?2 WHERE call_id = ?3",
-                    params![turns, to_millis(now), call_id],
-                )?;
-                report.calls_redacted += 1;
+    ) -> BackendFuture<'_, RetentionReport> {
+        Box::pin(async move {
+            let report = self.run(move |c| {
+                let cutoff = to_millis(cutoff);
+                let mut report = RetentionReport::default();
+                let calls: Vec<(String, String)> = c
+                    .prepare("SELECT call_id, turns FROM call_records WHERE started_at < ?1 AND transcripts_deleted_at IS NULL")?
+                    .query_map(params![cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                for (call_id, turns) in calls {
+                    let turns = strip_transcripts(&turns)?;
+                    c.execute(
+                        "UPDATE call_records SET turns = ?1, transcripts_deleted_at = ?2 WHERE call_id = ?3",
+                        params![turns, to_millis(now), call_id],
+                    )?;
+                    report.calls_redacted += 1;
+                }
+                report.cases_redacted = c.execute(
+                    "UPDATE cases SET transcript_excerpts = '[]' WHERE created_at < ?1 AND transcript_excerpts <> '[]'",
+                    params![cutoff],
+                )? as u64;
+                report.outbox_rows_deleted = c.execute(
+                    "DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < ?1",
+                    params![cutoff],
+                )? as u64;
+                Ok(report)
+            })
+            .await?;
+            // Secure delete has zeroed the old transcripts in the file; the WAL still holds them
+            // as they were written until it is checkpointed and truncated.
+            if report.calls_redacted + report.cases_redacted + report.outbox_rows_deleted > 0 {
+                self.erase_freed(false).await?;
             }
-            report.cases_redacted = c.execute(
-                "UPDATE cases SET transcript_excerpts = '[]' WHERE created_at < ?1 AND transcript_excerpts <> '[]'",
-                params![cutoff],
-            )? as u64;
-            report.outbox_rows_deleted = c.execute(
-                "DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < ?1",
-                params![cutoff],
-            )? as u64;
             Ok(report)
         })
-        .await?;
-        // Secure delete has zeroed the old transcripts in the file; the WAL still holds them
-        // as they were written until it is checkpointed and truncated.
-        if report.calls_redacted + report.cases_redacted + report.outbox_rows_deleted > 0 {
-            self.erase_freed(false).await?;
-        }
-        Ok(report)
     }
 
-    pub async fn claim_due(
+    fn claim_due(
         &self,
         sink: String,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<OutboxEvent>, CrmError> {
-        self.run(move |c| {
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows: Vec<OutboxRow> = c
-                .prepare_cached(&format!("{DUE_SQL} ORDER BY o.id LIMIT ?3"))?
-                .query_map(params![sink, to_millis(now), limit], outbox_row)?
-                .collect::<Result<_, _>>()?;
-            let mut lease =
-                c.prepare_cached("UPDATE outbox SET next_attempt_at = ?1 WHERE id = ?2")?;
-            for r in &rows {
-                lease.execute(params![to_millis(lease_until), r.id])?;
-            }
-            rows.into_iter().map(OutboxRow::into_event).collect()
-        })
-        .await
-    }
-
-    pub async fn mark_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), CrmError> {
-        let erasure_done = self
-            .run(move |c| {
-                // A delivered erasure is the last trace of an erased case (its reference): it
-                // is deleted rather than kept as delivered.
-                let erased = c
-                    .prepare_cached(
-                        "DELETE FROM outbox WHERE id = ?1 AND kind = 'case.erased' AND status <> 'delivered'",
-                    )?
-                    .execute(params![id])?;
-                if erased > 0 {
-                    return Ok(true);
+    ) -> BackendFuture<'_, Vec<OutboxEvent>> {
+        Box::pin(async move {
+            self.run(move |c| {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows: Vec<OutboxRow> = c
+                    .prepare_cached(&format!("{DUE_SQL} ORDER BY o.id LIMIT ?3"))?
+                    .query_map(params![sink, to_millis(now), limit], outbox_row)?
+                    .collect::<Result<_, _>>()?;
+                let mut lease =
+                    c.prepare_cached("UPDATE outbox SET next_attempt_at = ?1 WHERE id = ?2")?;
+                for r in &rows {
+                    lease.execute(params![to_millis(lease_until), r.id])?;
                 }
-                c.prepare_cached(
-                    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?1, last_error = NULL
-                     WHERE id = ?2",
-                )?
-                .execute(params![to_millis(now), id])?;
-                Ok(false)
+                rows.into_iter().map(OutboxRow::into_event).collect()
             })
-            .await?;
-        if erasure_done {
-            self.erase_freed(false).await?;
-        }
-        Ok(())
+            .await
+        })
     }
 
-    pub async fn mark_failed(
+    fn mark_delivered(&self, id: i64, now: DateTime<Utc>) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            let erasure_done = self
+                .run(move |c| {
+                    // A delivered erasure is the last trace of an erased case (its reference): it
+                    // is deleted rather than kept as delivered.
+                    let erased = c
+                        .prepare_cached(
+                            "DELETE FROM outbox WHERE id = ?1 AND kind = 'case.erased' AND status <> 'delivered'",
+                        )?
+                        .execute(params![id])?;
+                    if erased > 0 {
+                        return Ok(true);
+                    }
+                    c.prepare_cached(
+                        "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?1, last_error = NULL
+                     WHERE id = ?2",
+                    )?
+                    .execute(params![to_millis(now), id])?;
+                    Ok(false)
+                })
+                .await?;
+            if erasure_done {
+                self.erase_freed(false).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn mark_failed(
         &self,
         id: i64,
         error: String,
         retry_at: Option<DateTime<Utc>>,
-    ) -> Result<(), CrmError> {
-        self.run(move |c| {
-            c.prepare_cached(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?1,
+    ) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            self.run(move |c| {
+                c.prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?1,
                  status = CASE WHEN ?2 IS NULL THEN 'dead' ELSE 'pending' END,
                  next_attempt_at = COALESCE(?2, next_attempt_at) WHERE id = ?3",
-            )?
-            .execute(params![error, retry_at.map(to_millis), id])?;
-            Ok(())
+                )?
+                .execute(params![error, retry_at.map(to_millis), id])?;
+                Ok(())
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn next_due(&self, sink: String) -> Result<Option<DateTime<Utc>>, CrmError> {
-        self.run(move |c| {
-            let ms: Option<i64> = c
-                .prepare_cached(NEXT_DUE_SQL)?
-                .query_row(params![sink], |r| r.get(0))?;
-            ms.map(from_millis).transpose()
+    fn next_due(&self, sink: String) -> BackendFuture<'_, Option<DateTime<Utc>>> {
+        Box::pin(async move {
+            self.run(move |c| {
+                let ms: Option<i64> = c
+                    .prepare_cached(NEXT_DUE_SQL)?
+                    .query_row(params![sink], |r| r.get(0))?;
+                ms.map(from_millis).transpose()
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, CrmError> {
-        self.read(|c| {
-            c.prepare("SELECT * FROM outbox WHERE status = 'dead' ORDER BY id")?
-                .query_map([], outbox_row)?
-                .map(|r| {
-                    r.map_err(CrmError::from)
-                        .and_then(OutboxRow::into_dead_letter)
-                })
-                .collect()
+    fn dead_letters(&self) -> BackendFuture<'_, Vec<DeadLetter>> {
+        Box::pin(async move {
+            self.read(|c| {
+                c.prepare("SELECT * FROM outbox WHERE status = 'dead' ORDER BY id")?
+                    .query_map([], outbox_row)?
+                    .map(|r| {
+                        r.map_err(CrmError::from)
+                            .and_then(OutboxRow::into_dead_letter)
+                    })
+                    .collect()
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn retry_dead_letter(&self, id: i64, now: DateTime<Utc>) -> Result<(), CrmError> {
-        self.run(move |c| {
-            let n = c.execute(
-                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?1 WHERE id = ?2 AND status = 'dead'",
-                params![to_millis(now), id],
-            )?;
-            if n == 0 { Err(CrmError::UnknownDeadLetter(id)) } else { Ok(()) }
+    fn retry_dead_letter(&self, id: i64, now: DateTime<Utc>) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            self.run(move |c| {
+                let n = c.execute(
+                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?1 WHERE id = ?2 AND status = 'dead'",
+                    params![to_millis(now), id],
+                )?;
+                if n == 0 { Err(CrmError::UnknownDeadLetter(id)) } else { Ok(()) }
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn outbox_backlog(&self, sink: String) -> Result<u64, CrmError> {
-        self.read(move |c| {
-            let n: i64 = c.query_row(
-                "SELECT COUNT(*) FROM outbox WHERE sink = ?1 AND status <> 'delivered'",
-                params![sink],
-                |r| r.get(0),
-            )?;
-            Ok(u64::try_from(n).unwrap_or(0))
+    fn outbox_backlog(&self, sink: String) -> BackendFuture<'_, u64> {
+        Box::pin(async move {
+            self.read(move |c| {
+                let n: i64 = c.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE sink = ?1 AND status <> 'delivered'",
+                    params![sink],
+                    |r| r.get(0),
+                )?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await
         })
-        .await
     }
 
-    pub async fn import_legacy(
+    fn import_legacy(
         &self,
         items: Vec<LegacyCase>,
         sinks: Vec<SinkRegistration>,
         now: DateTime<Utc>,
-    ) -> Result<(u64, u64), CrmError> {
-        self.run(move |c| {
-            let (mut imported, mut skipped) = (0, 0);
-            for item in items {
-                let fresh = c.execute(
-                    "INSERT OR IGNORE INTO legacy_imports (line_key, reference, imported_at) VALUES (?1, ?2, ?3)",
-                    params![item.line_key, item.record.reference, to_millis(now)],
-                )? == 1;
-                if !fresh || case_exists(c, &item.record.reference)? {
-                    skipped += 1;
-                    continue;
+    ) -> BackendFuture<'_, (u64, u64)> {
+        Box::pin(async move {
+            self.run(move |c| {
+                let (mut imported, mut skipped) = (0, 0);
+                for item in items {
+                    let fresh = c.execute(
+                        "INSERT OR IGNORE INTO legacy_imports (line_key, reference, imported_at) VALUES (?1, ?2, ?3)",
+                        params![item.line_key, item.record.reference, to_millis(now)],
+                    )? == 1;
+                    if !fresh || case_exists(c, &item.record.reference)? {
+                        skipped += 1;
+                        continue;
+                    }
+                    insert_case(c, &item.record)?;
+                    let rows = outbox_rows(
+                        EventKind::CaseCreated,
+                        Some(&item.record),
+                        &item.record.reference,
+                        item.record.version,
+                        &sinks,
+                        now,
+                    )?;
+                    insert_outbox(c, &rows, now)?;
+                    imported += 1;
                 }
-                insert_case(c, &item.record)?;
-                let rows = outbox_rows(
-                    EventKind::CaseCreated,
-                    Some(&item.record),
-                    &item.record.reference,
-                    item.record.version,
-                    &sinks,
-                    now,
-                )?;
-                insert_outbox(c, &rows, now)?;
-                imported += 1;
-            }
-            Ok((imported, skipped))
+                Ok((imported, skipped))
+            })
+            .await
         })
-        .await
     }
 }
 
@@ -955,17 +992,6 @@ impl Columns for rusqlite::Row<'_> {
     fn real(&self, column: &str) -> rusqlite::Result<f64> {
         self.get(column)
     }
-}
-
-/// Turns with their transcripts and the slot values understood from them removed (personal
-/// data); node, intent, confidence and keys stay for reporting.
-pub(crate) fn strip_transcripts(turns_json: &str) -> Result<String, CrmError> {
-    let mut turns: Vec<Turn> = serde_json::from_str(turns_json)?;
-    for t in &mut turns {
-        t.transcript = None;
-        t.slots = None;
-    }
-    Ok(serde_json::to_string(&turns)?)
 }
 
 #[cfg(test)]

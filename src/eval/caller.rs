@@ -101,7 +101,7 @@ pub async fn run_call(
         username: None,
         password: None,
     }];
-    let mut ua = UserAgent::new(ua_config);
+    let mut ua = UserAgent::new(ua_config, crate::entropy::Entropy::from_os());
     let local = LocalMedia {
         addr: rtp_addr.ip(),
         port: rtp_addr.port(),

@@ -2,6 +2,9 @@
 //!
 //! Owns [`ParseError`] and its mapping to the SIP status a UAS answers with (RFC 3261 §8.2,
 //! §21.4). Must not decide *semantic* rejections (415, 416, 420): those live in `validate`.
+//! A leaf of the message layer: the URI, header and message files all return this error, so it
+//! imports none of them (whether a failed request can be answered is asked of `parse`, which
+//! builds that answer).
 
 /// Why a SIP message (or one of its header values) could not be parsed.
 ///
@@ -70,12 +73,6 @@ impl ParseError {
             ParseError::UnsupportedVersion(_) => Some(505),
             _ => Some(400),
         }
-    }
-
-    /// True if a request that failed this way can still be answered: it is a request and
-    /// enough of Via/From/To/Call-ID/CSeq can be read from `raw` to address a response.
-    pub fn is_answerable(&self, raw: &[u8]) -> bool {
-        super::parse::error_response(raw, self).is_some()
     }
 
     /// A reason phrase precise enough for the peer's logs (RFC 3261 §21.4.1 lets the phrase

@@ -11,6 +11,7 @@ pub mod dialog;
 pub mod error;
 pub mod headers;
 pub mod message;
+pub mod method;
 pub mod parse;
 pub mod sdp;
 pub mod session_timer;

@@ -140,6 +140,16 @@ pub fn parse_stream_with(
     Ok(Some((msg, skipped + total)))
 }
 
+impl ParseError {
+    /// True if a request that failed this way can still be answered: it is a request and
+    /// enough of Via/From/To/Call-ID/CSeq can be read from `raw` to address a response.
+    /// Defined here, beside [`error_response`] that builds that answer, so that `error` stays
+    /// a leaf.
+    pub fn is_answerable(&self, raw: &[u8]) -> bool {
+        error_response(raw, self).is_some()
+    }
+}
+
 /// The response a UAS sends for a request that failed to parse with `err`, built from what
 /// can be salvaged of `raw` (RFC 3261 §8.2.6.2: Via, From, To, Call-ID, CSeq copied). `None`
 /// when the message must be dropped: it is a response, or too little could be read to

@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::Params;
 use super::lex::{is_token, parse_decimal, trim_lws};
-use crate::sip::message::Method;
+use crate::sip::method::Method;
 
 /// `CSeq: 4711 INVITE` (RFC 3261 §20.16).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,6 +40,7 @@ use super::transaction::{
 };
 use super::uri::Scheme;
 use super::validate::UasPolicy;
+use crate::entropy::Entropy;
 use crate::log_limit::LogLimit;
 use crate::pii::Pii;
 use message_ext::UaMessageExt;
@@ -345,10 +346,18 @@ pub struct UserAgent {
     refusing_new_calls: Option<String>,
     /// Per-source buckets and call counts (allowed sources only).
     sources: SourceTable,
+    /// Where every tag, Call-ID, branch, cnonce and initial CSeq comes from: the core never asks
+    /// the operating system itself, so a seeded agent replays byte for byte.
+    entropy: Entropy,
+    /// Secret mixed into the To tags of stateless answers, so those tags, though stable per
+    /// transaction, cannot be predicted from the request (RFC 3261 §19.3).
+    stateless_tag_key: u64,
 }
 
 impl UserAgent {
-    pub fn new(config: UaConfig) -> Self {
+    /// A user agent drawing its identifiers from `entropy`: `Entropy::from_os()` in a server
+    /// (RFC 3261 §19.3 wants tags and Call-IDs unguessable), a fixed seed in tests.
+    pub fn new(config: UaConfig, mut entropy: Entropy) -> Self {
         let policy = UasPolicy {
             uri_schemes: vec![Scheme::Sip, Scheme::Sips],
             extensions: SUPPORTED.split(',').map(|t| t.trim().to_string()).collect(),
@@ -369,6 +378,8 @@ impl UserAgent {
             refusing_new_calls: None,
             sources: SourceTable::new(config.source_limits),
             config,
+            stateless_tag_key: entropy.u64(),
+            entropy,
         }
     }
 
@@ -784,12 +795,149 @@ impl UserAgent {
     }
 }
 
-/// A fresh random token for tags, branches and Call-IDs (RFC 3261 §19.3: ≥32 bits of randomness).
-fn random_token() -> String {
-    format!("{:016x}", rand::random::<u64>())
+/// A fresh token for tags, Call-IDs and cnonces: 64 bits from the agent's cryptographically
+/// secure source (RFC 3261 §19.3 asks for at least 32 bits of randomness).
+fn new_token(entropy: &mut Entropy) -> String {
+    format!("{:016x}", entropy.u64())
 }
 
-/// A new branch with the RFC 3261 magic cookie (§8.1.1.7).
-fn new_branch() -> String {
-    format!("{}{}", super::transaction::MAGIC_COOKIE, random_token())
+/// A new branch: the RFC 3261 magic cookie (§8.1.1.7) and a fresh token, so it is unique
+/// across space and time.
+fn new_branch(entropy: &mut Entropy) -> String {
+    format!("{}{}", super::transaction::MAGIC_COOKIE, new_token(entropy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::message::{Method, SipMessage};
+    use crate::sip::parse::parse_datagram;
+
+    const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+    fn peer() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 5090))
+    }
+
+    fn config() -> UaConfig {
+        let mut config = UaConfig::new(SocketAddr::from(([127, 0, 0, 1], 5060)));
+        config.outbound_targets = vec![OutboundTarget {
+            name: "advisors".into(),
+            uri: "sip:agent@127.0.0.1:5090".into(),
+            username: Some("frontdoor".into()),
+            password: Some("secret".into()),
+        }];
+        config
+    }
+
+    /// Sends everything the agent queued into `wire` and returns its events.
+    fn drain(ua: &mut UserAgent, wire: &mut Vec<Vec<u8>>) -> Vec<UaEvent> {
+        while let Some(t) = ua.poll_transmit() {
+            wire.push(t.payload);
+        }
+        std::iter::from_fn(|| ua.poll_event()).collect()
+    }
+
+    fn last_request(wire: &[Vec<u8>], method: Method) -> SipMessage {
+        wire.iter()
+            .rev()
+            .filter_map(|d| parse_datagram(d).ok())
+            .find(|m| m.method() == Some(&method))
+            .unwrap()
+    }
+
+    fn last_response(wire: &[Vec<u8>], status: u16) -> SipMessage {
+        wire.iter()
+            .rev()
+            .filter_map(|d| parse_datagram(d).ok())
+            .find(|m| m.status_code() == Some(status))
+            .unwrap()
+    }
+
+    /// Everything one agent seeded with `seed` sends in: an outbound call answered after a
+    /// digest challenge, then hung up; an incoming call answered; a stateless refusal.
+    fn conversation(seed: u64) -> Vec<Vec<u8>> {
+        let mut ua = UserAgent::new(config(), Entropy::seeded(seed));
+        let now = Instant::now();
+        let mut wire = Vec::new();
+
+        let call = ua.place_call(now, "advisors", SDP.into()).unwrap();
+        drain(&mut ua, &mut wire);
+        let invite = last_request(&wire, Method::Invite);
+        let challenge = SipMessage::response_to(&invite, 401, None)
+            .with_to_tag("uas-1")
+            .with_header(
+                "WWW-Authenticate",
+                "Digest realm=\"council\", nonce=\"n1\", algorithm=MD5, qop=\"auth\"",
+            );
+        ua.handle_datagram(now, Transport::Udp, peer(), &challenge.to_bytes());
+        drain(&mut ua, &mut wire);
+        let retry = last_request(&wire, Method::Invite);
+        assert!(retry.headers.get("Authorization").is_some());
+        let ok = SipMessage::response_to(&retry, 200, None)
+            .with_to_tag("uas-2")
+            .with_header("Contact", "<sip:agent@127.0.0.1:5090>")
+            .with_body("application/sdp", SDP);
+        ua.handle_datagram(now, Transport::Udp, peer(), &ok.to_bytes());
+        drain(&mut ua, &mut wire);
+        ua.hangup(now, call);
+        drain(&mut ua, &mut wire);
+
+        let incoming = "INVITE sip:08001@127.0.0.1 SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKin1;rport\r\n\
+            From: <sip:07700900123@127.0.0.1>;tag=caller1\r\n\
+            To: <sip:08001@127.0.0.1>\r\n\
+            Call-ID: in-1@127.0.0.1\r\n\
+            CSeq: 1 INVITE\r\n\
+            Contact: <sip:caller@127.0.0.1:5070>\r\n\
+            Max-Forwards: 70\r\n\
+            Content-Length: 0\r\n\r\n";
+        let from_caller = SocketAddr::from(([127, 0, 0, 1], 5070));
+        ua.handle_datagram(now, Transport::Udp, from_caller, incoming.as_bytes());
+        let events = drain(&mut ua, &mut wire);
+        let Some(UaEvent::IncomingCall { call, .. }) = events.first() else {
+            panic!("no incoming call: {events:?}");
+        };
+        ua.answer(now, *call, SDP.into());
+        drain(&mut ua, &mut wire);
+
+        // Off the allow-list: 403 without state, with a derived To tag.
+        let stranger = SocketAddr::from(([192, 0, 2, 7], 5060));
+        ua.handle_datagram(now, Transport::Udp, stranger, incoming.as_bytes());
+        drain(&mut ua, &mut wire);
+        wire
+    }
+
+    /// The identifiers an agent chose in [`conversation`].
+    fn chosen(wire: &[Vec<u8>]) -> Vec<String> {
+        let invite = last_request(wire, Method::Invite);
+        let bye = last_request(wire, Method::Bye);
+        let branch = |m: &SipMessage| m.top_via().and_then(|v| v.branch).unwrap();
+        vec![
+            invite.from_tag().unwrap(),
+            invite.call_id().unwrap().to_string(),
+            branch(&invite),
+            branch(&bye),
+            invite.cseq().unwrap().seq.to_string(),
+            last_response(wire, 200).to_tag().unwrap(),
+            last_response(wire, 403).to_tag().unwrap(),
+        ]
+    }
+
+    #[test]
+    fn the_same_seed_and_input_give_the_same_bytes() {
+        let (a, b) = (conversation(7), conversation(7));
+        assert!(a.len() >= 6, "{} datagrams", a.len());
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn different_seeds_choose_different_identifiers() {
+        let (a, b) = (chosen(&conversation(7)), chosen(&conversation(8)));
+        for (x, y) in a.iter().zip(&b) {
+            assert_ne!(x, y);
+        }
+        // RFC 3261 §8.1.1.7: every branch we generate carries the magic cookie.
+        assert!(a[2].starts_with("z9hG4bK") && a[3].starts_with("z9hG4bK"));
+    }
 }

@@ -9,8 +9,7 @@ use std::time::Instant;
 use super::message_ext::{UaMessageExt, uri_socket_addr};
 use super::{
     ALLOW, Call, CallHandle, CallState, ClientEntry, OutboundTarget, Purpose, SUPPORTED,
-    TerminationCause, TimerTarget, Transport, UaError, UaEvent, UserAgent, new_branch,
-    random_token,
+    TerminationCause, TimerTarget, Transport, UaError, UaEvent, UserAgent, new_branch, new_token,
 };
 use crate::sip::auth::DigestChallenge;
 use crate::sip::dialog::Dialog;
@@ -42,8 +41,15 @@ impl UserAgent {
             return Err(UaError::AtCapacity);
         }
         let handle = self.new_handle();
-        let local_tag = random_token();
-        let call_id = format!("{}@{}", random_token(), self.local_host_port());
+        let local_tag = new_token(&mut self.entropy);
+        let call_id = format!(
+            "{}@{}",
+            new_token(&mut self.entropy),
+            self.local_host_port()
+        );
+        // RFC 3261 §8.1.1.5: a CSeq below 2**31; random and non-zero, from 16 bits so a long
+        // dialog's later requests stay far below the limit.
+        let cseq = self.entropy.u16().max(1);
         let invite = SipMessage::request(Method::Invite, target_uri)
             .with_header(
                 "From",
@@ -51,7 +57,7 @@ impl UserAgent {
             )
             .with_header("To", format!("<{}>", t.uri))
             .with_header("Call-ID", call_id.clone())
-            .with_header("CSeq", format!("{} INVITE", rand::random::<u16>().max(1)))
+            .with_header("CSeq", format!("{cseq} INVITE"))
             .with_header("Max-Forwards", "70")
             .with_header("Contact", self.contact(Transport::Udp))
             .with_header("Allow", ALLOW)
@@ -179,7 +185,7 @@ impl UserAgent {
             }
             _ => (c.transport, c.peer),
         };
-        let branch = new_branch();
+        let branch = new_branch(&mut self.entropy);
         let proto = if transport == Transport::Udp {
             "UDP"
         } else {
@@ -423,7 +429,14 @@ impl UserAgent {
         let Some(uri) = request.request_uri().map(Uri::to_string) else {
             return false;
         };
-        let credentials = challenge.authorize("INVITE", &uri, &user, &pass, &random_token(), 1);
+        let credentials = challenge.authorize(
+            "INVITE",
+            &uri,
+            &user,
+            &pass,
+            &new_token(&mut self.entropy),
+            1,
+        );
         let mut retry = request.clone();
         // §22.2: a new request: fresh branch (start_client adds it), CSeq incremented.
         for name in ["Via", "CSeq", auth_header] {
@@ -470,7 +483,7 @@ impl UserAgent {
             format!(
                 "SIP/2.0/UDP {};branch={};rport",
                 self.local_host_port(),
-                new_branch()
+                new_branch(&mut self.entropy)
             ),
         );
         dialog.local_seq = seq;
@@ -552,7 +565,7 @@ impl UserAgent {
                         format!(
                             "SIP/2.0/UDP {};branch={};rport",
                             self.local_host_port(),
-                            new_branch()
+                            new_branch(&mut self.entropy)
                         ),
                     );
                     let destination = uri_socket_addr(d.next_hop()).unwrap_or(c.peer);

@@ -13,7 +13,7 @@ use super::source_limits::InviteAdmission;
 use super::{
     ACCEPT, ALLOW, Call, CallHandle, CallState, IncomingCall, PendingAck, PendingReoffer, Purpose,
     ReOfferKind, SUPPORTED, ServerTx, TerminationCause, TimerTarget, Transport, UaEvent, UserAgent,
-    random_token,
+    new_token,
 };
 use crate::pii::Pii;
 use crate::sip::dialog::Dialog;
@@ -230,15 +230,16 @@ impl UserAgent {
             self.respond(now, &key, &req, 422, None, &[("Min-SE", v.as_str())], None);
             return;
         }
-        let local_tag = random_token();
-        let dialog =
-            match Dialog::from_incoming_invite(&req, &local_tag, rand::random::<u16>().into()) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.respond(now, &key, &req, e.status(), None, &[], None);
-                    return;
-                }
-            };
+        let local_tag = new_token(&mut self.entropy);
+        // Our first in-dialog request will carry this plus one (RFC 3261 §12.1.1).
+        let local_seq = u32::from(self.entropy.u16());
+        let dialog = match Dialog::from_incoming_invite(&req, &local_tag, local_seq) {
+            Ok(d) => d,
+            Err(e) => {
+                self.respond(now, &key, &req, e.status(), None, &[], None);
+                return;
+            }
+        };
         let handle = self.new_handle();
         let (session_header, require_timer, session_timer) = match decision {
             UasDecision::Timer {
@@ -740,7 +741,7 @@ impl UserAgent {
     ) {
         // The To tag is derived from the transaction, so a retransmitted request gets the
         // same answer (RFC 3261 §8.2.6.2 asks only that the tag be ours and stable).
-        let tag = stateless_tag(req);
+        let tag = stateless_tag(self.stateless_tag_key, req);
         let mut resp = build_response(req, status, Some(&tag), reason, &self.config.user_agent);
         for (n, v) in extra {
             resp.headers.push(n, *v);
@@ -1021,9 +1022,11 @@ pub(super) fn build_response(
 }
 
 /// A To tag for stateless answers: stable for one transaction (branch, Call-ID, CSeq), so a
-/// retransmitted request gets an identical response.
-fn stateless_tag(req: &SipMessage) -> String {
+/// retransmitted request gets an identical response. The agent's secret `key` is hashed first,
+/// so the tag cannot be computed from the request alone (RFC 3261 §19.3).
+fn stateless_tag(key: u64, req: &SipMessage) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
     req.top_via().and_then(|v| v.branch).hash(&mut h);
     req.call_id().hash(&mut h);
     req.headers.get("CSeq").hash(&mut h);
