@@ -17,11 +17,11 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
+use support::demo::repo_root;
 use support::demo::start_demo_server_configured;
 use support::load::{
     CallerAudio, LoadSpec, run_load, server_warnings, sipp_media_block, summary_table,
 };
-use support::demo::repo_root;
 use support::server::{ServerGuard, ServerOptions};
 
 /// The council's number in `call-flows/routes.yaml`.
@@ -81,7 +81,11 @@ fn concurrent_calls_with_rtp_both_ways() {
             },
         })
         .expect("load run completes");
-        let flow = if council { "council.yaml, silent callers" } else { "demo menu" };
+        let flow = if council {
+            "council.yaml, silent callers"
+        } else {
+            "demo menu"
+        };
         println!("load run {run} ({flow}): {calls} calls x {seconds} s\n{report}");
         assert_eq!(
             report.failed,
@@ -93,6 +97,15 @@ fn concurrent_calls_with_rtp_both_ways() {
         assert_eq!(report.completed, u64::from(calls), "{}", report.diagnostics);
         reports.push(report);
     }
+    if council {
+        // Listening is what this load measures: a server that fell back to keypad-only measured
+        // the wrong thing.
+        assert!(
+            !server.log().contains("speech recognition unavailable"),
+            "the council flow ran without speech:\n{}",
+            server.log_tail(2000)
+        );
+    }
     println!("{}", summary_table(calls, seconds, &reports));
     println!("server warnings:\n{}", server_warnings(&server.log(), 20));
 }
@@ -100,8 +113,22 @@ fn concurrent_calls_with_rtp_both_ways() {
 /// `frontdoor serve` on the repository's council flows and prompts, listening with the installed
 /// speech model, with room for `max_calls` calls.
 fn start_council_server(max_calls: u32, binary: Option<&Path>) -> ServerGuard {
+    let models = repo_root().join("models");
+    let model = models.join("ggml-tiny.en.bin");
+    assert!(
+        model.is_file(),
+        "{} is missing: run set-up (frontdoor model install)",
+        model.display()
+    );
+    // The speech models as a council would run them: recognition, and the multilingual model
+    // for language detection.
+    let config = format!(
+        "{LOAD_SOURCE_LIMITS}asr:\n  model: \"{}\"\n  language_model: \"{}\"\n",
+        model.display(),
+        models.join("ggml-base.bin").display()
+    );
     let options = ServerOptions {
-        config_yaml: Some(LOAD_SOURCE_LIMITS.to_string()),
+        config_yaml: Some(config),
         flows_dir: Some(repo_root().join("call-flows")),
         prompts_dir: Some(repo_root().join("audio-prompts")),
         args: vec!["--max-calls".to_string(), max_calls.to_string()],
