@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use super::catalog::{PromptCatalog, default_paths};
-use super::diag::{Diagnostics, OutputFormat};
-use super::set::{FlowSet, check_file};
+use crate::flow::language::catalog::{PromptCatalog, default_paths};
+use crate::flow::language::diag::{Diagnostics, OutputFormat};
+use crate::flow::language::set::{FlowSet, check_file};
 
 /// Exit code: everything passed.
 pub const EXIT_OK: i32 = 0;
@@ -37,7 +37,7 @@ pub fn validate_cmd(paths: &[PathBuf], format: OutputFormat, out: &mut dyn Write
             if let Err(d) = FlowSet::load(path, &prompts_dir) {
                 diags.extend(d);
             }
-            checked += super::set::flow_files(path).len();
+            checked += crate::flow::language::set::flow_files(path).len();
         } else if path.is_file() {
             let (_, d) = check_file(path, &catalog_for(path));
             diags.extend(d);

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 
-use super::FlowError;
 use super::catalog::PromptCatalog;
 use super::check::check;
 use super::diag::{Diagnostics, did_you_mean};
 use super::model::CheckedFlow;
-use super::understand::Understanding;
 use super::yaml::{self, Pos, Value};
+use crate::flow::FlowError;
+use crate::flow::understand::Understanding;
 
 /// The routing table's file name inside the flows directory.
 pub const ROUTES_FILE: &str = "routes.yaml";
