@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
-use super::cmd::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, catalog_for};
+use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::flow::language::catalog::catalog_for;
 use crate::flow::language::check::successors;
 use crate::flow::language::model::{CheckedFlow, NodeKind};
 use crate::flow::language::set::check_file;

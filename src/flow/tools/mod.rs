@@ -7,5 +7,6 @@
 
 pub mod cmd;
 pub mod conversation;
+pub mod exit_code;
 pub mod graph;
 pub mod simulate;
