@@ -37,13 +37,4 @@ pub use graph::GraphFormat;
 pub use handler::FlowCallHandler;
 pub use interpreter::{CallContext, FlowEvent, Interpreter};
 pub use model::CheckedFlow;
-pub use set::{FlowRegistry, FlowSet, FlowWatcher};
-
-/// Errors of the flow module outside diagnostics (which are [`diag::Diagnostics`]).
-#[derive(Debug, thiserror::Error)]
-pub enum FlowError {
-    #[error("cannot watch the flows directory: {0}")]
-    Watch(#[from] notify::Error),
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-}
+pub use set::{FlowError, FlowRegistry, FlowSet, FlowWatcher};
