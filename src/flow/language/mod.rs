@@ -4,7 +4,7 @@
 //! [`check`] (references, prompts, templates, graph rules; [`diag`] renders findings) ->
 //! [`model::CheckedFlow`], the data the runtime runs. [`catalog`] says which prompts exist,
 //! [`global_intent`] names the words every flow answers, [`set`] loads a directory with its
-//! routing table and [`reload`] swaps in a changed one.
+//! routing table and [`set::reload`] swaps in a changed one.
 //!
 //! Must not run calls (that is the runtime) nor touch sockets, audio or the store.
 

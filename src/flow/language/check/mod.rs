@@ -5,10 +5,10 @@
 //! Owns the rules of the flow language. Must not touch the network or audio; it reads only the
 //! prompt catalog it is given.
 //!
-//! One [`Checker`] walks the flow; its rules are grouped by concern: [`declarations`] (ids,
-//! slot types, settings, hours), [`intents`] (declared intents and the global handlers),
-//! [`scope`] (subflow inlining, node references, variables), [`nodes`] and [`ask`] (one node
-//! kind each), [`prompts`] (prompts and templates) and [`reachability`] (the graph rules).
+//! One `Checker` walks the flow; its rules are grouped by concern: `declarations` (ids, slot
+//! types, settings, hours), `intents` (declared intents and the global handlers), `scope`
+//! (subflow inlining, node references, variables), `nodes` and `ask` (one node kind each),
+//! `prompts` (prompts and templates) and `reachability` (the graph rules).
 
 mod ask;
 mod declarations;

@@ -4,12 +4,12 @@
 //!
 //! Reads every part of the document even after an error, so one run reports every problem.
 
-use std::path::Path;
-
 mod node;
 mod primitive;
 mod prompt;
 mod read;
+
+use std::path::Path;
 
 use super::diag::Diagnostics;
 use super::yaml::Pos;
@@ -276,7 +276,7 @@ struct Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::yaml::parse;
+    use crate::flow::language::yaml::parse;
 
     fn read(text: &str) -> (RawFlow, Diagnostics) {
         let mut d = Diagnostics::new();
