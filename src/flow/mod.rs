@@ -4,30 +4,32 @@
 //! Must not touch: sockets, audio, the store. The interpreter returns actions; the call runtime
 //! carries them out.
 //!
-//! The pipeline: [`yaml`] (spanned tree) -> [`raw`] (the language's shape, every key checked) ->
-//! [`check`] (references, prompts, templates, graph rules; [`diag`] renders findings) ->
-//! [`model::CheckedFlow`] -> [`interpreter::Interpreter`] per call, fed by [`understand`] (over
-//! `nlu`) and adapted to the runtime by [`handler::FlowCallHandler`]. [`set`] loads a directory
-//! with its routing table and hot-reloads it; [`session`], [`simulate`], [`conversation`] and
-//! [`graph`] are the designer tools behind [`cmd`].
+//! Three parts, each readable alone:
+//! * [`language`]: [`yaml`] (spanned tree) -> [`raw`] (the language's shape, every key checked)
+//!   -> [`check`] (references, prompts, templates, graph rules; [`diag`] renders findings) ->
+//!   [`model::CheckedFlow`]; [`set`] loads a directory with its routing table and hot-reloads it.
+//! * the runtime: [`interpreter::Interpreter`] per call, fed by [`understand`] (over `nlu`) and
+//!   adapted to the call layer by [`handler::FlowCallHandler`]; [`session`] drives one in
+//!   memory.
+//! * [`tools`]: the designer tools behind [`cmd`] ([`simulate`], [`conversation`], [`graph`]).
+//!
+//! The tools build on the language and the runtime; the runtime on the language; the language
+//! on neither (except that a loaded [`set`] carries each flow's [`understand::Understanding`]).
+
+pub mod language;
+pub mod tools;
 
 pub mod capture;
-pub mod catalog;
-pub mod check;
-pub mod cmd;
-pub mod conversation;
-pub mod diag;
-pub mod graph;
 pub mod handler;
 pub mod interpreter;
 pub mod keypad;
-pub mod model;
-pub mod raw;
 pub mod session;
-pub mod set;
-pub mod simulate;
 pub mod understand;
-pub mod yaml;
+
+// The language and the designer tools moved into `language/` and `tools/`; their old paths
+// (`flow::check`, `flow::cmd`, ...) stay valid while the rest of the tree moves over.
+pub use language::{catalog, check, diag, model, raw, set, yaml};
+pub use tools::{cmd, conversation, graph, simulate};
 
 pub use cmd::{graph_cmd, simulate_cmd, test_cmd, validate_cmd};
 pub use diag::{Diagnostics, OutputFormat};
@@ -35,13 +37,4 @@ pub use graph::GraphFormat;
 pub use handler::FlowCallHandler;
 pub use interpreter::{CallContext, FlowEvent, Interpreter};
 pub use model::CheckedFlow;
-pub use set::{FlowRegistry, FlowSet, FlowWatcher};
-
-/// Errors of the flow module outside diagnostics (which are [`diag::Diagnostics`]).
-#[derive(Debug, thiserror::Error)]
-pub enum FlowError {
-    #[error("cannot watch the flows directory: {0}")]
-    Watch(#[from] notify::Error),
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-}
+pub use set::{FlowError, FlowRegistry, FlowSet, FlowWatcher};

@@ -97,6 +97,17 @@ pub fn default_paths(flows_dir: &Path) -> (PathBuf, PathBuf) {
     (parent.join("audio-prompts"), flows_dir.join("prompts.tsv"))
 }
 
+/// The prompt catalog for a single flow file: its directory's `prompts.tsv` and the
+/// `audio-prompts/` beside that directory.
+pub fn catalog_for(flow_file: &Path) -> PromptCatalog {
+    let dir = flow_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (prompts_dir, tsv) = default_paths(dir);
+    PromptCatalog::load(&prompts_dir, &tsv)
+}
+
 fn audio_names(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|entries| {

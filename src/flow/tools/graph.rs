@@ -8,10 +8,11 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
-use super::check::successors;
-use super::cmd::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, catalog_for};
-use super::model::{CheckedFlow, NodeKind};
-use super::set::check_file;
+use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::flow::language::catalog::catalog_for;
+use crate::flow::language::check::successors;
+use crate::flow::language::model::{CheckedFlow, NodeKind};
+use crate::flow::language::set::check_file;
 
 /// Diagram formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,16 +9,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use super::catalog::{PromptCatalog, default_paths};
-use super::diag::{Diagnostics, OutputFormat};
-use super::set::{FlowSet, check_file};
+use super::graph::GraphFormat;
+use crate::flow::language::catalog::default_paths;
+use crate::flow::language::diag::{Diagnostics, OutputFormat};
+use crate::flow::language::set::{FlowSet, check_file, flow_files};
 
-/// Exit code: everything passed.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: flow errors, or failed conversation tests.
-pub const EXIT_FAILED: i32 = 1;
-/// Exit code: bad usage (missing path, unreadable input).
-pub const EXIT_USAGE: i32 = 2;
+pub use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+// Where the catalog for one flow file comes from is the language's business; the tools and
+// the benches reach it here too.
+pub use crate::flow::language::catalog::catalog_for;
 
 /// `frontdoor validate [PATH...]`: checks flow files, or whole flow directories (with their
 /// routing table). No paths: `call-flows/`.
@@ -37,7 +36,7 @@ pub fn validate_cmd(paths: &[PathBuf], format: OutputFormat, out: &mut dyn Write
             if let Err(d) = FlowSet::load(path, &prompts_dir) {
                 diags.extend(d);
             }
-            checked += super::set::flow_files(path).len();
+            checked += flow_files(path).len();
         } else if path.is_file() {
             let (_, d) = check_file(path, &catalog_for(path));
             diags.extend(d);
@@ -64,17 +63,6 @@ pub fn validate_cmd(paths: &[PathBuf], format: OutputFormat, out: &mut dyn Write
     }
 }
 
-/// The prompt catalog for a single flow file: its directory's `prompts.tsv` and the
-/// `audio-prompts/` beside that directory.
-pub fn catalog_for(flow_file: &Path) -> PromptCatalog {
-    let dir = flow_file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let (prompts_dir, tsv) = default_paths(dir);
-    PromptCatalog::load(&prompts_dir, &tsv)
-}
-
 /// `frontdoor simulate FLOW [--script FILE]`: see [`super::simulate`].
 pub fn simulate_cmd(
     flow: &Path,
@@ -92,6 +80,6 @@ pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
 }
 
 /// `frontdoor graph FLOW --format svg|mermaid|dot`: see [`super::graph`].
-pub fn graph_cmd(flow: &Path, format: super::graph::GraphFormat, out: &mut dyn Write) -> i32 {
+pub fn graph_cmd(flow: &Path, format: GraphFormat, out: &mut dyn Write) -> i32 {
     super::graph::graph_cmd(flow, format, out)
 }

@@ -17,13 +17,14 @@ use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::cmd::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, catalog_for};
-use super::interpreter::CallContext;
-use super::model::CheckedFlow;
-use super::session::{Output, Session};
-use super::set::check_file;
-use super::understand::Understanding;
+use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::call::OpenCase;
+use crate::flow::interpreter::CallContext;
+use crate::flow::language::catalog::catalog_for;
+use crate::flow::language::model::CheckedFlow;
+use crate::flow::language::set::check_file;
+use crate::flow::session::{Output, Session};
+use crate::flow::understand::Understanding;
 
 /// A test file: the flow under test and its tests.
 #[derive(Debug, Deserialize)]

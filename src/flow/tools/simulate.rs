@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime};
 
-use super::cmd::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, catalog_for};
-use super::interpreter::CallContext;
-use super::session::{Output, Session};
-use super::set::check_file;
-use super::understand::Understanding;
+use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::flow::interpreter::CallContext;
+use crate::flow::language::catalog::catalog_for;
+use crate::flow::language::set::check_file;
+use crate::flow::session::{Output, Session};
+use crate::flow::understand::Understanding;
 
 /// Runs the simulator. Returns an exit code: 0 when the conversation ran, 1 when the flow has
 /// errors, 2 for usage problems.
