@@ -6,28 +6,26 @@
 //!
 //! The pipeline: [`yaml`] (spanned tree) -> [`raw`] (the language's shape, every key checked) ->
 //! [`check`] (references, prompts, templates, graph rules; [`diag`] renders findings) ->
-//! [`model::CheckedFlow`] -> [`interpreter::Interpreter`] per call, fed by [`understand`] (over
-//! `nlu`) and adapted to the runtime by [`handler::FlowCallHandler`]. [`set`] loads a directory
-//! with its routing table and hot-reloads it; [`session`], [`simulate`], [`conversation`] and
-//! [`graph`] are the designer tools behind [`cmd`].
+//! [`model::CheckedFlow`] -> [`runtime`]: [`interpreter::Interpreter`] per call, fed by
+//! [`understand`] (over `nlu`) and adapted to the call layer by [`handler::FlowCallHandler`].
+//! [`set`] loads a directory with its routing table and hot-reloads it; [`session`],
+//! [`simulate`], [`conversation`] and [`graph`] are the designer tools behind [`cmd`].
 
-pub mod capture;
 pub mod catalog;
 pub mod check;
 pub mod cmd;
 pub mod conversation;
 pub mod diag;
 pub mod graph;
-pub mod handler;
-pub mod interpreter;
-pub mod keypad;
 pub mod model;
 pub mod raw;
-pub mod session;
+pub mod runtime;
 pub mod set;
 pub mod simulate;
-pub mod understand;
 pub mod yaml;
+
+// The runtime's modules at their old paths, while the rest of the crate moves over.
+pub use runtime::{capture, handler, interpreter, keypad, session, understand};
 
 pub use cmd::{graph_cmd, simulate_cmd, test_cmd, validate_cmd};
 pub use diag::{Diagnostics, OutputFormat};

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 
 use super::capture::{KeyReader, SlotCapture};
 use super::interpreter::{Expecting, FlowEvent};
-use super::model::{CheckedFlow, SlotKind, SlotSpec};
+use crate::flow::model::{CheckedFlow, SlotKind, SlotSpec};
 use crate::nlu::{
     Classifier, ClassifierConfig, EnumValue, IntentPriority, IntentSpec, NluError, SlotType,
     SlotValue, parse_dtmf_slot, parse_slot,

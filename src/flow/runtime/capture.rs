@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::model::SlotSpec;
+use crate::flow::model::SlotSpec;
 
 /// A validated slot value: what goes to cases and transfers, and how it is read back.
 #[derive(Clone, PartialEq)]

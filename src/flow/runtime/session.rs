@@ -12,9 +12,9 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::interpreter::{CallContext, FlowEvent, Interpreter};
-use super::model::CheckedFlow;
 use super::understand::Understanding;
 use crate::call::{CallAction, ListenSpec, OpenCase, PlayItem};
+use crate::flow::model::CheckedFlow;
 
 /// Something the simulated caller experienced.
 #[derive(Debug, Clone, PartialEq)]
