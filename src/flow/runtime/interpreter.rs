@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 
 use super::capture::{KeyReader, SlotCapture};
 use super::keypad;
-use crate::call::{CallAction, ListenSpec, OpenCase, PlayItem};
 use crate::crm::{Turn, fields_match_caller_answers};
 use crate::flow::model::*;
+use crate::handler::{CallAction, ListenSpec, OpenCase, PlayItem};
 use crate::pii::Pii;
 
 /// Nodes that neither play nor wait, followed in one step at most this many times in a row.

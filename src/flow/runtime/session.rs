@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::interpreter::{CallContext, FlowEvent, Interpreter};
 use super::understand::Understanding;
-use crate::call::{CallAction, ListenSpec, OpenCase, PlayItem};
 use crate::flow::model::CheckedFlow;
+use crate::handler::{CallAction, ListenSpec, OpenCase, PlayItem};
 
 /// Something the simulated caller experienced.
 #[derive(Debug, Clone, PartialEq)]
