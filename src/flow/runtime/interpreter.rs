@@ -14,9 +14,11 @@ use serde_json::{Value, json};
 
 use super::capture::{KeyReader, SlotCapture};
 use super::keypad;
-use crate::crm::{Turn, fields_match_caller_answers};
 use crate::flow::model::*;
-use crate::handler::{CallAction, ListenSpec, OpenCase, PlayItem};
+use crate::handler::{
+    Accessibility, CallAction, CaseDraft, CaseField, FieldType, FlowTransfer, ListenSpec, OpenCase,
+    PlayItem, TransferContext, TransferPriority, TransferReason, Turn,
+};
 use crate::pii::Pii;
 
 /// Nodes that neither play nor wait, followed in one step at most this many times in a row.
@@ -172,8 +174,8 @@ pub struct Interpreter {
     slots: BTreeMap<String, SlotCapture>,
     vars: BTreeMap<String, String>,
     case_ref: Option<String>,
-    last_case: Option<Value>,
-    last_transfer: Option<(String, Value)>,
+    last_case: Option<CaseDraft>,
+    last_transfer: Option<(String, FlowTransfer)>,
     intent: Option<String>,
     survey: BTreeMap<String, u8>,
     path: Vec<String>,
@@ -360,7 +362,7 @@ impl Interpreter {
                 {
                     match *on_failure {
                         Some(n) => self.enter(n, &mut out),
-                        None => self.advisor("case_failed", None, &mut out),
+                        None => self.advisor(TransferReason::CaseFailed, None, &mut out),
                     }
                 }
             }
@@ -425,13 +427,13 @@ impl Interpreter {
         self.case_ref.as_deref()
     }
 
-    /// The fields of the last case asked for.
-    pub fn last_case(&self) -> Option<&Value> {
+    /// The last case asked for (created or updated).
+    pub fn last_case(&self) -> Option<&CaseDraft> {
         self.last_case.as_ref()
     }
 
     /// The last transfer asked for: queue and context.
-    pub fn last_transfer(&self) -> Option<&(String, Value)> {
+    pub fn last_transfer(&self) -> Option<&(String, FlowTransfer)> {
         self.last_transfer.as_ref()
     }
 
@@ -581,42 +583,20 @@ impl Interpreter {
                     .is_some_and(|v| v.service == *case_type) =>
                 {
                     // A returning caller's own case: add to it rather than open a duplicate.
-                    let reference = self
-                        .verified
-                        .as_ref()
-                        .map(|v| v.reference.clone())
-                        .unwrap_or_default();
-                    let mut obj = serde_json::Map::new();
-                    for (name, template) in fields {
-                        obj.insert(name.clone(), self.field_value(template));
-                    }
-                    let fields = Value::Object(obj);
-                    self.last_case = Some(fields.clone());
-                    self.state = State::WaitingCase;
-                    out.push(CallAction::UpdateCase { reference, fields });
+                    let reference = self.verified.as_ref().map(|v| v.reference.clone());
+                    self.save_case(case_type, fields, reference, out);
                     return;
                 }
                 NodeKind::Case {
                     case_type, fields, ..
                 } => {
-                    let mut obj = serde_json::Map::new();
-                    obj.insert("type".into(), json!(case_type));
-                    obj.insert("flow".into(), json!(self.flow.name));
-                    obj.insert("flow_version".into(), json!(self.flow.version));
-                    self.case_context(&mut obj);
-                    for (name, template) in fields {
-                        obj.insert(name.clone(), self.field_value(template));
-                    }
-                    let fields = Value::Object(obj);
-                    self.last_case = Some(fields.clone());
-                    self.state = State::WaitingCase;
-                    out.push(CallAction::CreateCase { fields });
+                    self.save_case(case_type, fields, None, out);
                     return;
                 }
                 NodeKind::Transfer {
                     queue, priority, ..
                 } => {
-                    self.transfer(queue.clone(), *priority, "flow", None, out);
+                    self.transfer(queue.clone(), *priority, TransferReason::Flow, None, out);
                     return;
                 }
                 NodeKind::LookupCases { none, .. } => {
@@ -670,7 +650,13 @@ impl Interpreter {
                 AfterPlay::Hangup => self.end(out),
                 AfterPlay::EmergencyTransfer => {
                     let queue = self.flow.settings.emergency_queue.clone();
-                    self.transfer(queue, Priority::Emergency, "safeguarding", None, out);
+                    self.transfer(
+                        queue,
+                        Priority::Emergency,
+                        TransferReason::Safeguarding,
+                        None,
+                        out,
+                    );
                 }
                 AfterPlay::InterpreterTransfer => self.interpreter_transfer(out),
             }
@@ -777,7 +763,7 @@ impl Interpreter {
         // Product rule: in a digit ask, 0 means "advisor" only when pressed alone and
         // followed by the inter-digit timeout, which is exactly a collected entry of "0".
         if entry == "0" && g.advisor {
-            self.advisor("caller_pressed_0", Some(self.node), out);
+            self.advisor(TransferReason::CallerPressedZero, Some(self.node), out);
             return;
         }
         if entry == "*" && g.repeat {
@@ -843,7 +829,7 @@ impl Interpreter {
             "safeguarding" => self.emergency(out),
             "speak_to_advisor" if g.advisor => {
                 self.intent = Some(intent.to_string());
-                self.advisor("caller_asked", Some(self.node), out);
+                self.advisor(TransferReason::CallerAsked, Some(self.node), out);
             }
             "repeat" if g.repeat => self.replay(out),
             "slower" if g.slower => {
@@ -903,7 +889,7 @@ impl Interpreter {
                 self.enter(node, out);
             } else {
                 // Default: after max attempts, the advisor queue (a caller can always reach a person).
-                self.advisor("max_attempts", None, out);
+                self.advisor(TransferReason::MaxAttempts, None, out);
             }
             return;
         }
@@ -978,7 +964,7 @@ impl Interpreter {
                         self.enter(n, out);
                     }
                 }
-                _ => self.advisor("speech_unavailable", None, out),
+                _ => self.advisor(TransferReason::SpeechUnavailable, None, out),
             }
             return;
         }
@@ -1065,7 +1051,13 @@ impl Interpreter {
             NodeKind::Ask(_) | NodeKind::Confirm(_) | NodeKind::Survey { .. } => Some(self.node),
             _ => None,
         };
-        self.transfer(queue, Priority::Normal, "interpreter", resume, out);
+        self.transfer(
+            queue,
+            Priority::Normal,
+            TransferReason::Interpreter,
+            resume,
+            out,
+        );
     }
 
     /// The open case whose fields match every answer the caller gave, if any.
@@ -1081,7 +1073,7 @@ impl Interpreter {
         self.open_cases
             .iter()
             .flatten()
-            .find(|c| fields_match_caller_answers(&c.fields, &pairs))
+            .find(|c| c.matches_caller_answers(&pairs))
             .cloned()
     }
 
@@ -1142,7 +1134,12 @@ impl Interpreter {
         self.state = State::Playing(AfterPlay::EmergencyTransfer);
     }
 
-    fn advisor(&mut self, reason: &str, resume: Option<NodeId>, out: &mut Vec<CallAction>) {
+    fn advisor(
+        &mut self,
+        reason: TransferReason,
+        resume: Option<NodeId>,
+        out: &mut Vec<CallAction>,
+    ) {
         let queue = self.flow.settings.advisor_queue.clone();
         self.transfer(queue, Priority::Normal, reason, resume, out);
     }
@@ -1151,32 +1148,41 @@ impl Interpreter {
         &mut self,
         queue: String,
         priority: Priority,
-        reason: &str,
+        reason: TransferReason,
         resume: Option<NodeId>,
         out: &mut Vec<CallAction>,
     ) {
-        let slots: serde_json::Map<String, Value> = self
-            .slots
-            .iter()
-            .map(|(k, v)| (k.clone(), v.json.clone()))
-            .collect();
-        let context = json!({
-            "flow": self.flow.name,
-            "flow_version": self.flow.version,
-            "reason": reason,
-            "priority": priority,
-            "intent": self.intent,
-            "slots": slots,
-            "case_ref": self.case_ref,
-            "returning_case": self.verified.as_ref().map(|c| &c.reference),
-            "language": self.caller_language.as_ref().unwrap_or(&self.language),
-            "interpreter": self.caller_language.is_some(),
-            "accessibility": { "slow_speech": self.slow },
-            "node": self.flow.node_name(self.node),
-        });
+        let context = FlowTransfer {
+            flow_name: self.flow.name.clone(),
+            flow_version: self.flow.version.clone(),
+            reason,
+            priority: match priority {
+                Priority::Normal => TransferPriority::Normal,
+                Priority::Urgent => TransferPriority::Urgent,
+                Priority::Emergency => TransferPriority::Emergency,
+            },
+            intent: self.intent.clone(),
+            slots: self
+                .slots
+                .iter()
+                .map(|(name, v)| v.field(name.clone()))
+                .collect(),
+            case_ref: self.case_ref.clone(),
+            returning_case: self.verified.as_ref().map(|c| c.reference.clone()),
+            language: self
+                .caller_language
+                .clone()
+                .unwrap_or_else(|| self.language.clone()),
+            interpreter: self.caller_language.is_some(),
+            accessibility: self.accessibility(),
+            node: self.flow.node_name(self.node).to_string(),
+        };
         self.last_transfer = Some((queue.clone(), context.clone()));
         self.state = State::WaitingTransfer { resume };
-        out.push(CallAction::Transfer { queue, context });
+        out.push(CallAction::Transfer {
+            queue,
+            context: TransferContext::Flow(context),
+        });
     }
 
     // --- prompts ---------------------------------------------------------------------------------
@@ -1194,29 +1200,49 @@ impl Interpreter {
         self.state = State::Listening;
     }
 
-    /// What a new case carries besides its slots, so an advisor or the CRM never has to ask
-    /// again: the intent that led here, the caller's language, the
-    /// accessibility needs they showed, and what they said (the last few transcripts of asks
-    /// that were not sensitive).
-    fn case_context(&self, obj: &mut serde_json::Map<String, Value>) {
+    /// Asks for a case of `case_type` with the node's `fields`: a new one, or an addition to
+    /// the returning caller's case `update_of`. Besides the fields it carries what an advisor
+    /// or the CRM would otherwise have to ask again: the intent that led here, the caller's
+    /// language, the accessibility needs they showed, and what they said (the last few
+    /// transcripts of asks that were not sensitive).
+    fn save_case(
+        &mut self,
+        case_type: &str,
+        fields: &[(String, Template)],
+        update_of: Option<String>,
+        out: &mut Vec<CallAction>,
+    ) {
         /// Enough of the conversation to see what the caller wanted, not the whole call.
         const EXCERPTS: usize = 5;
-        if let Some(intent) = &self.intent {
-            obj.insert("intent".into(), json!(intent));
-        }
-        obj.insert("language".into(), json!(self.language));
-        if self.slow {
-            obj.insert("accessibility".into(), json!(["slow_speech"]));
-        }
-        let said: Vec<&str> = self
+        let said: Vec<&Pii<String>> = self
             .turns
             .iter()
-            .filter_map(|t| t.transcript.as_ref().map(|p| p.expose().as_str()))
-            .filter(|t| !t.trim().is_empty())
+            .filter_map(|t| t.transcript.as_ref())
+            .filter(|t| !t.expose().trim().is_empty())
             .collect();
         let excerpts = &said[said.len().saturating_sub(EXCERPTS)..];
-        if !excerpts.is_empty() {
-            obj.insert("transcript_excerpts".into(), json!(excerpts));
+        let draft = CaseDraft {
+            service: case_type.to_string(),
+            intent: self.intent.clone(),
+            flow_name: self.flow.name.clone(),
+            flow_version: self.flow.version.clone(),
+            language: self.language.clone(),
+            accessibility: self.accessibility(),
+            transcript_excerpts: excerpts.iter().map(|t| (*t).clone()).collect(),
+            update_of,
+            fields: fields
+                .iter()
+                .map(|(name, template)| self.field(name, template))
+                .collect(),
+        };
+        self.last_case = Some(draft.clone());
+        self.state = State::WaitingCase;
+        out.push(CallAction::SaveCase(draft));
+    }
+
+    fn accessibility(&self) -> Accessibility {
+        Accessibility {
+            slow_speech: self.slow,
         }
     }
 
@@ -1370,15 +1396,16 @@ impl Interpreter {
         }
     }
 
-    /// A case field: a lone slot keeps its JSON type; anything else is rendered text.
-    fn field_value(&self, template: &Template) -> Value {
+    /// A case field: a lone slot keeps its value and type; anything else is rendered text.
+    fn field(&self, name: &str, template: &Template) -> CaseField {
         if let [TemplatePart::Var(var)] = template.parts.as_slice()
             && let Some(slot) = var.strip_prefix("slots.")
             && let Some(v) = self.slots.get(slot)
         {
-            return v.json.clone();
+            return v.field(name.to_string());
         }
-        Value::String(template.render(|v| self.lookup(v, false)))
+        let text = template.render(|v| self.lookup(v, false));
+        CaseField::new(name, FieldType::Text, Value::String(text))
     }
 
     fn holds(&self, c: &Condition) -> bool {
@@ -1615,8 +1642,7 @@ nodes:
         let e = tagged(&i, &u, "my bin was not collected");
         let out = i.handle(e, now);
         assert!(
-            out.iter()
-                .any(|a| matches!(a, CallAction::CreateCase { .. })),
+            out.iter().any(|a| matches!(a, CallAction::SaveCase(_))),
             "{out:?}"
         );
 
@@ -1656,20 +1682,88 @@ nodes:
         i.handle(FlowEvent::PromptFinished, now);
         let e = heard(&i, &u, "my bin was not collected", None);
         let out = i.handle(e, now);
-        let fields = out
+        let case = out
             .iter()
             .find_map(|a| match a {
-                CallAction::CreateCase { fields } => Some(fields.clone()),
+                CallAction::SaveCase(case) => Some(case.clone()),
                 _ => None,
             })
             .unwrap_or_else(|| panic!("{out:?}"));
-        assert_eq!(fields["intent"], "missed_bin");
-        assert_eq!(fields["language"], "en");
-        assert_eq!(fields["accessibility"], json!(["slow_speech"]));
+        assert_eq!(case.service, "missed_bin");
+        assert_eq!(case.intent.as_deref(), Some("missed_bin"));
+        assert_eq!(case.language, "en");
+        assert_eq!(case.accessibility.flags(), ["slow_speech"]);
+        let excerpts: Vec<&str> = case
+            .transcript_excerpts
+            .iter()
+            .map(|t| t.expose().as_str())
+            .collect();
         assert_eq!(
-            fields["transcript_excerpts"],
-            json!(["could you speak more slowly", "my bin was not collected"])
+            excerpts,
+            ["could you speak more slowly", "my bin was not collected"]
         );
+        assert_eq!(case.update_of, None);
+        assert_eq!(
+            case.fields,
+            [CaseField::new("note", FieldType::Text, json!("x"))]
+        );
+    }
+
+    /// Case fields named like what describes a case, one of them a captured postcode.
+    const NAMED_FIELDS_FLOW: &str = r#"
+flow: named
+start: postcode
+intents:
+  missed_bin: {examples: ["my bin was not collected"], keywords: [bin]}
+nodes:
+  postcode:
+    ask: {text: "Your postcode?"}
+    slot: {name: postcode, type: uk_postcode}
+    next: menu
+    fallback: bye
+  menu:
+    ask: {text: "What is it about? Press 1 for bins."}
+    intents: {missed_bin: record}
+    keys: {"1": missed_bin}
+  record:
+    case:
+      type: missed_bin
+      fields: {intent: "designer's", language: "{slots.postcode}", type: "kerbside", flow: "x"}
+    next: bye
+  bye:
+    hangup: {text: "Bye"}
+"#;
+
+    #[test]
+    fn case_fields_may_be_named_anything_and_stay_fields() {
+        let (mut i, u) = interpreter("named.yaml", NAMED_FIELDS_FLOW);
+        let now = Instant::now();
+        i.handle(FlowEvent::Started, now);
+        let e = heard(&i, &u, "RM17 6SL", None);
+        i.handle(e, now);
+        let e = heard(&i, &u, "my bin was not collected", None);
+        let out = i.handle(e, now);
+        let case = out
+            .iter()
+            .find_map(|a| match a {
+                CallAction::SaveCase(case) => Some(case.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(case.service, "missed_bin");
+        assert_eq!(case.intent.as_deref(), Some("missed_bin"));
+        assert_eq!(case.language, "en");
+        assert_eq!(case.flow_name, "named");
+        let names: Vec<&str> = case.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["intent", "language", "type", "flow"]);
+        assert_eq!(case.fields[0].value.expose(), &json!("designer's"));
+        // The postcode keeps its slot's type, and with it the wrapping of personal data.
+        assert_eq!(case.fields[1].kind, FieldType::UkPostcode);
+        assert!(matches!(
+            &case.fields[1].value,
+            crate::handler::FieldValue::Personal(p) if p.expose() == &json!("RM17 6SL")
+        ));
+        assert_eq!(case.fields[2].value.expose(), &json!("kerbside"));
     }
 
     #[test]
@@ -1703,7 +1797,7 @@ nodes:
         assert_eq!(out[0], CallAction::StopPlayback);
         let out = i.handle(FlowEvent::PromptFinished, now);
         assert!(
-            matches!(&out[0], CallAction::Transfer { queue, context } if queue == "safeguarding" && context["priority"] == "emergency"),
+            matches!(&out[0], CallAction::Transfer { queue, context } if queue == "safeguarding" && matches!(context, TransferContext::Flow(f) if f.priority == TransferPriority::Emergency)),
             "{out:?}"
         );
     }
