@@ -21,6 +21,7 @@ use crate::handler::{
 };
 use crate::pii::Pii;
 
+mod events;
 mod handover;
 mod input;
 mod nodes;
@@ -241,18 +242,14 @@ impl Interpreter {
 
     /// Feeds one event; returns the actions to carry out, in order.
     pub fn handle(&mut self, event: FlowEvent, now: Instant) -> Vec<CallAction> {
-        let mut out = Vec::new();
+        let mut actions = Vec::new();
         if self.state == State::Ended {
-            return out;
+            return actions;
         }
         self.record_turn(&event);
+        let out = &mut actions;
         match event {
-            FlowEvent::Started => {
-                if self.state == State::NotStarted {
-                    self.started = Some(now);
-                    self.enter(self.flow.start, &mut out);
-                }
-            }
+            FlowEvent::Started => self.on_started(now, out),
             FlowEvent::Hangup => self.state = State::Ended,
             // Product rule: safeguarding before anything else, in any state.
             FlowEvent::Heard {
@@ -260,42 +257,19 @@ impl Interpreter {
                 ..
             } if i == "safeguarding" && self.can_interrupt() => {
                 self.intent = Some(i.clone());
-                self.emergency(&mut out);
+                self.emergency(out);
             }
-            FlowEvent::PromptFinished => self.prompt_finished(&mut out),
+            FlowEvent::PromptFinished => self.prompt_finished(out),
             FlowEvent::Heard {
                 intent,
                 slots,
                 language,
                 confidence,
                 ..
-            } => {
-                if self.state == State::Listening {
-                    self.utterances += 1;
-                    // English words for an answer the language check heard as a language
-                    // this flow has no prompts for: the English model guessed ("Mervin men
-                    // miss our streets" for espeak-ng's "The bin men missed our street", heard
-                    // as Chinese). Only a guess that clearly names an intent is believed; the
-                    // English model's words for Polish or Lithuanian match nothing that well,
-                    // and those callers are offered an interpreter as before.
-                    // A global word is no evidence: a Polish "Dzień dobry" comes out of the
-                    // English model as "Pardon?" (repeat, 0.68).
-                    let own = intent.as_deref().is_some_and(|i| {
-                        matches!(self.kind(), NodeKind::Ask(a) if a.intents.iter().any(|(n, _)| n == i))
-                    });
-                    let unsure_other = language.as_deref().is_some_and(|l| {
-                        l != self.language && !self.flow.languages.iter().any(|f| f == l)
-                    }) && !(own && confidence >= OTHER_LANGUAGE_MIN_CONFIDENCE);
-                    if unsure_other {
-                        self.heard(None, BTreeMap::new(), language, &mut out);
-                    } else {
-                        self.heard(intent, slots, language, &mut out);
-                    }
-                }
-            }
+            } => self.on_heard(intent, slots, language, confidence, out),
             FlowEvent::SpeechUnavailable => {
                 if self.state == State::Listening {
-                    self.speech_unavailable(&mut out);
+                    self.speech_unavailable(out);
                 }
             }
             FlowEvent::LanguageDetected {
@@ -304,90 +278,28 @@ impl Interpreter {
             } => {
                 if self.state == State::DetectingLanguage {
                     self.state = State::Listening;
-                    self.language_detected(language, probability, &mut out);
+                    self.language_detected(language, probability, out);
                 }
             }
-            FlowEvent::OpenCases { cases } => {
-                if self.state == State::WaitingCases
-                    && let NodeKind::LookupCases {
-                        case_types,
-                        found,
-                        none,
-                    } = self.kind()
-                {
-                    let (found, none) = (*found, *none);
-                    let cases: Vec<OpenCase> = cases
-                        .into_iter()
-                        .filter(|c| case_types.is_empty() || case_types.contains(&c.service))
-                        .collect();
-                    let next = if cases.is_empty() { none } else { found };
-                    self.open_cases = Some(cases);
-                    self.enter(next, &mut out);
-                }
+            FlowEvent::OpenCases { cases } => self.on_open_cases(cases, out),
+            FlowEvent::CaseCreated { reference } | FlowEvent::CaseUpdated { reference } => {
+                self.on_case_stored(reference, out);
             }
-            FlowEvent::CaseUpdated { reference } => {
-                if self.state == State::WaitingCase
-                    && let NodeKind::Case { next, .. } = self.kind()
-                {
-                    let next = *next;
-                    self.case_ref = Some(reference);
-                    self.enter(next, &mut out);
-                }
-            }
-            FlowEvent::Dtmf(key) => {
-                if self.state == State::Listening {
-                    self.keyed(&key.to_string(), true, &mut out);
-                } else if matches!(self.state, State::Playing(_)) && self.last_play_interruptible {
-                    // The runtime cut the interruptible prompt for this key (keys always barge
-                    // in), so it will never finish: carry on as if it had. The key itself
-                    // answers nothing (it was pressed over a prompt that asked nothing).
-                    self.prompt_finished(&mut out);
-                }
-            }
+            FlowEvent::Dtmf(key) => self.on_key(key, out),
             FlowEvent::Digits(digits) => {
                 if self.state == State::Listening {
-                    self.keyed(&digits, false, &mut out);
+                    self.keyed(&digits, false, out);
                 }
             }
             FlowEvent::NoInput => {
                 if self.state == State::Listening {
-                    self.miss(Miss::NoInput, &mut out);
+                    self.miss(Miss::NoInput, out);
                 }
             }
-            FlowEvent::CaseCreated { reference } => {
-                if self.state == State::WaitingCase
-                    && let NodeKind::Case { next, .. } = self.kind()
-                {
-                    let next = *next;
-                    self.case_ref = Some(reference);
-                    self.enter(next, &mut out);
-                }
-            }
-            FlowEvent::CaseFailed { .. } => {
-                if self.state == State::WaitingCase
-                    && let NodeKind::Case { on_failure, .. } = self.kind()
-                {
-                    match *on_failure {
-                        Some(n) => self.enter(n, &mut out),
-                        None => self.advisor(TransferReason::CaseFailed, None, &mut out),
-                    }
-                }
-            }
-            FlowEvent::TransferFailed { .. } => {
-                if let State::WaitingTransfer { resume } = self.state {
-                    let on_failure = match self.kind() {
-                        NodeKind::Transfer { on_failure, .. } if resume.is_none() => *on_failure,
-                        _ => None,
-                    };
-                    match (resume, on_failure) {
-                        (Some(ask), _) => self.enter(ask, &mut out),
-                        (None, Some(n)) => self.enter(n, &mut out),
-                        (None, None) => self.end(&mut out),
-                    }
-                }
-            }
+            FlowEvent::CaseFailed { .. } => self.on_case_failed(out),
+            FlowEvent::TransferFailed { .. } => self.on_transfer_failed(out),
         }
-        out
+        actions
     }
 
     /// What input is awaited now, if any.

@@ -4,6 +4,14 @@ use std::sync::Arc;
 
 use super::*;
 
+/// Where entering a node leaves the call.
+enum Step {
+    /// The node plays or asks something, or waits for the call layer.
+    Wait,
+    /// The node neither plays nor waits: go straight on to this one.
+    Next(NodeId),
+}
+
 impl Interpreter {
     /// Enters `target` and follows nodes that neither play nor wait.
     pub(super) fn enter(&mut self, target: NodeId, out: &mut Vec<CallAction>) {
@@ -21,118 +29,119 @@ impl Interpreter {
             self.no_match = 0;
             self.question = 0;
             self.keys_only = false;
-            match &node.kind {
-                NodeKind::Say {
-                    prompts,
-                    barge_in,
-                    next,
-                } => {
-                    let items = self.items(prompts);
-                    self.play(items, *barge_in, out);
-                    self.state = State::Playing(AfterPlay::Goto(*next));
-                    return;
-                }
-                NodeKind::Ask(a) => {
-                    let items = self.items(&a.prompts);
-                    self.prompt_and_listen(items, out);
-                    return;
-                }
-                NodeKind::Confirm(c) => {
-                    let items = self.items(&c.prompts);
-                    self.prompt_and_listen(items, out);
-                    return;
-                }
-                NodeKind::Survey { questions, next } => match questions.first() {
-                    Some(q) => {
-                        let items = self.items(&q.prompts);
-                        self.prompt_and_listen(items, out);
-                        return;
-                    }
-                    None => target = *next,
-                },
-                NodeKind::Set { assigns, next } => {
-                    for (name, template) in assigns {
-                        let value = template.render(|v| self.lookup(v, false));
-                        self.vars.insert(name.clone(), value);
-                    }
-                    target = *next;
-                }
-                NodeKind::Branch { arms, otherwise } => {
-                    target = arms
-                        .iter()
-                        .find(|arm| arm.when.iter().all(|c| self.holds(c)))
-                        .map_or(*otherwise, |arm| arm.goto);
-                }
-                NodeKind::Goto(next) => target = *next,
-                NodeKind::Case {
-                    case_type,
-                    fields,
-                    update: true,
-                    ..
-                } if self
-                    .verified
-                    .as_ref()
-                    .is_some_and(|v| v.service == *case_type) =>
-                {
-                    // A returning caller's own case: add to it rather than open a duplicate.
-                    let reference = self.verified.as_ref().map(|v| v.reference.clone());
-                    self.save_case(case_type, fields, reference, out);
-                    return;
-                }
-                NodeKind::Case {
-                    case_type, fields, ..
-                } => {
-                    self.save_case(case_type, fields, None, out);
-                    return;
-                }
-                NodeKind::Transfer {
-                    queue, priority, ..
-                } => {
-                    self.transfer(queue.clone(), *priority, TransferReason::Flow, None, out);
-                    return;
-                }
-                NodeKind::LookupCases { none, .. } => {
-                    if self.ctx.caller.is_some() {
-                        self.state = State::WaitingCases;
-                        out.push(CallAction::FindOpenCases);
-                        return;
-                    }
-                    // A withheld number has no cases to find: a new caller.
-                    self.open_cases = Some(Vec::new());
-                    target = *none;
-                }
-                NodeKind::VerifyCase {
-                    answers,
-                    verified,
-                    failed,
-                } => {
-                    self.verified = self.verify(answers);
-                    // Whether it passed is logged; what was compared never is.
-                    tracing::info!(
-                        node = %node.id,
-                        verified = self.verified.is_some(),
-                        "returning caller verification"
-                    );
-                    target = if self.verified.is_some() {
-                        *verified
-                    } else {
-                        *failed
-                    };
-                }
-                NodeKind::Hangup { prompts } => {
-                    if prompts.is_empty() {
-                        self.end(out);
-                    } else {
-                        let items = self.items(prompts);
-                        self.play(items, false, out);
-                        self.state = State::Playing(AfterPlay::Hangup);
-                    }
-                    return;
-                }
+            match self.enter_node(node, out) {
+                Step::Wait => return,
+                Step::Next(next) => target = next,
             }
         }
         // Only reachable if the checker let an immediate loop through.
         self.end(out);
+    }
+
+    /// What `node` does on entry.
+    fn enter_node(&mut self, node: &FlowNode, out: &mut Vec<CallAction>) -> Step {
+        match &node.kind {
+            NodeKind::Say {
+                prompts,
+                barge_in,
+                next,
+            } => {
+                let items = self.items(prompts);
+                self.play(items, *barge_in, out);
+                self.state = State::Playing(AfterPlay::Goto(*next));
+                Step::Wait
+            }
+            NodeKind::Ask(a) => {
+                let items = self.items(&a.prompts);
+                self.prompt_and_listen(items, out);
+                Step::Wait
+            }
+            NodeKind::Confirm(c) => {
+                let items = self.items(&c.prompts);
+                self.prompt_and_listen(items, out);
+                Step::Wait
+            }
+            NodeKind::Survey { questions, next } => match questions.first() {
+                Some(q) => {
+                    let items = self.items(&q.prompts);
+                    self.prompt_and_listen(items, out);
+                    Step::Wait
+                }
+                None => Step::Next(*next),
+            },
+            NodeKind::Set { assigns, next } => {
+                for (name, template) in assigns {
+                    let value = template.render(|v| self.lookup(v, false));
+                    self.vars.insert(name.clone(), value);
+                }
+                Step::Next(*next)
+            }
+            NodeKind::Branch { arms, otherwise } => Step::Next(
+                arms.iter()
+                    .find(|arm| arm.when.iter().all(|c| self.holds(c)))
+                    .map_or(*otherwise, |arm| arm.goto),
+            ),
+            NodeKind::Goto(next) => Step::Next(*next),
+            NodeKind::Case {
+                case_type,
+                fields,
+                update,
+                ..
+            } => {
+                // A returning caller's own case: add to it rather than open a duplicate.
+                let update_of = self
+                    .verified
+                    .as_ref()
+                    .filter(|v| *update && v.service == *case_type)
+                    .map(|v| v.reference.clone());
+                self.save_case(case_type, fields, update_of, out);
+                Step::Wait
+            }
+            NodeKind::Transfer {
+                queue, priority, ..
+            } => {
+                self.transfer(queue.clone(), *priority, TransferReason::Flow, None, out);
+                Step::Wait
+            }
+            NodeKind::LookupCases { none, .. } => {
+                if self.ctx.caller.is_some() {
+                    self.state = State::WaitingCases;
+                    out.push(CallAction::FindOpenCases);
+                    return Step::Wait;
+                }
+                // A withheld number has no cases to find: a new caller.
+                self.open_cases = Some(Vec::new());
+                Step::Next(*none)
+            }
+            NodeKind::VerifyCase {
+                answers,
+                verified,
+                failed,
+            } => {
+                self.verified = self.verify(answers);
+                // Whether it passed is logged; what was compared never is.
+                tracing::info!(
+                    node = %node.id,
+                    verified = self.verified.is_some(),
+                    "returning caller verification"
+                );
+                Step::Next(if self.verified.is_some() {
+                    *verified
+                } else {
+                    *failed
+                })
+            }
+            NodeKind::Hangup { prompts } => {
+                if prompts.is_empty() {
+                    self.end(out);
+                } else {
+                    let items = self.items(prompts);
+                    self.play(items, false, out);
+                    self.state = State::Playing(AfterPlay::Hangup);
+                }
+                Step::Wait
+            }
+        }
     }
 
     pub(super) fn prompt_finished(&mut self, out: &mut Vec<CallAction>) {
