@@ -19,7 +19,7 @@ impl Interpreter {
         confidence: f32,
         out: &mut Vec<CallAction>,
     ) {
-        if self.state != State::Listening {
+        if !self.listening() {
             return;
         }
         self.utterances += 1;
@@ -104,9 +104,13 @@ impl Interpreter {
 
     /// One key: an answer at a question, or the end of an interruptible prompt.
     pub(super) fn on_key(&mut self, key: char, out: &mut Vec<CallAction>) {
-        if self.state == State::Listening {
+        if self.listening() {
             self.keyed(&key.to_string(), true, out);
-        } else if matches!(self.state, State::Playing(_)) && self.last_play_interruptible {
+        } else if let State::Playing {
+            interruptible: true,
+            ..
+        } = self.state
+        {
             // The runtime cut the interruptible prompt for this key (keys always barge in), so
             // it will never finish: carry on as if it had. The key itself answers nothing (it
             // was pressed over a prompt that asked nothing).

@@ -23,8 +23,7 @@ impl Interpreter {
             },
         };
         out.push(CallAction::StopPlayback);
-        self.play(vec![item], false, out);
-        self.state = State::Playing(AfterPlay::InterpreterTransfer);
+        self.play_then(vec![item], false, AfterPlay::InterpreterTransfer, out);
     }
 
     pub(super) fn interpreter_transfer(&mut self, out: &mut Vec<CallAction>) {
@@ -45,8 +44,7 @@ impl Interpreter {
     pub(super) fn emergency(&mut self, out: &mut Vec<CallAction>) {
         out.push(CallAction::StopPlayback);
         let items = self.items(&self.flow.settings.emergency_prompt.clone());
-        self.play(items, false, out);
-        self.state = State::Playing(AfterPlay::EmergencyTransfer);
+        self.play_then(items, false, AfterPlay::EmergencyTransfer, out);
     }
 
     pub(super) fn advisor(

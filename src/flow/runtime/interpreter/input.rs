@@ -45,7 +45,7 @@ impl Interpreter {
         // Product rule: the first utterance of a call that matches nothing may be another
         // language; ask the multilingual model before treating it as a no-match.
         if g.language && self.utterances == 1 && intent.is_none() && slots.is_empty() {
-            self.state = State::DetectingLanguage;
+            self.state = State::DetectingLanguage(self.question());
             out.push(CallAction::DetectLanguage);
             return;
         }
@@ -76,7 +76,7 @@ impl Interpreter {
                 _ => self.miss(Miss::NoMatch, out),
             },
             NodeKind::Survey { questions, .. } => {
-                let max = questions.get(self.question).map_or(5, |q| q.max);
+                let max = questions.get(self.question().survey).map_or(5, |q| q.max);
                 let answer = slots
                     .values()
                     .find_map(|v| v.json.as_i64())
@@ -146,7 +146,7 @@ impl Interpreter {
                 _ => self.miss(Miss::NoMatch, out),
             },
             NodeKind::Survey { questions, .. } => {
-                let max = questions.get(self.question).map_or(5, |q| q.max);
+                let max = questions.get(self.question().survey).map_or(5, |q| q.max);
                 match entry.parse::<u8>() {
                     Ok(n) if (1..=max).contains(&n) => self.survey_answer(n, out),
                     _ => self.miss(Miss::NoMatch, out),
@@ -189,7 +189,8 @@ impl Interpreter {
     }
 
     pub(super) fn miss(&mut self, miss: Miss, out: &mut Vec<CallAction>) {
-        self.attempts += 1;
+        let mut question = self.question();
+        question.attempts += 1;
         let flow = Arc::clone(&self.flow);
         let (max, fallback, steps, prompts) = match kind_at(&flow, self.node) {
             NodeKind::Ask(a) => {
@@ -207,7 +208,7 @@ impl Interpreter {
             }
             NodeKind::Confirm(c) => (c.max_attempts, c.fallback, &[][..], c.prompts.as_slice()),
             NodeKind::Survey { questions, .. } => {
-                let q = questions.get(self.question);
+                let q = questions.get(question.survey);
                 (
                     flow.settings.max_attempts,
                     None,
@@ -217,7 +218,7 @@ impl Interpreter {
             }
             _ => return,
         };
-        if self.attempts >= max {
+        if question.attempts >= max {
             if matches!(kind_at(&flow, self.node), NodeKind::Survey { .. }) {
                 self.next_question(out);
             } else if let Some(node) = fallback {
@@ -229,28 +230,28 @@ impl Interpreter {
             return;
         }
         let count = if miss == Miss::NoInput {
-            self.no_input += 1;
-            self.no_input
+            question.no_input += 1;
+            question.no_input
         } else {
-            self.no_match += 1;
-            self.no_match
+            question.no_match += 1;
+            question.no_match
         };
         // Escalating reprompts: the n-th miss of a kind plays the n-th reprompt, the last repeats.
         let reprompt = steps
             .get(count - 1)
             .or(steps.last())
             .map_or(prompts, Vec::as_slice);
-        let items = if self.keys_only {
+        let items = if question.keys_only {
             self.keys_items()
         } else {
             self.items(reprompt)
         };
-        self.prompt_and_listen(items, out);
+        self.prompt_and_listen(items, question, out);
     }
 
     pub(super) fn survey_answer(&mut self, n: u8, out: &mut Vec<CallAction>) {
         if let NodeKind::Survey { questions, .. } = self.kind()
-            && let Some(q) = questions.get(self.question)
+            && let Some(q) = questions.get(self.question().survey)
         {
             let name = q.name.clone();
             self.survey.insert(name, n);
@@ -261,14 +262,16 @@ impl Interpreter {
     pub(super) fn next_question(&mut self, out: &mut Vec<CallAction>) {
         let flow = Arc::clone(&self.flow);
         if let NodeKind::Survey { questions, next } = kind_at(&flow, self.node) {
-            self.question += 1;
-            self.attempts = 0;
-            self.no_input = 0;
-            self.no_match = 0;
-            match questions.get(self.question) {
+            // The next question starts afresh, still by keys when speech is unavailable.
+            let question = Question {
+                survey: self.question().survey + 1,
+                keys_only: self.question().keys_only,
+                ..Question::default()
+            };
+            match questions.get(question.survey) {
                 Some(q) => {
                     let items = self.items(&q.prompts);
-                    self.prompt_and_listen(items, out);
+                    self.prompt_and_listen(items, question, out);
                 }
                 None => {
                     let next = *next;
@@ -303,9 +306,12 @@ impl Interpreter {
             }
             return;
         }
-        self.keys_only = true;
+        let question = Question {
+            keys_only: true,
+            ..self.question()
+        };
         let items = self.keys_items();
-        self.prompt_and_listen(items, out);
+        self.prompt_and_listen(items, question, out);
     }
 
     /// The keypad version of the current question: the ask's `keys_prompt`, or one generated
@@ -327,7 +333,7 @@ impl Interpreter {
             }
             NodeKind::Confirm(c) => keypad::yes_no_text(c.globals.advisor),
             NodeKind::Survey { questions, .. } => {
-                keypad::survey_text(questions.get(self.question).map_or(5, |q| q.max))
+                keypad::survey_text(questions.get(self.question().survey).map_or(5, |q| q.max))
             }
             _ => return self.last_play.clone(),
         };
@@ -361,7 +367,7 @@ impl Interpreter {
     pub(super) fn record_turn(&mut self, event: &FlowEvent) {
         let safeguarding =
             matches!(event, FlowEvent::Heard { intent: Some(i), .. } if i == "safeguarding");
-        if self.state != State::Listening && !(safeguarding && self.can_interrupt()) {
+        if !(self.listening() || (safeguarding && self.can_interrupt())) {
             return;
         }
         let sensitive = matches!(self.kind(), NodeKind::Ask(a) if a.sensitive);

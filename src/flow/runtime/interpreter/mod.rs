@@ -124,18 +124,39 @@ pub struct CallContext {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
     NotStarted,
-    /// Playing a say/hangup/emergency message; what to do when it finishes.
-    Playing(AfterPlay),
-    Listening,
+    /// Playing a say/hangup/emergency message: what to do when it finishes, and whether the
+    /// caller may cut it short.
+    Playing {
+        after: AfterPlay,
+        interruptible: bool,
+    },
+    /// Waiting for the answer to a question.
+    Listening(Question),
     /// Waiting for the caller's open cases (`lookup_cases`).
     WaitingCases,
-    /// The first utterance matched nothing: waiting to hear which language it was in.
-    DetectingLanguage,
+    /// The first utterance matched nothing: waiting to hear which language it was in, then
+    /// back to the question.
+    DetectingLanguage(Question),
     WaitingCase,
     WaitingTransfer {
         resume: Option<NodeId>,
     },
     Ended,
+}
+
+/// How far the caller has got with the question asked (an ask, a confirm, or the survey's
+/// questions one after another).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Question {
+    /// Failed attempts at it so far.
+    attempts: u32,
+    /// Misses of each kind, which choose the escalating reprompt.
+    no_input: usize,
+    no_match: usize,
+    /// Which of a survey node's questions.
+    survey: usize,
+    /// Speech recognition is unavailable: keys only.
+    keys_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -170,13 +191,7 @@ pub struct Interpreter {
     ctx: CallContext,
     state: State,
     node: NodeId,
-    attempts: u32,
-    no_input: usize,
-    no_match: usize,
-    question: usize,
     last_play: Vec<PlayItem>,
-    /// Whether the last `Play` could be cut short by the caller.
-    last_play_interruptible: bool,
     slow: bool,
     language: String,
     slots: BTreeMap<String, SlotCapture>,
@@ -200,8 +215,6 @@ pub struct Interpreter {
     open_cases: Option<Vec<OpenCase>>,
     /// The open case the caller proved is theirs (`verify_case`).
     verified: Option<OpenCase>,
-    /// Speech recognition is unavailable for the current ask: keys only.
-    keys_only: bool,
 }
 
 impl Interpreter {
@@ -213,12 +226,7 @@ impl Interpreter {
             ctx,
             state: State::NotStarted,
             node: 0,
-            attempts: 0,
-            no_input: 0,
-            no_match: 0,
-            question: 0,
             last_play: Vec::new(),
-            last_play_interruptible: false,
             slow: false,
             language,
             slots: BTreeMap::new(),
@@ -236,7 +244,6 @@ impl Interpreter {
             caller_language: None,
             open_cases: None,
             verified: None,
-            keys_only: false,
         }
     }
 
@@ -268,7 +275,7 @@ impl Interpreter {
                 ..
             } => self.on_heard(intent, slots, language, confidence, out),
             FlowEvent::SpeechUnavailable => {
-                if self.state == State::Listening {
+                if self.listening() {
                     self.speech_unavailable(out);
                 }
             }
@@ -276,8 +283,8 @@ impl Interpreter {
                 language,
                 probability,
             } => {
-                if self.state == State::DetectingLanguage {
-                    self.state = State::Listening;
+                if let State::DetectingLanguage(question) = self.state {
+                    self.state = State::Listening(question);
                     self.language_detected(language, probability, out);
                 }
             }
@@ -287,12 +294,12 @@ impl Interpreter {
             }
             FlowEvent::Dtmf(key) => self.on_key(key, out),
             FlowEvent::Digits(digits) => {
-                if self.state == State::Listening {
+                if self.listening() {
                     self.keyed(&digits, false, out);
                 }
             }
             FlowEvent::NoInput => {
-                if self.state == State::Listening {
+                if self.listening() {
                     self.miss(Miss::NoInput, out);
                 }
             }
@@ -304,9 +311,9 @@ impl Interpreter {
 
     /// What input is awaited now, if any.
     pub fn expecting(&self) -> Option<Expecting> {
-        if self.state != State::Listening {
+        let State::Listening(question) = self.state else {
             return None;
-        }
+        };
         match self.kind() {
             NodeKind::Ask(a) => Some(Expecting::Ask {
                 intents: a.intents.iter().map(|(i, _)| i.clone()).collect(),
@@ -314,7 +321,7 @@ impl Interpreter {
             }),
             NodeKind::Confirm(_) => Some(Expecting::Confirm),
             NodeKind::Survey { questions, .. } => questions
-                .get(self.question)
+                .get(question.survey)
                 .map(|q| Expecting::Survey { max: q.max }),
             _ => None,
         }
@@ -399,7 +406,7 @@ impl Interpreter {
 
     /// Whether the current ask listens for keys only (speech recognition unavailable).
     pub fn keys_only(&self) -> bool {
-        self.keys_only
+        self.question().keys_only
     }
 
     /// The call record: flow, version, path, outcome facts. Slot values are not included.
@@ -419,14 +426,32 @@ impl Interpreter {
         })
     }
 
-    pub(super) fn kind(&self) -> &NodeKind {
+    /// Whether a question is waiting for its answer.
+    fn listening(&self) -> bool {
+        matches!(self.state, State::Listening(_))
+    }
+
+    /// The question asked; a fresh one when none is.
+    fn question(&self) -> Question {
+        match self.state {
+            State::Listening(q) | State::DetectingLanguage(q) => q,
+            _ => Question::default(),
+        }
+    }
+
+    fn kind(&self) -> &NodeKind {
         kind_at(&self.flow, self.node)
     }
 
-    pub(super) fn can_interrupt(&self) -> bool {
+    fn can_interrupt(&self) -> bool {
         !matches!(
             self.state,
-            State::NotStarted | State::Ended | State::Playing(AfterPlay::EmergencyTransfer)
+            State::NotStarted
+                | State::Ended
+                | State::Playing {
+                    after: AfterPlay::EmergencyTransfer,
+                    ..
+                }
         ) && !matches!(self.state, State::WaitingTransfer { .. })
     }
 }

@@ -24,11 +24,6 @@ impl Interpreter {
             };
             self.node = target;
             self.path.push(node.id.clone());
-            self.attempts = 0;
-            self.no_input = 0;
-            self.no_match = 0;
-            self.question = 0;
-            self.keys_only = false;
             match self.enter_node(node, out) {
                 Step::Wait => return,
                 Step::Next(next) => target = next,
@@ -47,24 +42,23 @@ impl Interpreter {
                 next,
             } => {
                 let items = self.items(prompts);
-                self.play(items, *barge_in, out);
-                self.state = State::Playing(AfterPlay::Goto(*next));
+                self.play_then(items, *barge_in, AfterPlay::Goto(*next), out);
                 Step::Wait
             }
             NodeKind::Ask(a) => {
                 let items = self.items(&a.prompts);
-                self.prompt_and_listen(items, out);
+                self.prompt_and_listen(items, Question::default(), out);
                 Step::Wait
             }
             NodeKind::Confirm(c) => {
                 let items = self.items(&c.prompts);
-                self.prompt_and_listen(items, out);
+                self.prompt_and_listen(items, Question::default(), out);
                 Step::Wait
             }
             NodeKind::Survey { questions, next } => match questions.first() {
                 Some(q) => {
                     let items = self.items(&q.prompts);
-                    self.prompt_and_listen(items, out);
+                    self.prompt_and_listen(items, Question::default(), out);
                     Step::Wait
                 }
                 None => Step::Next(*next),
@@ -136,8 +130,7 @@ impl Interpreter {
                     self.end(out);
                 } else {
                     let items = self.items(prompts);
-                    self.play(items, false, out);
-                    self.state = State::Playing(AfterPlay::Hangup);
+                    self.play_then(items, false, AfterPlay::Hangup, out);
                 }
                 Step::Wait
             }
@@ -145,7 +138,7 @@ impl Interpreter {
     }
 
     pub(super) fn prompt_finished(&mut self, out: &mut Vec<CallAction>) {
-        if let State::Playing(after) = self.state {
+        if let State::Playing { after, .. } = self.state {
             match after {
                 AfterPlay::Goto(next) => self.enter(next, out),
                 AfterPlay::Hangup => self.end(out),

@@ -7,7 +7,13 @@ use chrono::{Datelike, Local};
 use super::*;
 
 impl Interpreter {
-    pub(super) fn prompt_and_listen(&mut self, items: Vec<PlayItem>, out: &mut Vec<CallAction>) {
+    /// Asks `question` with `items` and listens for the answer.
+    pub(super) fn prompt_and_listen(
+        &mut self,
+        items: Vec<PlayItem>,
+        question: Question,
+        out: &mut Vec<CallAction>,
+    ) {
         self.asked = items
             .iter()
             .find_map(|i| match i {
@@ -16,33 +22,49 @@ impl Interpreter {
             })
             .unwrap_or_else(|| self.flow.node_name(self.node).to_string());
         self.play(items, true, out);
-        out.push(CallAction::Listen(self.listen_spec()));
-        self.state = State::Listening;
+        out.push(CallAction::Listen(self.listen_spec(question.keys_only)));
+        self.state = State::Listening(question);
     }
 
     pub(super) fn play(&mut self, items: Vec<PlayItem>, barge_in: bool, out: &mut Vec<CallAction>) {
         self.last_play = items.clone();
-        self.last_play_interruptible = barge_in;
         out.push(CallAction::Play { items, barge_in });
+    }
+
+    /// Plays a message that asks nothing, and does `after` once it has been played.
+    pub(super) fn play_then(
+        &mut self,
+        items: Vec<PlayItem>,
+        barge_in: bool,
+        after: AfterPlay,
+        out: &mut Vec<CallAction>,
+    ) {
+        self.play(items, barge_in, out);
+        self.state = State::Playing {
+            after,
+            interruptible: barge_in,
+        };
     }
 
     pub(super) fn replay(&mut self, out: &mut Vec<CallAction>) {
         // Re-render so a language switch takes effect; fall back to what was played last.
         let flow = Arc::clone(&self.flow);
+        let question = self.question();
         let items = match self.kind() {
-            _ if self.keys_only => self.keys_items(),
+            _ if question.keys_only => self.keys_items(),
             NodeKind::Ask(a) => self.items(&a.prompts),
             NodeKind::Confirm(c) => self.items(&c.prompts),
             NodeKind::Survey { questions, .. } => questions
-                .get(self.question)
+                .get(question.survey)
                 .map_or_else(|| self.last_play.clone(), |q| self.items(&q.prompts)),
             _ => self.last_play.clone(),
         };
         drop(flow);
-        self.prompt_and_listen(items, out);
+        self.prompt_and_listen(items, question, out);
     }
 
-    pub(super) fn listen_spec(&self) -> ListenSpec {
+    /// How to listen for the answer to the current node's question.
+    pub(super) fn listen_spec(&self, keys_only: bool) -> ListenSpec {
         let s = &self.flow.settings;
         let mut spec = ListenSpec {
             no_input_timeout: s.no_input_timeout,
@@ -52,7 +74,7 @@ impl Interpreter {
             inter_digit_timeout: s.inter_digit_timeout,
             terminators: String::new(),
             hints: Vec::new(),
-            speech: !self.keys_only,
+            speech: !keys_only,
         };
         if let NodeKind::Ask(a) = self.kind() {
             spec.no_input_timeout = a.no_input_timeout;
