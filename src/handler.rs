@@ -13,6 +13,13 @@ use std::time::{Duration, SystemTime};
 
 use crate::pii::Pii;
 
+pub mod records;
+
+pub use records::{
+    Accessibility, CaseDraft, CaseField, FieldType, FieldValue, FlowTransfer, TransferContext,
+    TransferPriority, TransferReason, Turn,
+};
+
 /// What the runtime knows about a call when it is answered.
 #[derive(Debug, Clone)]
 pub struct CallInfo {
@@ -130,7 +137,7 @@ pub enum CallEvent {
     /// carries on as a new caller). The number can be spoofed or shared: nothing of these may be
     /// read out before the caller has proved who they are.
     OpenCases { cases: Vec<OpenCase> },
-    /// A [`CallAction::UpdateCase`] was stored durably.
+    /// A [`CallAction::SaveCase`] with `update_of` was stored durably.
     CaseUpdated { reference: String },
     /// The call ended. The handler's answer to this event is ignored.
     Hangup(HangupCause),
@@ -147,6 +154,38 @@ pub struct OpenCase {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl OpenCase {
+    /// Whether a returning caller's answers match what is on this case, for every question
+    /// asked (see [`fields_match_caller_answers`]).
+    pub fn matches_caller_answers(&self, answers: &[(&str, &str)]) -> bool {
+        fields_match_caller_answers(&self.fields, answers)
+    }
+}
+
+/// Whether a returning caller's answers match a case's fields, for every question asked (e.g.
+/// `[("postcode", "rm17 6sl"), ("house_number", "12")]`). Compared without case or spaces, so
+/// "RM17 6SL" and "rm176sl" match. No answers, or a question the case has no value for, never
+/// matches: a caller number alone proves nothing (it can be spoofed or shared), so nothing of a
+/// case is read out until this returns true.
+pub fn fields_match_caller_answers(fields: &serde_json::Value, answers: &[(&str, &str)]) -> bool {
+    fn norm(s: &str) -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_uppercase)
+            .collect()
+    }
+    !answers.is_empty()
+        && answers.iter().all(|(key, given)| {
+            let stored = match fields.get(*key) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                _ => return false,
+            };
+            let (stored, given) = (norm(&stored), norm(given));
+            !stored.is_empty() && stored == given
+        })
+}
+
 /// Commands a handler returns.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallAction {
@@ -161,22 +200,19 @@ pub enum CallAction {
     Listen(ListenSpec),
     /// Speak slower from now on (accessibility: persists for the rest of the call).
     SetSlowSpeech(bool),
-    /// Store a case; the runtime answers with `CaseCreated` or `CaseFailed`.
-    CreateCase { fields: serde_json::Value },
-    /// Update an existing case (a returning caller); answered with `CaseUpdated` or `CaseFailed`.
-    UpdateCase {
-        reference: String,
-        fields: serde_json::Value,
-    },
+    /// Store a case; the runtime answers with `CaseCreated` or `CaseFailed`. A draft with
+    /// `update_of` adds to that existing case (a returning caller's) instead, answered with
+    /// `CaseUpdated` or `CaseFailed`.
+    SaveCase(CaseDraft),
     /// Look up open cases on the caller's number; answered with `OpenCases`.
     FindOpenCases,
     /// Detect the language of the caller's last utterance (multilingual model); answered with
     /// `LanguageDetected`.
     DetectLanguage,
-    /// Hand the caller to a queue; `context` travels with the call.
+    /// Hand the caller to a queue; what the handoff allows of `context` travels with the call.
     Transfer {
         queue: String,
-        context: serde_json::Value,
+        context: TransferContext,
     },
     /// End the call with BYE.
     Hangup,
@@ -198,7 +234,7 @@ pub struct HandlerReport {
     /// The call reached a resolution without a case or a transfer.
     pub resolved: bool,
     /// Each exchange: prompt, transcript, intent, confidence, keys.
-    pub turns: Vec<crate::crm::Turn>,
+    pub turns: Vec<Turn>,
 }
 
 /// Decides what a call does. Implemented by the demo DTMF menu and by the flow interpreter.

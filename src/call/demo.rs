@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::handler::{CallAction, CallEvent, CallHandler, CallInfo, ListenSpec, PlayItem};
+use super::handler::{
+    CallAction, CallEvent, CallHandler, CallInfo, ListenSpec, PlayItem, TransferContext,
+};
 
 /// Errors loading a demo menu.
 #[derive(Debug, thiserror::Error)]
@@ -188,10 +190,10 @@ impl CallHandler for DemoMenuHandler {
                 if let Some(queue) = self.menu.transfers.get(&d.to_string()) {
                     self.state = State::Transferring;
                     // Only advisor-safe facts: the digits pressed are not sent.
-                    let context = serde_json::json!({
-                        "service": "demo-menu",
-                        "intent": "speak_to_advisor",
-                    });
+                    let context = TransferContext::Menu {
+                        service: "demo-menu".into(),
+                        intent: "speak_to_advisor".into(),
+                    };
                     return vec![
                         CallAction::StopPlayback,
                         CallAction::Transfer {

@@ -9,6 +9,7 @@
 pub mod demo;
 pub mod media_address;
 pub mod ports;
+pub mod records;
 pub mod runtime;
 pub mod shutdown;
 pub mod speech;

@@ -30,16 +30,18 @@ use tokio::sync::mpsc;
 
 use self::datagram_batch::DatagramBatch;
 use super::handler::{
-    CallAction, CallEvent, CallHandler, CallInfo, HangupCause, ListenSpec, OpenCase, PlayItem,
+    CallAction, CallEvent, CallHandler, CallInfo, CaseDraft, HangupCause, ListenSpec, OpenCase,
+    PlayItem, TransferContext,
 };
 use super::media_address::check_remote_media;
 use super::ports::{PortAllocator, PortPair};
+use super::records;
 use super::shutdown::{CallShutdown, CallTicket, CloseMode};
 use super::speech::SpeechServices;
 use super::transfer::{AdvisorLeg, CallTransfer, LegStep, TransferStep};
 use crate::asr::RecognitionResult;
 use crate::config::{MediaPolicy, MediaSource};
-use crate::crm::{CallRecord, CaseStore, CaseUpdate, MediaQuality, NewCase, Outcome};
+use crate::crm::{CallRecord, CaseStore, CaseUpdate, MediaQuality, Outcome};
 use crate::handoff::QueueDirectory;
 use crate::media::Codec as MediaCodec;
 use crate::media::echo::EchoGuard;
@@ -924,8 +926,10 @@ impl CallTask {
                 });
             }
             CallAction::SetSlowSpeech(slow) => self.slow = slow,
-            CallAction::CreateCase { fields } => self.create_case(fields),
-            CallAction::UpdateCase { reference, fields } => self.update_case(reference, fields),
+            CallAction::SaveCase(draft) => match draft.update_of.clone() {
+                Some(reference) => self.update_case(reference, records::updated_fields(&draft)),
+                None => self.create_case(draft),
+            },
             CallAction::FindOpenCases => self.find_open_cases(),
             CallAction::DetectLanguage => self.detect_language(),
             CallAction::Transfer { queue, context } => self.start_transfer(now, &queue, &context),
@@ -935,14 +939,14 @@ impl CallTask {
 
     /// Commits the case off the call task; the handler hears `CaseCreated` only once it is
     /// durable, so a reference is never read back for a case that could still be lost.
-    fn create_case(&mut self, fields: serde_json::Value) {
+    fn create_case(&mut self, draft: CaseDraft) {
         let Some(store) = self.context.cases.clone() else {
             self.dispatch(CallEvent::CaseFailed {
                 reason: "no case store configured".into(),
             });
             return;
         };
-        let case = NewCase::from_flow_fields(fields, self.info.caller.clone(), &self.info.call_id);
+        let case = records::new_case(draft, self.info.caller.clone(), &self.info.call_id);
         let tx = self.completions_tx.clone();
         let call_id = self.info.call_id.clone();
         // A stopping server waits for the write even when the call ends first.
@@ -1049,7 +1053,7 @@ impl CallTask {
         record.flow_version = report.flow_version;
         record.node_path = report.node_path;
         record.survey = report.survey;
-        record.turns = report.turns;
+        record.turns = records::record_turns(report.turns);
         record.language = report.language;
         record.accessibility = report.accessibility;
         record.hangup_cause = Some(format!("{:?}", self.cause));
@@ -1228,7 +1232,7 @@ impl CallTask {
 
 /// Transfer hooks: the work is in `call::transfer`; these only apply its steps to the call.
 impl CallTask {
-    fn start_transfer(&mut self, now: Instant, queue: &str, context: &serde_json::Value) {
+    fn start_transfer(&mut self, now: Instant, queue: &str, context: &TransferContext) {
         if self.transfer.is_some() || self.advisor.is_some() || self.hanging_up.is_some() {
             self.dispatch(CallEvent::TransferFailed {
                 reason: "a transfer is already in progress".into(),

@@ -59,12 +59,12 @@ pub fn start_transfer(
     call: CallHandle,
     call_id: &str,
     queue: &str,
-    context: &serde_json::Value,
+    context: &crate::handler::TransferContext,
     now: Instant,
     sip: &mpsc::UnboundedSender<SipCommand>,
 ) -> Result<CallTransfer, HandoffError> {
     let target = queues.get(queue)?;
-    let context = TransferContext::from_flow(context);
+    let context = super::records::handoff_context(context);
     let headers = context.headers();
     // The case reference is ours, not the caller's; the context header is already PII-filtered.
     tracing::info!(
@@ -546,6 +546,31 @@ mod tests {
         .unwrap()
     }
 
+    /// A flow's context with a case, an intent and a captured postcode.
+    fn flow_context(case_ref: Option<&str>) -> crate::handler::TransferContext {
+        use crate::handler::{
+            CaseField, FieldType, FlowTransfer, TransferPriority, TransferReason,
+        };
+        crate::handler::TransferContext::Flow(FlowTransfer {
+            flow_name: "council".into(),
+            flow_version: "9f2c".into(),
+            reason: TransferReason::Flow,
+            priority: TransferPriority::Normal,
+            intent: Some("missed_bin".into()),
+            slots: vec![CaseField::new(
+                "postcode",
+                FieldType::UkPostcode,
+                json!("RM17 6SL"),
+            )],
+            case_ref: case_ref.map(str::to_string),
+            returning_case: None,
+            language: "en".into(),
+            interpreter: false,
+            accessibility: Default::default(),
+            node: "menu".into(),
+        })
+    }
+
     fn started() -> (CallTransfer, mpsc::UnboundedReceiver<SipCommand>, Instant) {
         let (tx, rx) = mpsc::unbounded_channel();
         let now = Instant::now();
@@ -554,7 +579,7 @@ mod tests {
             CallHandle(7),
             "cid",
             "advisors",
-            &json!({"case_ref": "FD-1", "intent": "missed_bin", "postcode": "RM17 6SL"}),
+            &flow_context(Some("FD-1")),
             now,
             &tx,
         )
@@ -586,7 +611,7 @@ mod tests {
             CallHandle(1),
             "cid",
             "payments",
-            &json!({}),
+            &flow_context(None),
             Instant::now(),
             &tx,
         );

@@ -36,85 +36,6 @@ pub struct NewCase {
     pub update_of: Option<String>,
 }
 
-/// Keys of a flow's `CreateCase` fields object that describe the case rather than being slots.
-const FLOW_META_KEYS: &[&str] = &[
-    "type",
-    "service",
-    "intent",
-    "flow",
-    "flow_name",
-    "flow_version",
-    "language",
-    "accessibility",
-    "transcript_excerpts",
-    "update_of",
-];
-
-impl NewCase {
-    /// The case a flow's `CallAction::CreateCase { fields }` describes. The flow puts the case
-    /// type (`type`, or `service`), `flow`, `flow_version` and optionally `intent`, `language`,
-    /// `accessibility`, `transcript_excerpts` and `update_of` next to the captured slots; every
-    /// other key is a slot. Missing parts stay empty rather than failing: a case with less
-    /// context is better than no case for a caller who has just given their details.
-    pub fn from_flow_fields(
-        fields: serde_json::Value,
-        caller: Option<Pii<String>>,
-        call_id: &str,
-    ) -> Self {
-        let mut map = match fields {
-            serde_json::Value::Object(m) => m,
-            other => {
-                let mut m = serde_json::Map::new();
-                if !other.is_null() {
-                    m.insert("value".into(), other);
-                }
-                m
-            }
-        };
-        let mut meta = serde_json::Map::new();
-        for key in FLOW_META_KEYS {
-            if let Some(v) = map.remove(*key) {
-                meta.insert((*key).to_string(), v);
-            }
-        }
-        let text = |k: &str| {
-            meta.get(k)
-                .and_then(|v| v.as_str())
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        let list = |k: &str| -> Vec<String> {
-            meta.get(k)
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let intent = text("intent");
-        NewCase {
-            service: text("type")
-                .or_else(|| text("service"))
-                .or_else(|| intent.clone())
-                .unwrap_or_else(|| "general".into()),
-            intent,
-            fields: serde_json::Value::Object(map),
-            caller,
-            language: text("language"),
-            accessibility: list("accessibility"),
-            flow_name: text("flow")
-                .or_else(|| text("flow_name"))
-                .unwrap_or_default(),
-            flow_version: text("flow_version").unwrap_or_default(),
-            transcript_excerpts: list("transcript_excerpts"),
-            call_id: call_id.to_string(),
-            update_of: text("update_of"),
-        }
-    }
-}
-
 impl fmt::Debug for NewCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewCase")
@@ -213,26 +134,9 @@ impl CaseRecord {
     }
 }
 
-/// [`CaseRecord::matches_caller_answers`] over a case's fields alone (what a call handler gets
-/// in `CallEvent::OpenCases`).
-pub fn fields_match_caller_answers(fields: &serde_json::Value, answers: &[(&str, &str)]) -> bool {
-    fn norm(s: &str) -> String {
-        s.chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_uppercase)
-            .collect()
-    }
-    !answers.is_empty()
-        && answers.iter().all(|(key, given)| {
-            let stored = match fields.get(*key) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Number(n)) => n.to_string(),
-                _ => return false,
-            };
-            let (stored, given) = (norm(&stored), norm(given));
-            !stored.is_empty() && stored == given
-        })
-}
+/// [`CaseRecord::matches_caller_answers`] over a case's fields alone: the rule is the call
+/// seam's, which a returning caller's flow applies to the open cases it is given.
+pub use crate::handler::fields_match_caller_answers;
 
 /// What happened to a case, as told to remote sinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -504,29 +408,6 @@ mod tests {
             base,
             json!({"postcode": "RM17 6SL", "bin": "blue", "address": {"house": "12", "flat": "B"}})
         );
-    }
-
-    #[test]
-    fn flow_fields_split_into_case_metadata_and_slots() {
-        let c = NewCase::from_flow_fields(
-            json!({"type": "missed_bin", "flow": "council", "flow_version": "9f2c", "postcode": "RM17 6SL",
-                   "bin": "green", "accessibility": ["slow_speech"], "update_of": "TC-4K7Q-97"}),
-            Some(Pii::new("+447700900123".into())),
-            "call-1",
-        );
-        assert_eq!(c.service, "missed_bin");
-        assert_eq!(
-            (c.flow_name.as_str(), c.flow_version.as_str()),
-            ("council", "9f2c")
-        );
-        assert_eq!(c.fields, json!({"postcode": "RM17 6SL", "bin": "green"}));
-        assert_eq!(c.accessibility, vec!["slow_speech"]);
-        assert_eq!(c.update_of.as_deref(), Some("TC-4K7Q-97"));
-        assert_eq!(c.call_id, "call-1");
-
-        let odd = NewCase::from_flow_fields(json!("just text"), None, "c");
-        assert_eq!(odd.service, "general");
-        assert_eq!(odd.fields, json!({"value": "just text"}));
     }
 
     #[test]

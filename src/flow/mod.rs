@@ -8,7 +8,7 @@
 //! * [`language`]: [`yaml`] (spanned tree) -> [`raw`] (the language's shape, every key checked)
 //!   -> [`check`] (references, prompts, templates, graph rules; [`diag`] renders findings) ->
 //!   [`model::CheckedFlow`]; [`set`] loads a directory with its routing table and hot-reloads it.
-//! * the runtime: [`interpreter::Interpreter`] per call, fed by [`understand`] (over `nlu`) and
+//! * [`runtime`]: [`interpreter::Interpreter`] per call, fed by [`understand`] (over `nlu`) and
 //!   adapted to the call layer by [`handler::FlowCallHandler`]; [`session`] drives one in
 //!   memory.
 //! * [`tools`]: the designer tools behind [`cmd`] ([`simulate`], [`conversation`], [`graph`]).
@@ -17,19 +17,16 @@
 //! on neither (except that a loaded [`set`] carries each flow's [`understand::Understanding`]).
 
 pub mod language;
+pub mod runtime;
 pub mod tools;
-
-pub mod capture;
-pub mod handler;
-pub mod interpreter;
-pub mod keypad;
-pub mod session;
-pub mod understand;
 
 // The language and the designer tools moved into `language/` and `tools/`; their old paths
 // (`flow::check`, `flow::cmd`, ...) stay valid while the rest of the tree moves over.
 pub use language::{catalog, check, diag, model, raw, set, yaml};
 pub use tools::{cmd, conversation, graph, simulate};
+
+// The runtime's modules at their old paths, while the rest of the crate moves over.
+pub use runtime::{capture, handler, interpreter, keypad, session, understand};
 
 pub use cmd::{graph_cmd, simulate_cmd, test_cmd, validate_cmd};
 pub use diag::{Diagnostics, OutputFormat};

@@ -3,8 +3,9 @@
 //!
 //! The context leaves our trust boundary (advisor phones, PBX logs), so it carries only what an
 //! advisor needs to pick the call up: scalar facts such as the intent or the service, never what
-//! the caller said or keyed, nor their number, postcode or address. Filtering is by key, and
-//! conservative: a field whose name looks personal is dropped even if it might be harmless.
+//! the caller said or keyed, nor their number, postcode or address. Which facts those are is
+//! decided where their types are known (the call layer maps the flow's typed context); here
+//! they are only made safe for a header: scalars, no control characters, a bounded size.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -20,34 +21,6 @@ pub const MAX_CONTEXT_BYTES: usize = 512;
 const MAX_CASE_REF: usize = 64;
 /// Longest string value kept in the context.
 const MAX_VALUE_CHARS: usize = 120;
-/// Key fragments that mark personal data (matched against `_`/`-`/`.`-separated key words).
-const PERSONAL_WORDS: &[&str] = &[
-    "caller",
-    "phone",
-    "number",
-    "mobile",
-    "postcode",
-    "address",
-    "email",
-    "name",
-    "surname",
-    "forename",
-    "dob",
-    "birth",
-    "transcript",
-    "text",
-    "said",
-    "heard",
-    "utterance",
-    "digits",
-    "card",
-    "account",
-    "nino",
-    "free",
-];
-/// Keys read as the case reference, in order of preference.
-const CASE_KEYS: &[&str] = &["case_ref", "case_reference", "reference"];
-
 /// The case reference and advisor-safe context for one transfer.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TransferContext {
@@ -60,27 +33,18 @@ pub struct TransferContext {
 }
 
 impl TransferContext {
-    /// Builds the context from a flow's `Transfer { context }`: the case reference from
-    /// `case_ref`/`case_reference`/`reference` or `case.ref`, and every other top-level scalar
-    /// whose key does not look personal. Nested objects and arrays are dropped.
-    pub fn from_flow(context: &Value) -> TransferContext {
-        let mut out = TransferContext::default();
-        let Some(obj) = context.as_object() else {
-            return out;
+    /// The context for a transfer: `case_ref` when it is one of ours (anything else could
+    /// smuggle header syntax and is dropped), and the advisor-safe `facts` that are scalars
+    /// (nested objects and arrays are dropped, strings lose control characters and are
+    /// shortened), dropped further until the header fits [`MAX_CONTEXT_BYTES`].
+    pub fn new(case_ref: Option<&str>, facts: Map<String, Value>) -> TransferContext {
+        let mut out = TransferContext {
+            case_ref: case_ref.filter(|r| is_case_ref(r)).map(str::to_string),
+            ..TransferContext::default()
         };
-        out.case_ref = CASE_KEYS
-            .iter()
-            .filter_map(|k| obj.get(*k))
-            .chain(obj.get("case").and_then(|c| c.get("ref")))
-            .filter_map(Value::as_str)
-            .find(|r| is_case_ref(r))
-            .map(str::to_string);
-        for (key, value) in obj {
-            if CASE_KEYS.contains(&key.as_str()) || key == "case" || looks_personal(key) {
-                continue;
-            }
-            if let Some(v) = advisor_safe(value) {
-                out.fields.insert(key.clone(), v);
+        for (key, value) in facts {
+            if let Some(v) = advisor_safe(&value) {
+                out.fields.insert(key, v);
             }
         }
         out.fit();
@@ -141,12 +105,6 @@ fn is_case_ref(r: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
-fn looks_personal(key: &str) -> bool {
-    key.to_ascii_lowercase()
-        .split(['_', '-', '.', ' '])
-        .any(|w| PERSONAL_WORDS.contains(&w))
-}
-
 fn advisor_safe(value: &Value) -> Option<Value> {
     match value {
         Value::Bool(_) | Value::Number(_) => Some(value.clone()),
@@ -167,10 +125,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn facts(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
     #[test]
     fn case_reference_becomes_its_own_header() {
-        let c = TransferContext::from_flow(
-            &json!({"case_ref": "FD-2024-000123", "intent": "missed_bin"}),
+        let c = TransferContext::new(
+            Some("FD-2024-000123"),
+            facts(json!({"intent": "missed_bin"})),
         );
         let h = c.headers();
         assert_eq!(
@@ -184,37 +150,37 @@ mod tests {
     }
 
     #[test]
-    fn nested_case_ref_is_found() {
-        let c = TransferContext::from_flow(&json!({"case": {"ref": "FD-9"}}));
+    fn a_case_alone_is_one_header() {
+        let c = TransferContext::new(Some("FD-9"), Map::new());
         assert_eq!(c.case_ref.as_deref(), Some("FD-9"));
         assert!(c.fields.is_empty());
         assert_eq!(c.headers().len(), 1);
     }
 
     #[test]
-    fn personal_data_never_leaves() {
-        let c = TransferContext::from_flow(&json!({
-            "caller": "+447700900123",
-            "caller_number": "07700900123",
-            "postcode": "RM17 6SL",
-            "house_number": 12,
-            "full_name": "A Person",
-            "transcript": "my bin was missed at 12 Acacia Road",
-            "free_text": "anything",
-            "account": {"nested": true},
-            "intent": "missed_bin",
-            "language": "en",
-        }));
+    fn only_scalars_leave() {
+        let c = TransferContext::new(
+            None,
+            facts(json!({
+                "slots": {"postcode": "RM17 6SL"},
+                "accessibility": {"slow_speech": true},
+                "excerpts": ["my bin was missed at 12 Acacia Road"],
+                "returning_case": null,
+                "intent": "missed_bin",
+                "interpreter": false,
+            })),
+        );
         let keys: Vec<&str> = c.fields.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["intent", "language"]);
+        assert_eq!(keys, ["intent", "interpreter"]);
     }
 
     #[test]
     fn header_injection_and_bad_refs_are_dropped() {
-        let c = TransferContext::from_flow(
-            &json!({"case_ref": "FD-1\r\nX-Evil: 1", "reference": "FD-2", "service": "waste\r\nX: y"}),
+        let c = TransferContext::new(
+            Some("FD-1\r\nX-Evil: 1"),
+            facts(json!({"service": "waste\r\nX: y"})),
         );
-        assert_eq!(c.case_ref.as_deref(), Some("FD-2"));
+        assert_eq!(c.case_ref, None);
         for (_, v) in c.headers() {
             assert!(!v.contains(['\r', '\n']));
         }
@@ -227,7 +193,7 @@ mod tests {
         for i in 0..40 {
             obj.insert(format!("fact{i:02}"), json!("x".repeat(100)));
         }
-        let c = TransferContext::from_flow(&Value::Object(obj));
+        let c = TransferContext::new(None, obj);
         assert!(c.truncated);
         let h = c.headers();
         assert!(h[0].1.len() <= MAX_CONTEXT_BYTES);
@@ -237,16 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn non_object_context_gives_no_headers() {
-        assert!(
-            TransferContext::from_flow(&json!("advisors"))
-                .headers()
-                .is_empty()
-        );
-        assert!(
-            TransferContext::from_flow(&Value::Null)
-                .headers()
-                .is_empty()
-        );
+    fn no_case_and_no_facts_give_no_headers() {
+        assert!(TransferContext::new(None, Map::new()).headers().is_empty());
     }
 }

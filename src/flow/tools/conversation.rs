@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::call::OpenCase;
+use crate::handler::OpenCase;
 use crate::flow::interpreter::CallContext;
 use crate::flow::language::catalog::catalog_for;
 use crate::flow::language::model::CheckedFlow;

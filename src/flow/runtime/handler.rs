@@ -9,10 +9,10 @@ use std::time::Instant;
 use chrono::{DateTime, Local};
 
 use super::interpreter::{CallContext, FlowEvent, Interpreter};
-use super::model::CheckedFlow;
-use super::set::FlowSet;
 use super::understand::Understanding;
-use crate::call::{CallAction, CallEvent, CallHandler, CallInfo, HandlerReport};
+use crate::flow::model::CheckedFlow;
+use crate::flow::set::FlowSet;
+use crate::handler::{CallAction, CallEvent, CallHandler, CallInfo, HandlerReport};
 
 /// TESTING ONLY: when set (to `YYYY-MM-DD`), every call is placed on this date instead of its
 /// arrival date, so that the evaluation harness (`frontdoor eval`) can resolve relative dates
@@ -229,9 +229,9 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::call::PlayItem;
     use crate::flow::catalog::PromptCatalog;
     use crate::flow::check::check;
+    use crate::handler::PlayItem;
     use crate::pii::Pii;
 
     const FLOW: &str = r#"

@@ -4,7 +4,8 @@
 
 use std::fmt;
 
-use super::model::SlotSpec;
+use crate::flow::model::{SlotKind, SlotSpec};
+use crate::handler::{CaseField, FieldType};
 
 /// A validated slot value: what goes to cases and transfers, and how it is read back.
 #[derive(Clone, PartialEq)]
@@ -13,6 +14,8 @@ pub struct SlotCapture {
     pub json: serde_json::Value,
     /// How a prompt reads it back ("R M 1 7, 6 S L").
     pub spoken: String,
+    /// The type of the slot that captured it: says whether the value is personal data.
+    pub kind: SlotKind,
 }
 
 /// Captured values are personal data: `Debug` never shows them.
@@ -29,6 +32,25 @@ impl SlotCapture {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         }
+    }
+
+    /// The value as a case or transfer field called `name`, wrapped when its type is personal.
+    pub fn field(&self, name: String) -> CaseField {
+        CaseField::new(name, field_type(&self.kind), self.json.clone())
+    }
+}
+
+/// The seam's name for a slot type.
+fn field_type(kind: &SlotKind) -> FieldType {
+    match kind {
+        SlotKind::YesNo => FieldType::YesNo,
+        SlotKind::Digits => FieldType::Digits,
+        SlotKind::Number => FieldType::Number,
+        SlotKind::UkPostcode => FieldType::UkPostcode,
+        SlotKind::Date => FieldType::Date,
+        SlotKind::PhoneNumber => FieldType::PhoneNumber,
+        SlotKind::FreeText => FieldType::FreeText,
+        SlotKind::Enum(name) => FieldType::Enum(name.clone()),
     }
 }
 

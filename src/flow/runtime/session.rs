@@ -9,12 +9,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 use super::interpreter::{CallContext, FlowEvent, Interpreter};
-use super::model::CheckedFlow;
 use super::understand::Understanding;
-use crate::call::{CallAction, ListenSpec, OpenCase, PlayItem};
+use crate::flow::model::CheckedFlow;
+use crate::handler::{
+    CallAction, CaseDraft, CaseField, ListenSpec, OpenCase, PlayItem, TransferContext,
+};
 
 /// Something the simulated caller experienced.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,7 +222,27 @@ impl Session {
                         self.listen = Some(spec);
                     }
                     CallAction::SetSlowSpeech(_) => out.push(Output::Slower),
-                    CallAction::CreateCase { fields } => {
+                    CallAction::SaveCase(draft) if draft.update_of.is_some() => {
+                        let reference = draft.update_of.clone().unwrap_or_default();
+                        let fields = fields_json(&draft.fields);
+                        self.updates.push((reference.clone(), fields.clone()));
+                        out.push(Output::CaseUpdate {
+                            reference: reference.clone(),
+                            fields,
+                        });
+                        if std::mem::take(&mut self.fail_next_case) {
+                            queue.insert(
+                                0,
+                                FlowEvent::CaseFailed {
+                                    reason: "simulated failure".into(),
+                                },
+                            );
+                        } else {
+                            queue.insert(0, FlowEvent::CaseUpdated { reference });
+                        }
+                    }
+                    CallAction::SaveCase(draft) => {
+                        let fields = case_json(&draft);
                         self.cases.push(fields.clone());
                         out.push(Output::Case(fields));
                         if std::mem::take(&mut self.fail_next_case) {
@@ -236,6 +258,7 @@ impl Session {
                         }
                     }
                     CallAction::Transfer { queue: q, context } => {
+                        let context = transfer_json(&context);
                         self.transfers.push((q.clone(), context.clone()));
                         out.push(Output::Transfer { queue: q, context });
                         if std::mem::take(&mut self.fail_next_transfer) {
@@ -252,23 +275,6 @@ impl Session {
                     CallAction::Hangup => {
                         self.ended = true;
                         out.push(Output::Hangup);
-                    }
-                    CallAction::UpdateCase { reference, fields } => {
-                        self.updates.push((reference.clone(), fields.clone()));
-                        out.push(Output::CaseUpdate {
-                            reference: reference.clone(),
-                            fields,
-                        });
-                        if std::mem::take(&mut self.fail_next_case) {
-                            queue.insert(
-                                0,
-                                FlowEvent::CaseFailed {
-                                    reason: "simulated failure".into(),
-                                },
-                            );
-                        } else {
-                            queue.insert(0, FlowEvent::CaseUpdated { reference });
-                        }
                     }
                     CallAction::FindOpenCases => {
                         out.push(Output::LookedUpCases);
@@ -327,4 +333,66 @@ impl Session {
             },
         }
     }
+}
+
+/// A draft's fields as one JSON object, by name.
+fn fields_json(fields: &[CaseField]) -> Value {
+    Value::Object(
+        fields
+            .iter()
+            .map(|f| (f.name.clone(), f.value.expose().clone()))
+            .collect(),
+    )
+}
+
+/// A new case as the designer tools show and test it: what the case is about next to its
+/// fields, in one object (a field named like one of those shows in its place).
+fn case_json(draft: &CaseDraft) -> Value {
+    let mut obj = Map::new();
+    obj.insert("type".into(), json!(draft.service));
+    obj.insert("flow".into(), json!(draft.flow_name));
+    obj.insert("flow_version".into(), json!(draft.flow_version));
+    if let Some(intent) = &draft.intent {
+        obj.insert("intent".into(), json!(intent));
+    }
+    obj.insert("language".into(), json!(draft.language));
+    if draft.accessibility.slow_speech {
+        obj.insert("accessibility".into(), json!(draft.accessibility.flags()));
+    }
+    let excerpts: Vec<&str> = draft
+        .transcript_excerpts
+        .iter()
+        .map(|t| t.expose().as_str())
+        .collect();
+    if !excerpts.is_empty() {
+        obj.insert("transcript_excerpts".into(), json!(excerpts));
+    }
+    if let Value::Object(fields) = fields_json(&draft.fields) {
+        obj.extend(fields);
+    }
+    Value::Object(obj)
+}
+
+/// A transfer's context as the designer tools show and test it.
+fn transfer_json(context: &TransferContext) -> Value {
+    let context = match context {
+        TransferContext::Flow(flow) => flow,
+        TransferContext::Menu { service, intent } => {
+            return json!({ "service": service, "intent": intent });
+        }
+    };
+    json!({
+        "flow": context.flow_name,
+        "flow_version": context.flow_version,
+        "reason": context.reason.as_str(),
+        "priority": context.priority.as_str(),
+        "intent": context.intent,
+        "slots": fields_json(&context.slots),
+        "case_ref": context.case_ref,
+        "returning_case": context.returning_case,
+        "language": context.language,
+        "interpreter": context.interpreter,
+        "accessibility": { "slow_speech": context.accessibility.slow_speech },
+        "node": context.node,
+    })
 }

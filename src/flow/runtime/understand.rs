@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 
 use super::capture::{KeyReader, SlotCapture};
 use super::interpreter::{Expecting, FlowEvent};
-use super::model::{CheckedFlow, SlotKind, SlotSpec};
+use crate::flow::model::{CheckedFlow, SlotKind, SlotSpec};
 use crate::nlu::{
     Classifier, ClassifierConfig, EnumValue, IntentPriority, IntentSpec, NluError, SlotType,
     SlotValue, parse_dtmf_slot, parse_slot,
@@ -150,7 +150,7 @@ impl Understanding {
                     .slot_type(spec)
                     .and_then(|t| parse_slot(&t, text, call_date))
                 {
-                    slots.insert(spec.name.clone(), capture(&v));
+                    slots.insert(spec.name.clone(), capture(&v, &spec.kind));
                     // A value that parses is the answer to the question: an ordinary intent
                     // (a sound-alike "slower" in "pouring") must not hijack it. Free text
                     // parses from anything, so there only a confident intent still wins.
@@ -169,7 +169,7 @@ impl Understanding {
             }
             Some(Expecting::Survey { .. }) if !overriding => {
                 if let Some(v) = parse_slot(&SlotType::Number, text, call_date) {
-                    slots.insert("answer".to_string(), capture(&v));
+                    slots.insert("answer".to_string(), capture(&v, &SlotKind::Number));
                 }
             }
             _ => {}
@@ -296,13 +296,14 @@ impl Understanding {
 impl KeyReader for Understanding {
     fn parse_keys(&self, slot: &SlotSpec, digits: &str) -> Option<SlotCapture> {
         let ty = self.slot_type(slot)?;
-        parse_dtmf_slot(&ty, digits).map(|v| capture(&v))
+        parse_dtmf_slot(&ty, digits).map(|v| capture(&v, &slot.kind))
     }
 }
 
-fn capture(v: &SlotValue) -> SlotCapture {
+fn capture(v: &SlotValue, kind: &SlotKind) -> SlotCapture {
     SlotCapture {
         json: v.to_json(),
         spoken: v.spoken(),
+        kind: kind.clone(),
     }
 }

@@ -6,7 +6,7 @@
 //! The key meanings are the interpreter's: menu keys as declared, key n for the n-th value of
 //! an enumeration, 1 yes / 2 no, digits ended by the terminator.
 
-use super::model::{Ask, SlotKind};
+use crate::flow::model::{Ask, SlotKind};
 
 /// "Please use your keypad. Press 1 for …": the ask's keys, or how to key its slot.
 pub fn ask_text(ask: &Ask, enum_values: &[&str]) -> String {
