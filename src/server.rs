@@ -24,9 +24,8 @@ use tokio::sync::mpsc;
 use crate::call::demo::{DemoMenu, DemoMenuHandler};
 use crate::call::handler::{CallHandler, CallInfo};
 use crate::call::ports::PortAllocator;
-use crate::call::runtime::{
-    CallContext, HandlerFactory, MediaClock, MediaPriority, SipCommand, spawn_call,
-};
+use crate::call::runtime::{CallContext, HandlerFactory, MediaClock, MediaPriority, spawn_call};
+use crate::call::signalling::{SipCommand, event_call};
 use crate::config::Config;
 use crate::config::{HandlerKind, StoreKind};
 use crate::crm::{CaseStore, OutboxConfig, OutboxWorker, WebhookSink};
@@ -248,9 +247,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
                     }
                 }
                 other => {
-                    if let Some(call) = event_call(&other)
-                        && let Some(tx) = calls.get(&call)
-                    {
+                    if let Some(tx) = calls.get(&event_call(&other)) {
                         let _ = tx.send(other);
                     }
                 }
@@ -375,20 +372,6 @@ fn handle_udp(ua: &mut UserAgent, received: std::io::Result<(usize, SocketAddr)>
         }
         Err(e) => crate::warn_limited!(UDP_RECEIVE_FAILED, error = %e, "udp receive error"),
     }
-}
-
-/// The call an event belongs to.
-pub(crate) fn event_call(e: &UaEvent) -> Option<CallHandle> {
-    Some(match e {
-        UaEvent::IncomingCall { call, .. }
-        | UaEvent::Acked { call, .. }
-        | UaEvent::ReOffer { call, .. }
-        | UaEvent::Dtmf { call, .. }
-        | UaEvent::OutgoingProgress { call, .. }
-        | UaEvent::OutgoingAnswered { call, .. }
-        | UaEvent::ReferProgress { call, .. }
-        | UaEvent::Terminated { call, .. } => *call,
-    })
 }
 
 fn apply_command(ua: &mut UserAgent, cmd: SipCommand) {

@@ -11,6 +11,7 @@ pub mod media_address;
 pub mod ports;
 pub mod runtime;
 pub mod shutdown;
+pub mod signalling;
 pub mod speech;
 pub mod transfer;
 

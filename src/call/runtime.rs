@@ -22,6 +22,7 @@ mod readiness;
 
 pub use media_clock::{MediaClock, MediaPriority};
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -35,11 +36,14 @@ use super::handler::{
 use super::media_address::check_remote_media;
 use super::ports::{PortAllocator, PortPair};
 use super::shutdown::{CallShutdown, CallTicket, CloseMode};
+use super::signalling::SipCommand;
+use super::signalling::event_call;
 use super::speech::SpeechServices;
 use super::transfer::{AdvisorLeg, CallTransfer, LegStep, TransferStep};
 use crate::asr::RecognitionResult;
 use crate::config::{MediaPolicy, MediaSource};
 use crate::crm::{CallRecord, CaseStore, CaseUpdate, MediaQuality, NewCase, Outcome};
+use crate::entropy::Entropy;
 use crate::handoff::QueueDirectory;
 use crate::media::Codec as MediaCodec;
 use crate::media::echo::EchoGuard;
@@ -53,26 +57,6 @@ use crate::sip::sdp::{
     self, Codec as SdpCodec, Direction, LocalMedia, Negotiated, SessionDescription,
 };
 use crate::sip::ua::{CallHandle, IncomingCall, TerminationCause, UaEvent};
-
-/// Commands from call tasks to the SIP driver.
-#[derive(Debug)]
-pub enum SipCommand {
-    Ringing(CallHandle),
-    Answer(CallHandle, String),
-    Reject(CallHandle, u16),
-    Hangup(CallHandle),
-    AnswerReoffer(CallHandle, String),
-    RejectReoffer(CallHandle, u16),
-    Refer(CallHandle, String, Vec<(String, String)>),
-    /// Call the outbound target `target` for the call `owner`; the new leg's events go to the
-    /// owner's task, and `reply` gets its handle (or why it could not be placed).
-    PlaceCall {
-        owner: CallHandle,
-        target: String,
-        sdp: String,
-        reply: tokio::sync::oneshot::Sender<Result<CallHandle, crate::sip::ua::UaError>>,
-    },
-}
 
 /// Builds a fresh handler for each call.
 pub type HandlerFactory = Arc<dyn Fn(&CallInfo) -> Box<dyn CallHandler> + Send + Sync>;
@@ -112,9 +96,11 @@ pub fn spawn_call(
     let (tx, rx) = mpsc::unbounded_channel();
     // Taken before the driver's next turn, so a drain never sees this call as absent.
     let ticket = context.shutdown.ticket();
+    // Each call draws its identifiers (SDP session ids) from its own secure source.
+    let entropy = Entropy::from_os();
     tokio::spawn(async move {
         let call_id = info.call_id.clone();
-        if let Err(e) = run_call(context, call, info, sip.clone(), rx, ticket).await {
+        if let Err(e) = run_call(context, call, info, sip.clone(), rx, ticket, entropy).await {
             // A caller can make calls fail repeatedly (e.g. at capacity): rate-limited.
             static CALL_FAILED: crate::log_limit::LogLimit = crate::log_limit::LogLimit::standard();
             crate::warn_limited!(CALL_FAILED, call_id = %call_id, error = %e, "call failed");
@@ -146,9 +132,6 @@ enum Completion {
         clips: Vec<Arc<[i16]>>,
         barge_in: bool,
     },
-    /// An event for the handler raised while it was answering another (dispatched on the next
-    /// tick, so a handler never re-enters itself).
-    Deferred(CallEvent),
 }
 
 async fn run_call(
@@ -158,6 +141,7 @@ async fn run_call(
     sip: mpsc::UnboundedSender<SipCommand>,
     mut events: mpsc::UnboundedReceiver<UaEvent>,
     ticket: CallTicket,
+    mut entropy: Entropy,
 ) -> Result<(), CallError> {
     let started = Instant::now();
     let info = CallInfo {
@@ -180,7 +164,7 @@ async fn run_call(
     let local = LocalMedia {
         addr: context.advertised_ip,
         port: pair.rtp_port,
-        session_id: rand::random::<u32>() as u64,
+        session_id: u64::from(entropy.u32()),
         session_version: 1,
     };
 
@@ -299,7 +283,9 @@ async fn run_call(
             local,
             last_sdp,
             started,
+            answered_at: SystemTime::now(),
             ticket,
+            entropy,
         })
         .map_err(|_| CallError::MediaClockGone)
 }
@@ -317,7 +303,10 @@ struct AnsweredCall {
     local: LocalMedia,
     last_sdp: String,
     started: Instant,
+    /// Wall-clock time the dialog was confirmed (the call record's `answered_at`).
+    answered_at: SystemTime,
     ticket: CallTicket,
+    entropy: Entropy,
 }
 
 fn media_codec(c: SdpCodec) -> MediaCodec {
@@ -373,6 +362,24 @@ fn cause_of(t: TerminationCause) -> HangupCause {
             HangupCause::Error(format!("outgoing failed {code}"))
         }
     }
+}
+
+/// The hang-up cause as the call record stores it: the variant's name, and for an abnormal end
+/// its reason too (`Error("transport error")`). Spelled out, not derived from `Debug`, so the
+/// stored text cannot change with the type's formatting.
+fn record_text(cause: &HangupCause) -> String {
+    let name = match cause {
+        HangupCause::CallerHungUp => "CallerHungUp",
+        HangupCause::Completed => "Completed",
+        HangupCause::Cancelled => "Cancelled",
+        HangupCause::AckTimeout => "AckTimeout",
+        HangupCause::MediaTimeout => "MediaTimeout",
+        HangupCause::SessionExpired => "SessionExpired",
+        HangupCause::Transferred => "Transferred",
+        HangupCause::Shutdown => "Shutdown",
+        HangupCause::Error(reason) => return format!("Error({reason:?})"),
+    };
+    name.to_string()
 }
 
 fn log_summary(
@@ -461,13 +468,15 @@ struct CallTask {
     speech_turns: u32,
     /// The holding phrase is playing (its end is not the handler's `PromptFinished`).
     holding: bool,
-    /// The handler is being told `SpeechUnavailable`: a `Listen` it answers with is keys-only.
-    answering_unavailable: bool,
+    /// Events waiting for the handler (see [`CallTask::raise`]).
+    handler_events: VecDeque<CallEvent>,
     /// The server is closing the call: the closing message plays until this instant at the
     /// latest, then BYE. The handler hears nothing more.
     closing_until: Option<Instant>,
     /// Counts the call for the server's drain; dropped once the call record is written.
     ticket: Option<CallTicket>,
+    /// Where the advisor leg's identifiers come from.
+    entropy: Entropy,
 }
 
 /// How long we wait for the BYE transaction before giving up on a clean end.
@@ -495,7 +504,9 @@ impl CallTask {
             local,
             last_sdp,
             started,
+            answered_at,
             ticket,
+            entropy,
         } = answered;
         let mut media = MediaSession::new(media_config(&negotiated, context.media_timeout), now);
         media.set_on_hold(negotiated.remote_hold);
@@ -528,7 +539,7 @@ impl CallTask {
             completions_rx,
             digits_heard: String::new(),
             case_references: Vec::new(),
-            answered_at: SystemTime::now(),
+            answered_at,
             transfer: None,
             advisor: None,
             endpointer: None,
@@ -541,9 +552,10 @@ impl CallTask {
             second_opinion: None,
             speech_turns: 0,
             holding: false,
-            answering_unavailable: false,
+            handler_events: VecDeque::new(),
             closing_until: None,
             ticket: Some(ticket),
+            entropy,
         }
     }
 
@@ -556,8 +568,9 @@ impl CallTask {
     }
 
     /// The call is up: the handler makes its first move.
-    fn start(&mut self) {
-        self.dispatch(CallEvent::Answered);
+    fn start(&mut self, now: Instant) {
+        self.raise(CallEvent::Answered);
+        self.run_handler(now);
     }
 
     /// Reads what is queued on the RTP socket (the media clock saw it readable). The media
@@ -592,27 +605,33 @@ impl CallTask {
         if let Some(leg) = self.advisor.as_mut() {
             let placed = leg.poll_placed();
             self.apply_leg_step(now, placed);
+            self.run_handler(now);
         }
         while !self.ended {
             match self.events.try_recv() {
-                Ok(ev) => self.on_sip_event(ev),
+                Ok(ev) => self.on_sip_event(now, ev),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
                     self.cause = HangupCause::Error("driver stopped".into());
                     self.ended = true;
                 }
             }
+            self.run_handler(now);
         }
         while let Ok(done) = self.completions_rx.try_recv() {
             self.on_completion(done);
+            self.run_handler(now);
         }
         if self.ended {
             return;
         }
         self.check_shutdown(now);
         self.poll_recognition(now);
+        self.run_handler(now);
         self.poll_language();
+        self.run_handler(now);
         self.poll_second_opinion();
+        self.run_handler(now);
         if self.media.poll_timeout() <= now {
             self.media.handle_timeout(now);
         }
@@ -623,7 +642,9 @@ impl CallTask {
             leg.drain(now);
         }
         self.poll_advisor(now);
+        self.run_handler(now);
         self.check_timers(now);
+        self.run_handler(now);
     }
 
     /// Whether the call is over; then [`CallTask::finish`] ends it.
@@ -631,13 +652,14 @@ impl CallTask {
         self.ended
     }
 
-    /// Tells the handler, stores the call record and logs the summary line.
-    fn finish(mut self) {
+    /// Tells the handler, stores the call record (ended at wall-clock `ended_at`) and logs the
+    /// summary line.
+    fn finish(mut self, ended_at: SystemTime) {
         self.dispatch_final();
         // The ticket goes with the record: a draining server waits until it is written.
         let ticket = self.ticket.take();
         if let Some(store) = self.context.cases.clone() {
-            let record = self.call_record(self.info.started_at);
+            let record = self.call_record(self.info.started_at, ended_at);
             tokio::spawn(async move {
                 if let Err(e) = store.record_call(record).await {
                     tracing::warn!(error = %e, "call record not stored");
@@ -688,6 +710,8 @@ impl CallTask {
                     self.hang_up(now, HangupCause::MediaTimeout);
                 }
             }
+            // The handler's answer to this event is applied before the next one is read.
+            self.run_handler(now);
         }
     }
 
@@ -716,12 +740,12 @@ impl CallTask {
             l.inter_digit_at = None;
             let digits = std::mem::take(&mut l.digits);
             self.listening = None;
-            self.dispatch(CallEvent::Digits(digits));
+            self.raise(CallEvent::Digits(digits));
         } else if l.no_input_at.is_some_and(|t| now >= t)
             && !l.speech.as_ref().is_some_and(|s| s.active)
         {
             self.listening = None;
-            self.dispatch(CallEvent::NoInput);
+            self.raise(CallEvent::NoInput);
         }
     }
 
@@ -739,7 +763,7 @@ impl CallTask {
                 if l.spec.terminators.contains(digit) {
                     let digits = std::mem::take(&mut l.digits);
                     self.listening = None;
-                    self.dispatch(CallEvent::Digits(digits));
+                    self.raise(CallEvent::Digits(digits));
                     return;
                 }
                 l.digits.push(digit);
@@ -747,14 +771,14 @@ impl CallTask {
                 if l.digits.len() >= l.spec.max_digits {
                     let digits = std::mem::take(&mut l.digits);
                     self.listening = None;
-                    self.dispatch(CallEvent::Digits(digits));
+                    self.raise(CallEvent::Digits(digits));
                 } else {
                     l.inter_digit_at = Some(now + l.spec.inter_digit_timeout);
                 }
             }
             _ => {
                 self.listening = None;
-                self.dispatch(CallEvent::Dtmf(digit));
+                self.raise(CallEvent::Dtmf(digit));
             }
         }
     }
@@ -782,17 +806,17 @@ impl CallTask {
         {
             l.no_input_at = Some(now + l.spec.no_input_timeout);
         }
-        self.dispatch(CallEvent::PromptFinished);
+        self.raise(CallEvent::PromptFinished);
     }
 
-    fn on_sip_event(&mut self, ev: UaEvent) {
-        let Some(ev) = self.on_advisor_event(ev) else {
+    fn on_sip_event(&mut self, now: Instant, ev: UaEvent) {
+        let Some(ev) = self.on_advisor_event(now, ev) else {
             return;
         };
         match ev {
-            UaEvent::Dtmf { digit, .. } => self.on_digit(Instant::now(), digit),
+            UaEvent::Dtmf { digit, .. } => self.on_digit(now, digit),
             UaEvent::ReOffer { sdp: offer, .. } => self.on_reoffer(offer),
-            UaEvent::ReferProgress { status, .. } => self.on_refer_progress(status),
+            UaEvent::ReferProgress { status, .. } => self.on_refer_progress(now, status),
             UaEvent::Terminated { cause, .. } => {
                 if self.hanging_up.is_none() {
                     self.cause = cause_of(cause);
@@ -847,19 +871,18 @@ impl CallTask {
         match done {
             Completion::Case(Ok(reference)) => {
                 self.case_references.push(reference.clone());
-                self.dispatch(CallEvent::CaseCreated { reference });
+                self.raise(CallEvent::CaseCreated { reference });
             }
             Completion::Case(Err(reason)) | Completion::CaseUpdate(Err(reason)) => {
-                self.dispatch(CallEvent::CaseFailed { reason })
+                self.raise(CallEvent::CaseFailed { reason })
             }
             Completion::CaseUpdate(Ok(reference)) => {
                 if !self.case_references.contains(&reference) {
                     self.case_references.push(reference.clone());
                 }
-                self.dispatch(CallEvent::CaseUpdated { reference });
+                self.raise(CallEvent::CaseUpdated { reference });
             }
-            Completion::OpenCases(cases) => self.dispatch(CallEvent::OpenCases { cases }),
-            Completion::Deferred(event) => self.dispatch(event),
+            Completion::OpenCases(cases) => self.raise(CallEvent::OpenCases { cases }),
             Completion::Clips {
                 generation,
                 clips,
@@ -873,22 +896,29 @@ impl CallTask {
         }
     }
 
-    fn dispatch(&mut self, event: CallEvent) {
+    /// Queues `event` for the handler. Events raised while the handler's actions are applied
+    /// (a case that cannot be stored, a transfer refused) wait their turn behind the event being
+    /// answered, so the handler never re-enters itself and hears events in the order raised.
+    fn raise(&mut self, event: CallEvent) {
         if self.ended || self.closing_until.is_some() {
             return;
         }
-        let unavailable = event == CallEvent::SpeechUnavailable;
-        let actions = self.handler.on_event(&self.info, event);
-        let answering = std::mem::replace(&mut self.answering_unavailable, unavailable);
-        for action in actions {
-            self.apply(action);
-        }
-        self.answering_unavailable = answering;
+        self.handler_events.push_back(event);
     }
 
-    /// Queues `event` for the handler's next turn (see [`Completion::Deferred`]).
-    fn defer(&mut self, event: CallEvent) {
-        let _ = self.completions_tx.send(Completion::Deferred(event));
+    /// Hands the queued events to the handler, in order, applying its actions as of `now`.
+    /// Called at the end of each input, never from inside an action.
+    fn run_handler(&mut self, now: Instant) {
+        while let Some(event) = self.handler_events.pop_front() {
+            if self.ended || self.closing_until.is_some() {
+                self.handler_events.clear();
+                return;
+            }
+            let answering = event.clone();
+            for action in self.handler.on_event(&self.info, event) {
+                self.apply(now, &answering, action);
+            }
+        }
     }
 
     fn dispatch_final(&mut self) {
@@ -896,8 +926,8 @@ impl CallTask {
         let _ = self.handler.on_event(&self.info, CallEvent::Hangup(cause));
     }
 
-    fn apply(&mut self, action: CallAction) {
-        let now = Instant::now();
+    /// Applies one action the handler took in answer to `answering`.
+    fn apply(&mut self, now: Instant, answering: &CallEvent, action: CallAction) {
         match action {
             CallAction::Play { items, barge_in } => self.play(items, barge_in),
             CallAction::StopPlayback => self.stop_playback(),
@@ -909,7 +939,9 @@ impl CallTask {
                 };
                 // Dropping the previous `ask`'s speech state cancels its decodes.
                 self.listening = None;
-                let speech = self.start_speech(&spec);
+                // A keys-only `Listen` answering `SpeechUnavailable` is not told again.
+                let unavailable = *answering == CallEvent::SpeechUnavailable;
+                let speech = self.start_speech(&spec, unavailable);
                 self.listening = Some(Listening {
                     spec,
                     no_input_at,
@@ -932,7 +964,7 @@ impl CallTask {
     /// durable, so a reference is never read back for a case that could still be lost.
     fn create_case(&mut self, fields: serde_json::Value) {
         let Some(store) = self.context.cases.clone() else {
-            self.dispatch(CallEvent::CaseFailed {
+            self.raise(CallEvent::CaseFailed {
                 reason: "no case store configured".into(),
             });
             return;
@@ -959,7 +991,7 @@ impl CallTask {
     /// once the update (and its outbox event) is durable.
     fn update_case(&mut self, reference: String, fields: serde_json::Value) {
         let Some(store) = self.context.cases.clone() else {
-            self.dispatch(CallEvent::CaseFailed {
+            self.raise(CallEvent::CaseFailed {
                 reason: "no case store configured".into(),
             });
             return;
@@ -990,7 +1022,7 @@ impl CallTask {
     fn find_open_cases(&mut self) {
         let (Some(store), Some(caller)) = (self.context.cases.clone(), self.info.caller.clone())
         else {
-            self.dispatch(CallEvent::OpenCases { cases: Vec::new() });
+            self.raise(CallEvent::OpenCases { cases: Vec::new() });
             return;
         };
         let tx = self.completions_tx.clone();
@@ -1016,7 +1048,7 @@ impl CallTask {
     }
 
     /// The call record for the store: what the runtime saw plus what the handler reports.
-    fn call_record(&self, started_at: SystemTime) -> CallRecord {
+    fn call_record(&self, started_at: SystemTime, ended_at: SystemTime) -> CallRecord {
         let report = self.handler.report();
         let transferred = matches!(self.cause, HangupCause::Transferred);
         let outcome = if transferred {
@@ -1038,7 +1070,7 @@ impl CallTask {
         let stats = self.media.stats();
         let mut record = CallRecord::new(self.info.call_id.clone(), started_at.into(), outcome);
         record.answered_at = Some(self.answered_at.into());
-        record.ended_at = Some(SystemTime::now().into());
+        record.ended_at = Some(ended_at.into());
         record.caller = self.info.caller.clone();
         record.flow_name = report.flow_name;
         record.flow_version = report.flow_version;
@@ -1047,7 +1079,7 @@ impl CallTask {
         record.turns = report.turns;
         record.language = report.language;
         record.accessibility = report.accessibility;
-        record.hangup_cause = Some(format!("{:?}", self.cause));
+        record.hangup_cause = Some(record_text(&self.cause));
         record.media = MediaQuality {
             packets_in: stats.packets_in,
             packets_out: stats.packets_out,
@@ -1225,7 +1257,7 @@ impl CallTask {
 impl CallTask {
     fn start_transfer(&mut self, now: Instant, queue: &str, context: &serde_json::Value) {
         if self.transfer.is_some() || self.advisor.is_some() || self.hanging_up.is_some() {
-            self.dispatch(CallEvent::TransferFailed {
+            self.raise(CallEvent::TransferFailed {
                 reason: "a transfer is already in progress".into(),
             });
             return;
@@ -1241,14 +1273,13 @@ impl CallTask {
             sip,
         ) {
             Ok(t) => self.transfer = Some(t),
-            Err(e) => self.dispatch(CallEvent::TransferFailed {
+            Err(e) => self.raise(CallEvent::TransferFailed {
                 reason: e.to_string(),
             }),
         }
     }
 
-    fn on_refer_progress(&mut self, status: u16) {
-        let now = Instant::now();
+    fn on_refer_progress(&mut self, now: Instant, status: u16) {
         let call_id = self.info.call_id.clone();
         if let Some(step) = self
             .transfer
@@ -1278,7 +1309,7 @@ impl CallTask {
             TransferStep::HangUp => self.hang_up(now, HangupCause::Transferred),
             TransferStep::Failed(reason) => {
                 self.transfer = None;
-                self.dispatch(CallEvent::TransferFailed { reason });
+                self.raise(CallEvent::TransferFailed { reason });
             }
             TransferStep::Bridge { queue, .. } => {
                 self.transfer = None;
@@ -1291,33 +1322,31 @@ impl CallTask {
                     now,
                     context.media_timeout,
                     &self.sip,
+                    &mut self.entropy,
                 ) {
                     Ok(leg) => {
                         tracing::info!(call_id = %self.info.call_id, queue = %queue, "calling the advisor to bridge");
                         self.advisor = Some(leg);
                     }
-                    Err(reason) => self.dispatch(CallEvent::TransferFailed { reason }),
+                    Err(reason) => self.raise(CallEvent::TransferFailed { reason }),
                 }
             }
         }
     }
 
     /// Routes the advisor leg's SIP events; hands every other event back.
-    fn on_advisor_event(&mut self, ev: UaEvent) -> Option<UaEvent> {
+    fn on_advisor_event(&mut self, now: Instant, ev: UaEvent) -> Option<UaEvent> {
         let Some(leg) = self.advisor.as_mut() else {
             return Some(ev);
         };
-        let now = Instant::now();
         let step = match &ev {
             UaEvent::OutgoingAnswered { call, sdp } if leg.owns(*call) => {
                 leg.on_answered(now, sdp.as_deref())
             }
             UaEvent::OutgoingProgress { call, .. } if leg.owns(*call) => LegStep::Wait,
-            UaEvent::Terminated { call, cause } if leg.owns(*call) => {
-                leg.on_terminated(&format!("{cause:?}"))
-            }
+            UaEvent::Terminated { call, cause } if leg.owns(*call) => leg.on_terminated(*cause),
             // Any other event for the leg (none expected today) is not the caller's.
-            other if crate::server::event_call(other).is_some_and(|c| leg.owns(c)) => LegStep::Wait,
+            other if leg.owns(event_call(other)) => LegStep::Wait,
             _ => {
                 if let UaEvent::Terminated { .. } = ev {
                     // The caller left: the advisor leg goes too.
@@ -1356,7 +1385,7 @@ impl CallTask {
             LegStep::Failed(reason) => {
                 tracing::info!(call_id = %self.info.call_id, %reason, "bridge to the advisor failed");
                 self.advisor = None;
-                self.dispatch(CallEvent::TransferFailed { reason });
+                self.raise(CallEvent::TransferFailed { reason });
             }
             // The call was handed to the advisor; it ends when they hang up.
             LegStep::Ended => self.hang_up(now, HangupCause::Transferred),

@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::handler::HangupCause;
 use super::ports::{PortAllocator, PortPair};
-use super::runtime::SipCommand;
+use super::signalling::SipCommand;
+use crate::entropy::Entropy;
 use crate::handoff::{
     BlindTransfer, HandoffError, QueueDirectory, TransferContext, TransferOutcome, TransferTimeouts,
 };
@@ -29,7 +30,7 @@ use crate::media::bridge::{
 };
 use crate::media::session::{MediaConfig, MediaEvent, MediaSession};
 use crate::sip::sdp::{self, Direction, LocalMedia, SessionDescription};
-use crate::sip::ua::{CallHandle, UaError};
+use crate::sip::ua::{CallHandle, TerminationCause, UaError};
 
 /// What the call task does after a transfer event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +214,7 @@ impl AdvisorLeg {
         now: Instant,
         media_timeout: Duration,
         sip: &mpsc::UnboundedSender<SipCommand>,
+        entropy: &mut Entropy,
     ) -> Result<AdvisorLeg, String> {
         let pair = ports
             .allocate()
@@ -226,7 +228,7 @@ impl AdvisorLeg {
         let local = LocalMedia {
             addr: advertised,
             port: pair.rtp_port,
-            session_id: u64::from(rand::random::<u32>()),
+            session_id: u64::from(entropy.u32()),
             session_version: 1,
         };
         let (reply, placed) = oneshot::channel();
@@ -333,7 +335,7 @@ impl AdvisorLeg {
     }
 
     /// The leg's dialog ended (`UaEvent::Terminated`).
-    pub fn on_terminated(&mut self, reason: &str) -> LegStep {
+    pub fn on_terminated(&mut self, cause: TerminationCause) -> LegStep {
         match self.state {
             AdvisorLegState::Bridged => {
                 self.state = AdvisorLegState::Ended;
@@ -343,7 +345,7 @@ impl AdvisorLeg {
             // The dialog is already gone: nothing to hang up.
             _ => {
                 self.state = AdvisorLegState::Ended;
-                LegStep::Failed(format!("advisor call failed: {reason}"))
+                LegStep::Failed(format!("advisor call failed: {}", termination_text(cause)))
             }
         }
     }
@@ -508,6 +510,20 @@ impl AdvisorLeg {
     }
 }
 
+/// Why an advisor's dialog ended, for the failure reason the handler is given.
+fn termination_text(cause: TerminationCause) -> String {
+    match cause {
+        TerminationCause::RemoteBye => "RemoteBye".into(),
+        TerminationCause::LocalBye => "LocalBye".into(),
+        TerminationCause::Cancelled => "Cancelled".into(),
+        TerminationCause::AckTimeout => "AckTimeout".into(),
+        TerminationCause::SessionExpired => "SessionExpired".into(),
+        TerminationCause::Rejected(status) => format!("Rejected({status})"),
+        TerminationCause::TransportError => "TransportError".into(),
+        TerminationCause::OutgoingFailed(status) => format!("OutgoingFailed({status})"),
+    }
+}
+
 /// However the call task ends, an advisor must never be left on a call with nobody: a leg
 /// dropped while up is hung up (a PlaceCall still unanswered is hung up by the driver, which
 /// finds its reply channel closed).
@@ -629,6 +645,7 @@ mod tests {
             Instant::now(),
             Duration::from_secs(30),
             &tx,
+            &mut Entropy::seeded(1),
         )
         .unwrap();
         (leg, rx)
@@ -669,7 +686,10 @@ mod tests {
             leg.on_caller_digit('4'),
             "bridged legs take the caller's keys"
         );
-        assert!(matches!(leg.on_terminated("RemoteBye"), LegStep::Ended));
+        assert!(matches!(
+            leg.on_terminated(TerminationCause::RemoteBye),
+            LegStep::Ended
+        ));
     }
 
     #[tokio::test]
@@ -697,7 +717,7 @@ mod tests {
         accept_place_call(&mut rx);
         leg.poll_placed();
         assert!(matches!(
-            leg.on_terminated("OutgoingFailed(486)"),
+            leg.on_terminated(TerminationCause::OutgoingFailed(486)),
             LegStep::Failed(r) if r.contains("486")
         ));
         drop(leg);

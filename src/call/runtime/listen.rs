@@ -85,14 +85,18 @@ enum Outcome {
 impl CallTask {
     /// A `Listen` with `speech`: resets the endpointer for this `ask`. Returns the speech state,
     /// or `None` (keys only) when speech is not available; `SpeechUnavailable` is then queued
-    /// for the handler unless it is itself answering one.
-    pub(super) fn start_speech(&mut self, spec: &ListenSpec) -> Option<SpeechListening> {
+    /// for the handler unless the `Listen` answers one (`answering_unavailable`).
+    pub(super) fn start_speech(
+        &mut self,
+        spec: &ListenSpec,
+        answering_unavailable: bool,
+    ) -> Option<SpeechListening> {
         if !spec.speech {
             return None;
         }
         if self.context.speech.recognizer().is_none() {
-            if !self.answering_unavailable {
-                self.defer(CallEvent::SpeechUnavailable);
+            if !answering_unavailable {
+                self.raise(CallEvent::SpeechUnavailable);
             }
             return None;
         }
@@ -169,7 +173,7 @@ impl CallTask {
         if listening.no_input_at.is_none() && !self.playing {
             listening.no_input_at = Some(now + listening.spec.no_input_timeout);
         }
-        self.dispatch(CallEvent::SpeechStarted);
+        self.raise(CallEvent::SpeechStarted);
     }
 
     fn on_vad_event(&mut self, now: Instant, event: VadEvent) {
@@ -281,7 +285,7 @@ impl CallTask {
                     l.speech = None;
                     l.no_input_at = Some(now + l.spec.no_input_timeout);
                 }
-                self.dispatch(CallEvent::SpeechUnavailable);
+                self.raise(CallEvent::SpeechUnavailable);
             }
         }
     }
@@ -478,7 +482,7 @@ impl CallTask {
         };
         match submitted {
             Some(receiver) => self.second_opinion = Some((receiver, answer)),
-            None => self.dispatch(answer),
+            None => self.raise(answer),
         }
     }
 
@@ -507,7 +511,7 @@ impl CallTask {
             tracing::info!(call_id = %self.info.call_id, decode_ms, transcript = %text, "second opinion");
             *second_opinion = Some(text);
         }
-        self.dispatch(answer);
+        self.raise(answer);
     }
 
     /// Back to waiting for speech in the same `ask`: the no-input deadline it had still holds.
@@ -530,7 +534,7 @@ impl CallTask {
     /// `DetectLanguage`: the last utterance through the multilingual model, off this thread.
     pub(super) fn detect_language(&mut self) {
         if let Some((language, probability)) = self.detected_language.clone() {
-            self.defer(CallEvent::LanguageDetected {
+            self.raise(CallEvent::LanguageDetected {
                 language,
                 probability,
             });
@@ -542,7 +546,7 @@ impl CallTask {
         };
         match submitted {
             Some(receiver) => self.language_job = Some(receiver),
-            None => self.defer(CallEvent::LanguageDetected {
+            None => self.raise(CallEvent::LanguageDetected {
                 language: None,
                 probability: 0.0,
             }),
@@ -585,7 +589,7 @@ impl CallTask {
             self.hand_over(answer);
             return;
         }
-        self.dispatch(CallEvent::LanguageDetected {
+        self.raise(CallEvent::LanguageDetected {
             language,
             probability,
         });

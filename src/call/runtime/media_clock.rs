@@ -34,7 +34,7 @@
 //! resident size returns near idle after a busy spell instead of staying at its peak.
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::datagram_batch::DatagramBatch;
 use super::readiness::ReadinessSet;
@@ -175,7 +175,7 @@ fn end_calls(ended: mpsc::Receiver<Box<CallTask>>) {
     loop {
         match ended.recv_timeout(TRIM_AFTER) {
             Ok(call) => {
-                call.finish();
+                call.finish(SystemTime::now());
                 trim_due = true;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -358,7 +358,7 @@ impl ClockThread {
             self.calls.len() - 1
         });
         let token = (index as u64) << 1;
-        task.start();
+        task.start(anchor);
         if let Err(e) = self
             .readiness
             .add(&task.ports.rtp, token)
@@ -421,7 +421,7 @@ impl ClockThread {
                 self.free.push(index);
                 // Off the clock: the handler's last event and the summary line may block.
                 if let Err(mpsc::SendError(call)) = self.endings.send(call) {
-                    call.finish();
+                    call.finish(SystemTime::now());
                 }
             }
         }
