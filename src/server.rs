@@ -21,6 +21,7 @@ use std::time::Instant;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
+use crate::call::core::CallSettings;
 use crate::call::demo::{DemoMenu, DemoMenuHandler};
 use crate::call::handler::{CallHandler, CallInfo};
 use crate::call::ports::PortAllocator;
@@ -633,20 +634,26 @@ async fn build_context(
     let shutdown = crate::call::shutdown::CallShutdown::new(
         crate::call::shutdown::ClosingSettings::from_config(&config.shutdown),
     );
-    let context = CallContext {
-        media_clock,
-        speech,
+    let settings = CallSettings {
         prompts,
+        speech,
+        queues,
+        media_policy: config.media.clone(),
+        media_timeout: std::time::Duration::from_secs(config.media_timeout_secs),
+        advertised_ip: config.advertised_ip(),
+        closing: shutdown.settings().clone(),
+        case_store: true,
+        synthesis: synthesizer.is_some(),
+    };
+    let context = CallContext {
+        settings: Arc::new(settings),
+        media_clock,
         synthesizer,
         ports: PortAllocator::new(config.listen.ip(), config.rtp_ports),
         handlers,
-        advertised_ip: config.advertised_ip(),
-        media_timeout: std::time::Duration::from_secs(config.media_timeout_secs),
         answer_delay: std::time::Duration::from_millis(config.answer_delay_ms),
         cases: Some(cases),
-        queues,
         shutdown,
-        media_policy: config.media.clone(),
     };
     Ok((context, outbox))
 }

@@ -6,6 +6,7 @@
 //! media and signalling commands. Must not touch: SIP parsing or transactions (that is `sip`),
 //! RTP details (that is `media`), flow semantics (that is `flow`, behind `CallHandler`).
 
+pub mod core;
 pub mod demo;
 pub mod media_address;
 pub mod ports;
