@@ -10,6 +10,25 @@ use crate::sip::sdp::SessionDescription;
 use crate::sip::ua::TerminationCause;
 
 const PEER: &str = "192.0.2.10";
+
+fn local() -> LocalMedia {
+    LocalMedia {
+        addr: Ipv4Addr::LOCALHOST.into(),
+        port: 30000,
+        session_id: 1,
+        session_version: 1,
+    }
+}
+
+fn offer(address: &str, direction: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 {address}\r\ns=-\r\nc=IN IP4 {address}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na={direction}\r\n"
+    )
+}
+
+fn peer() -> SocketAddr {
+    SocketAddr::new(PEER.parse().unwrap(), 5060)
+}
 const CALL: CallHandle = CallHandle(7);
 
 type Script = Box<dyn FnMut(&CallEvent) -> Vec<CallAction> + Send>;
@@ -69,18 +88,17 @@ fn start(
     case_store: bool,
     script: impl FnMut(&CallEvent) -> Vec<CallAction> + Send + 'static,
 ) -> Harness {
+    start_with(settings(case_store), script)
+}
+
+fn start_with(
+    settings: Arc<CallSettings>,
+    script: impl FnMut(&CallEvent) -> Vec<CallAction> + Send + 'static,
+) -> Harness {
     let t0 = Instant::now();
     let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    let local = LocalMedia {
-        addr: Ipv4Addr::LOCALHOST.into(),
-        port: 30000,
-        session_id: 1,
-        session_version: 1,
-    };
-    let offer = format!(
-        "v=0\r\no=- 1 1 IN IP4 {PEER}\r\ns=-\r\nc=IN IP4 {PEER}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
-    );
-    let negotiated = SessionDescription::parse(&offer)
+    let local = local();
+    let negotiated = SessionDescription::parse(&offer(PEER, "sendrecv"))
         .and_then(|o| crate::sip::sdp::negotiate_answer(&o, &local))
         .unwrap();
     let heard = Arc::new(Mutex::new(Vec::new()));
@@ -88,11 +106,11 @@ fn start(
         call_id: "core-test".into(),
         caller: Some(Pii::new("+441234567890".into())),
         dialled: "100".into(),
-        source: SocketAddr::new(PEER.parse().unwrap(), 5060),
+        source: peer(),
         started_at: wall,
     };
     let call = Call::new(
-        settings(case_store),
+        settings,
         CallStart {
             call: CALL,
             info,
@@ -395,4 +413,100 @@ fn our_hangup_sends_bye_and_ends_when_the_dialog_does() {
     assert!(h.call.is_ended());
     let record = h.call.finish().unwrap();
     assert_eq!(record.hangup_cause.as_deref(), Some("Completed"));
+}
+
+#[test]
+fn a_server_stop_plays_the_closing_message_then_byes() {
+    let mut closing_settings = settings(true);
+    if let Some(s) = Arc::get_mut(&mut closing_settings) {
+        s.closing = ClosingSettings {
+            prompt: "short".into(),
+            message_max: Duration::from_secs(10),
+            bye_wait: Duration::from_secs(2),
+        };
+    }
+    let mut h = start_with(closing_settings, |e| match e {
+        CallEvent::Answered => vec![prompt("long"), CallAction::Listen(keys(1))],
+        _ => vec![],
+    });
+    h.run(0, 100);
+    let out = h.input(120, Input::Close(CloseMode::WithMessage));
+    assert!(out.iter().all(|o| !matches!(o, Out::Sip(_))), "{out:?}");
+    h.dtmf(150, '5');
+    let out = h.run(160, 600);
+    assert!(audible(&out) > 0, "the closing message plays");
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Out::Sip(SipCommand::Hangup(CALL)))),
+        "BYE once it has played: {out:?}"
+    );
+    assert_eq!(
+        h.heard(),
+        vec![CallEvent::Answered],
+        "the handler hears nothing more"
+    );
+    h.run(620, 2500);
+    assert!(h.call.is_ended(), "the BYE's wait is bye_wait");
+    let record = h.call.finish().unwrap();
+    assert_eq!(record.hangup_cause.as_deref(), Some("Shutdown"));
+}
+
+#[test]
+fn a_re_offer_is_answered_and_one_naming_multicast_is_refused() {
+    let mut h = start(true, |_| vec![]);
+    h.run(0, 40);
+    let reoffer = |sdp: String| {
+        Input::Sip(UaEvent::ReOffer {
+            call: CALL,
+            kind: crate::sip::ua::ReOfferKind::ReInvite,
+            sdp: Some(sdp),
+        })
+    };
+    let out = h.input(100, reoffer(offer(PEER, "sendonly")));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Out::Sip(SipCommand::AnswerReoffer(CALL, sdp)) if sdp.contains("recvonly"))),
+        "hold is answered recvonly: {out:?}"
+    );
+    let out = h.input(200, reoffer(offer("224.0.0.1", "sendrecv")));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Out::Sip(SipCommand::RejectReoffer(CALL, 488)))),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn invites_are_answered_offered_or_refused_by_policy() {
+    let policy = MediaPolicy::default();
+    match answer::answer_invite(Some(&offer(PEER, "sendrecv")), &local(), &policy, peer()) {
+        answer::InviteAnswer::Answer {
+            negotiated: Some(n),
+            sdp,
+        } => {
+            assert_eq!(n.remote_rtp, SocketAddr::new(PEER.parse().unwrap(), 40000));
+            assert!(sdp.contains("m=audio 30000"), "{sdp}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        answer::answer_invite(None, &local(), &policy, peer()),
+        answer::InviteAnswer::Answer {
+            negotiated: None,
+            ..
+        }
+    ));
+    assert!(matches!(
+        answer::answer_invite(
+            Some(&offer("224.0.0.1", "sendrecv")),
+            &local(),
+            &policy,
+            peer()
+        ),
+        answer::InviteAnswer::Reject { status: 488, .. }
+    ));
+    assert!(
+        answer::media_at_ack(None, None, &local(), &policy, peer()).is_err(),
+        "an offerless INVITE needs the answer in the ACK"
+    );
 }
