@@ -62,7 +62,9 @@ impl CallDriver {
         let call = start.call;
         let core = Call::new(Arc::clone(&context.settings), start, now, wall);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let mut driver = CallDriver {
+        // What the handler did on `Answered` goes out on the call's first tick, at `now`: a
+        // datagram sent before it would start the call's packet clock early.
+        CallDriver {
             core,
             context,
             call,
@@ -77,9 +79,7 @@ impl CallDriver {
             cases_in_flight: 0,
             ended_at: None,
             ticket: Some(ticket),
-        };
-        driver.flush(now, wall);
-        driver
+        }
     }
 
     pub(super) fn call_id(&self) -> &str {
