@@ -21,12 +21,12 @@ use std::time::Instant;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
+use crate::call::core::CallSettings;
 use crate::call::demo::{DemoMenu, DemoMenuHandler};
 use crate::call::handler::{CallHandler, CallInfo};
 use crate::call::ports::PortAllocator;
-use crate::call::runtime::{
-    CallContext, HandlerFactory, MediaClock, MediaPriority, SipCommand, spawn_call,
-};
+use crate::call::runtime::{CallContext, HandlerFactory, MediaClock, MediaPriority, spawn_call};
+use crate::call::signalling::{SipCommand, event_call};
 use crate::config::Config;
 use crate::config::{HandlerKind, StoreKind};
 use crate::crm::{CaseStore, OutboxConfig, OutboxWorker, WebhookSink};
@@ -251,9 +251,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
                     }
                 }
                 other => {
-                    if let Some(call) = event_call(&other)
-                        && let Some(tx) = calls.get(&call)
-                    {
+                    if let Some(tx) = calls.get(&event_call(&other)) {
                         let _ = tx.send(other);
                     }
                 }
@@ -378,20 +376,6 @@ fn handle_udp(ua: &mut UserAgent, received: std::io::Result<(usize, SocketAddr)>
         }
         Err(e) => crate::warn_limited!(UDP_RECEIVE_FAILED, error = %e, "udp receive error"),
     }
-}
-
-/// The call an event belongs to.
-pub(crate) fn event_call(e: &UaEvent) -> Option<CallHandle> {
-    Some(match e {
-        UaEvent::IncomingCall { call, .. }
-        | UaEvent::Acked { call, .. }
-        | UaEvent::ReOffer { call, .. }
-        | UaEvent::Dtmf { call, .. }
-        | UaEvent::OutgoingProgress { call, .. }
-        | UaEvent::OutgoingAnswered { call, .. }
-        | UaEvent::ReferProgress { call, .. }
-        | UaEvent::Terminated { call, .. } => *call,
-    })
 }
 
 fn apply_command(ua: &mut UserAgent, cmd: SipCommand) {
@@ -653,20 +637,26 @@ async fn build_context(
     let shutdown = crate::call::shutdown::CallShutdown::new(
         crate::call::shutdown::ClosingSettings::from_config(&config.shutdown),
     );
-    let context = CallContext {
-        media_clock,
-        speech,
+    let settings = CallSettings {
         prompts,
+        speech,
+        queues,
+        media_policy: config.media.clone(),
+        media_timeout: std::time::Duration::from_secs(config.media_timeout_secs),
+        advertised_ip: config.advertised_ip(),
+        closing: shutdown.settings().clone(),
+        case_store: true,
+        synthesis: synthesizer.is_some(),
+    };
+    let context = CallContext {
+        settings: Arc::new(settings),
+        media_clock,
         synthesizer,
         ports: PortAllocator::new(config.listen.ip(), config.rtp_ports),
         handlers,
-        advertised_ip: config.advertised_ip(),
-        media_timeout: std::time::Duration::from_secs(config.media_timeout_secs),
         answer_delay: std::time::Duration::from_millis(config.answer_delay_ms),
         cases: Some(cases),
-        queues,
         shutdown,
-        media_policy: config.media.clone(),
     };
     Ok((context, outbox))
 }

@@ -6,12 +6,14 @@
 //! media and signalling commands. Must not touch: SIP parsing or transactions (that is `sip`),
 //! RTP details (that is `media`), flow semantics (that is `flow`, behind `CallHandler`).
 
+pub mod core;
 pub mod demo;
 pub mod media_address;
 pub mod ports;
 pub mod records;
 pub mod runtime;
 pub mod shutdown;
+pub mod signalling;
 pub mod speech;
 pub mod transfer;
 

@@ -3,7 +3,7 @@
 //! from an `ask`'s hints, and the sans-IO bookkeeping of one utterance's recognition
 //! ([`UtteranceRecognition`]: speculative decode, reuse or resubmission).
 //!
-//! The runtime (`runtime/listen.rs`) wires these to the endpointer and the call's handler.
+//! The call core (`call/core/listen.rs`) wires these to the endpointer and the call's handler.
 //! Must not touch: sockets, the handler, flow semantics.
 
 use std::path::Path;
@@ -271,6 +271,22 @@ impl<J, T> UtteranceRecognition<J, T> {
                 Some(result)
             }
             State::Idle | State::Speculated(_) => None,
+        }
+    }
+
+    /// The job in flight (speculative or answering), if any.
+    pub fn job(&self) -> Option<&J> {
+        match &self.state {
+            State::Speculating(job) | State::Awaiting(job) => Some(job),
+            State::Idle | State::Speculated(_) => None,
+        }
+    }
+
+    /// A speculative job could not be started: as if it had never been asked for (the end of
+    /// the utterance submits its own).
+    pub fn withdraw(&mut self) {
+        if matches!(self.state, State::Speculating(_)) {
+            self.state = State::Idle;
         }
     }
 

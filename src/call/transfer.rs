@@ -1,26 +1,25 @@
-//! The glue between a call task and the handoff module: turns a handler's `Transfer` action into
+//! The glue between a call and the handoff module: turns a handler's `Transfer` action into
 //! a REFER for the SIP driver, follows its progress with [`BlindTransfer`], and tells the call
 //! task what to do next.
 //!
 //! When the caller's side cannot follow a REFER, [`AdvisorLeg`] is the outbound leg of a bridge:
-//! its own RTP ports and media session, an SDP offer, `SipCommand::PlaceCall` to the queue's
-//! outbound target, and a [`Bridge`] joining it to the caller once the advisor answers. Warm
-//! transfer reuses it: place the leg, whisper on it, then join.
+//! its own media session (on RTP ports the driver holds), an SDP offer to place the call to the
+//! queue's outbound target with, and a [`Bridge`] joining it to the caller once the advisor
+//! answers. Warm transfer reuses it: place the leg, whisper on it, then join.
+//!
+//! Sans-IO like the call core that uses it: no sockets, channels or clock.
 //!
 //! Owns: choosing the Refer-To URI from the queue directory, the headers that carry the case,
-//! logging the transfer, mapping outcomes to call steps, and the advisor leg's sockets and media.
-//! Must not touch: SIP transactions (the driver and user agent), the caller's media session
-//! (the call task owns it), or what the flow says to the caller afterwards.
+//! logging the transfer, mapping outcomes to call steps, and the advisor leg's media. Must not
+//! touch: SIP transactions (the driver and user agent), the caller's media session (the call
+//! core owns it), or what the flow says to the caller afterwards.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
-
-use super::handler::HangupCause;
-use super::ports::{PortAllocator, PortPair};
-use super::runtime::SipCommand;
+use super::signalling::SipCommand;
+use crate::entropy::Entropy;
+use crate::handler::HangupCause;
 use crate::handoff::{
     BlindTransfer, HandoffError, QueueDirectory, TransferContext, TransferOutcome, TransferTimeouts,
 };
@@ -29,9 +28,9 @@ use crate::media::bridge::{
 };
 use crate::media::session::{MediaConfig, MediaEvent, MediaSession};
 use crate::sip::sdp::{self, Direction, LocalMedia, SessionDescription};
-use crate::sip::ua::{CallHandle, UaError};
+use crate::sip::ua::{CallHandle, TerminationCause, UaError};
 
-/// What the call task does after a transfer event.
+/// What the call does after a transfer event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferStep {
     /// Nothing yet: keep the caller where they are.
@@ -52,8 +51,8 @@ pub struct CallTransfer {
     blind: BlindTransfer,
 }
 
-/// Starts a blind transfer of `call` to `queue`: sends REFER (RFC 3515 §2.4) with the case
-/// headers through the SIP driver.
+/// Starts a blind transfer of `call` to `queue`: returns it with the REFER (RFC 3515 §2.4) and
+/// its case headers, for the SIP driver.
 pub fn start_transfer(
     queues: &QueueDirectory,
     call: CallHandle,
@@ -61,8 +60,7 @@ pub fn start_transfer(
     queue: &str,
     context: &crate::handler::TransferContext,
     now: Instant,
-    sip: &mpsc::UnboundedSender<SipCommand>,
-) -> Result<CallTransfer, HandoffError> {
+) -> Result<(CallTransfer, SipCommand), HandoffError> {
     let target = queues.get(queue)?;
     let context = super::records::handoff_context(context);
     let headers = context.headers();
@@ -74,12 +72,13 @@ pub fn start_transfer(
         headers = ?headers,
         "REFER sent"
     );
-    let _ = sip.send(SipCommand::Refer(call, target.uri.clone(), headers));
-    Ok(CallTransfer {
+    let refer = SipCommand::Refer(call, target.uri.clone(), headers);
+    let transfer = CallTransfer {
         queue: queue.to_string(),
         context,
         blind: BlindTransfer::start(now, TransferTimeouts::default()),
-    })
+    };
+    Ok((transfer, refer))
 }
 
 impl CallTransfer {
@@ -157,7 +156,7 @@ pub enum AdvisorLegState {
     Ended,
 }
 
-/// What the call task must do after an advisor-leg event.
+/// What the call must do after an advisor-leg event.
 #[derive(Debug)]
 pub enum LegStep {
     /// Nothing for the caller's side.
@@ -172,94 +171,65 @@ pub enum LegStep {
     Ended,
 }
 
-/// A datagram [`AdvisorLeg::recv`] left in the leg's buffer.
-#[derive(Debug, Clone, Copy)]
-pub struct Received {
-    rtcp: bool,
-    len: usize,
-    source: SocketAddr,
-}
-
-/// The outbound call to an advisor and its half of the bridge.
+/// The outbound call to an advisor and its half of the bridge, sans-IO: the call's driver owns
+/// the leg's sockets and feeds its datagrams in; what it sends comes out of
+/// [`AdvisorLeg::poll_transmit`], and its BYE or CANCEL out of [`AdvisorLeg::take_hangup`].
 pub struct AdvisorLeg {
-    rtp_buf: Vec<u8>,
-    rtcp_buf: Vec<u8>,
     queue: String,
     state: AdvisorLegState,
     handle: Option<CallHandle>,
-    placed: Option<oneshot::Receiver<Result<CallHandle, UaError>>>,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
-    _ports: PortPair,
     local: LocalMedia,
     media: Option<MediaSession>,
     bridge: Option<Bridge>,
     answer_by: Instant,
     media_timeout: Duration,
     was_bridged: bool,
-    /// For the BYE/CANCEL when the leg is dropped with the call still up.
-    sip: mpsc::UnboundedSender<SipCommand>,
+    /// The leg's dialog must be ended (BYE or CANCEL, RFC 3261 §9.1: the user agent picks).
+    hangup: Option<CallHandle>,
 }
 
 impl AdvisorLeg {
-    /// Allocates RTP ports, builds an SDP offer (RFC 3264 §5) and asks the driver to call
-    /// `queue` (an outbound target name: only configured parties can be dialled).
-    #[allow(clippy::too_many_arguments)]
-    pub fn place(
-        ports: &PortAllocator,
+    /// A leg to `queue` (an outbound target name: only configured parties can be dialled) on
+    /// the local RTP port `rtp_port`; returns it with the SDP offer (RFC 3264 §5) to place the
+    /// call with.
+    pub fn new(
         advertised: std::net::IpAddr,
-        owner: CallHandle,
+        rtp_port: u16,
         queue: &str,
         now: Instant,
         media_timeout: Duration,
-        sip: &mpsc::UnboundedSender<SipCommand>,
-    ) -> Result<AdvisorLeg, String> {
-        let pair = ports
-            .allocate()
-            .map_err(|_| "no RTP ports free for the advisor leg".to_string())?;
-        let socket = |s: &std::net::UdpSocket| {
-            s.try_clone()
-                .and_then(UdpSocket::from_std)
-                .map_err(|e| format!("advisor leg socket: {e}"))
-        };
-        let (rtp, rtcp) = (socket(&pair.rtp)?, socket(&pair.rtcp)?);
+        entropy: &mut Entropy,
+    ) -> (AdvisorLeg, String) {
         let local = LocalMedia {
             addr: advertised,
-            port: pair.rtp_port,
-            session_id: u64::from(rand::random::<u32>()),
+            port: rtp_port,
+            session_id: u64::from(entropy.u32()),
             session_version: 1,
         };
-        let (reply, placed) = oneshot::channel();
-        sip.send(SipCommand::PlaceCall {
-            owner,
-            target: queue.to_string(),
-            sdp: sdp::build_offer(&local, Direction::SendRecv),
-            reply,
-        })
-        .map_err(|_| "the SIP driver went away".to_string())?;
-        Ok(AdvisorLeg {
-            rtp_buf: vec![0; 2048],
-            rtcp_buf: vec![0; 2048],
+        let offer = sdp::build_offer(&local, Direction::SendRecv);
+        let leg = AdvisorLeg {
             queue: queue.to_string(),
             state: AdvisorLegState::Placing,
             handle: None,
-            placed: Some(placed),
-            rtp,
-            rtcp,
-            _ports: pair,
             local,
             media: None,
             bridge: None,
             answer_by: now + ADVISOR_ANSWER_TIMEOUT,
             media_timeout,
             was_bridged: false,
-            sip: sip.clone(),
-        })
+            hangup: None,
+        };
+        (leg, offer)
     }
 
     /// Current state.
     pub fn state(&self) -> AdvisorLegState {
         self.state
+    }
+
+    /// The queue being called.
+    pub fn queue(&self) -> &str {
+        &self.queue
     }
 
     /// Whether the caller was ever joined to the advisor (the call then ends as transferred,
@@ -273,27 +243,20 @@ impl AdvisorLeg {
         self.handle == Some(call)
     }
 
-    /// The driver's answer to PlaceCall (checked every loop turn; media ticks every 20 ms).
-    pub fn poll_placed(&mut self) -> LegStep {
-        let Some(rx) = self.placed.as_mut() else {
-            return LegStep::Wait;
-        };
-        match rx.try_recv() {
-            Ok(Ok(handle)) => {
-                self.placed = None;
+    /// The driver's answer to PlaceCall.
+    pub fn on_placed(&mut self, placed: Result<CallHandle, UaError>) -> LegStep {
+        match placed {
+            Ok(handle) if self.state == AdvisorLegState::Placing => {
                 self.handle = Some(handle);
                 self.state = AdvisorLegState::Ringing;
                 LegStep::Wait
             }
-            Ok(Err(e)) => {
-                self.placed = None;
-                self.fail(format!("cannot call queue {}: {e}", self.queue))
+            // The leg was given up while the driver placed it: end the new dialog at once.
+            Ok(handle) => {
+                self.hangup = Some(handle);
+                LegStep::Wait
             }
-            Err(oneshot::error::TryRecvError::Empty) => LegStep::Wait,
-            Err(oneshot::error::TryRecvError::Closed) => {
-                self.placed = None;
-                self.fail("the SIP driver dropped the call request".into())
-            }
+            Err(e) => self.fail(format!("cannot call queue {}: {e}", self.queue)),
         }
     }
 
@@ -338,7 +301,7 @@ impl AdvisorLeg {
     }
 
     /// The leg's dialog ended (`UaEvent::Terminated`).
-    pub fn on_terminated(&mut self, reason: &str) -> LegStep {
+    pub fn on_terminated(&mut self, cause: TerminationCause) -> LegStep {
         match self.state {
             AdvisorLegState::Bridged => {
                 self.state = AdvisorLegState::Ended;
@@ -348,7 +311,7 @@ impl AdvisorLeg {
             // The dialog is already gone: nothing to hang up.
             _ => {
                 self.state = AdvisorLegState::Ended;
-                LegStep::Failed(format!("advisor call failed: {reason}"))
+                LegStep::Failed(format!("advisor call failed: {}", termination_text(cause)))
             }
         }
     }
@@ -377,64 +340,19 @@ impl AdvisorLeg {
         true
     }
 
-    /// Waits for a datagram on the leg's RTP or RTCP socket (pending forever before media
-    /// starts). The bytes stay in the leg's buffer for [`Self::handle_received`].
-    pub async fn recv(leg: Option<&mut AdvisorLeg>) -> Received {
-        let Some(l) = leg.filter(|l| l.media.is_some()) else {
-            return std::future::pending().await;
-        };
-        loop {
-            tokio::select! {
-                r = l.rtp.recv_from(&mut l.rtp_buf) => if let Ok((n, source)) = r {
-                    return Received { rtcp: false, len: n, source };
-                },
-                r = l.rtcp.recv_from(&mut l.rtcp_buf) => if let Ok((n, source)) = r {
-                    return Received { rtcp: true, len: n, source };
-                },
-            }
-        }
-    }
-
-    /// Reads whatever is queued on the leg's sockets without waiting (the media clock calls
-    /// this every tick).
-    pub fn drain(&mut self, now: Instant) {
-        // Bounded like the caller's sockets (`MAX_DATAGRAMS_PER_TICK`): a flood from a third
-        // host is read and dropped on an address compare instead of filling the buffer.
-        for _ in 0..64 {
-            let r = match self.rtp.try_recv_from(&mut self.rtp_buf) {
-                Ok((n, source)) => Received {
-                    rtcp: false,
-                    len: n,
-                    source,
-                },
-                Err(_) => match self.rtcp.try_recv_from(&mut self.rtcp_buf) {
-                    Ok((n, source)) => Received {
-                        rtcp: true,
-                        len: n,
-                        source,
-                    },
-                    Err(_) => return,
-                },
-            };
-            self.handle_received(now, r);
-        }
-    }
-
-    /// Feeds what [`Self::recv`] received to the leg's media session.
-    pub fn handle_received(&mut self, now: Instant, r: Received) {
+    /// A datagram from the leg's RTP (or RTCP) socket; dropped before media starts.
+    pub fn handle_datagram(&mut self, now: Instant, rtcp: bool, source: SocketAddr, data: &[u8]) {
         let Some(m) = self.media.as_mut() else {
             return;
         };
-        if r.rtcp {
-            if let Some(data) = self.rtcp_buf.get(..r.len) {
-                m.handle_rtcp(now, r.source, data);
-            }
-        } else if let Some(data) = self.rtp_buf.get(..r.len) {
-            m.handle_rtp(now, r.source, data);
+        if rtcp {
+            m.handle_rtcp(now, source, data);
+        } else {
+            m.handle_rtp(now, source, data);
         }
     }
 
-    /// Runs the leg's timers and sends its packets; returns what the caller's side must do.
+    /// Runs the leg's timers and media events; returns what the caller's side must do.
     pub fn poll(&mut self, now: Instant) -> LegStep {
         if matches!(
             self.state,
@@ -450,11 +368,6 @@ impl AdvisorLeg {
             return LegStep::Wait;
         };
         media.handle_timeout(now);
-        while let Some(t) = media.poll_transmit(now) {
-            let socket = if t.is_rtcp { &self.rtcp } else { &self.rtp };
-            // UDP: a full socket buffer drops this packet, as the network would.
-            let _ = socket.try_send_to(t.payload, t.destination);
-        }
         let mut step = LegStep::Wait;
         while let Some(ev) = media.poll_event() {
             match ev {
@@ -473,6 +386,20 @@ impl AdvisorLeg {
         step
     }
 
+    /// The next datagram due on the leg, copied into `buffer`: (RTCP?, destination, length).
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buffer: &mut [u8],
+    ) -> Option<(bool, SocketAddr, usize)> {
+        let t = self.media.as_mut()?.poll_transmit(now)?;
+        let len = t.payload.len().min(buffer.len());
+        buffer
+            .get_mut(..len)?
+            .copy_from_slice(t.payload.get(..len)?);
+        Some((t.is_rtcp, t.destination, len))
+    }
+
     /// When [`Self::poll`] next has work.
     pub fn poll_timeout(&self) -> Instant {
         match (&self.media, self.state) {
@@ -483,17 +410,22 @@ impl AdvisorLeg {
         }
     }
 
-    /// Ends the leg: BYE or CANCEL through the driver (the user agent picks which, RFC 3261 §9.1).
-    pub fn hang_up(&mut self, sip: &mpsc::UnboundedSender<SipCommand>) {
+    /// Ends the leg: its dialog is hung up (see [`Self::take_hangup`]) unless already over.
+    pub fn hang_up(&mut self) {
         if let Some(h) = self.handle
             && self.state != AdvisorLegState::Ended
         {
-            let _ = sip.send(SipCommand::Hangup(h));
+            self.hangup = Some(h);
         }
         self.state = AdvisorLegState::Ended;
         if let Some(m) = self.media.as_mut() {
             m.set_source(None);
         }
+    }
+
+    /// The leg's dialog to end with BYE or CANCEL, once.
+    pub fn take_hangup(&mut self) -> Option<CallHandle> {
+        self.hangup.take()
     }
 
     /// Bridge counters for the call summary.
@@ -502,33 +434,23 @@ impl AdvisorLeg {
     }
 
     fn fail(&mut self, reason: String) -> LegStep {
-        if let Some(h) = self.handle
-            && self.state != AdvisorLegState::Ended
-        {
-            // A leg that failed on our side (timeout, unusable answer) may still be ringing.
-            let _ = self.sip.send(SipCommand::Hangup(h));
-        }
-        self.state = AdvisorLegState::Ended;
+        // A leg that failed on our side (timeout, unusable answer) may still be ringing.
+        self.hang_up();
         LegStep::Failed(reason)
     }
 }
 
-/// However the call task ends, an advisor must never be left on a call with nobody: a leg
-/// dropped while up is hung up (a PlaceCall still unanswered is hung up by the driver, which
-/// finds its reply channel closed).
-impl Drop for AdvisorLeg {
-    fn drop(&mut self) {
-        if self.state == AdvisorLegState::Ended {
-            return;
-        }
-        if self.handle.is_none()
-            && let Some(Ok(Ok(h))) = self.placed.as_mut().map(|rx| rx.try_recv())
-        {
-            self.handle = Some(h);
-        }
-        if let Some(h) = self.handle {
-            let _ = self.sip.send(SipCommand::Hangup(h));
-        }
+/// Why an advisor's dialog ended, for the failure reason the handler is given.
+fn termination_text(cause: TerminationCause) -> String {
+    match cause {
+        TerminationCause::RemoteBye => "RemoteBye".into(),
+        TerminationCause::LocalBye => "LocalBye".into(),
+        TerminationCause::Cancelled => "Cancelled".into(),
+        TerminationCause::AckTimeout => "AckTimeout".into(),
+        TerminationCause::SessionExpired => "SessionExpired".into(),
+        TerminationCause::Rejected(status) => format!("Rejected({status})"),
+        TerminationCause::TransportError => "TransportError".into(),
+        TerminationCause::OutgoingFailed(status) => format!("OutgoingFailed({status})"),
     }
 }
 
@@ -571,26 +493,24 @@ mod tests {
         })
     }
 
-    fn started() -> (CallTransfer, mpsc::UnboundedReceiver<SipCommand>, Instant) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn started() -> (CallTransfer, SipCommand, Instant) {
         let now = Instant::now();
-        let t = start_transfer(
+        let (t, refer) = start_transfer(
             &queues(),
             CallHandle(7),
             "cid",
             "advisors",
             &flow_context(Some("FD-1")),
             now,
-            &tx,
         )
         .unwrap();
-        (t, rx, now)
+        (t, refer, now)
     }
 
     #[test]
     fn sends_refer_to_the_queue_uri_with_case_headers() {
-        let (_, mut rx, _) = started();
-        match rx.try_recv().unwrap() {
+        let (_, refer, _) = started();
+        match refer {
             SipCommand::Refer(call, target, headers) => {
                 assert_eq!(call, CallHandle(7));
                 assert_eq!(target, "sip:agent@127.0.0.1:5070");
@@ -605,7 +525,6 @@ mod tests {
 
     #[test]
     fn unknown_queue_sends_nothing() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
         let r = start_transfer(
             &queues(),
             CallHandle(1),
@@ -613,15 +532,13 @@ mod tests {
             "payments",
             &flow_context(None),
             Instant::now(),
-            &tx,
         );
         assert!(matches!(r, Err(HandoffError::UnknownQueue(_))));
-        assert!(rx.try_recv().is_err());
     }
 
     #[test]
     fn notify_200_hangs_up_as_transferred() {
-        let (mut t, _rx, now) = started();
+        let (mut t, _, now) = started();
         assert_eq!(t.cause_on_remote_bye(), None);
         assert_eq!(t.on_refer_progress("cid", now, 202), TransferStep::Wait);
         assert_eq!(t.cause_on_remote_bye(), Some(HangupCause::Transferred));
@@ -631,7 +548,7 @@ mod tests {
 
     #[test]
     fn method_not_allowed_asks_for_a_bridge() {
-        let (mut t, _rx, now) = started();
+        let (mut t, _, now) = started();
         assert_eq!(
             t.on_refer_progress("cid", now, 405),
             TransferStep::Bridge {
@@ -641,52 +558,24 @@ mod tests {
         );
     }
 
-    /// A leg on loopback ports in the dynamic range (PortAllocator skips busy ones).
-    fn leg() -> (AdvisorLeg, mpsc::UnboundedReceiver<SipCommand>) {
-        let ports = PortAllocator::new(
+    /// A leg on a made-up local port, placed by the driver as handle 2.
+    fn leg() -> (AdvisorLeg, String) {
+        let (mut leg, offer) = AdvisorLeg::new(
             std::net::Ipv4Addr::LOCALHOST.into(),
-            crate::config::PortRange {
-                low: 47000,
-                high: 47998,
-            },
-        );
-        let (tx, rx) = mpsc::unbounded_channel();
-        let leg = AdvisorLeg::place(
-            &ports,
-            std::net::Ipv4Addr::LOCALHOST.into(),
-            CallHandle(1),
+            47000,
             "advisors",
             Instant::now(),
             Duration::from_secs(30),
-            &tx,
-        )
-        .unwrap();
-        (leg, rx)
+            &mut Entropy::seeded(1),
+        );
+        assert!(matches!(leg.on_placed(Ok(CallHandle(2))), LegStep::Wait));
+        (leg, offer)
     }
 
-    /// The driver's side of PlaceCall: answers with handle 2 and returns the SDP offer.
-    fn accept_place_call(rx: &mut mpsc::UnboundedReceiver<SipCommand>) -> String {
-        match rx.try_recv().unwrap() {
-            SipCommand::PlaceCall {
-                owner,
-                target,
-                sdp,
-                reply,
-            } => {
-                assert_eq!((owner, target.as_str()), (CallHandle(1), "advisors"));
-                reply.send(Ok(CallHandle(2))).unwrap();
-                sdp
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn leg_offers_g711_and_bridges_on_answer() {
-        let (mut leg, mut rx) = leg();
-        let offer = accept_place_call(&mut rx);
+    #[test]
+    fn leg_offers_g711_and_bridges_on_answer() {
+        let (mut leg, offer) = leg();
         assert!(offer.contains("m=audio") && offer.contains("PCMU"));
-        assert!(matches!(leg.poll_placed(), LegStep::Wait));
         assert!(leg.owns(CallHandle(2)));
         assert_eq!(leg.state(), AdvisorLegState::Ringing);
         let answer = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 47900 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
@@ -699,84 +588,84 @@ mod tests {
             leg.on_caller_digit('4'),
             "bridged legs take the caller's keys"
         );
-        assert!(matches!(leg.on_terminated("RemoteBye"), LegStep::Ended));
+        assert!(matches!(
+            leg.on_terminated(TerminationCause::RemoteBye),
+            LegStep::Ended
+        ));
     }
 
-    #[tokio::test]
-    async fn unusable_answer_fails_and_hangs_up_the_leg() {
-        let (mut leg, mut rx) = leg();
-        accept_place_call(&mut rx);
-        leg.poll_placed();
+    #[test]
+    fn unusable_answer_fails_and_hangs_up_the_leg() {
+        let (mut leg, _) = leg();
         assert!(matches!(
             leg.on_answered(Instant::now(), None),
             LegStep::Failed(_)
         ));
-        assert!(matches!(
-            rx.try_recv(),
-            Ok(SipCommand::Hangup(CallHandle(2)))
-        ));
+        assert_eq!(leg.take_hangup(), Some(CallHandle(2)));
         assert!(
             !leg.on_caller_digit('1'),
             "an unbridged leg leaves keys to the flow"
         );
     }
 
-    #[tokio::test]
-    async fn advisor_rejecting_reports_failure_without_a_bye() {
-        let (mut leg, mut rx) = leg();
-        accept_place_call(&mut rx);
-        leg.poll_placed();
+    #[test]
+    fn advisor_rejecting_reports_failure_without_a_bye() {
+        let (mut leg, _) = leg();
         assert!(matches!(
-            leg.on_terminated("OutgoingFailed(486)"),
+            leg.on_terminated(TerminationCause::OutgoingFailed(486)),
             LegStep::Failed(r) if r.contains("486")
         ));
-        drop(leg);
-        assert!(rx.try_recv().is_err(), "the dialog is already gone");
+        leg.hang_up();
+        assert_eq!(leg.take_hangup(), None, "the dialog is already gone");
     }
 
-    #[tokio::test]
-    async fn dropping_a_live_leg_hangs_it_up_even_before_poll_placed() {
-        let (leg, mut rx) = leg();
-        accept_place_call(&mut rx);
-        drop(leg);
+    #[test]
+    fn a_leg_given_up_before_it_was_placed_is_hung_up_once_placed() {
+        let (mut leg, _) = AdvisorLeg::new(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            47000,
+            "advisors",
+            Instant::now(),
+            Duration::from_secs(30),
+            &mut Entropy::seeded(1),
+        );
+        leg.hang_up();
+        assert_eq!(leg.take_hangup(), None);
+        leg.on_placed(Ok(CallHandle(2)));
+        assert_eq!(leg.take_hangup(), Some(CallHandle(2)));
+    }
+
+    #[test]
+    fn driver_refusal_is_a_failure() {
+        let (mut leg, _) = AdvisorLeg::new(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            47000,
+            "advisors",
+            Instant::now(),
+            Duration::from_secs(30),
+            &mut Entropy::seeded(1),
+        );
         assert!(matches!(
-            rx.try_recv(),
-            Ok(SipCommand::Hangup(CallHandle(2)))
+            leg.on_placed(Err(UaError::AtCapacity)),
+            LegStep::Failed(r) if r.contains("capacity")
         ));
     }
 
-    #[tokio::test]
-    async fn driver_refusal_is_a_failure() {
-        let (mut leg, mut rx) = leg();
-        match rx.try_recv().unwrap() {
-            SipCommand::PlaceCall { reply, .. } => {
-                reply.send(Err(UaError::AtCapacity)).unwrap();
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        assert!(matches!(leg.poll_placed(), LegStep::Failed(r) if r.contains("capacity")));
-    }
-
-    #[tokio::test]
-    async fn advisor_that_never_answers_times_out_in_virtual_time() {
-        let (mut leg, mut rx) = leg();
-        accept_place_call(&mut rx);
-        leg.poll_placed();
+    #[test]
+    fn advisor_that_never_answers_times_out_in_virtual_time() {
+        let (mut leg, _) = leg();
         let at = leg.poll_timeout();
         assert!(matches!(
             leg.poll(at - Duration::from_millis(1)),
             LegStep::Wait
         ));
         assert!(matches!(leg.poll(at), LegStep::Failed(r) if r.contains("did not answer")));
-        assert!(matches!(
-            rx.try_recv(),
-            Ok(SipCommand::Hangup(CallHandle(2)))
-        ));
+        assert_eq!(leg.take_hangup(), Some(CallHandle(2)));
     }
 
     #[test]
     fn deadline_reports_failure() {
-        let (mut t, _rx, _) = started();
+        let (mut t, _, _) = started();
         let at = t.poll_timeout().unwrap();
         assert!(matches!(
             t.handle_timeout("cid", at),

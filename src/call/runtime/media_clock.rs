@@ -1,8 +1,9 @@
 //! The media clock: one thread that runs every answered call's media and handler on a 2 ms tick.
 //!
-//! Owns: the answered calls ([`CallTask`]s), their slot on the clock, the readiness set of their
-//! RTP/RTCP sockets, and the thread. Must not touch: what a call does (that is [`CallTask`] and
-//! its handler), SIP (calls talk to the driver through their command channel).
+//! Owns: the answered calls (each a [`CallDriver`] around its sans-IO core), their slot on the
+//! clock, the readiness set of their RTP/RTCP sockets, and the thread. Must not touch: what a
+//! call does (that is the call core and its handler), SIP (calls talk to the SIP driver through
+//! their command channel).
 //!
 //! Scheduling: the 20 ms packet time is split into [`SLOTS`] ticks of [`TICK`]. A call joins
 //! the least busy slot and its send schedule is anchored on that slot's next tick, so each of
@@ -34,12 +35,19 @@
 //! resident size returns near idle after a busy spell instead of staying at its peak.
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use super::AnsweredCall;
 use super::datagram_batch::DatagramBatch;
+use super::driver::CallDriver;
 use super::readiness::ReadinessSet;
-use super::{AnsweredCall, CallTask};
-use crate::call::handler::HangupCause;
+
+/// Most datagrams read from one socket per tick (one `recvmmsg`, see `datagram_batch`). A
+/// caller sends one packet per 20 ms; the bound lets a call's socket be drained at up to
+/// 32,000 packets/s, so a flood from a third host does not fill the socket buffer and push out
+/// the caller's packets, while the work one call can cause per tick stays bounded. The
+/// readiness set is level-triggered, so anything beyond is read on the next ticks.
+const MAX_DATAGRAMS_PER_TICK: usize = 64;
 
 /// Time between ticks.
 pub const TICK: Duration = Duration::from_millis(2);
@@ -170,7 +178,7 @@ fn drop_realtime() {
 
 /// The call-end thread: finishes ended calls, and returns freed memory once calls stop ending
 /// for [`TRIM_AFTER`]. Runs until the clock is gone.
-fn end_calls(ended: mpsc::Receiver<Box<CallTask>>) {
+fn end_calls(ended: mpsc::Receiver<Box<CallDriver>>) {
     let mut trim_due = false;
     loop {
         match ended.recv_timeout(TRIM_AFTER) {
@@ -200,7 +208,7 @@ fn release_free_memory() {
 struct ClockThread {
     /// Calls by index; the index (times two, plus one for RTCP) is the readiness token. Boxed,
     /// so an ended call's memory is freed, not kept in the table.
-    calls: Vec<Option<Box<CallTask>>>,
+    calls: Vec<Option<Box<CallDriver>>>,
     free: Vec<usize>,
     slots: [Vec<usize>; SLOTS],
     readiness: ReadinessSet,
@@ -210,7 +218,7 @@ struct ClockThread {
     /// Whether the thread runs `SCHED_FIFO` now.
     realtime: bool,
     /// Ended calls, to the call-end thread.
-    endings: mpsc::Sender<Box<CallTask>>,
+    endings: mpsc::Sender<Box<CallDriver>>,
     timing: TickTiming,
     load: WorkWindow,
 }
@@ -278,7 +286,7 @@ impl ClockThread {
     fn new(
         readiness: ReadinessSet,
         admissions: mpsc::Receiver<AnsweredCall>,
-        endings: mpsc::Sender<Box<CallTask>>,
+        endings: mpsc::Sender<Box<CallDriver>>,
         realtime: bool,
     ) -> ClockThread {
         ClockThread {
@@ -288,7 +296,7 @@ impl ClockThread {
             readiness,
             ready: Vec::with_capacity(READY_BATCH),
             admissions,
-            batch: DatagramBatch::new(super::MAX_DATAGRAMS_PER_TICK, RECEIVE_BUFFER),
+            batch: DatagramBatch::new(MAX_DATAGRAMS_PER_TICK, RECEIVE_BUFFER),
             realtime,
             endings,
             timing: TickTiming::new(Instant::now()),
@@ -314,8 +322,10 @@ impl ClockThread {
                 return;
             }
             let now = Instant::now();
-            self.read_ready(now);
-            self.run_slot(slot, now);
+            // One read of the wall clock per tick: the calls' records and dates use it.
+            let wall = SystemTime::now();
+            self.read_ready(now, wall);
+            self.run_slot(slot, now, wall);
             let done = Instant::now();
             let calls = self.calls.len() - self.free.len();
             if self.realtime && self.load.record(done - now, done) > OVERLOAD {
@@ -352,13 +362,13 @@ impl ClockThread {
         let loads = self.slots.each_ref().map(Vec::len);
         let (target, ahead) = choose_slot(&loads, current);
         let anchor = tick_at + TICK * ahead as u32;
-        let mut task = Box::new(CallTask::new(answered, anchor));
+        let wall = SystemTime::now();
+        let mut task = Box::new(CallDriver::new(answered, anchor, wall));
         let index = self.free.pop().unwrap_or_else(|| {
             self.calls.push(None);
             self.calls.len() - 1
         });
         let token = (index as u64) << 1;
-        task.start();
         if let Err(e) = self
             .readiness
             .add(&task.ports.rtp, token)
@@ -366,8 +376,8 @@ impl ClockThread {
         {
             // Without readiness the call would never hear the caller: end it cleanly.
             static NOT_POLLED: crate::log_limit::LogLimit = crate::log_limit::LogLimit::standard();
-            crate::warn_limited!(NOT_POLLED, call_id = %task.info.call_id, error = %e, "cannot poll the call's RTP socket: hanging up");
-            task.hang_up(anchor, HangupCause::Error("media polling".into()));
+            crate::warn_limited!(NOT_POLLED, call_id = %task.call_id(), error = %e, "cannot poll the call's RTP socket: hanging up");
+            task.media_unavailable(anchor, wall);
         }
         if let Some(place) = self.calls.get_mut(index) {
             *place = Some(task);
@@ -377,7 +387,7 @@ impl ClockThread {
         }
     }
 
-    fn read_ready(&mut self, now: Instant) {
+    fn read_ready(&mut self, now: Instant, wall: SystemTime) {
         if let Err(e) = self.readiness.poll(&mut self.ready) {
             // Fails every tick while it fails at all: rate-limited.
             static POLL_FAILED: crate::log_limit::LogLimit = crate::log_limit::LogLimit::standard();
@@ -390,14 +400,14 @@ impl ClockThread {
                 continue;
             };
             if token & 1 == 0 {
-                call.drain_rtp(now, &mut self.batch);
+                call.drain(false, now, wall, &mut self.batch);
             } else {
-                call.drain_rtcp(now, &mut self.batch);
+                call.drain(true, now, wall, &mut self.batch);
             }
         }
     }
 
-    fn run_slot(&mut self, slot: usize, now: Instant) {
+    fn run_slot(&mut self, slot: usize, now: Instant, wall: SystemTime) {
         let Some(members) = self.slots.get_mut(slot) else {
             return;
         };
@@ -405,7 +415,7 @@ impl ClockThread {
         while let Some(&index) = members.get(i) {
             let ended = match self.calls.get_mut(index) {
                 Some(Some(call)) => {
-                    call.on_tick(now);
+                    call.on_tick(now, wall, &mut self.batch);
                     call.is_ended()
                 }
                 _ => true,

@@ -18,13 +18,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::handler::OpenCase;
 use crate::flow::interpreter::CallContext;
 use crate::flow::language::catalog::catalog_for;
 use crate::flow::language::model::CheckedFlow;
 use crate::flow::language::set::check_file;
 use crate::flow::session::{Output, Session};
 use crate::flow::understand::Understanding;
+use crate::handler::OpenCase;
 
 /// A test file: the flow under test and its tests.
 #[derive(Debug, Deserialize)]

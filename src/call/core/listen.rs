@@ -1,21 +1,19 @@
-//! Speech on the media thread: endpointing the caller's frames, barge-in (with the echo guard),
-//! speculative and final decodes on the shared recogniser pool, the holding phrase and the
-//! keypad fallback when the pool is saturated, turning results into `Heard` or no input, and
-//! language detection of the last utterance.
+//! Speech: endpointing the caller's frames, barge-in (with the echo guard), speculative and
+//! final decodes (asked of the driver as jobs, answered as completions), the holding phrase and
+//! the keypad fallback when the recogniser pool is saturated, turning results into `Heard` or
+//! no input, a second decode of answers that mean nothing, and language detection of the last
+//! utterance.
 //!
-//! Nothing here blocks: decodes run on the pool's threads and their oneshot receivers are polled
-//! with `try_recv` on the call's 20 ms tick (dropping a receiver cancels a job not yet started).
-//! Must not touch: what the answer means (the handler decides), SIP.
+//! Must not touch: what the answer means (the handler decides), the pool itself (the driver
+//! submits jobs and drops those the core no longer awaits, which cancels them if not started).
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
-
-use super::CallTask;
-use crate::asr::{RecognitionJob, RecognitionResult, RecognizeOptions, Transcript, Verdict};
-use crate::call::handler::{CallEvent, ListenSpec};
+use super::{Call, JobId, Request};
+use crate::asr::{RecognitionResult, RecognizeOptions, Transcript, Verdict};
 use crate::call::speech::{EndStep, UtteranceRecognition, initial_prompt};
-use crate::media::echo::frame_dbfs;
+use crate::handler::{CallEvent, ListenSpec};
+use crate::media::echo::{EchoGuard, frame_dbfs};
 use crate::media::resample::FRAME_8K;
 use crate::media::vad::{EndpointConfig, Endpointer, ListenTimings, VadEvent};
 use crate::pii::Pii;
@@ -50,17 +48,45 @@ const SECOND_OPINION_TEMPERATURE: f32 = 0.4;
 /// The prompt played when a caller has waited `holding_after` for a queued decode.
 pub const HOLDING_PROMPT: &str = "holding";
 
-type Job = oneshot::Receiver<RecognitionResult>;
+/// Speech state that lives as long as the call.
+#[derive(Default)]
+pub(super) struct SpeechState {
+    /// The caller's endpointer, created at the first speech `ask` (its filters and background
+    /// estimate follow the caller's audio for the rest of the call).
+    endpointer: Option<Endpointer>,
+    /// Levels of what we sent recently, so our echo does not barge in.
+    pub(super) echo: EchoGuard,
+    /// The caller's last utterance (16 kHz), kept for `DetectLanguage` and a second decode.
+    last_utterance: Option<Vec<f32>>,
+    language_job: Option<JobId>,
+    /// The language of `last_utterance` once detected: answers a `DetectLanguage` at once.
+    detected_language: Option<(Option<String>, f32)>,
+    /// A first answer held back while its language is checked (see `finish_turn`).
+    held_answer: Option<CallEvent>,
+    /// The recognition options of the last utterance's `ask`, for a second decode of it.
+    last_options: Option<RecognizeOptions>,
+    /// A heard answer held back while its audio is decoded once more (`hand_over`).
+    second_opinion: Option<(JobId, CallEvent)>,
+    /// Utterances handed to the handler so far (`Heard`).
+    speech_turns: u32,
+}
+
+impl SpeechState {
+    pub(super) fn awaits(&self, job: JobId) -> bool {
+        self.language_job == Some(job)
+            || self.second_opinion.as_ref().is_some_and(|(j, _)| *j == job)
+    }
+}
 
 /// Speech state of one `ask` (lives inside the call's `Listening`).
 pub(super) struct SpeechListening {
-    recognition: UtteranceRecognition<Job, RecognitionResult>,
+    recognition: UtteranceRecognition<JobId, RecognitionResult>,
     options: RecognizeOptions,
     /// The caller's speech is under way or being recognised: the no-input timer is suspended.
     pub(super) active: bool,
     /// The current utterance had a frame our own echo cannot explain.
     caller_heard: bool,
-    /// `SpeechStarted` was dispatched for the current utterance.
+    /// `SpeechStarted` was raised for the current utterance.
     announced: bool,
     /// When the answering decode was submitted, and whether it had to queue.
     submitted_at: Option<Instant>,
@@ -73,6 +99,12 @@ pub(super) struct SpeechListening {
     voiced_ms: u32,
 }
 
+impl SpeechListening {
+    pub(super) fn awaits(&self, job: JobId) -> bool {
+        self.recognition.job() == Some(&job)
+    }
+}
+
 /// What a finished decode amounts to.
 enum Outcome {
     Heard(Pii<String>, Transcript),
@@ -82,17 +114,21 @@ enum Outcome {
     NoInput(&'static str),
 }
 
-impl CallTask {
+impl Call {
     /// A `Listen` with `speech`: resets the endpointer for this `ask`. Returns the speech state,
-    /// or `None` (keys only) when speech is not available; `SpeechUnavailable` is then queued
-    /// for the handler unless it is itself answering one.
-    pub(super) fn start_speech(&mut self, spec: &ListenSpec) -> Option<SpeechListening> {
+    /// or `None` (keys only) when speech is not available; `SpeechUnavailable` is then raised
+    /// unless the `Listen` answers one (`answering_unavailable`).
+    pub(super) fn start_speech(
+        &mut self,
+        spec: &ListenSpec,
+        answering_unavailable: bool,
+    ) -> Option<SpeechListening> {
         if !spec.speech {
             return None;
         }
-        if self.context.speech.recognizer().is_none() {
-            if !self.answering_unavailable {
-                self.defer(CallEvent::SpeechUnavailable);
+        if self.settings.speech.recognizer().is_none() {
+            if !answering_unavailable {
+                self.raise(CallEvent::SpeechUnavailable);
             }
             return None;
         }
@@ -101,13 +137,13 @@ impl CallTask {
             end_of_speech: spec.end_of_speech,
             max_utterance: spec.max_utterance,
         });
-        // The runtime owns the no-input timer (armed when the prompt finishes, suspended while
+        // The core owns the no-input timer (armed when the prompt finishes, suspended while
         // the caller speaks); the endpointer's own, counted from its first frame, never fires.
         config.no_input_timeout = Duration::MAX;
-        config.speculative_pause = self.context.speech.speculative_pause;
-        match self.endpointer.as_mut() {
+        config.speculative_pause = self.settings.speech.speculative_pause;
+        match self.speech.endpointer.as_mut() {
             Some(e) => e.reset_with(config),
-            None => self.endpointer = Some(Endpointer::new(config)),
+            None => self.speech.endpointer = Some(Endpointer::new(config)),
         }
         Some(SpeechListening {
             recognition: UtteranceRecognition::new(),
@@ -127,10 +163,10 @@ impl CallTask {
     /// One 20 ms frame of caller audio.
     pub(super) fn on_caller_frame(&mut self, now: Instant, frame: &[i16; FRAME_8K]) {
         // Speech during a non-interruptible prompt is ignored (not even endpointed).
-        if self.playing && !self.barge_in {
+        if self.playback.deaf() {
             return;
         }
-        let Some(endpointer) = self.endpointer.as_mut() else {
+        let Some(endpointer) = self.speech.endpointer.as_mut() else {
             return;
         };
         let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
@@ -142,7 +178,7 @@ impl CallTask {
         let event = endpointer.push_frame(now, frame);
         if endpointer.is_speaking() && !speech.caller_heard {
             let level = frame_dbfs(frame);
-            speech.caller_heard = !self.echo.explains(now, level);
+            speech.caller_heard = !self.speech.echo.explains(now, level);
         }
         let announce = speech.caller_heard
             && !speech.announced
@@ -158,9 +194,10 @@ impl CallTask {
 
     /// The caller (not our echo) is speaking: barge in and tell the handler.
     fn on_caller_speech(&mut self, now: Instant) {
-        if self.playing && self.barge_in {
+        if self.playback.interruptible() {
             self.stop_playback();
         }
+        let playing = self.playback.is_playing();
         let Some(listening) = self.listening.as_mut() else {
             return;
         };
@@ -170,10 +207,10 @@ impl CallTask {
         speech.announced = true;
         speech.active = true;
         // A prompt stopped early never finishes, so the no-input deadline starts now.
-        if listening.no_input_at.is_none() && !self.playing {
+        if listening.no_input_at.is_none() && !playing {
             listening.no_input_at = Some(now + listening.spec.no_input_timeout);
         }
-        self.dispatch(CallEvent::SpeechStarted);
+        self.raise(CallEvent::SpeechStarted);
     }
 
     fn on_vad_event(&mut self, now: Instant, event: VadEvent) {
@@ -191,20 +228,19 @@ impl CallTask {
                 speech.queued = false;
             }
             VadEvent::SpeculativeEnd { utterance } => {
-                if speech.caller_heard && self.context.speech.gate.passes(&utterance) {
-                    let job = RecognitionJob {
-                        audio_16k: utterance,
-                        options: speech.options.clone(),
-                    };
-                    // A refused speculative decode is no loss: the end resubmits.
-                    if let Some(pool) = self.context.speech.recognizer() {
-                        let queued = pool.stats().would_wait();
-                        if let Ok(receiver) = pool.submit(job) {
-                            speech.recognition.speculating(receiver);
-                            // Reused at the end, it is what the caller waits for.
-                            speech.queued = queued;
-                        }
+                // A refused speculative decode is no loss: the end resubmits.
+                if speech.caller_heard && self.settings.speech.gate.passes(&utterance) {
+                    let options = speech.options.clone();
+                    self.next_job += 1;
+                    let job = self.next_job;
+                    if let Some(s) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) {
+                        s.recognition.speculating(job);
                     }
+                    self.request(Request::Recognise {
+                        job,
+                        audio: utterance,
+                        options,
+                    });
                 }
             }
             VadEvent::SpeechEnded {
@@ -220,8 +256,8 @@ impl CallTask {
                 speech.utterance_ms = crate::asr::recognizer::duration_ms(utterance.len());
                 speech.voiced_ms = voiced_ms;
                 let step = speech.recognition.ended(utterance.clone());
-                self.last_utterance = Some(utterance);
-                self.detected_language = None;
+                self.speech.last_utterance = Some(utterance);
+                self.speech.detected_language = None;
                 self.on_end_step(now, step);
             }
             VadEvent::MaxLength { utterance } => {
@@ -233,8 +269,8 @@ impl CallTask {
                 speech.utterance_ms = crate::asr::recognizer::duration_ms(utterance.len());
                 speech.voiced_ms = speech.utterance_ms;
                 let step = speech.recognition.cut(utterance.clone());
-                self.last_utterance = Some(utterance);
-                self.detected_language = None;
+                self.speech.last_utterance = Some(utterance);
+                self.speech.detected_language = None;
                 self.on_end_step(now, step);
             }
             // The endpointer's no-input timer is disabled (see `start_speech`).
@@ -255,81 +291,130 @@ impl CallTask {
     }
 
     fn submit_final(&mut self, now: Instant, audio: Vec<f32>) {
-        let services = std::sync::Arc::clone(&self.context.speech);
-        let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
-            return;
-        };
-        if !services.gate.passes(&audio) {
+        if !self.settings.speech.gate.passes(&audio) {
             self.finish_turn(now, Outcome::NoInput("too quiet"), None);
             return;
         }
-        let Some(pool) = services.recognizer() else {
-            return;
-        };
-        let queued = pool.stats().would_wait();
-        let job = RecognitionJob {
-            audio_16k: audio,
-            options: speech.options.clone(),
-        };
-        match pool.submit(job) {
-            Ok(receiver) => {
-                speech.recognition.submitted(receiver);
-                speech.submitted_at = Some(now);
-                speech.queued = queued;
-            }
-            Err(saturated) => {
-                static SATURATED: crate::log_limit::LogLimit =
-                    crate::log_limit::LogLimit::standard();
-                crate::warn_limited!(SATURATED, call_id = %self.info.call_id, waiting = saturated.queue_depth, "recogniser saturated: asking for keys");
-                if let Some(l) = self.listening.as_mut() {
-                    l.speech = None;
-                    l.no_input_at = Some(now + l.spec.no_input_timeout);
-                }
-                self.dispatch(CallEvent::SpeechUnavailable);
-            }
-        }
-    }
-
-    /// Polls the decode in flight; plays the holding phrase when a queued one keeps the caller
-    /// waiting. Called on every tick.
-    pub(super) fn poll_recognition(&mut self, now: Instant) {
-        let holding_after = self.context.speech.holding_after;
+        self.next_job += 1;
+        let job = self.next_job;
         let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
             return;
         };
-        let result = speech
-            .recognition
-            .poll(|receiver| match receiver.try_recv() {
-                Ok(result) => Some(result),
-                Err(oneshot::error::TryRecvError::Empty) => None,
-                Err(oneshot::error::TryRecvError::Closed) => Some(Err(
-                    crate::asr::AsrError::Whisper("recogniser pool stopped".into()),
-                )),
-            });
-        if let Some(result) = result {
-            self.on_recognised(now, result);
+        speech.recognition.submitted(job);
+        speech.submitted_at = Some(now);
+        speech.queued = false;
+        let options = speech.options.clone();
+        self.request(Request::Recognise {
+            job,
+            audio,
+            options,
+        });
+    }
+
+    /// The pool took the job; `queued`: behind others.
+    pub(super) fn on_job_started(&mut self, _now: Instant, job: JobId, queued: bool) {
+        if let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut())
+            && speech.awaits(job)
+        {
+            speech.queued = queued;
+        }
+    }
+
+    /// The pool refused the job: a speculative decode is simply not made; an answering decode
+    /// falls back to keys; a second opinion or language check is skipped.
+    pub(super) fn on_job_refused(&mut self, now: Instant, job: JobId, queue_depth: usize) {
+        if let Some(l) = self.listening.as_mut()
+            && let Some(speech) = l.speech.as_mut()
+            && speech.awaits(job)
+        {
+            if !speech.recognition.is_awaiting() {
+                speech.recognition.withdraw();
+                return;
+            }
+            static SATURATED: crate::log_limit::LogLimit = crate::log_limit::LogLimit::standard();
+            crate::warn_limited!(SATURATED, call_id = %self.info.call_id, waiting = queue_depth, "recogniser saturated: asking for keys");
+            l.speech = None;
+            l.no_input_at = Some(now + l.spec.no_input_timeout);
+            self.raise(CallEvent::SpeechUnavailable);
             return;
         }
+        if self.speech.language_job == Some(job) {
+            // Not detected, and not remembered as undetectable: a later `DetectLanguage` tries
+            // again.
+            self.speech.language_job = None;
+            match self.speech.held_answer.take() {
+                Some(held) => self.hand_over(held),
+                None => self.raise(CallEvent::LanguageDetected {
+                    language: None,
+                    probability: 0.0,
+                }),
+            }
+        } else if self
+            .speech
+            .second_opinion
+            .as_ref()
+            .is_some_and(|(j, _)| *j == job)
+        {
+            self.on_second_opinion(None);
+        }
+    }
+
+    /// A job's result.
+    pub(super) fn on_job_done(&mut self, now: Instant, job: JobId, result: RecognitionResult) {
+        if self.speech.language_job == Some(job) {
+            self.on_language(result.ok());
+            return;
+        }
+        if self
+            .speech
+            .second_opinion
+            .as_ref()
+            .is_some_and(|(j, _)| *j == job)
+        {
+            self.on_second_opinion(result.ok());
+            return;
+        }
+        let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
+            return;
+        };
+        let mut result = Some(result);
+        let answer = speech
+            .recognition
+            .poll(|j| if *j == job { result.take() } else { None });
+        if let Some(answer) = answer {
+            self.on_recognised(now, answer);
+        }
+    }
+
+    /// Plays the holding phrase when a queued decode keeps the caller waiting.
+    pub(super) fn poll_speech(&mut self, now: Instant) {
+        let holding_after = self.settings.speech.holding_after;
+        let playing = self.playback.is_playing();
+        let Some(speech) = self.listening.as_mut().and_then(|l| l.speech.as_mut()) else {
+            return;
+        };
         let waiting_too_long = speech.recognition.is_awaiting()
             && speech.queued
             && !speech.holding_played
             && speech
                 .submitted_at
                 .is_some_and(|at| now.saturating_duration_since(at) >= holding_after);
-        if waiting_too_long && !self.playing {
+        if waiting_too_long && !playing {
             speech.holding_played = true;
             self.play_holding_phrase();
         }
     }
 
-    fn play_holding_phrase(&mut self) {
-        let Some(clip) = self.context.prompts.get(HOLDING_PROMPT, None) else {
-            tracing::debug!(call_id = %self.info.call_id, "no holding prompt to play");
-            return;
-        };
-        self.holding = true;
-        self.barge_in = false;
-        self.start_player(vec![clip]);
+    /// When [`Self::poll_speech`] next has work.
+    pub(super) fn speech_deadline(&self) -> Option<Instant> {
+        let speech = self.listening.as_ref()?.speech.as_ref()?;
+        if speech.recognition.is_awaiting() && speech.queued && !speech.holding_played {
+            speech
+                .submitted_at
+                .map(|at| at + self.settings.speech.holding_after)
+        } else {
+            None
+        }
     }
 
     fn on_recognised(&mut self, now: Instant, result: RecognitionResult) {
@@ -345,7 +430,7 @@ impl CallTask {
                 crate::warn_limited!(RECOGNITION_FAILED, call_id = %self.info.call_id, error = %e, "recognition failed: treated as no input");
                 Outcome::NoInput("recognition failed")
             }
-            Ok(t) => match self.context.speech.filter.judge(t) {
+            Ok(t) => match self.settings.speech.filter.judge(t) {
                 Verdict::Speech(text) => Outcome::Heard(Pii::new(text), t.clone()),
                 Verdict::NoInput(reason)
                     if voiced_ms >= UNRECOGNISED_MIN_VOICED_MS && unintelligible(reason) =>
@@ -418,22 +503,24 @@ impl CallTask {
                 return;
             }
         };
-        self.last_options = Some(speech.options.clone());
+        self.speech.last_options = Some(speech.options.clone());
         self.listening = None;
         // The answer should not wait for "One moment." to finish.
-        if self.holding {
+        if self.is_holding() {
             self.stop_playback();
         }
-        let first = self.speech_turns == 0;
-        self.speech_turns += 1;
+        let first = self.speech.speech_turns == 0;
+        self.speech.speech_turns += 1;
         if first
             && suspect
-            && let (Some(detector), Some(audio)) =
-                (self.context.speech.languages(), self.last_utterance.clone())
-            && let Ok(receiver) = detector.submit(audio)
+            && self.settings.speech.languages().is_some()
+            && let Some(audio) = self.speech.last_utterance.clone()
         {
-            self.language_job = Some(receiver);
-            self.held_answer = Some(answer);
+            self.next_job += 1;
+            let job = self.next_job;
+            self.speech.language_job = Some(job);
+            self.speech.held_answer = Some(answer);
+            self.request(Request::DetectLanguage { job, audio });
             return;
         }
         self.hand_over(answer);
@@ -459,48 +546,42 @@ impl CallTask {
             }
             _ => false,
         };
-        let submitted = if worth_a_second_look {
-            let services = std::sync::Arc::clone(&self.context.speech);
-            match (
-                services.recognizer(),
-                &self.last_utterance,
-                &self.last_options,
-            ) {
-                (Some(pool), Some(audio), Some(options)) => pool
-                    .submit(RecognitionJob {
-                        audio_16k: audio.clone(),
-                        options: RecognizeOptions {
-                            temperature: SECOND_OPINION_TEMPERATURE,
-                            ..options.clone()
-                        },
-                    })
-                    .ok(),
-                _ => None,
-            }
-        } else {
-            None
+        let second = match (
+            worth_a_second_look && self.settings.speech.recognizer().is_some(),
+            &self.speech.last_utterance,
+            &self.speech.last_options,
+        ) {
+            (true, Some(audio), Some(options)) => Some((
+                audio.clone(),
+                RecognizeOptions {
+                    temperature: SECOND_OPINION_TEMPERATURE,
+                    ..options.clone()
+                },
+            )),
+            _ => None,
         };
-        match submitted {
-            Some(receiver) => self.second_opinion = Some((receiver, answer)),
-            None => self.dispatch(answer),
+        match second {
+            Some((audio, options)) => {
+                self.next_job += 1;
+                let job = self.next_job;
+                self.speech.second_opinion = Some((job, answer));
+                self.request(Request::Recognise {
+                    job,
+                    audio,
+                    options,
+                });
+            }
+            None => self.raise(answer),
         }
     }
 
-    /// Polls the second decode of an answer held by [`Self::hand_over`]; hands the answer on
-    /// with what it heard (if anything worth hearing) once it is back.
-    pub(super) fn poll_second_opinion(&mut self) {
-        let Some((receiver, _)) = self.second_opinion.as_mut() else {
+    /// The second decode of an answer held by [`Self::hand_over`] is back (`None`: it failed
+    /// or was refused): the answer goes on with what it heard, if anything worth hearing.
+    fn on_second_opinion(&mut self, result: Option<Transcript>) {
+        let Some((_, mut answer)) = self.speech.second_opinion.take() else {
             return;
         };
-        let result = match receiver.try_recv() {
-            Err(oneshot::error::TryRecvError::Empty) => return,
-            Ok(result) => result.ok(),
-            Err(oneshot::error::TryRecvError::Closed) => None,
-        };
-        let Some((_, mut answer)) = self.second_opinion.take() else {
-            return;
-        };
-        let heard = result.and_then(|t| match self.context.speech.filter.judge(&t) {
+        let heard = result.and_then(|t| match self.settings.speech.filter.judge(&t) {
             Verdict::Speech(text) => Some((text, t.decode_ms)),
             Verdict::NoInput(_) => None,
         });
@@ -511,7 +592,7 @@ impl CallTask {
             tracing::info!(call_id = %self.info.call_id, decode_ms, transcript = %text, "second opinion");
             *second_opinion = Some(text);
         }
-        self.dispatch(answer);
+        self.raise(answer);
     }
 
     /// Back to waiting for speech in the same `ask`: the no-input deadline it had still holds.
@@ -526,49 +607,46 @@ impl CallTask {
         speech.submitted_at = None;
         speech.queued = false;
         speech.ended_at = None;
-        if let Some(e) = self.endpointer.as_mut() {
+        if let Some(e) = self.speech.endpointer.as_mut() {
             e.reset();
         }
     }
 
     /// `DetectLanguage`: the last utterance through the multilingual model, off this thread.
     pub(super) fn detect_language(&mut self) {
-        if let Some((language, probability)) = self.detected_language.clone() {
-            self.defer(CallEvent::LanguageDetected {
+        if let Some((language, probability)) = self.speech.detected_language.clone() {
+            self.raise(CallEvent::LanguageDetected {
                 language,
                 probability,
             });
             return;
         }
-        let submitted = match (self.context.speech.languages(), self.last_utterance.clone()) {
-            (Some(detector), Some(audio)) => detector.submit(audio).ok(),
-            _ => None,
-        };
-        match submitted {
-            Some(receiver) => self.language_job = Some(receiver),
-            None => self.defer(CallEvent::LanguageDetected {
+        match (
+            self.settings.speech.languages().is_some(),
+            self.speech.last_utterance.clone(),
+        ) {
+            (true, Some(audio)) => {
+                self.next_job += 1;
+                let job = self.next_job;
+                self.speech.language_job = Some(job);
+                self.request(Request::DetectLanguage { job, audio });
+            }
+            _ => self.raise(CallEvent::LanguageDetected {
                 language: None,
                 probability: 0.0,
             }),
         }
     }
 
-    pub(super) fn poll_language(&mut self) {
-        let Some(receiver) = self.language_job.as_mut() else {
-            return;
-        };
-        let result = match receiver.try_recv() {
-            Err(oneshot::error::TryRecvError::Empty) => return,
-            Ok(result) => result.ok(),
-            Err(oneshot::error::TryRecvError::Closed) => None,
-        };
-        self.language_job = None;
+    /// The language check is back (`None`: it failed or was refused).
+    fn on_language(&mut self, result: Option<Transcript>) {
+        self.speech.language_job = None;
         let (language, probability) = result
             .and_then(|t| t.language.map(|l| (Some(l), t.language_prob)))
             .unwrap_or((None, 0.0));
         tracing::info!(call_id = %self.info.call_id, language = ?language, probability, "language detected");
-        self.detected_language = Some((language.clone(), probability));
-        if let Some(held) = self.held_answer.take() {
+        self.speech.detected_language = Some((language.clone(), probability));
+        if let Some(held) = self.speech.held_answer.take() {
             // A first answer held for the check: the English model's words go on, tagged with
             // the other language when there is one. The flow believes them only if they
             // clearly name an intent; otherwise it hears no match and asks for the language.
@@ -589,7 +667,7 @@ impl CallTask {
             self.hand_over(answer);
             return;
         }
-        self.dispatch(CallEvent::LanguageDetected {
+        self.raise(CallEvent::LanguageDetected {
             language,
             probability,
         });
