@@ -5,7 +5,10 @@
 //! Covered: a clean call (answer, 3 s of tone each way, the caller's BYE and its 200); the same
 //! call through 5 % loss, 30 ms jitter, reordering and 1 % duplication; determinism (one seed,
 //! one trace; another seed, other tags and SSRCs); RFC 4733 keys from the caller reported as
-//! DTMF by the answerer; a 60-second call in a fraction of a second.
+//! DTMF by the answerer; a 60-second call in a fraction of a second; stopping a run on a
+//! condition or a deadline. And the network on its own: a clean link is an in-order delay line,
+//! impairments happen at their configured rates and repeat per seed, and each direction has its
+//! own link and random stream.
 
 #[path = "support/virtual_caller.rs"]
 mod virtual_caller;
@@ -589,4 +592,158 @@ fn hangup_on_an_event_and_a_minute_long_call_in_milliseconds() {
         "a minute's call took {:?}",
         f.wall
     );
+}
+
+#[test]
+fn run_until_stops_when_the_condition_holds_and_the_run_resumes_from_there() {
+    let start = Instant::now();
+    let caller = VirtualCaller::new(
+        CallerConfig::new(caller_sip(), answerer_sip(), "01632960000", 11),
+        three_second_call(),
+        start,
+    );
+    let answerer = Answerer::new(12, Duration::from_millis(300), start);
+    let mut pair = Pair::new(caller, answerer, VirtualNetwork::new(13), start);
+    let outcome = pair
+        .run_until(Duration::from_secs(10), |p| {
+            p.a.record.answered_at.is_some()
+        })
+        .expect("progress");
+    assert_eq!(outcome, RunOutcome::Condition(Duration::from_millis(320)));
+    assert!(pair.a.media().is_some(), "media starts with the answer");
+    // A deadline leaves the clock at the deadline, with the call still up.
+    let outcome = pair.run_for(Duration::from_secs(1)).expect("progress");
+    assert_eq!(outcome, RunOutcome::Deadline);
+    assert_eq!(pair.elapsed(), Duration::from_millis(1_320));
+    assert!(!pair.a.has_ended());
+    let outcome = pair
+        .run_until(Duration::from_secs(10), |p| p.b.record.ended.is_some())
+        .expect("progress");
+    assert_eq!(outcome, RunOutcome::Condition(Duration::from_millis(3_330)));
+}
+
+/// Sends `count` datagrams 20 ms apart from 127.0.0.2 to 127.0.0.1 and returns them as
+/// delivered: (arrival since the start, sequence number written in the payload).
+fn send_burst(net: &mut VirtualNetwork, count: u32) -> Vec<(Duration, u32)> {
+    let start = Instant::now();
+    let from = SocketAddr::from(([127, 0, 0, 2], 1000));
+    let to = SocketAddr::from(([127, 0, 0, 1], 1000));
+    let mut out = Vec::new();
+    for n in 0..count {
+        let now = start + Duration::from_millis(20) * n;
+        while let Some(d) = net.pop_due(now) {
+            out.push((d.at - start, sequence_of(&d.datagram.bytes)));
+        }
+        net.send(
+            now,
+            Datagram {
+                from,
+                to,
+                bytes: n.to_be_bytes().to_vec(),
+            },
+        );
+    }
+    let end = start + Duration::from_secs(3_600);
+    while let Some(d) = net.pop_due(end) {
+        out.push((d.at - start, sequence_of(&d.datagram.bytes)));
+    }
+    out
+}
+
+fn sequence_of(bytes: &[u8]) -> u32 {
+    bytes
+        .try_into()
+        .map(u32::from_be_bytes)
+        .expect("the burst writes 4-byte payloads")
+}
+
+#[test]
+fn a_clean_link_delivers_everything_in_order_after_its_delay() {
+    let mut net = VirtualNetwork::new(1);
+    let delivered = send_burst(&mut net, 1_000);
+    let expected: Vec<(Duration, u32)> = (0..1_000)
+        .map(|n| (Duration::from_millis(20) * n + Duration::from_millis(10), n))
+        .collect();
+    assert_eq!(delivered, expected);
+}
+
+#[test]
+fn impairments_happen_at_their_configured_rates_and_repeat_per_seed() {
+    let link = LinkConfig::impaired(0.05, Duration::from_millis(30), 0.01);
+    let mut net = VirtualNetwork::new(9).with_default_link(link);
+    let count = 20_000;
+    let delivered = send_burst(&mut net, count);
+    let stats = net.stats("127.0.0.2".parse().unwrap(), "127.0.0.1".parse().unwrap());
+    assert_eq!(stats.sent, u64::from(count));
+    assert_eq!(stats.delivered, delivered.len() as u64);
+    assert_eq!(stats.delivered, stats.sent - stats.lost + stats.duplicated);
+    let rate = |n: u64| n as f64 / f64::from(count);
+    assert!((0.04..0.06).contains(&rate(stats.lost)), "{stats:?}");
+    assert!(
+        (0.005..0.015).contains(&rate(stats.duplicated)),
+        "{stats:?}"
+    );
+    assert!((0.015..0.025).contains(&rate(stats.reordered)), "{stats:?}");
+    // Every copy arrives within its delay, jitter and reordering hold-back.
+    for (at, n) in &delivered {
+        let sent = Duration::from_millis(20) * *n;
+        let delay = *at - sent;
+        assert!(
+            delay >= link.delay && delay <= link.delay + link.jitter + link.reorder_delay,
+            "datagram {n} took {delay:?}"
+        );
+    }
+    let overtaken = delivered.windows(2).filter(|w| w[1].1 < w[0].1).count();
+    assert!(overtaken > 0, "nothing was reordered");
+    // The same seed gives the same deliveries; another seed does not.
+    let again = send_burst(&mut VirtualNetwork::new(9).with_default_link(link), count);
+    assert_eq!(delivered, again);
+    let other = send_burst(&mut VirtualNetwork::new(10).with_default_link(link), count);
+    assert_ne!(delivered, other);
+}
+
+#[test]
+fn each_direction_has_its_own_link_and_random_stream() {
+    let a = SocketAddr::from(([127, 0, 0, 2], 1000));
+    let b = SocketAddr::from(([127, 0, 0, 1], 1000));
+    let fates = |net: &mut VirtualNetwork, with_reverse_traffic: bool| -> Vec<usize> {
+        let start = Instant::now();
+        (0..2_000u32)
+            .map(|n| {
+                let now = start + Duration::from_millis(20) * n;
+                if with_reverse_traffic {
+                    net.send(
+                        now,
+                        Datagram {
+                            from: b,
+                            to: a,
+                            bytes: vec![0; 10],
+                        },
+                    );
+                }
+                net.send(
+                    now,
+                    Datagram {
+                        from: a,
+                        to: b,
+                        bytes: vec![0; 10],
+                    },
+                )
+            })
+            .collect()
+    };
+    let lossy = LinkConfig {
+        loss: 0.3,
+        ..LinkConfig::clean()
+    };
+    let mut quiet = VirtualNetwork::new(5);
+    quiet.set_link(a.ip(), b.ip(), lossy);
+    let mut busy = VirtualNetwork::new(5);
+    busy.set_link(a.ip(), b.ip(), lossy);
+    // Traffic the other way, however much, leaves this direction's fates as they were.
+    assert_eq!(fates(&mut quiet, false), fates(&mut busy, true));
+    // The reverse direction kept the clean default link.
+    let back = busy.stats(b.ip(), a.ip());
+    assert_eq!((back.sent, back.lost), (2_000, 0));
+    assert!(quiet.stats(a.ip(), b.ip()).lost > 400);
 }
