@@ -267,10 +267,10 @@ impl ImportGraph {
                     || code[..start].trim_end().ends_with(')') && code[..start].contains("pub(");
                 for path in expand_use_tree(tree) {
                     if let Some(abs) = absolute(module, &path, files) {
-                        if public {
-                            if let Some(name) = path.last().filter(|n| *n != "self" && *n != "*") {
-                                reexports.insert((module.clone(), name.clone()), abs.clone());
-                            }
+                        if let Some(name) =
+                            path.last().filter(|n| public && *n != "self" && *n != "*")
+                        {
+                            reexports.insert((module.clone(), name.clone()), abs.clone());
                         }
                         found.push(abs);
                     }
