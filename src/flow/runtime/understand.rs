@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 
 use super::capture::{KeyReader, SlotCapture};
 use super::interpreter::{Expecting, FlowEvent};
+use crate::flow::language::global_intent::GlobalIntent;
 use crate::flow::model::{CheckedFlow, SlotKind, SlotSpec};
 use crate::nlu::{
     Classifier, ClassifierConfig, EnumValue, IntentPriority, IntentSpec, NluError, SlotType,
@@ -49,17 +50,28 @@ const ADVISOR_PHRASES: [&str; 7] = [
 /// In a free-text ask, an ordinary intent beats the text only at this confidence or above.
 const FREE_TEXT_INTENT_CONFIDENCE: f32 = 0.8;
 
-/// Intents that win whenever heard, in this order: safeguarding first.
-const ALWAYS: [&str; 2] = ["safeguarding", "speak_to_advisor"];
+/// Whether `name` is an intent that wins whenever heard ([`GlobalIntent::ALWAYS`]).
+fn is_always(name: &str) -> bool {
+    GlobalIntent::from_name(name).is_some_and(|g| GlobalIntent::ALWAYS.contains(&g))
+}
 
-/// Intents the interpreter acts on at any question (when the flow's globals allow them).
-const GLOBAL_INTENTS: [&str; 5] = [
-    "safeguarding",
-    "speak_to_advisor",
-    "repeat",
-    "slower",
-    "goodbye",
-];
+/// Whether `name` answers a `confirm` ([`GlobalIntent::CONFIRM`]).
+fn is_confirm_answer(name: &str) -> bool {
+    GlobalIntent::from_name(name).is_some_and(|g| GlobalIntent::CONFIRM.contains(&g))
+}
+
+/// The phrases a global intent is heard by even when a flow declares none.
+fn built_in_phrases(intent: GlobalIntent) -> &'static [&'static str] {
+    match intent {
+        GlobalIntent::Safeguarding => &SAFEGUARDING_PHRASES,
+        GlobalIntent::Advisor => &ADVISOR_PHRASES,
+        GlobalIntent::Repeat
+        | GlobalIntent::Slower
+        | GlobalIntent::Goodbye
+        | GlobalIntent::Yes
+        | GlobalIntent::No => &[],
+    }
+}
 
 /// A flow's classifier and slot types.
 #[derive(Debug, Clone)]
@@ -73,27 +85,19 @@ impl Understanding {
     /// phrases.
     pub fn new(flow: &CheckedFlow) -> Result<Understanding, NluError> {
         let mut specs: Vec<IntentSpec> = Vec::new();
-        for name in ALWAYS {
-            let declared = flow.intents.iter().find(|i| i.name == name);
-            let built_in: &[&str] = if name == "safeguarding" {
-                &SAFEGUARDING_PHRASES
-            } else {
-                &ADVISOR_PHRASES
-            };
+        for always in GlobalIntent::ALWAYS {
+            let declared = flow.intents.iter().find(|i| i.name == always.name());
+            let built_in = built_in_phrases(always);
             let mut keywords: Vec<String> = built_in.iter().map(|s| s.to_string()).collect();
             keywords.extend(declared.map(|d| d.keywords.clone()).unwrap_or_default());
             specs.push(IntentSpec {
-                name: name.to_string(),
+                name: always.name().to_string(),
                 examples: declared.map(|d| d.examples.clone()).unwrap_or_default(),
                 keywords,
                 priority: IntentPriority::Always,
             });
         }
-        for intent in flow
-            .intents
-            .iter()
-            .filter(|i| !ALWAYS.contains(&i.name.as_str()))
-        {
+        for intent in flow.intents.iter().filter(|i| !is_always(&i.name)) {
             specs.push(IntentSpec {
                 name: intent.name.clone(),
                 examples: intent.examples.clone(),
@@ -131,17 +135,17 @@ impl Understanding {
         // Only what this question can act on competes: its own intents, yes/no at a
         // confirmation, and the global handlers everywhere.
         let c = self.classifier.classify_among(text, |name| {
-            GLOBAL_INTENTS.contains(&name)
+            GlobalIntent::from_name(name).is_some_and(|g| GlobalIntent::HANDLERS.contains(&g))
                 || match expecting {
                     Some(Expecting::Ask { intents, .. }) => intents.iter().any(|i| i == name),
-                    Some(Expecting::Confirm) => matches!(name, "yes" | "no"),
+                    Some(Expecting::Confirm) => is_confirm_answer(name),
                     Some(Expecting::Survey { .. }) => false,
                     None => true,
                 }
         });
         let mut intent = c.intent;
         let mut slots = BTreeMap::new();
-        let overriding = intent.as_deref().is_some_and(|i| ALWAYS.contains(&i));
+        let overriding = intent.as_deref().is_some_and(is_always);
         match expecting {
             Some(Expecting::Ask {
                 slot: Some(spec), ..
@@ -161,10 +165,15 @@ impl Understanding {
                 }
             }
             Some(Expecting::Confirm)
-                if !overriding && !matches!(intent.as_deref(), Some("yes" | "no")) =>
+                if !overriding && !intent.as_deref().is_some_and(is_confirm_answer) =>
             {
                 if let Some(SlotValue::Bool(b)) = parse_slot(&SlotType::YesNo, text, call_date) {
-                    intent = Some(if b { "yes" } else { "no" }.to_string());
+                    let answer = if b {
+                        GlobalIntent::Yes
+                    } else {
+                        GlobalIntent::No
+                    };
+                    intent = Some(answer.name().to_string());
                 }
             }
             Some(Expecting::Survey { .. }) if !overriding => {

@@ -70,9 +70,9 @@ impl Interpreter {
                 }
                 self.miss(Miss::NoMatch, out);
             }
-            NodeKind::Confirm(c) => match intent.as_deref() {
-                Some("yes") => self.enter(c.yes, out),
-                Some("no") => self.enter(c.no, out),
+            NodeKind::Confirm(c) => match intent.as_deref().and_then(GlobalIntent::from_name) {
+                Some(GlobalIntent::Yes) => self.enter(c.yes, out),
+                Some(GlobalIntent::No) => self.enter(c.no, out),
                 _ => self.miss(Miss::NoMatch, out),
             },
             NodeKind::Survey { questions, .. } => {
@@ -159,20 +159,25 @@ impl Interpreter {
 
     /// Runs a global handler for `intent` if one is live here. True when handled.
     pub(super) fn global(&mut self, intent: &str, out: &mut Vec<CallAction>) -> bool {
-        let g = self.globals();
-        match intent {
-            "safeguarding" => self.emergency(out),
-            "speak_to_advisor" if g.advisor => {
-                self.intent = Some(intent.to_string());
+        let Some(handler) = GlobalIntent::from_name(intent) else {
+            return false;
+        };
+        if !handler.is_live(&self.globals()) {
+            return false;
+        }
+        match handler {
+            GlobalIntent::Safeguarding => self.emergency(out),
+            GlobalIntent::Advisor => {
+                self.intent = Some(handler.name().to_string());
                 self.advisor(TransferReason::CallerAsked, Some(self.node), out);
             }
-            "repeat" if g.repeat => self.replay(out),
-            "slower" if g.slower => {
+            GlobalIntent::Repeat => self.replay(out),
+            GlobalIntent::Slower => {
                 self.slow = true;
                 out.push(CallAction::SetSlowSpeech(true));
                 self.replay(out);
             }
-            "goodbye" if g.goodbye => {
+            GlobalIntent::Goodbye => {
                 let in_survey = matches!(self.kind(), NodeKind::Survey { .. });
                 match (in_survey, self.kind(), self.flow.settings.goodbye) {
                     (true, NodeKind::Survey { next, .. }, _) => {
@@ -183,7 +188,8 @@ impl Interpreter {
                     _ => self.end(out),
                 }
             }
-            _ => return false,
+            // Yes and no answer a confirm; they are not handlers.
+            GlobalIntent::Yes | GlobalIntent::No => return false,
         }
         true
     }
@@ -366,7 +372,7 @@ impl Interpreter {
     /// keep only the fact of the answer (no words, keys or values).
     pub(super) fn record_turn(&mut self, event: &FlowEvent) {
         let safeguarding =
-            matches!(event, FlowEvent::Heard { intent: Some(i), .. } if i == "safeguarding");
+            matches!(event, FlowEvent::Heard { intent: Some(i), .. } if is_safeguarding(i));
         if !(self.listening() || (safeguarding && self.can_interrupt())) {
             return;
         }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::capture::{KeyReader, SlotCapture};
 use super::keypad;
+use crate::flow::language::global_intent::GlobalIntent;
 use crate::flow::model::*;
 use crate::handler::{
     Accessibility, CallAction, CaseDraft, CaseField, FieldType, FlowTransfer, ListenSpec, OpenCase,
@@ -184,6 +185,11 @@ fn kind_at(flow: &CheckedFlow, node: NodeId) -> &NodeKind {
     flow.nodes.get(node).map_or(&END, |n| &n.kind)
 }
 
+/// Whether the intent heard is safeguarding, which may cut into anything (product rule).
+fn is_safeguarding(intent: &str) -> bool {
+    GlobalIntent::from_name(intent) == Some(GlobalIntent::Safeguarding)
+}
+
 /// One call's run through a flow.
 pub struct Interpreter {
     flow: Arc<CheckedFlow>,
@@ -262,7 +268,7 @@ impl Interpreter {
             FlowEvent::Heard {
                 intent: Some(ref i),
                 ..
-            } if i == "safeguarding" && self.can_interrupt() => {
+            } if is_safeguarding(i) && self.can_interrupt() => {
                 self.intent = Some(i.clone());
                 self.emergency(out);
             }

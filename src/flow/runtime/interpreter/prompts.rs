@@ -105,22 +105,18 @@ impl Interpreter {
             return spec;
         }
         let g = self.globals();
-        let mut also: Vec<&str> = Vec::new();
+        let mut also: Vec<GlobalIntent> = Vec::new();
         if matches!(self.kind(), NodeKind::Confirm(_)) {
-            also.extend(["yes", "no"]);
+            also.extend(GlobalIntent::CONFIRM);
         }
-        for (on, intent) in [
-            (g.advisor, "speak_to_advisor"),
-            (g.repeat, "repeat"),
-            (g.slower, "slower"),
-            (g.goodbye, "goodbye"),
-        ] {
-            if on {
-                also.push(intent);
-            }
-        }
-        for name in also {
-            if let Some(i) = self.flow.intents.iter().find(|i| i.name == name) {
+        // The live handlers, less safeguarding: its phrases get no hint.
+        also.extend(
+            GlobalIntent::HANDLERS
+                .into_iter()
+                .filter(|intent| *intent != GlobalIntent::Safeguarding && intent.is_live(&g)),
+        );
+        for intent in also {
+            if let Some(i) = self.flow.intents.iter().find(|i| i.name == intent.name()) {
                 spec.hints
                     .extend(i.keywords.iter().take(HINTS_PER_INTENT).cloned());
             }
