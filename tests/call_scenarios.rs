@@ -1,0 +1,614 @@
+//! Whole calls in virtual time: the scripted caller (`support/virtual_caller`) calls Frontdoor's
+//! own side (`support/frontdoor_endpoint`: the user agent, the answer decisions and the call
+//! core, with scripted services) over the emulated network (`support/vnet`). Every scenario is
+//! seeded and runs in milliseconds of wall time.
+//!
+//! Covered: DTMF collection (`#` ends an entry, the inter-digit gap ends it, a lone 0 asks for
+//! an advisor); no input (reprompt after the timeout, then the fallback and the hang-up);
+//! barge-in by a key on an interruptible prompt, none on an uninterruptible one; the caller
+//! hanging up mid-prompt and while the case is being stored (the case is still stored, nothing
+//! is sent to the dead call); a case store failure reaching the handler; determinism of a
+//! whole call per seed.
+
+#[path = "support/frontdoor_endpoint.rs"]
+mod frontdoor_endpoint;
+#[path = "support/virtual_caller.rs"]
+mod virtual_caller;
+#[path = "support/vnet.rs"]
+mod vnet;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use frontdoor::handler::{
+    Accessibility, CallAction, CallEvent, CaseDraft, HangupCause, ListenSpec, PlayItem,
+};
+use frontdoor::sip::ua::TerminationCause;
+
+use frontdoor_endpoint::{
+    FrontdoorEndpoint, Script, Services, StoreScript, frontdoor_sip, test_settings,
+};
+use virtual_caller::{CallerConfig, CallerScript, Hangup, VirtualCaller};
+use vnet::{LinkConfig, Pair, VirtualNetwork};
+
+/// A received frame this loud is prompt audio (silence decodes far below it).
+const AUDIBLE_DBFS: f32 = -30.0;
+const KEY_PRESS: Duration = Duration::from_millis(100);
+const KEY_GAP: Duration = Duration::from_millis(200);
+
+fn caller_sip() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 2], 5060))
+}
+
+fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+fn prompt(name: &str, barge_in: bool) -> CallAction {
+    CallAction::Play {
+        items: vec![PlayItem::Prompt {
+            name: name.into(),
+            lang: None,
+        }],
+        barge_in,
+    }
+}
+
+/// Keys only: up to `max_digits`, `#` ends an entry.
+fn keys(max_digits: usize, no_input: Duration, inter_digit: Duration) -> CallAction {
+    CallAction::Listen(ListenSpec {
+        no_input_timeout: no_input,
+        max_digits,
+        inter_digit_timeout: inter_digit,
+        terminators: "#".into(),
+        speech: false,
+        ..ListenSpec::default()
+    })
+}
+
+fn draft() -> CaseDraft {
+    CaseDraft {
+        service: "missed_bin".into(),
+        intent: Some("missed_bin".into()),
+        flow_name: "scenario".into(),
+        flow_version: "test".into(),
+        language: "en".into(),
+        accessibility: Accessibility::default(),
+        transcript_excerpts: Vec::new(),
+        update_of: None,
+        fields: Vec::new(),
+    }
+}
+
+/// One scenario's set-up.
+struct Scenario {
+    seed: u64,
+    link: LinkConfig,
+    caller: CallerScript,
+    services: Services,
+    media_timeout: Duration,
+}
+
+impl Scenario {
+    fn new(seed: u64, caller: CallerScript) -> Self {
+        Scenario {
+            seed,
+            link: LinkConfig::clean(),
+            caller,
+            services: Services::default(),
+            media_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn link(mut self, link: LinkConfig) -> Self {
+        self.link = link;
+        self
+    }
+
+    fn services(mut self, services: Services) -> Self {
+        self.services = services;
+        self
+    }
+
+    /// Runs the call until Frontdoor has finished it and the caller's side has ended too.
+    fn run(self, script: Script) -> Finished {
+        let wall_start = Instant::now();
+        let start = Instant::now();
+        let caller = VirtualCaller::new(
+            CallerConfig::new(caller_sip(), frontdoor_sip(), "100", self.seed),
+            self.caller,
+            start,
+        );
+        let frontdoor = FrontdoorEndpoint::new(
+            self.seed.wrapping_add(1_000),
+            test_settings(self.media_timeout),
+            self.services,
+            script,
+            start,
+        );
+        let net = VirtualNetwork::new(self.seed.wrapping_add(2_000)).with_default_link(self.link);
+        let mut pair = Pair::new(caller, frontdoor, net, start);
+        let outcome = pair
+            .run_until(Duration::from_secs(300), |p| {
+                p.b.finished() && p.a.has_ended()
+            })
+            .unwrap_or_else(|e| panic!("the endpoints make progress: {e}"));
+        assert!(
+            matches!(outcome, vnet::RunOutcome::Condition(_)),
+            "the call did not end: {outcome:?}; frontdoor trace {:#?}",
+            pair.b.record.trace
+        );
+        let wall = wall_start.elapsed();
+        assert!(
+            wall < Duration::from_secs(2),
+            "{wall:?} of wall time for {:?} of virtual time",
+            pair.elapsed()
+        );
+        Finished { pair }
+    }
+}
+
+struct Finished {
+    pair: Pair<VirtualCaller, FrontdoorEndpoint>,
+}
+
+impl Finished {
+    fn heard(&self) -> Vec<(Duration, CallEvent)> {
+        self.pair.b.heard()
+    }
+
+    fn events(&self) -> Vec<CallEvent> {
+        self.pair.b.heard_events()
+    }
+
+    /// When the handler heard the first event `matches` accepts.
+    fn heard_at(&self, matches: impl Fn(&CallEvent) -> bool) -> Option<Duration> {
+        self.heard()
+            .into_iter()
+            .find(|(_, e)| matches(e))
+            .map(|(at, _)| at)
+    }
+
+    /// When Frontdoor's call started (the ACK arrived).
+    fn started_at(&self) -> Duration {
+        self.pair.b.record.traced("call started")[0]
+    }
+
+    /// Prompt audio frames the caller heard.
+    fn caller_heard_frames(&self) -> usize {
+        self.pair.a.record.media.frames_above(AUDIBLE_DBFS)
+    }
+
+    fn caller_end(&self) -> Option<TerminationCause> {
+        self.pair.a.record.ended.map(|(_, cause)| cause)
+    }
+
+    /// RTP Frontdoor sent after its user agent reported the dialog over.
+    fn rtp_after_termination(&self) -> usize {
+        let record = &self.pair.b.record;
+        let Some(end) = record.terminated_at else {
+            return 0;
+        };
+        record.rtp_sent.iter().filter(|at| **at > end).count()
+    }
+}
+
+fn within(at: Duration, from: Duration, to: Duration) -> bool {
+    (from..=to).contains(&at)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. DTMF digit collection
+// ---------------------------------------------------------------------------------------------
+
+/// Asks for an account number (up to 8 keys, `#` ends, 3 s inter-digit gap) and hangs up with
+/// whatever came; a lone 0 means "an advisor, please" (the handler's rule, like the flows').
+fn account_number_handler() -> Script {
+    Box::new(|event| match event {
+        CallEvent::Answered => vec![
+            prompt("short", true),
+            keys(8, Duration::from_secs(8), Duration::from_secs(3)),
+        ],
+        CallEvent::Digits(d) if d == "0" => vec![prompt("one_second", false)],
+        CallEvent::Digits(_) | CallEvent::NoInput => vec![CallAction::Hangup],
+        CallEvent::PromptFinished => Vec::new(),
+        _ => Vec::new(),
+    })
+}
+
+fn keyed(digits: &str) -> CallerScript {
+    CallerScript::new().keys_at(Duration::from_secs(1), digits, KEY_PRESS, KEY_GAP)
+}
+
+#[test]
+fn dtmf_hash_ends_the_entry_at_once() {
+    let f = Scenario::new(11, keyed("123#")).run(account_number_handler());
+    let events = f.events();
+    assert!(
+        events.contains(&CallEvent::Digits("123".into())),
+        "{events:?}"
+    );
+    assert!(!events.contains(&CallEvent::NoInput), "{events:?}");
+    // `#` is pressed 1.9 s after the answer; the entry ends as soon as it is seen, not 3 s
+    // later.
+    let at = f
+        .heard_at(|e| matches!(e, CallEvent::Digits(_)))
+        .unwrap_or_default();
+    let answered = f.started_at();
+    assert!(
+        within(at, answered + ms(1_900), answered + ms(2_200)),
+        "digits at {at:?}, answered at {answered:?}"
+    );
+    assert_eq!(f.caller_end(), Some(TerminationCause::RemoteBye));
+    assert_eq!(f.rtp_after_termination(), 0);
+}
+
+#[test]
+fn dtmf_inter_digit_gap_ends_the_entry() {
+    let f = Scenario::new(12, keyed("45")).run(account_number_handler());
+    let events = f.events();
+    assert!(
+        events.contains(&CallEvent::Digits("45".into())),
+        "{events:?}"
+    );
+    // The second key goes down 1.3 s after the answer and up 100 ms later: the 3 s gap runs
+    // from when it was seen.
+    let at = f
+        .heard_at(|e| matches!(e, CallEvent::Digits(_)))
+        .unwrap_or_default();
+    let answered = f.started_at();
+    assert!(
+        within(at, answered + ms(4_300), answered + ms(4_700)),
+        "digits at {at:?}, answered at {answered:?}"
+    );
+    assert_eq!(f.caller_end(), Some(TerminationCause::RemoteBye));
+}
+
+#[test]
+fn dtmf_lone_zero_is_an_entry_of_its_own() {
+    let f = Scenario::new(13, keyed("0#")).run(Box::new({
+        let mut handler = account_number_handler();
+        let mut advisor_asked = false;
+        move |event| {
+            if *event == CallEvent::Digits("0".into()) {
+                advisor_asked = true;
+            }
+            match event {
+                CallEvent::PromptFinished if advisor_asked => vec![CallAction::Hangup],
+                other => handler(other),
+            }
+        }
+    }));
+    let events = f.events();
+    // `0#` is the entry "0" (the advisor request), and the handler's answer to it played.
+    assert!(
+        events.contains(&CallEvent::Digits("0".into())),
+        "{events:?}"
+    );
+    let after_zero = events
+        .iter()
+        .skip_while(|e| **e != CallEvent::Digits("0".into()))
+        .filter(|e| **e == CallEvent::PromptFinished)
+        .count();
+    assert_eq!(after_zero, 1, "{events:?}");
+    // The 200 ms greeting ended before the first key: the caller heard it and the 1 s answer.
+    let heard = f.caller_heard_frames();
+    assert!(
+        (55..=62).contains(&heard),
+        "the caller heard {heard} frames"
+    );
+}
+
+#[test]
+fn dtmf_collection_survives_an_impaired_link() {
+    let link = LinkConfig::impaired(0.03, ms(30), 0.01);
+    let f = Scenario::new(14, keyed("4711#"))
+        .link(link)
+        .run(account_number_handler());
+    let events = f.events();
+    // RFC 4733 sends each event's end three times, so a lost packet costs no digit.
+    assert!(
+        events.contains(&CallEvent::Digits("4711".into())),
+        "{events:?}"
+    );
+    assert_eq!(f.caller_end(), Some(TerminationCause::RemoteBye));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. No input
+// ---------------------------------------------------------------------------------------------
+
+/// Asks (200 ms) and listens 3 s; reprompts once; after the second silence plays the 1 s
+/// fallback and hangs up when it has played.
+fn reprompting_handler() -> Script {
+    let mut silences = 0;
+    Box::new(move |event| match event {
+        CallEvent::Answered => vec![
+            prompt("short", false),
+            keys(1, Duration::from_secs(3), Duration::from_secs(3)),
+        ],
+        CallEvent::NoInput => {
+            silences += 1;
+            if silences == 1 {
+                vec![
+                    prompt("short", false),
+                    keys(1, Duration::from_secs(3), Duration::from_secs(3)),
+                ]
+            } else {
+                vec![prompt("one_second", false)]
+            }
+        }
+        CallEvent::PromptFinished if silences >= 2 => vec![CallAction::Hangup],
+        CallEvent::Dtmf(_) => vec![CallAction::Hangup],
+        _ => Vec::new(),
+    })
+}
+
+fn assert_reprompted_then_fell_back(f: &Finished) {
+    let events = f.events();
+    let expected = [
+        CallEvent::Answered,
+        CallEvent::PromptFinished,
+        CallEvent::NoInput,
+        CallEvent::PromptFinished,
+        CallEvent::NoInput,
+        CallEvent::PromptFinished,
+        CallEvent::Hangup(HangupCause::Completed),
+    ];
+    assert_eq!(events, expected);
+    // The no-input timer runs from the end of each prompt: 0.2 s + 3 s, twice.
+    let answered = f.started_at();
+    let silences: Vec<Duration> = f
+        .heard()
+        .into_iter()
+        .filter(|(_, e)| *e == CallEvent::NoInput)
+        .map(|(at, _)| at)
+        .collect();
+    assert!(
+        within(silences[0], answered + ms(3_200), answered + ms(3_300)),
+        "{silences:?} after {answered:?}"
+    );
+    assert!(
+        within(
+            silences[1],
+            silences[0] + ms(3_200),
+            silences[0] + ms(3_300)
+        ),
+        "{silences:?}"
+    );
+    assert_eq!(f.caller_end(), Some(TerminationCause::RemoteBye));
+    assert_eq!(f.rtp_after_termination(), 0);
+}
+
+#[test]
+fn no_input_reprompts_after_the_timeout_then_falls_back() {
+    let f = Scenario::new(21, CallerScript::new()).run(reprompting_handler());
+    assert_reprompted_then_fell_back(&f);
+    // Prompt, reprompt and fallback: 1.4 s of audio, all of it heard on a clean link.
+    let heard = f.caller_heard_frames();
+    assert!(
+        (68..=71).contains(&heard),
+        "the caller heard {heard} frames"
+    );
+}
+
+#[test]
+fn no_input_timers_hold_on_an_impaired_link() {
+    let link = LinkConfig::impaired(0.05, ms(30), 0.01);
+    let f = Scenario::new(22, CallerScript::new())
+        .link(link)
+        .run(reprompting_handler());
+    assert_reprompted_then_fell_back(&f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Barge-in
+// ---------------------------------------------------------------------------------------------
+
+/// Plays the 5 s prompt (interruptible or not) while listening for one key; hangs up on the
+/// key once the prompt is over, or at once when it was cut.
+fn five_second_menu(barge_in: bool) -> Script {
+    let mut key = false;
+    let mut finished = false;
+    Box::new(move |event| match event {
+        CallEvent::Answered => vec![
+            prompt("long", barge_in),
+            keys(1, Duration::from_secs(10), Duration::from_secs(3)),
+        ],
+        CallEvent::Dtmf(_) => {
+            key = true;
+            if barge_in || finished {
+                vec![CallAction::Hangup]
+            } else {
+                Vec::new()
+            }
+        }
+        CallEvent::PromptFinished => {
+            finished = true;
+            if key {
+                vec![CallAction::Hangup]
+            } else {
+                Vec::new()
+            }
+        }
+        CallEvent::NoInput => vec![CallAction::Hangup],
+        _ => Vec::new(),
+    })
+}
+
+#[test]
+fn barge_in_a_key_stops_an_interruptible_prompt() {
+    let f = Scenario::new(31, keyed("5")).run(five_second_menu(true));
+    let events = f.events();
+    assert_eq!(
+        events,
+        [
+            CallEvent::Answered,
+            CallEvent::Dtmf('5'),
+            CallEvent::Hangup(HangupCause::Completed)
+        ]
+    );
+    // About 1 s of the 5 s prompt reached the caller, not the rest.
+    let heard = f.caller_heard_frames();
+    assert!(
+        (45..=65).contains(&heard),
+        "the caller heard {heard} frames"
+    );
+    // The key was acted on within a few packets of being pressed (1 s after the answer).
+    let at = f
+        .heard_at(|e| matches!(e, CallEvent::Dtmf(_)))
+        .unwrap_or_default();
+    let answered = f.started_at();
+    assert!(
+        within(at, answered + ms(1_000), answered + ms(1_200)),
+        "{at:?} after {answered:?}"
+    );
+}
+
+#[test]
+fn barge_in_none_during_an_uninterruptible_prompt() {
+    let f = Scenario::new(32, keyed("5")).run(five_second_menu(false));
+    let events = f.events();
+    // The key is reported, but the prompt plays to its end.
+    assert_eq!(
+        events,
+        [
+            CallEvent::Answered,
+            CallEvent::Dtmf('5'),
+            CallEvent::PromptFinished,
+            CallEvent::Hangup(HangupCause::Completed)
+        ]
+    );
+    let heard = f.caller_heard_frames();
+    assert!(
+        (245..=251).contains(&heard),
+        "the caller heard {heard} frames"
+    );
+}
+
+#[test]
+fn barge_in_by_key_on_an_impaired_link() {
+    let link = LinkConfig::impaired(0.03, ms(30), 0.01);
+    let f = Scenario::new(33, keyed("5"))
+        .link(link)
+        .run(five_second_menu(true));
+    assert!(f.events().contains(&CallEvent::Dtmf('5')));
+    assert!(!f.events().contains(&CallEvent::PromptFinished));
+    let heard = f.caller_heard_frames();
+    assert!(
+        (35..=70).contains(&heard),
+        "the caller heard {heard} frames"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The caller hangs up
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn caller_hangs_up_mid_prompt_and_nothing_more_is_sent() {
+    let caller = CallerScript::new().hangup(Hangup::AfterAnswer(Duration::from_secs(1)));
+    let f = Scenario::new(41, caller).run(five_second_menu(true));
+    assert_eq!(
+        f.events(),
+        [
+            CallEvent::Answered,
+            CallEvent::Hangup(HangupCause::CallerHungUp)
+        ]
+    );
+    assert_eq!(f.caller_end(), Some(TerminationCause::LocalBye));
+    assert_eq!(f.rtp_after_termination(), 0);
+    let frontdoor = &f.pair.b.record;
+    assert!(frontdoor.sip_sent.iter().any(|r| r.is_response(200, "BYE")));
+    assert!(!frontdoor.sip_sent.iter().any(|r| r.is_request("BYE")));
+}
+
+/// Stores a case at once and plays the 5 s prompt while the store works; hangs up when told
+/// how it went.
+fn store_then_wait_handler() -> Script {
+    Box::new(|event| match event {
+        CallEvent::Answered => vec![CallAction::SaveCase(draft()), prompt("long", false)],
+        CallEvent::CaseCreated { .. } => vec![prompt("short", false)],
+        CallEvent::CaseFailed { .. } => vec![prompt("one_second", false)],
+        CallEvent::PromptFinished => vec![CallAction::Hangup],
+        _ => Vec::new(),
+    })
+}
+
+#[test]
+fn caller_hangs_up_while_the_case_is_stored_and_it_is_still_stored() {
+    let caller = CallerScript::new().hangup(Hangup::AfterAnswer(Duration::from_secs(1)));
+    let services = Services {
+        store: StoreScript::Commits {
+            reference: "FD-1".into(),
+            after: Duration::from_secs(3),
+        },
+        ..Services::default()
+    };
+    let f = Scenario::new(42, caller)
+        .services(services)
+        .run(store_then_wait_handler());
+    let frontdoor = &f.pair.b.record;
+    let terminated = frontdoor.terminated_at.unwrap_or_default();
+    let stored = frontdoor.traced("done CaseStored");
+    assert_eq!(stored.len(), 1, "{:#?}", frontdoor.trace);
+    // The store's answer came after the BYE, and the call was only finished then.
+    assert!(stored[0] > terminated, "{stored:?} vs {terminated:?}");
+    assert!(frontdoor.finished_at >= Some(stored[0]));
+    let record = frontdoor
+        .stored_record
+        .as_ref()
+        .unwrap_or_else(|| panic!("a call record for the store"));
+    assert_eq!(record.case_references, ["FD-1"]);
+    // The handler heard the hang-up, not a reference it could no longer read out.
+    assert_eq!(
+        f.events(),
+        [
+            CallEvent::Answered,
+            CallEvent::Hangup(HangupCause::CallerHungUp)
+        ]
+    );
+    assert_eq!(f.rtp_after_termination(), 0);
+    assert!(frontdoor.traced("sip").is_empty(), "{:#?}", frontdoor.trace);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Case store failure
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn case_store_failure_reaches_the_handler() {
+    let services = Services {
+        store: StoreScript::Fails {
+            reason: "database unavailable".into(),
+            after: ms(400),
+        },
+        ..Services::default()
+    };
+    let f = Scenario::new(51, CallerScript::new())
+        .services(services)
+        .run(Box::new(|event| match event {
+            CallEvent::Answered => vec![CallAction::SaveCase(draft())],
+            CallEvent::CaseFailed { .. } => vec![prompt("one_second", false)],
+            CallEvent::PromptFinished => vec![CallAction::Hangup],
+            _ => Vec::new(),
+        }));
+    let events = f.events();
+    assert!(
+        events.contains(&CallEvent::CaseFailed {
+            reason: "database unavailable".into()
+        }),
+        "{events:?}"
+    );
+    let failed = f
+        .heard_at(|e| matches!(e, CallEvent::CaseFailed { .. }))
+        .unwrap_or_default();
+    assert!(within(
+        failed,
+        f.started_at() + ms(400),
+        f.started_at() + ms(420)
+    ));
+    let record = f.pair.b.record.stored_record.as_ref();
+    assert!(record.is_some_and(|r| r.case_references.is_empty()));
+    assert_eq!(f.caller_end(), Some(TerminationCause::RemoteBye));
+}

@@ -1,0 +1,663 @@
+//! Frontdoor's side of a virtual call: the crate's own `sip::ua::UserAgent` (UAS, seeded), the
+//! offer/answer decisions of `call::core::answer` up to the ACK, then a `call::core::Call` fed
+//! what the user agent and the network deliver, with its requests carried out in virtual time by
+//! scripted services (the case store, the synthesiser, the open-case lookup).
+//!
+//! It does what `call::runtime` and its driver do, in the same order (answer the INVITE, wait for
+//! the ACK, take the media it settles, start the core), without a task, a socket or a clock.
+//! A request's completion is fed when its virtual delay is over, even after the call has ended
+//! (a case the caller hung up on is still stored, as the driver does); only then is the call
+//! finished and its record kept.
+//!
+//! Mounted with `#[path]` next to `vnet` and `virtual_caller` (it uses both).
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use frontdoor::call::core::answer::{InviteAnswer, answer_invite, media_at_ack};
+use frontdoor::call::core::{
+    Call, CallSettings, CallStart, Completion, Input, MediaSocket, Output, Request,
+};
+use frontdoor::call::shutdown::ClosingSettings;
+use frontdoor::call::signalling::SipCommand;
+use frontdoor::call::speech::SpeechServices;
+use frontdoor::config::MediaPolicy;
+use frontdoor::crm::CallRecord as StoredCallRecord;
+use frontdoor::entropy::Entropy;
+use frontdoor::handler::{CallAction, CallEvent, CallHandler, CallInfo};
+use frontdoor::handoff::QueueDirectory;
+use frontdoor::prompts::library::PromptLibrary;
+use frontdoor::sip::sdp::{LocalMedia, Negotiated};
+use frontdoor::sip::ua::{CallHandle, Transport, UaConfig, UaEvent, UserAgent};
+
+use crate::virtual_caller::{SipRecord, new_user_agent, rtcp_of, wall_clock_at};
+use crate::vnet::Datagram;
+
+pub fn frontdoor_sip() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5060))
+}
+
+pub fn frontdoor_rtp() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 30_000))
+}
+
+/// A loud square wave of `ms` milliseconds at 8 kHz: its PCMU is never the silence code, so a
+/// caller hears it as audio.
+pub fn square_clip(ms: usize) -> Arc<[i16]> {
+    (0..ms * 8)
+        .map(|i| if i % 16 < 8 { 8000 } else { -8000 })
+        .collect()
+}
+
+/// Prompts every scenario may play: `short` (200 ms), `one_second`, `long` (5 s).
+pub fn test_prompts() -> PromptLibrary {
+    PromptLibrary::from_clips([
+        ("short", None, square_clip(200)),
+        ("one_second", None, square_clip(1_000)),
+        ("long", None, square_clip(5_000)),
+    ])
+}
+
+/// Settings for the scenarios: test prompts, no recogniser, no synthesiser, a case store.
+pub fn test_settings(media_timeout: Duration) -> Arc<CallSettings> {
+    Arc::new(CallSettings {
+        prompts: test_prompts(),
+        speech: Arc::new(SpeechServices::disabled()),
+        queues: QueueDirectory::new(Vec::new()).unwrap_or_else(|e| panic!("queues: {e}")),
+        media_policy: MediaPolicy::default(),
+        media_timeout,
+        advertised_ip: frontdoor_rtp().ip(),
+        closing: ClosingSettings::default(),
+        case_store: true,
+        synthesis: false,
+    })
+}
+
+/// How the scripted case store answers `StoreCase` (and `UpdateCase`).
+#[derive(Debug, Clone)]
+pub enum StoreScript {
+    /// Committed with this reference after the delay.
+    Commits { reference: String, after: Duration },
+    /// Fails with this reason after the delay.
+    Fails { reason: String, after: Duration },
+}
+
+/// The scripted outside world the driver would reach.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub store: StoreScript,
+    /// How long synthesis takes (text prompts are not synthesised: `synthesis` is off; this
+    /// answers a `Synthesise` request should one come).
+    pub synthesis_delay: Duration,
+    /// Length of each synthesised clip.
+    pub clip: Duration,
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        Services {
+            store: StoreScript::Commits {
+                reference: "FD-1".into(),
+                after: Duration::from_millis(150),
+            },
+            synthesis_delay: Duration::from_millis(50),
+            clip: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What the handler heard, with the virtual time it heard it at (shared with the handler).
+pub type HeardLog = Arc<Mutex<Vec<(Duration, CallEvent)>>>;
+
+/// A clock the endpoint sets before every input, so the handler can stamp what it hears.
+type SharedElapsed = Arc<Mutex<Duration>>;
+
+/// The handler's script: the event, and the actions it answers with.
+pub type Script = Box<dyn FnMut(&CallEvent) -> Vec<CallAction> + Send>;
+
+/// A handler that logs what it hears (with the time) and answers from a script.
+struct ScriptedHandler {
+    heard: HeardLog,
+    elapsed: SharedElapsed,
+    script: Script,
+}
+
+impl CallHandler for ScriptedHandler {
+    fn on_event(&mut self, _info: &CallInfo, event: CallEvent) -> Vec<CallAction> {
+        let at = *self.elapsed.lock().unwrap_or_else(PoisonError::into_inner);
+        let actions = (self.script)(&event);
+        self.heard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((at, event));
+        actions
+    }
+}
+
+/// A line of the endpoint's trace: what the core did, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceLine {
+    pub at: Duration,
+    pub what: String,
+}
+
+/// Everything Frontdoor's side saw and did.
+#[derive(Debug, Default)]
+pub struct FrontdoorRecord {
+    pub sip_sent: Vec<SipRecord>,
+    pub sip_received: Vec<SipRecord>,
+    /// The core's SIP commands and requests, and the completions fed back.
+    pub trace: Vec<TraceLine>,
+    /// RTP datagrams the core sent, with their time.
+    pub rtp_sent: Vec<Duration>,
+    pub rtcp_sent: u64,
+    /// When the user agent reported the dialog over.
+    pub terminated_at: Option<Duration>,
+    /// When the core said the call is over.
+    pub ended_at: Option<Duration>,
+    /// When `finish` ran (after every outstanding request was answered).
+    pub finished_at: Option<Duration>,
+    /// What `finish` gave back for the store.
+    pub stored_record: Option<StoredCallRecord>,
+    /// Why the INVITE or the ACK was refused, if it was.
+    pub refused: Option<String>,
+}
+
+impl FrontdoorRecord {
+    pub fn traced(&self, prefix: &str) -> Vec<Duration> {
+        self.trace
+            .iter()
+            .filter(|l| l.what.starts_with(prefix))
+            .map(|l| l.at)
+            .collect()
+    }
+}
+
+/// The call between the INVITE and the ACK.
+struct Answering {
+    call: CallHandle,
+    info: CallInfo,
+    negotiated: Option<Negotiated>,
+    last_sdp: String,
+    started: Instant,
+}
+
+/// Frontdoor as one virtual endpoint.
+pub struct FrontdoorEndpoint {
+    ua: UserAgent,
+    settings: Arc<CallSettings>,
+    services: Services,
+    local: LocalMedia,
+    call_entropy: Option<Entropy>,
+    script: Option<Script>,
+    pub heard: HeardLog,
+    elapsed: SharedElapsed,
+    answering: Option<Answering>,
+    core: Option<Call>,
+    handle: Option<CallHandle>,
+    /// When the core next wants `Input::Timeout`.
+    core_timeout: Option<Instant>,
+    /// Completions not yet due, in the order they were asked for.
+    pending: Vec<(Instant, Completion)>,
+    outbox: std::collections::VecDeque<Datagram>,
+    start: Instant,
+    pub record: FrontdoorRecord,
+}
+
+impl FrontdoorEndpoint {
+    pub fn new(
+        seed: u64,
+        settings: Arc<CallSettings>,
+        services: Services,
+        script: Script,
+        start: Instant,
+    ) -> Self {
+        let mut entropy = Entropy::seeded(seed);
+        // Fixed draw order: the user agent's stream, the call's, then the SDP session id.
+        let ua_entropy = entropy.fork();
+        let call_entropy = entropy.fork();
+        let local = LocalMedia {
+            addr: frontdoor_rtp().ip(),
+            port: frontdoor_rtp().port(),
+            session_id: u64::from(entropy.u32()),
+            session_version: 1,
+        };
+        FrontdoorEndpoint {
+            ua: new_user_agent(UaConfig::new(frontdoor_sip()), ua_entropy),
+            settings,
+            services,
+            local,
+            call_entropy: Some(call_entropy),
+            script: Some(script),
+            heard: Arc::new(Mutex::new(Vec::new())),
+            elapsed: Arc::new(Mutex::new(Duration::ZERO)),
+            answering: None,
+            core: None,
+            handle: None,
+            core_timeout: None,
+            pending: Vec::new(),
+            outbox: std::collections::VecDeque::new(),
+            start,
+            record: FrontdoorRecord::default(),
+        }
+    }
+
+    pub fn user_agent(&self) -> &UserAgent {
+        &self.ua
+    }
+
+    /// What the handler heard, in order.
+    pub fn heard(&self) -> Vec<(Duration, CallEvent)> {
+        self.heard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn heard_events(&self) -> Vec<CallEvent> {
+        self.heard().into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// Whether the call ran to `finish`.
+    pub fn finished(&self) -> bool {
+        self.record.finished_at.is_some()
+    }
+
+    fn since_start(&self, now: Instant) -> Duration {
+        now - self.start
+    }
+
+    fn trace(&mut self, now: Instant, what: String) {
+        let at = self.since_start(now);
+        self.record.trace.push(TraceLine { at, what });
+    }
+
+    fn set_clock(&self, now: Instant) {
+        *self.elapsed.lock().unwrap_or_else(PoisonError::into_inner) = self.since_start(now);
+    }
+
+    fn apply_sip(&mut self, now: Instant, command: SipCommand) {
+        self.trace(now, format!("sip {command:?}"));
+        match command {
+            SipCommand::Ringing(call) => self.ua.ringing(now, call),
+            SipCommand::Answer(call, sdp) => self.ua.answer(now, call, sdp),
+            SipCommand::Reject(call, status) => self.ua.reject(now, call, status),
+            SipCommand::Hangup(call) => self.ua.hangup(now, call),
+            SipCommand::AnswerReoffer(call, sdp) => self.ua.answer_reoffer(now, call, sdp),
+            SipCommand::RejectReoffer(call, status) => self.ua.reject_reoffer(now, call, status),
+            SipCommand::Refer(call, target, headers) => {
+                if let Err(e) = self.ua.refer(now, call, &target, headers) {
+                    self.trace(now, format!("refer not sent: {e}"));
+                }
+            }
+            SipCommand::PlaceCall { reply, .. } => {
+                // No outbound leg in these scenarios.
+                let _ = reply.send(Err(frontdoor::sip::ua::UaError::UnknownCall));
+            }
+        }
+    }
+
+    /// Carries out a request in virtual time: its completion is due after the scripted delay.
+    fn carry_out(&mut self, now: Instant, request: Request) {
+        let (after, completion) = match request {
+            Request::StoreCase(case) => {
+                self.trace(now, format!("request StoreCase {}", case.service));
+                match &self.services.store {
+                    StoreScript::Commits { reference, after } => {
+                        (*after, Completion::CaseStored(Ok(reference.clone())))
+                    }
+                    StoreScript::Fails { reason, after } => {
+                        (*after, Completion::CaseStored(Err(reason.clone())))
+                    }
+                }
+            }
+            Request::UpdateCase { reference, .. } => {
+                self.trace(now, format!("request UpdateCase {reference}"));
+                match &self.services.store {
+                    StoreScript::Commits { after, .. } => {
+                        (*after, Completion::CaseUpdated(Ok(reference)))
+                    }
+                    StoreScript::Fails { reason, after } => {
+                        (*after, Completion::CaseUpdated(Err(reason.clone())))
+                    }
+                }
+            }
+            Request::FindOpenCases { .. } => {
+                self.trace(now, "request FindOpenCases".into());
+                (Duration::from_millis(20), Completion::OpenCases(Vec::new()))
+            }
+            Request::Synthesise {
+                generation,
+                items,
+                barge_in,
+                ..
+            } => {
+                self.trace(now, format!("request Synthesise {}", items.len()));
+                let samples = usize::try_from(self.services.clip.as_millis() * 8).unwrap_or(0);
+                let clips = items
+                    .iter()
+                    .map(|_| square_clip(samples / 8))
+                    .collect::<Vec<_>>();
+                (
+                    self.services.synthesis_delay,
+                    Completion::Synthesised {
+                        generation,
+                        clips,
+                        barge_in,
+                    },
+                )
+            }
+            Request::Recognise { job, .. } | Request::DetectLanguage { job, .. } => {
+                // No recogniser is configured in these scenarios: the pool refuses.
+                self.trace(now, format!("request recognition {job}"));
+                (
+                    Duration::ZERO,
+                    Completion::JobRefused {
+                        job,
+                        queue_depth: 0,
+                    },
+                )
+            }
+            Request::OpenLegPorts => {
+                self.trace(now, "request OpenLegPorts".into());
+                (
+                    Duration::ZERO,
+                    Completion::LegPorts(Err("no advisor legs in these scenarios".into())),
+                )
+            }
+            Request::CloseLegPorts => {
+                self.trace(now, "request CloseLegPorts".into());
+                return;
+            }
+            Request::PlaceLeg { target, .. } => {
+                self.trace(now, format!("request PlaceLeg {target}"));
+                (
+                    Duration::ZERO,
+                    Completion::LegPlaced(Err(frontdoor::sip::ua::UaError::UnknownCall)),
+                )
+            }
+        };
+        let due = now + after;
+        let index = self.pending.partition_point(|(t, _)| *t <= due);
+        self.pending.insert(index, (due, completion));
+    }
+
+    /// Feeds the core one input and drains everything it has for us.
+    fn feed(&mut self, now: Instant, input: Input<'_>) {
+        let Some(core) = self.core.as_mut() else {
+            return;
+        };
+        *self.elapsed.lock().unwrap_or_else(PoisonError::into_inner) = now - self.start;
+        core.handle_input(now, wall_clock_at(self.start, now), input);
+        self.drain_core(now);
+    }
+
+    fn drain_core(&mut self, now: Instant) {
+        let mut commands = Vec::new();
+        let mut requests = Vec::new();
+        let Some(core) = self.core.as_mut() else {
+            return;
+        };
+        let at = now - self.start;
+        loop {
+            match core.poll_output() {
+                Output::Transmit {
+                    socket,
+                    destination,
+                    payload,
+                } => {
+                    let from = match socket {
+                        MediaSocket::Rtp | MediaSocket::AdvisorRtp => frontdoor_rtp(),
+                        MediaSocket::Rtcp | MediaSocket::AdvisorRtcp => rtcp_of(frontdoor_rtp()),
+                    };
+                    if socket == MediaSocket::Rtp {
+                        self.record.rtp_sent.push(at);
+                    } else {
+                        self.record.rtcp_sent += 1;
+                    }
+                    self.outbox.push_back(Datagram {
+                        from,
+                        to: destination,
+                        bytes: payload.to_vec(),
+                    });
+                }
+                Output::Sip(command) => commands.push(command),
+                Output::Request(request) => requests.push(*request),
+                Output::Timeout(next) => {
+                    self.core_timeout = Some(next);
+                    break;
+                }
+            }
+        }
+        let ended = core.is_ended();
+        for command in commands {
+            self.apply_sip(now, command);
+        }
+        for request in requests {
+            self.carry_out(now, request);
+        }
+        if ended && self.record.ended_at.is_none() {
+            self.record.ended_at = Some(at);
+            self.trace(now, "call ended".into());
+        }
+        self.finish_if_done(now);
+    }
+
+    /// The call is finished once it has ended and nothing it asked for is outstanding.
+    fn finish_if_done(&mut self, now: Instant) {
+        let done = self.core.as_ref().is_some_and(Call::is_ended) && self.pending.is_empty();
+        if !done {
+            return;
+        }
+        if let Some(core) = self.core.take() {
+            self.set_clock(now);
+            self.record.stored_record = core.finish();
+            self.record.finished_at = Some(self.since_start(now));
+            self.core_timeout = None;
+            self.trace(now, "call finished".into());
+        }
+    }
+
+    fn incoming(&mut self, now: Instant, call: CallHandle, info: frontdoor::sip::ua::IncomingCall) {
+        if self.handle.is_some() {
+            self.ua.reject(now, call, 486);
+            return;
+        }
+        self.handle = Some(call);
+        let call_info = CallInfo {
+            call_id: info.call_id.clone(),
+            caller: info.caller.clone(),
+            dialled: info.dialled.clone(),
+            source: info.source,
+            started_at: wall_clock_at(self.start, now),
+        };
+        match answer_invite(
+            info.offer.as_deref(),
+            &self.local,
+            &self.settings.media_policy,
+            info.source,
+        ) {
+            InviteAnswer::Answer { negotiated, sdp } => {
+                self.ua.answer(now, call, sdp.clone());
+                self.answering = Some(Answering {
+                    call,
+                    info: call_info,
+                    negotiated,
+                    last_sdp: sdp,
+                    started: now,
+                });
+            }
+            InviteAnswer::Reject { status, reason } => {
+                self.record.refused = Some(reason);
+                self.ua.reject(now, call, status);
+            }
+        }
+    }
+
+    fn acked(&mut self, now: Instant, answer: Option<String>) {
+        let Some(answering) = self.answering.take() else {
+            return;
+        };
+        let negotiated = match media_at_ack(
+            answering.negotiated,
+            answer.as_deref(),
+            &self.local,
+            &self.settings.media_policy,
+            answering.info.source,
+        ) {
+            Ok(n) => n,
+            Err(reason) => {
+                self.record.refused = Some(reason);
+                self.ua.hangup(now, answering.call);
+                return;
+            }
+        };
+        let (Some(entropy), Some(script)) = (self.call_entropy.take(), self.script.take()) else {
+            return;
+        };
+        self.set_clock(now);
+        let handler = Box::new(ScriptedHandler {
+            heard: Arc::clone(&self.heard),
+            elapsed: Arc::clone(&self.elapsed),
+            script,
+        });
+        self.core = Some(Call::new(
+            Arc::clone(&self.settings),
+            CallStart {
+                call: answering.call,
+                info: answering.info,
+                negotiated,
+                local: self.local.clone(),
+                last_sdp: answering.last_sdp,
+                handler,
+                entropy,
+                started: answering.started,
+            },
+            now,
+            wall_clock_at(self.start, now),
+        ));
+        self.trace(now, "call started".into());
+        self.drain_core(now);
+    }
+
+    fn process_events(&mut self, now: Instant) {
+        while let Some(event) = self.ua.poll_event() {
+            match event {
+                UaEvent::IncomingCall { call, info } => self.incoming(now, call, info),
+                UaEvent::Acked { call, sdp } if Some(call) == self.handle => self.acked(now, sdp),
+                event => {
+                    if let UaEvent::Terminated { call, cause } = &event
+                        && Some(*call) == self.handle
+                        && self.record.terminated_at.is_none()
+                    {
+                        self.record.terminated_at = Some(self.since_start(now));
+                        self.trace(now, format!("terminated {cause:?}"));
+                        self.answering = None;
+                    }
+                    self.feed(now, Input::Sip(event));
+                }
+            }
+        }
+    }
+
+    fn deliver_due_completions(&mut self, now: Instant) {
+        while self.pending.first().is_some_and(|(at, _)| *at <= now) {
+            let (_, completion) = self.pending.remove(0);
+            self.trace(now, format!("done {}", completion_name(&completion)));
+            if self.core.is_some() {
+                self.feed(now, Input::Done(completion));
+            }
+        }
+        self.finish_if_done(now);
+    }
+}
+
+fn completion_name(c: &Completion) -> String {
+    match c {
+        Completion::CaseStored(r) => format!("CaseStored {r:?}"),
+        Completion::CaseUpdated(r) => format!("CaseUpdated {r:?}"),
+        Completion::OpenCases(c) => format!("OpenCases {}", c.len()),
+        Completion::Synthesised { clips, .. } => format!("Synthesised {}", clips.len()),
+        Completion::JobStarted { job, .. } => format!("JobStarted {job}"),
+        Completion::JobRefused { job, .. } => format!("JobRefused {job}"),
+        Completion::JobDone { job, .. } => format!("JobDone {job}"),
+        Completion::LegPorts(r) => format!("LegPorts {}", r.is_ok()),
+        Completion::LegPlaced(r) => format!("LegPlaced {}", r.is_ok()),
+    }
+}
+
+impl crate::vnet::VirtualEndpoint for FrontdoorEndpoint {
+    fn owns(&self, addr: SocketAddr) -> bool {
+        addr == frontdoor_sip() || addr == frontdoor_rtp() || addr == rtcp_of(frontdoor_rtp())
+    }
+
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        if to == frontdoor_sip() {
+            self.record
+                .sip_received
+                .push(SipRecord::of(self.since_start(now), bytes));
+            self.ua.handle_datagram(now, Transport::Udp, from, bytes);
+            self.process_events(now);
+        } else {
+            let socket = if to == frontdoor_rtp() {
+                MediaSocket::Rtp
+            } else {
+                MediaSocket::Rtcp
+            };
+            self.feed(
+                now,
+                Input::Datagram {
+                    socket,
+                    source: from,
+                    data: bytes,
+                },
+            );
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<Datagram> {
+        if let Some(t) = self.ua.poll_transmit() {
+            self.record
+                .sip_sent
+                .push(SipRecord::of(self.since_start(now), &t.payload));
+            return Some(Datagram {
+                from: frontdoor_sip(),
+                to: t.destination,
+                bytes: t.payload,
+            });
+        }
+        self.outbox.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.ua.poll_timeout(),
+            // An ended call waiting for a completion has no timers of its own.
+            self.core
+                .as_ref()
+                .filter(|c| !c.is_ended())
+                .and(self.core_timeout),
+            self.pending.first().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ua.handle_timeout(now);
+        self.process_events(now);
+        self.deliver_due_completions(now);
+        let live = self.core.as_ref().is_some_and(|c| !c.is_ended());
+        if live && self.core_timeout.is_some_and(|at| at <= now) {
+            self.feed(now, Input::Timeout);
+        }
+    }
+}
+
+/// The loopback host Frontdoor lives on (for per-direction link settings).
+pub fn frontdoor_host() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
