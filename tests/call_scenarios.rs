@@ -7,8 +7,10 @@
 //! an advisor); no input (reprompt after the timeout, then the fallback and the hang-up);
 //! barge-in by a key on an interruptible prompt, none on an uninterruptible one; the caller
 //! hanging up mid-prompt and while the case is being stored (the case is still stored, nothing
-//! is sent to the dead call); a case store failure reaching the handler; determinism of a
-//! whole call per seed.
+//! is sent to the dead call); a case store failure reaching the handler; a REFER the caller's
+//! side refuses (405) leading to a bridge attempt; the caller going silent at the network
+//! level ending the call by media timeout; determinism of a whole call per seed (trace) and
+//! its dependence on the seed (tags, SSRCs).
 
 #[path = "support/frontdoor_endpoint.rs"]
 mod frontdoor_endpoint;
@@ -26,10 +28,11 @@ use frontdoor::handler::{
 use frontdoor::sip::ua::TerminationCause;
 
 use frontdoor_endpoint::{
-    FrontdoorEndpoint, Script, Services, StoreScript, frontdoor_sip, test_settings,
+    ADVISORS, FrontdoorEndpoint, Script, Services, StoreScript, frontdoor_sip, test_settings,
 };
+use std::collections::{BTreeMap, BTreeSet};
 use virtual_caller::{CallerConfig, CallerScript, Hangup, VirtualCaller};
-use vnet::{LinkConfig, Pair, VirtualNetwork};
+use vnet::{LinkConfig, Pair, VirtualNetwork, WireKind, fnv1a};
 
 /// A received frame this loud is prompt audio (silence decodes far below it).
 const AUDIBLE_DBFS: f32 = -30.0;
@@ -87,6 +90,9 @@ struct Scenario {
     caller: CallerScript,
     services: Services,
     media_timeout: Duration,
+    /// From this virtual time on, nothing from the caller reaches Frontdoor (the phone lost
+    /// its network).
+    caller_goes_dark_at: Option<Duration>,
 }
 
 impl Scenario {
@@ -97,6 +103,7 @@ impl Scenario {
             caller,
             services: Services::default(),
             media_timeout: Duration::from_secs(30),
+            caller_goes_dark_at: None,
         }
     }
 
@@ -107,6 +114,16 @@ impl Scenario {
 
     fn services(mut self, services: Services) -> Self {
         self.services = services;
+        self
+    }
+
+    fn media_timeout(mut self, timeout: Duration) -> Self {
+        self.media_timeout = timeout;
+        self
+    }
+
+    fn caller_goes_dark_at(mut self, at: Duration) -> Self {
+        self.caller_goes_dark_at = Some(at);
         self
     }
 
@@ -128,6 +145,16 @@ impl Scenario {
         );
         let net = VirtualNetwork::new(self.seed.wrapping_add(2_000)).with_default_link(self.link);
         let mut pair = Pair::new(caller, frontdoor, net, start);
+        if let Some(dark) = self.caller_goes_dark_at {
+            pair.run_until(dark, |_| false)
+                .unwrap_or_else(|e| panic!("the endpoints make progress: {e}"));
+            let cut = LinkConfig {
+                loss: 1.0,
+                ..self.link
+            };
+            pair.net
+                .set_link(caller_sip().ip(), frontdoor_sip().ip(), cut);
+        }
         let outcome = pair
             .run_until(Duration::from_secs(300), |p| {
                 p.b.finished() && p.a.has_ended()
@@ -611,4 +638,207 @@ fn case_store_failure_reaches_the_handler() {
     let record = f.pair.b.record.stored_record.as_ref();
     assert!(record.is_some_and(|r| r.case_references.is_empty()));
     assert_eq!(f.caller_end(), Some(TerminationCause::RemoteBye));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Transfer
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn refer_refused_by_the_callers_side_leads_to_a_bridge_attempt() {
+    // The crate's user agent does not take REFER: it answers 405 (RFC 3261 §8.2.1), so the
+    // call tries to bridge through an advisor leg instead. No advisor answers here: the leg
+    // cannot be placed and the handler hears that the transfer failed, with the caller still
+    // on the line.
+    let f = Scenario::new(61, CallerScript::new()).run(Box::new(|event| match event {
+        CallEvent::Answered => vec![CallAction::Transfer {
+            queue: ADVISORS.into(),
+            context: frontdoor::handler::TransferContext::Menu {
+                service: "missed_bin".into(),
+                intent: "advisor".into(),
+            },
+        }],
+        CallEvent::TransferFailed { .. } => vec![prompt("short", false)],
+        CallEvent::PromptFinished => vec![CallAction::Hangup],
+        _ => Vec::new(),
+    }));
+    let caller = &f.pair.a.record;
+    assert!(caller.sip_received.iter().any(|r| r.is_request("REFER")));
+    assert!(caller.sip_sent.iter().any(|r| r.is_response(405, "REFER")));
+    let frontdoor = &f.pair.b.record;
+    assert!(
+        frontdoor
+            .sip_received
+            .iter()
+            .any(|r| r.is_response(405, "REFER"))
+    );
+    let opened = frontdoor.traced("request OpenLegPorts");
+    let placed = frontdoor.traced(&format!("request PlaceLeg {ADVISORS}"));
+    assert_eq!(
+        (opened.len(), placed.len()),
+        (1, 1),
+        "{:#?}",
+        frontdoor.trace
+    );
+    let failed = f.heard_at(|e| matches!(e, CallEvent::TransferFailed { .. }));
+    assert!(failed.is_some_and(|at| at >= placed[0]), "{:?}", f.events());
+    // The caller was never left: the handler played its apology and hung up itself.
+    assert_eq!(
+        f.events().last(),
+        Some(&CallEvent::Hangup(HangupCause::Completed))
+    );
+    assert_eq!(f.caller_end(), Some(TerminationCause::RemoteBye));
+    // The ports were opened for the leg and given back when it failed.
+    assert_eq!(frontdoor.traced("done LegPorts true").len(), 1);
+    assert_eq!(
+        frontdoor.traced("request CloseLegPorts").len(),
+        1,
+        "{:#?}",
+        frontdoor.trace
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Media timeout
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn caller_going_silent_on_the_network_ends_the_call_by_media_timeout() {
+    let f = Scenario::new(81, CallerScript::new())
+        .media_timeout(Duration::from_secs(5))
+        .caller_goes_dark_at(Duration::from_secs(2))
+        .run(Box::new(|event| match event {
+            CallEvent::Answered => vec![keys(1, Duration::from_secs(60), Duration::from_secs(3))],
+            _ => Vec::new(),
+        }));
+    assert_eq!(
+        f.events(),
+        [
+            CallEvent::Answered,
+            CallEvent::Hangup(HangupCause::MediaTimeout)
+        ]
+    );
+    // The last packet arrived at about 2 s; the BYE left 5 s later.
+    let frontdoor = &f.pair.b.record;
+    let bye = frontdoor
+        .sip_sent
+        .iter()
+        .find(|r| r.is_request("BYE"))
+        .map(|r| r.at)
+        .unwrap_or_default();
+    assert!(within(bye, ms(6_900), ms(7_200)), "BYE at {bye:?}");
+    // The caller still hears the BYE (only its own direction is cut).
+    assert_eq!(f.caller_end(), Some(TerminationCause::RemoteBye));
+    let after_bye = frontdoor.rtp_sent.iter().filter(|at| **at > bye).count();
+    assert_eq!(after_bye, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Determinism
+// ---------------------------------------------------------------------------------------------
+
+/// What must repeat exactly for one seed.
+#[derive(Debug, PartialEq, Eq)]
+struct CallTrace {
+    /// SIP start lines on the wire, with their time.
+    sip: Vec<(Duration, String)>,
+    /// Frontdoor's core: SIP commands, requests and completions, with their time.
+    core: Vec<(Duration, String)>,
+    /// What the handler heard, with its time.
+    heard: Vec<(Duration, String)>,
+    rtp_sent: BTreeMap<(SocketAddr, SocketAddr), usize>,
+    hash: u64,
+}
+
+fn call_trace(f: &Finished) -> CallTrace {
+    let mut sip = Vec::new();
+    let mut rtp_sent = BTreeMap::new();
+    let mut bytes = Vec::new();
+    for r in &f.pair.sent {
+        bytes.extend_from_slice(&r.bytes);
+        match WireKind::of(&r.bytes) {
+            WireKind::Sip(line) => sip.push((r.at, line)),
+            WireKind::Rtp => *rtp_sent.entry((r.from, r.to)).or_insert(0) += 1,
+            _ => {}
+        }
+    }
+    CallTrace {
+        sip,
+        core: f
+            .pair
+            .b
+            .record
+            .trace
+            .iter()
+            .map(|l| (l.at, l.what.clone()))
+            .collect(),
+        heard: f
+            .heard()
+            .into_iter()
+            .map(|(at, e)| (at, format!("{e:?}")))
+            .collect(),
+        rtp_sent,
+        hash: fnv1a(&bytes),
+    }
+}
+
+/// Every tag of every From and To header on the wire (RFC 3261 §19.3).
+fn tags(f: &Finished) -> BTreeSet<String> {
+    let mut tags = BTreeSet::new();
+    for r in &f.pair.sent {
+        let Ok(text) = std::str::from_utf8(&r.bytes) else {
+            continue;
+        };
+        for line in text.lines() {
+            let lower = line.to_ascii_lowercase();
+            if !(lower.starts_with("from:") || lower.starts_with("to:")) {
+                continue;
+            }
+            if let Some((_, tag)) = line.split_once("tag=") {
+                tags.insert(tag.split(';').next().unwrap_or(tag).trim().to_string());
+            }
+        }
+    }
+    tags
+}
+
+/// The SSRC of the first RTP packet sent from `from`.
+fn first_ssrc(f: &Finished, from: SocketAddr) -> Option<u32> {
+    f.pair
+        .sent
+        .iter()
+        .filter(|r| r.from == from && WireKind::of(&r.bytes) == WireKind::Rtp)
+        .find_map(|r| {
+            r.bytes
+                .get(8..12)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        })
+}
+
+fn impaired_keyed_call(seed: u64) -> Finished {
+    Scenario::new(seed, keyed("123#"))
+        .link(LinkConfig::impaired(0.05, ms(30), 0.01))
+        .run(account_number_handler())
+}
+
+#[test]
+fn determinism_same_seed_same_trace_other_seed_other_tags_and_ssrcs() {
+    let first = impaired_keyed_call(91);
+    let again = impaired_keyed_call(91);
+    let first_trace = call_trace(&first);
+    assert!(first_trace.sip.len() >= 5, "{:?}", first_trace.sip);
+    assert!(!first_trace.rtp_sent.is_empty());
+    assert_eq!(first_trace, call_trace(&again));
+
+    let other = impaired_keyed_call(92);
+    assert!(other.events().contains(&CallEvent::Digits("123".into())));
+    let ours: SocketAddr = frontdoor_endpoint::frontdoor_rtp();
+    let theirs = SocketAddr::new(caller_sip().ip(), 20_000);
+    for from in [ours, theirs] {
+        let (a, b) = (first_ssrc(&first, from), first_ssrc(&other, from));
+        assert!(a.is_some() && a != b, "SSRC from {from}: {a:?} vs {b:?}");
+    }
+    let (a, b) = (tags(&first), tags(&other));
+    assert!(a.len() >= 2, "{a:?}");
+    assert!(a.is_disjoint(&b), "{a:?} vs {b:?}");
 }

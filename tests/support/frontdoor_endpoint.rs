@@ -27,7 +27,7 @@ use frontdoor::config::MediaPolicy;
 use frontdoor::crm::CallRecord as StoredCallRecord;
 use frontdoor::entropy::Entropy;
 use frontdoor::handler::{CallAction, CallEvent, CallHandler, CallInfo};
-use frontdoor::handoff::QueueDirectory;
+use frontdoor::handoff::{Queue, QueueDirectory};
 use frontdoor::prompts::library::PromptLibrary;
 use frontdoor::sip::sdp::{LocalMedia, Negotiated};
 use frontdoor::sip::ua::{CallHandle, Transport, UaConfig, UaEvent, UserAgent};
@@ -60,12 +60,22 @@ pub fn test_prompts() -> PromptLibrary {
     ])
 }
 
+/// The one queue a `Transfer` may name.
+pub const ADVISORS: &str = "advisors";
+
+/// The advisor leg's RTP port the scripted driver hands out.
+pub const ADVISOR_LEG_PORT: u16 = 31_000;
+
 /// Settings for the scenarios: test prompts, no recogniser, no synthesiser, a case store.
 pub fn test_settings(media_timeout: Duration) -> Arc<CallSettings> {
     Arc::new(CallSettings {
         prompts: test_prompts(),
         speech: Arc::new(SpeechServices::disabled()),
-        queues: QueueDirectory::new(Vec::new()).unwrap_or_else(|e| panic!("queues: {e}")),
+        queues: QueueDirectory::new(vec![Queue {
+            name: ADVISORS.into(),
+            uri: "sip:advisor@127.0.0.3:5060".into(),
+        }])
+        .unwrap_or_else(|e| panic!("queues: {e}")),
         media_policy: MediaPolicy::default(),
         media_timeout,
         advertised_ip: frontdoor_rtp().ip(),
@@ -362,20 +372,21 @@ impl FrontdoorEndpoint {
             }
             Request::OpenLegPorts => {
                 self.trace(now, "request OpenLegPorts".into());
-                (
-                    Duration::ZERO,
-                    Completion::LegPorts(Err("no advisor legs in these scenarios".into())),
-                )
+                (Duration::ZERO, Completion::LegPorts(Ok(ADVISOR_LEG_PORT)))
             }
             Request::CloseLegPorts => {
-                self.trace(now, "request CloseLegPorts".into());
+                self.trace(
+                    now,
+                    format!("request CloseLegPorts (port {ADVISOR_LEG_PORT})"),
+                );
                 return;
             }
             Request::PlaceLeg { target, .. } => {
                 self.trace(now, format!("request PlaceLeg {target}"));
                 (
                     Duration::ZERO,
-                    Completion::LegPlaced(Err(frontdoor::sip::ua::UaError::UnknownCall)),
+                    // No advisor answers in these scenarios: the leg cannot be placed.
+                    Completion::LegPlaced(Err(frontdoor::sip::ua::UaError::UnknownTarget(target))),
                 )
             }
         };
