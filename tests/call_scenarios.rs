@@ -5,11 +5,13 @@
 //!
 //! Covered: DTMF collection (`#` ends an entry, the inter-digit gap ends it, a lone 0 asks for
 //! an advisor); no input (reprompt after the timeout, then the fallback and the hang-up);
-//! barge-in by a key on an interruptible prompt, none on an uninterruptible one; the caller
-//! hanging up mid-prompt and while the case is being stored (the case is still stored, nothing
+//! barge-in by a key or by the caller's voice on an interruptible prompt, none on an
+//! uninterruptible one; the caller hanging up mid-prompt, mid-recognition and while the case
+//! is being stored (the case is still stored, nothing
 //! is sent to the dead call); a case store failure reaching the handler; a REFER the caller's
 //! side refuses (405) leading to a bridge attempt; the caller going silent at the network
-//! level ending the call by media timeout; determinism of a whole call per seed (trace) and
+//! level ending the call by media timeout; the holding phrase while a queued decode is slow,
+//! and the keypad fallback when the recogniser refuses jobs; determinism of a whole call per seed (trace) and
 //! its dependence on the seed (tags, SSRCs).
 
 #[path = "support/frontdoor_endpoint.rs"]
@@ -28,10 +30,11 @@ use frontdoor::handler::{
 use frontdoor::sip::ua::TerminationCause;
 
 use frontdoor_endpoint::{
-    ADVISORS, FrontdoorEndpoint, Script, Services, StoreScript, frontdoor_sip, test_settings,
+    ADVISORS, FrontdoorEndpoint, RecognitionScript, Script, Services, StoreScript, frontdoor_sip,
+    test_settings, test_settings_with_speech,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use virtual_caller::{CallerConfig, CallerScript, Hangup, VirtualCaller};
+use virtual_caller::{CallerAudio, CallerConfig, CallerScript, Hangup, VirtualCaller};
 use vnet::{LinkConfig, Pair, VirtualNetwork, WireKind, fnv1a};
 
 /// A received frame this loud is prompt audio (silence decodes far below it).
@@ -93,6 +96,8 @@ struct Scenario {
     /// From this virtual time on, nothing from the caller reaches Frontdoor (the phone lost
     /// its network).
     caller_goes_dark_at: Option<Duration>,
+    /// Whether speech `ask`s listen (a recogniser pool is configured).
+    speech: bool,
 }
 
 impl Scenario {
@@ -104,6 +109,7 @@ impl Scenario {
             services: Services::default(),
             media_timeout: Duration::from_secs(30),
             caller_goes_dark_at: None,
+            speech: false,
         }
     }
 
@@ -119,6 +125,11 @@ impl Scenario {
 
     fn media_timeout(mut self, timeout: Duration) -> Self {
         self.media_timeout = timeout;
+        self
+    }
+
+    fn with_speech(mut self) -> Self {
+        self.speech = true;
         self
     }
 
@@ -138,7 +149,11 @@ impl Scenario {
         );
         let frontdoor = FrontdoorEndpoint::new(
             self.seed.wrapping_add(1_000),
-            test_settings(self.media_timeout),
+            if self.speech {
+                test_settings_with_speech(self.media_timeout)
+            } else {
+                test_settings(self.media_timeout)
+            },
             self.services,
             script,
             start,
@@ -841,4 +856,208 @@ fn determinism_same_seed_same_trace_other_seed_other_tags_and_ssrcs() {
     let (a, b) = (tags(&first), tags(&other));
     assert!(a.len() >= 2, "{a:?}");
     assert!(a.is_disjoint(&b), "{a:?} vs {b:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Speech: barge-in by voice, hang-up mid-recognition, the holding phrase, keypad fallback
+// ---------------------------------------------------------------------------------------------
+
+/// `ms` of a sustained vowel at 8 kHz: a 140 Hz fundamental with eleven harmonics falling off
+/// as 1/k (periodic at a speaking pitch, as the endpointer's barge-in check wants), peak about
+/// −8 dBFS, with 20 ms fades.
+fn vowel(ms: usize) -> std::sync::Arc<[i16]> {
+    let n = ms * 8;
+    let fade = 160.0;
+    (0..n)
+        .map(|i| {
+            let t = i as f32 / 8000.0;
+            let wave: f32 = (1..=12)
+                .map(|k| (2.0 * std::f32::consts::PI * 140.0 * k as f32 * t).sin() / k as f32)
+                .sum();
+            let edge = (i as f32 / fade).min((n - i) as f32 / fade).min(1.0);
+            (wave / 3.0 * 0.4 * edge * 32767.0) as i16
+        })
+        .collect()
+}
+
+/// Speech and keys, 10 s to answer, 700 ms of silence ends an utterance.
+fn speech_or_keys() -> CallAction {
+    CallAction::Listen(ListenSpec {
+        no_input_timeout: Duration::from_secs(10),
+        end_of_speech: ms(700),
+        max_utterance: Duration::from_secs(10),
+        max_digits: 1,
+        inter_digit_timeout: Duration::from_secs(3),
+        terminators: String::new(),
+        hints: Vec::new(),
+        speech: true,
+    })
+}
+
+/// The caller says something for 1.2 s, `after` the answer.
+fn speaks(after: Duration) -> CallerScript {
+    CallerScript::new().audio_at(after, CallerAudio::Samples(vowel(1_200)))
+}
+
+/// Asks over the 5 s prompt; hangs up once it heard an answer (or a key, or nothing).
+fn spoken_menu(barge_in: bool) -> Script {
+    Box::new(move |event| match event {
+        CallEvent::Answered => vec![prompt("long", barge_in), speech_or_keys()],
+        CallEvent::Heard { .. } | CallEvent::Dtmf(_) | CallEvent::NoInput => {
+            vec![CallAction::Hangup]
+        }
+        CallEvent::SpeechUnavailable => vec![keys(1, Duration::from_secs(5), ms(3_000))],
+        _ => Vec::new(),
+    })
+}
+
+fn heard_text(f: &Finished) -> Option<String> {
+    f.events().into_iter().find_map(|e| match e {
+        CallEvent::Heard { text, .. } => Some(text.expose().clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn barge_in_caller_speech_stops_an_interruptible_prompt() {
+    let f = Scenario::new(34, speaks(Duration::from_secs(1)))
+        .with_speech()
+        .run(spoken_menu(true));
+    let events = f.events();
+    let answered = f.started_at();
+    let started = f.heard_at(|e| *e == CallEvent::SpeechStarted);
+    assert!(
+        started.is_some_and(|at| within(at, answered + ms(1_000), answered + ms(1_300))),
+        "{started:?} after {answered:?}: {events:?}"
+    );
+    assert!(!events.contains(&CallEvent::PromptFinished), "{events:?}");
+    assert_eq!(heard_text(&f).as_deref(), Some("my bin was not collected"));
+    // About 1 s of the prompt, then nothing while the caller spoke.
+    let heard = f.caller_heard_frames();
+    assert!(
+        (45..=70).contains(&heard),
+        "the caller heard {heard} frames"
+    );
+}
+
+#[test]
+fn barge_in_none_by_speech_during_an_uninterruptible_prompt() {
+    let f = Scenario::new(35, speaks(Duration::from_secs(1)))
+        .with_speech()
+        .run(spoken_menu(false));
+    let events = f.events();
+    // The prompt is deaf to speech: it plays out, and what was said over it is not an answer.
+    assert!(events.contains(&CallEvent::PromptFinished), "{events:?}");
+    assert!(!events.contains(&CallEvent::SpeechStarted), "{events:?}");
+    assert_eq!(heard_text(&f), None);
+    let heard = f.caller_heard_frames();
+    assert!(
+        (245..=251).contains(&heard),
+        "the caller heard {heard} frames"
+    );
+}
+
+#[test]
+fn caller_hangs_up_mid_recognition() {
+    let services = Services {
+        recognition: RecognitionScript {
+            delay: Duration::from_secs(3),
+            ..RecognitionScript::default()
+        },
+        ..Services::default()
+    };
+    // Speaks from 0.5 s to 1.7 s, hangs up at 2.8 s: the decode is still running.
+    let caller = speaks(ms(500)).hangup(Hangup::AfterAnswer(ms(2_800)));
+    let f = Scenario::new(43, caller)
+        .with_speech()
+        .services(services)
+        .run(spoken_menu(true));
+    let events = f.events();
+    assert!(events.contains(&CallEvent::SpeechStarted), "{events:?}");
+    assert_eq!(heard_text(&f), None, "{events:?}");
+    assert_eq!(
+        events.last(),
+        Some(&CallEvent::Hangup(HangupCause::CallerHungUp))
+    );
+    let frontdoor = &f.pair.b.record;
+    let asked = frontdoor.traced("request Recognise");
+    let terminated = frontdoor.terminated_at.unwrap_or_default();
+    assert!(
+        asked.first().is_some_and(|at| *at < terminated),
+        "{:#?}",
+        frontdoor.trace
+    );
+    assert_eq!(f.rtp_after_termination(), 0);
+    assert!(frontdoor.traced("sip").is_empty(), "{:#?}", frontdoor.trace);
+}
+
+#[test]
+fn holding_phrase_plays_when_recognition_is_slow() {
+    let services = Services {
+        recognition: RecognitionScript {
+            delay: Duration::from_secs(3),
+            queued: true,
+            ..RecognitionScript::default()
+        },
+        ..Services::default()
+    };
+    // No prompt: the caller answers at once, so anything they hear before the answer is
+    // the holding phrase.
+    let f = Scenario::new(71, speaks(ms(500)))
+        .with_speech()
+        .services(services)
+        .run(Box::new(|event| match event {
+            CallEvent::Answered => vec![speech_or_keys()],
+            CallEvent::Heard { .. } | CallEvent::NoInput => vec![CallAction::Hangup],
+            _ => Vec::new(),
+        }));
+    assert_eq!(heard_text(&f).as_deref(), Some("my bin was not collected"));
+    let heard_at = f
+        .heard_at(|e| matches!(e, CallEvent::Heard { .. }))
+        .unwrap_or_default();
+    let caller = &f.pair.a.record;
+    let holding = caller
+        .media
+        .frames
+        .iter()
+        .filter(|fr| fr.dbfs > AUDIBLE_DBFS && fr.at < heard_at)
+        .count();
+    // The 800 ms holding phrase, whole.
+    assert!(
+        (38..=41).contains(&holding),
+        "the caller heard {holding} frames"
+    );
+}
+
+#[test]
+fn keypad_fallback_when_the_recogniser_queue_is_past_its_limit() {
+    let services = Services {
+        recognition: RecognitionScript {
+            refused: true,
+            ..RecognitionScript::default()
+        },
+        ..Services::default()
+    };
+    let caller = speaks(ms(500)).keys_at(Duration::from_secs(4), "2", KEY_PRESS, KEY_GAP);
+    let f = Scenario::new(72, caller)
+        .with_speech()
+        .services(services)
+        .run(Box::new(|event| match event {
+            CallEvent::Answered => vec![speech_or_keys()],
+            CallEvent::SpeechUnavailable => vec![
+                prompt("short", true),
+                keys(1, Duration::from_secs(5), ms(3_000)),
+            ],
+            CallEvent::Heard { .. } | CallEvent::Dtmf(_) | CallEvent::NoInput => {
+                vec![CallAction::Hangup]
+            }
+            _ => Vec::new(),
+        }));
+    let events = f.events();
+    let unavailable = events
+        .iter()
+        .position(|e| *e == CallEvent::SpeechUnavailable);
+    let key = events.iter().position(|e| *e == CallEvent::Dtmf('2'));
+    assert!(unavailable.is_some() && key > unavailable, "{events:?}");
+    assert_eq!(heard_text(&f), None);
 }

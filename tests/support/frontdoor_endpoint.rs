@@ -16,9 +16,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use frontdoor::asr::{AsrError, RecognizeOptions, Recognizer, RecognizerPool, Transcript};
 use frontdoor::call::core::answer::{InviteAnswer, answer_invite, media_at_ack};
 use frontdoor::call::core::{
-    Call, CallSettings, CallStart, Completion, Input, MediaSocket, Output, Request,
+    Call, CallSettings, CallStart, Completion, HOLDING_PROMPT, Input, MediaSocket, Output, Request,
 };
 use frontdoor::call::shutdown::ClosingSettings;
 use frontdoor::call::signalling::SipCommand;
@@ -57,6 +58,7 @@ pub fn test_prompts() -> PromptLibrary {
         ("short", None, square_clip(200)),
         ("one_second", None, square_clip(1_000)),
         ("long", None, square_clip(5_000)),
+        (HOLDING_PROMPT, None, square_clip(800)),
     ])
 }
 
@@ -85,6 +87,50 @@ pub fn test_settings(media_timeout: Duration) -> Arc<CallSettings> {
     })
 }
 
+/// Settings with a recogniser pool, so speech `ask`s listen: its jobs are never submitted
+/// (the scripted driver answers them in virtual time), so its one recogniser is never asked.
+pub fn test_settings_with_speech(media_timeout: Duration) -> Arc<CallSettings> {
+    let mut settings = test_settings(media_timeout);
+    let pool = RecognizerPool::new(vec![Arc::new(NeverAsked)], 4);
+    if let Some(s) = Arc::get_mut(&mut settings) {
+        s.speech = Arc::new(SpeechServices::with_pool(pool));
+    }
+    settings
+}
+
+/// The pool's recogniser in the scenarios: the scripted driver answers every job itself.
+struct NeverAsked;
+
+impl Recognizer for NeverAsked {
+    fn recognize(&self, _audio: &[f32], _opts: &RecognizeOptions) -> Result<Transcript, AsrError> {
+        Ok(Transcript::default())
+    }
+}
+
+/// How the scripted recogniser pool answers a `Recognise`.
+#[derive(Debug, Clone)]
+pub struct RecognitionScript {
+    /// What every utterance is heard as.
+    pub text: String,
+    /// How long a decode takes.
+    pub delay: Duration,
+    /// Whether jobs wait behind others (the holding phrase may play).
+    pub queued: bool,
+    /// Whether the pool is past its limit and refuses jobs (keypad fallback).
+    pub refused: bool,
+}
+
+impl Default for RecognitionScript {
+    fn default() -> Self {
+        RecognitionScript {
+            text: "my bin was not collected".into(),
+            delay: Duration::from_millis(300),
+            queued: false,
+            refused: false,
+        }
+    }
+}
+
 /// How the scripted case store answers `StoreCase` (and `UpdateCase`).
 #[derive(Debug, Clone)]
 pub enum StoreScript {
@@ -103,6 +149,7 @@ pub struct Services {
     pub synthesis_delay: Duration,
     /// Length of each synthesised clip.
     pub clip: Duration,
+    pub recognition: RecognitionScript,
 }
 
 impl Default for Services {
@@ -114,6 +161,7 @@ impl Default for Services {
             },
             synthesis_delay: Duration::from_millis(50),
             clip: Duration::from_millis(500),
+            recognition: RecognitionScript::default(),
         }
     }
 }
@@ -359,9 +407,46 @@ impl FrontdoorEndpoint {
                     },
                 )
             }
-            Request::Recognise { job, .. } | Request::DetectLanguage { job, .. } => {
-                // No recogniser is configured in these scenarios: the pool refuses.
-                self.trace(now, format!("request recognition {job}"));
+            Request::Recognise { job, audio, .. } => {
+                self.trace(now, format!("request Recognise {job}"));
+                let script = self.services.recognition.clone();
+                if script.refused {
+                    (
+                        Duration::ZERO,
+                        Completion::JobRefused {
+                            job,
+                            queue_depth: 4,
+                        },
+                    )
+                } else {
+                    self.schedule(
+                        now,
+                        Completion::JobStarted {
+                            job,
+                            queued: script.queued,
+                        },
+                    );
+                    let transcript = Transcript {
+                        text: script.text,
+                        confidence: 0.9,
+                        no_speech_prob: 0.02,
+                        language: Some("en".into()),
+                        language_prob: 1.0,
+                        duration_ms: u32::try_from(audio.len() / 16).unwrap_or(u32::MAX),
+                        decode_ms: u32::try_from(script.delay.as_millis()).unwrap_or(u32::MAX),
+                    };
+                    (
+                        script.delay,
+                        Completion::JobDone {
+                            job,
+                            result: Ok(transcript),
+                        },
+                    )
+                }
+            }
+            Request::DetectLanguage { job, .. } => {
+                // No language model in these scenarios: the pool refuses.
+                self.trace(now, format!("request DetectLanguage {job}"));
                 (
                     Duration::ZERO,
                     Completion::JobRefused {
@@ -390,7 +475,11 @@ impl FrontdoorEndpoint {
                 )
             }
         };
-        let due = now + after;
+        self.schedule(now + after, completion);
+    }
+
+    /// A completion due at `due` (after every one already due then, so order holds).
+    fn schedule(&mut self, due: Instant, completion: Completion) {
         let index = self.pending.partition_point(|(t, _)| *t <= due);
         self.pending.insert(index, (due, completion));
     }
