@@ -7,12 +7,13 @@
 //! an advisor); no input (reprompt after the timeout, then the fallback and the hang-up);
 //! barge-in by a key or by the caller's voice on an interruptible prompt, none on an
 //! uninterruptible one; the caller hanging up mid-prompt, mid-recognition and while the case
-//! is being stored (the case is still stored, nothing
-//! is sent to the dead call); a case store failure reaching the handler; a REFER the caller's
-//! side refuses (405) leading to a bridge attempt; the caller going silent at the network
-//! level ending the call by media timeout; the holding phrase while a queued decode is slow,
-//! and the keypad fallback when the recogniser refuses jobs; determinism of a whole call per seed (trace) and
-//! its dependence on the seed (tags, SSRCs).
+//! is being stored (the case is still stored, nothing is sent to the dead call); a case store
+//! failure reaching the handler; a REFER the caller's side refuses (405) leading to a bridge
+//! attempt, and one it follows (202, NOTIFY 200) ending the call as transferred; the holding
+//! phrase while a queued decode is slow, and the keypad fallback when the recogniser refuses
+//! jobs; session-timer refreshes keeping a long call up; the caller going silent at the
+//! network level ending the call by media timeout; determinism of a whole call per seed (its
+//! trace) and its dependence on the seed (tags, SSRCs). Several run over an impaired link.
 
 #[path = "support/frontdoor_endpoint.rs"]
 mod frontdoor_endpoint;
@@ -98,6 +99,8 @@ struct Scenario {
     caller_goes_dark_at: Option<Duration>,
     /// Whether speech `ask`s listen (a recogniser pool is configured).
     speech: bool,
+    /// Frontdoor's session interval (RFC 4028), when not the default.
+    session_expires: Option<u32>,
 }
 
 impl Scenario {
@@ -110,6 +113,7 @@ impl Scenario {
             media_timeout: Duration::from_secs(30),
             caller_goes_dark_at: None,
             speech: false,
+            session_expires: None,
         }
     }
 
@@ -125,6 +129,11 @@ impl Scenario {
 
     fn media_timeout(mut self, timeout: Duration) -> Self {
         self.media_timeout = timeout;
+        self
+    }
+
+    fn session_expires(mut self, secs: u32) -> Self {
+        self.session_expires = Some(secs);
         self
     }
 
@@ -147,7 +156,8 @@ impl Scenario {
             self.caller,
             start,
         );
-        let frontdoor = FrontdoorEndpoint::new(
+        let session_expires = self.session_expires;
+        let frontdoor = FrontdoorEndpoint::with_ua_config(
             self.seed.wrapping_add(1_000),
             if self.speech {
                 test_settings_with_speech(self.media_timeout)
@@ -157,6 +167,12 @@ impl Scenario {
             self.services,
             script,
             start,
+            |config| {
+                if let Some(secs) = session_expires {
+                    config.session_expires = secs;
+                    config.min_se = 90;
+                }
+            },
         );
         let net = VirtualNetwork::new(self.seed.wrapping_add(2_000)).with_default_link(self.link);
         let mut pair = Pair::new(caller, frontdoor, net, start);
@@ -1060,4 +1076,259 @@ fn keypad_fallback_when_the_recogniser_queue_is_past_its_limit() {
     let key = events.iter().position(|e| *e == CallEvent::Dtmf('2'));
     assert!(unavailable.is_some() && key > unavailable, "{events:?}");
     assert_eq!(heard_text(&f), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session timer
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn session_timer_refresh_keeps_a_long_call_up() {
+    // Frontdoor is configured for a 90 s session interval (RFC 4028). Whichever side is the
+    // refresher refreshes at half the interval (§10), so the wire carries a refresh about every
+    // 45 s, each answered 200, and the call outlives the interval more than twice over.
+    let caller = CallerScript::new().hangup(Hangup::AfterAnswer(Duration::from_secs(200)));
+    let f = Scenario::new(82, caller)
+        .session_expires(90)
+        .run(Box::new(|event| match event {
+            CallEvent::Answered => vec![keys(1, Duration::from_secs(900), ms(3_000))],
+            _ => Vec::new(),
+        }));
+    let messages: Vec<(Duration, SocketAddr, String)> = f
+        .pair
+        .sent
+        .iter()
+        .filter(|r| matches!(WireKind::of(&r.bytes), WireKind::Sip(_)))
+        .map(|r| (r.at, r.from, String::from_utf8_lossy(&r.bytes).to_string()))
+        .collect();
+    let ok_to_invite = messages
+        .iter()
+        .find(|(_, from, t)| {
+            *from == frontdoor_sip()
+                && t.starts_with("SIP/2.0 200")
+                && header(t, "CSeq").is_some_and(|c| c.ends_with("INVITE"))
+        })
+        .map(|(_, _, t)| t.as_str())
+        .unwrap_or_default();
+    assert!(
+        header(ok_to_invite, "Session-Expires").is_some_and(|v| v.starts_with("90;")),
+        "{ok_to_invite}"
+    );
+    let refreshes: Vec<(Duration, &str)> = messages
+        .iter()
+        .filter(|(_, _, t)| {
+            t.starts_with("UPDATE ")
+                || t.starts_with("INVITE ") && header(t, "To").is_some_and(|v| v.contains("tag="))
+        })
+        .map(|(at, _, t)| (*at, header(t, "CSeq").unwrap_or_default()))
+        .collect();
+    assert!(refreshes.len() >= 4, "{refreshes:?}");
+    assert!(
+        within(refreshes[0].0, ms(44_000), ms(46_000)),
+        "{refreshes:?}"
+    );
+    for pair in refreshes.windows(2) {
+        assert!(pair[1].0 - pair[0].0 <= ms(46_000), "{refreshes:?}");
+    }
+    for (_, cseq) in &refreshes {
+        let answered = messages
+            .iter()
+            .any(|(_, _, t)| t.starts_with("SIP/2.0 200") && header(t, "CSeq") == Some(*cseq));
+        assert!(answered, "refresh {cseq} not answered: {refreshes:?}");
+    }
+    // Frontdoor's side refreshed too, not only answered.
+    assert!(
+        f.pair
+            .b
+            .record
+            .sip_sent
+            .iter()
+            .any(|r| r.is_request("UPDATE")),
+        "{refreshes:?}"
+    );
+    // The call lasted its 200 s and ended with the caller's BYE, not by the timer.
+    assert_eq!(
+        f.events().last(),
+        Some(&CallEvent::Hangup(HangupCause::CallerHungUp))
+    );
+    assert_eq!(f.caller_end(), Some(TerminationCause::LocalBye));
+}
+
+// ---------------------------------------------------------------------------------------------
+// REFER accepted
+// ---------------------------------------------------------------------------------------------
+
+/// A caller whose phone follows a REFER (RFC 3515): the crate's user agent does not, so this
+/// answers the REFER itself with 202 and reports the transfer's outcome with one NOTIFY whose
+/// sipfrag is `SIP/2.0 200 OK` (§2.4.4, §2.4.5), the subscription terminated. Everything else
+/// goes to the scripted caller.
+struct ReferFollowingCaller {
+    inner: VirtualCaller,
+    out: std::collections::VecDeque<vnet::Datagram>,
+    refers: usize,
+    start: Instant,
+    /// When the 202 and the NOTIFY went out.
+    notified_at: Option<Duration>,
+}
+
+/// The value of the first header named `name` (case-insensitive) in a SIP message's text.
+fn header<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The URI inside `<...>` of a header value (or the value itself).
+fn uri_of(value: &str) -> &str {
+    match (value.find('<'), value.find('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value,
+    }
+}
+
+impl ReferFollowingCaller {
+    fn follow(&mut self, from: SocketAddr, text: &str) -> Option<()> {
+        let via = header(text, "Via")?;
+        let from_h = header(text, "From")?;
+        let to_h = header(text, "To")?;
+        let call_id = header(text, "Call-ID")?;
+        let cseq = header(text, "CSeq")?;
+        let contact = uri_of(header(text, "Contact")?);
+        let ours = caller_sip();
+        self.refers += 1;
+        let accepted = format!(
+            "SIP/2.0 202 Accepted\r\nVia: {via}\r\nFrom: {from_h}\r\nTo: {to_h}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\nContact: <sip:{ours}>\r\nContent-Length: 0\r\n\r\n"
+        );
+        let body = "SIP/2.0 200 OK\r\n";
+        // The NOTIFY is a request of our side of the dialog: From is the REFER's To (our tag),
+        // To its From (RFC 3261 §12.2.1.1); a CSeq above anything the INVITE used.
+        let notify = format!(
+            "NOTIFY {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {ours};branch=z9hG4bK-notify-{n}\r\nMax-Forwards: 70\r\nFrom: {to_h}\r\nTo: {from_h}\r\nCall-ID: {call_id}\r\nCSeq: {seq} NOTIFY\r\nContact: <sip:{ours}>\r\nEvent: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Type: message/sipfrag;version=2.0\r\nContent-Length: {len}\r\n\r\n{body}",
+            n = self.refers,
+            seq = 2_000_000_000u32 + self.refers as u32,
+            len = body.len(),
+        );
+        for bytes in [accepted, notify] {
+            self.out.push_back(vnet::Datagram {
+                from: ours,
+                to: from,
+                bytes: bytes.into_bytes(),
+            });
+        }
+        Some(())
+    }
+}
+
+impl vnet::VirtualEndpoint for ReferFollowingCaller {
+    fn owns(&self, addr: SocketAddr) -> bool {
+        self.inner.owns(addr)
+    }
+
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        if to == caller_sip() {
+            let text = String::from_utf8_lossy(bytes);
+            if text.starts_with("REFER ") {
+                if self.follow(from, &text).is_some() {
+                    self.notified_at = Some(now - self.start);
+                }
+                return;
+            }
+            // The 200 to our NOTIFY is for no transaction of the user agent's.
+            if text.starts_with("SIP/2.0 ")
+                && header(&text, "CSeq").is_some_and(|c| c.ends_with("NOTIFY"))
+            {
+                return;
+            }
+        }
+        self.inner.handle_datagram(now, from, to, bytes);
+    }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<vnet::Datagram> {
+        self.out
+            .pop_front()
+            .or_else(|| self.inner.poll_transmit(now))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+    }
+}
+
+#[test]
+fn refer_accepted_ends_the_call_as_transferred() {
+    let start = Instant::now();
+    let caller = ReferFollowingCaller {
+        inner: VirtualCaller::new(
+            CallerConfig::new(caller_sip(), frontdoor_sip(), "100", 62),
+            CallerScript::new(),
+            start,
+        ),
+        out: std::collections::VecDeque::new(),
+        refers: 0,
+        start,
+        notified_at: None,
+    };
+    let frontdoor = FrontdoorEndpoint::new(
+        1_062,
+        test_settings(Duration::from_secs(30)),
+        Services::default(),
+        Box::new(|event| match event {
+            CallEvent::Answered => vec![CallAction::Transfer {
+                queue: ADVISORS.into(),
+                context: frontdoor::handler::TransferContext::Menu {
+                    service: "missed_bin".into(),
+                    intent: "advisor".into(),
+                },
+            }],
+            _ => Vec::new(),
+        }),
+        start,
+    );
+    let net = VirtualNetwork::new(2_062);
+    let mut pair = Pair::new(caller, frontdoor, net, start);
+    let outcome = pair
+        .run_until(Duration::from_secs(120), |p| {
+            p.b.finished() && p.a.inner.has_ended()
+        })
+        .unwrap_or_else(|e| panic!("the endpoints make progress: {e}"));
+    assert!(
+        matches!(outcome, vnet::RunOutcome::Condition(_)),
+        "{outcome:?}: {:#?}",
+        pair.b.record.trace
+    );
+    assert_eq!(pair.a.refers, 1);
+    let frontdoor = &pair.b.record;
+    assert!(
+        frontdoor
+            .sip_received
+            .iter()
+            .any(|r| r.is_response(202, "REFER"))
+    );
+    assert!(
+        frontdoor
+            .sip_sent
+            .iter()
+            .any(|r| r.is_response(200, "NOTIFY"))
+    );
+    // Once the NOTIFY says the caller reached the advisor, Frontdoor leaves the dialog.
+    let bye = frontdoor
+        .sip_sent
+        .iter()
+        .find(|r| r.is_request("BYE"))
+        .map(|r| r.at);
+    assert!(bye > pair.a.notified_at, "{bye:?} {:?}", pair.a.notified_at);
+    assert_eq!(
+        pair.b.heard_events().last(),
+        Some(&CallEvent::Hangup(HangupCause::Transferred))
+    );
+    assert!(frontdoor.traced("request OpenLegPorts").is_empty());
+    assert_eq!(
+        pair.a.inner.record.ended.map(|(_, c)| c),
+        Some(TerminationCause::RemoteBye)
+    );
 }

@@ -272,6 +272,20 @@ impl FrontdoorEndpoint {
         script: Script,
         start: Instant,
     ) -> Self {
+        Self::with_ua_config(seed, settings, services, script, start, |_| {})
+    }
+
+    /// Like [`FrontdoorEndpoint::new`], with the user agent's configuration adjusted first.
+    pub fn with_ua_config(
+        seed: u64,
+        settings: Arc<CallSettings>,
+        services: Services,
+        script: Script,
+        start: Instant,
+        adjust: impl FnOnce(&mut UaConfig),
+    ) -> Self {
+        let mut ua_config = UaConfig::new(frontdoor_sip());
+        adjust(&mut ua_config);
         let mut entropy = Entropy::seeded(seed);
         // Fixed draw order: the user agent's stream, the call's, then the SDP session id.
         let ua_entropy = entropy.fork();
@@ -283,7 +297,7 @@ impl FrontdoorEndpoint {
             session_version: 1,
         };
         FrontdoorEndpoint {
-            ua: new_user_agent(UaConfig::new(frontdoor_sip()), ua_entropy),
+            ua: new_user_agent(ua_config, ua_entropy),
             settings,
             services,
             local,
