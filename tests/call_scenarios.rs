@@ -9,7 +9,9 @@
 //! uninterruptible one; the caller hanging up mid-prompt, mid-recognition and while the case
 //! is being stored (the case is still stored, nothing is sent to the dead call); a case store
 //! failure reaching the handler; a REFER the caller's side refuses (405) leading to a bridge
-//! attempt, and one it follows (202, NOTIFY 200) ending the call as transferred; the holding
+//! attempt, and one it follows (202, NOTIFY 200) ending the call as transferred; a re-INVITE
+//! hold during a prompt pausing it (no RTP, answered `recvonly`) and the resume continuing it;
+//! the holding
 //! phrase while a queued decode is slow, and the keypad fallback when the recogniser refuses
 //! jobs; session-timer refreshes keeping a long call up; the caller going silent at the
 //! network level ending the call by media timeout; determinism of a whole call per seed (its
@@ -1327,6 +1329,235 @@ fn refer_accepted_ends_the_call_as_transferred() {
         Some(&CallEvent::Hangup(HangupCause::Transferred))
     );
     assert!(frontdoor.traced("request OpenLegPorts").is_empty());
+    assert_eq!(
+        pair.a.inner.record.ended.map(|(_, c)| c),
+        Some(TerminationCause::RemoteBye)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hold by re-INVITE
+// ---------------------------------------------------------------------------------------------
+
+/// A caller whose phone puts the call on hold and takes it off again by re-INVITE (RFC 3264
+/// §8.4: `sendonly`, then `sendrecv`). The crate's user agent places no re-INVITE, so this
+/// writes them (and their ACKs) itself, in the dialog the scripted caller set up; everything
+/// else goes to the scripted caller.
+struct HoldingCaller {
+    inner: VirtualCaller,
+    /// When to send a re-offer with this direction, since the start, in order.
+    reoffers: Vec<(Duration, &'static str)>,
+    /// From, To, Call-ID and Frontdoor's Contact, from the 200 to the INVITE.
+    dialog: Option<(String, String, String, String)>,
+    sent: u32,
+    out: std::collections::VecDeque<vnet::Datagram>,
+    start: Instant,
+    /// When each re-offer's 200 arrived (the hold or resume took effect).
+    answered: Vec<(Duration, String)>,
+}
+
+/// CSeq numbers of our own re-INVITEs: far above the user agent's, so they stay in order.
+const REOFFER_CSEQ: u32 = 2_000_000_000;
+
+impl HoldingCaller {
+    fn reoffer(&mut self, direction: &str) {
+        let Some((from, to, call_id, contact)) = self.dialog.clone() else {
+            return;
+        };
+        self.sent += 1;
+        let ours = caller_sip();
+        let ip = ours.ip();
+        let sdp = format!(
+            "v=0\r\no=- 1 {version} IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na={direction}\r\n",
+            version = 1 + self.sent,
+        );
+        let invite = format!(
+            "INVITE {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {ours};branch=z9hG4bK-reoffer-{n}\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {seq} INVITE\r\nContact: <sip:frontdoor@{ours}>\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            n = self.sent,
+            seq = REOFFER_CSEQ + self.sent,
+            len = sdp.len(),
+        );
+        self.out.push_back(vnet::Datagram {
+            from: ours,
+            to: frontdoor_sip(),
+            bytes: invite.into_bytes(),
+        });
+    }
+
+    /// The 2xx to one of our re-INVITEs (or its retransmission): ACK it (RFC 3261 §13.2.2.4).
+    fn ack(&mut self, now: Instant, text: &str, seq: u32) {
+        let Some((from, to, call_id, contact)) = self.dialog.clone() else {
+            return;
+        };
+        let n = seq - REOFFER_CSEQ;
+        if self.answered.len() < n as usize {
+            let direction = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("a=")
+                        .filter(|d| d.ends_with("only") || *d == "inactive" || *d == "sendrecv")
+                })
+                .unwrap_or("sendrecv")
+                .to_string();
+            self.answered.push((now - self.start, direction));
+        }
+        let ours = caller_sip();
+        let ack = format!(
+            "ACK {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {ours};branch=z9hG4bK-reoffer-ack-{n}\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {seq} ACK\r\nContent-Length: 0\r\n\r\n"
+        );
+        self.out.push_back(vnet::Datagram {
+            from: ours,
+            to: frontdoor_sip(),
+            bytes: ack.into_bytes(),
+        });
+    }
+}
+
+impl vnet::VirtualEndpoint for HoldingCaller {
+    fn owns(&self, addr: SocketAddr) -> bool {
+        self.inner.owns(addr)
+    }
+
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        if to == caller_sip() {
+            let text = String::from_utf8_lossy(bytes).to_string();
+            let cseq = header(&text, "CSeq").unwrap_or_default().to_string();
+            let seq: u32 = cseq
+                .split_whitespace()
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            if text.starts_with("SIP/2.0 200") && cseq.ends_with("INVITE") {
+                if seq > REOFFER_CSEQ {
+                    self.ack(now, &text, seq);
+                    return;
+                }
+                if self.dialog.is_none() {
+                    self.dialog = (|| {
+                        Some((
+                            header(&text, "From")?.to_string(),
+                            header(&text, "To")?.to_string(),
+                            header(&text, "Call-ID")?.to_string(),
+                            uri_of(header(&text, "Contact")?).to_string(),
+                        ))
+                    })();
+                }
+            } else if text.starts_with("SIP/2.0 ") && seq > REOFFER_CSEQ {
+                // 100 Trying to our re-INVITE: nothing for the user agent.
+                return;
+            }
+        }
+        self.inner.handle_datagram(now, from, to, bytes);
+    }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<vnet::Datagram> {
+        self.out
+            .pop_front()
+            .or_else(|| self.inner.poll_transmit(now))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let next = self.reoffers.first().map(|(at, _)| self.start + *at);
+        [self.inner.poll_timeout(), next]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        while self
+            .reoffers
+            .first()
+            .is_some_and(|(at, _)| self.start + *at <= now)
+        {
+            let (_, direction) = self.reoffers.remove(0);
+            self.reoffer(direction);
+        }
+        self.inner.handle_timeout(now);
+    }
+}
+
+#[test]
+fn reinvite_hold_during_a_prompt_pauses_it_and_resume_continues_it() {
+    let start = Instant::now();
+    let caller = HoldingCaller {
+        inner: VirtualCaller::new(
+            CallerConfig::new(caller_sip(), frontdoor_sip(), "100", 83),
+            CallerScript::new(),
+            start,
+        ),
+        reoffers: vec![
+            (Duration::from_secs(1), "sendonly"),
+            (Duration::from_secs(4), "sendrecv"),
+        ],
+        dialog: None,
+        sent: 0,
+        out: std::collections::VecDeque::new(),
+        start,
+        answered: Vec::new(),
+    };
+    let frontdoor = FrontdoorEndpoint::new(
+        1_083,
+        test_settings(Duration::from_secs(30)),
+        Services::default(),
+        Box::new(|event| match event {
+            CallEvent::Answered => vec![prompt("long", false)],
+            CallEvent::PromptFinished => vec![CallAction::Hangup],
+            _ => Vec::new(),
+        }),
+        start,
+    );
+    let mut pair = Pair::new(caller, frontdoor, VirtualNetwork::new(2_083), start);
+    let outcome = pair
+        .run_until(Duration::from_secs(120), |p| {
+            p.b.finished() && p.a.inner.has_ended()
+        })
+        .unwrap_or_else(|e| panic!("the endpoints make progress: {e}"));
+    assert!(
+        matches!(outcome, vnet::RunOutcome::Condition(_)),
+        "{outcome:?}: {:#?}",
+        pair.b.record.trace
+    );
+    let answered = pair.a.answered.clone();
+    assert_eq!(
+        answered.len(),
+        2,
+        "{answered:?}: {:#?}",
+        pair.b.record.trace
+    );
+    // We answered the hold with recvonly and the resume with sendrecv (RFC 3264 §6.1).
+    assert_eq!(answered[0].1, "recvonly", "{answered:?}");
+    assert_eq!(answered[1].1, "sendrecv", "{answered:?}");
+    let (held, resumed) = (answered[0].0, answered[1].0);
+    let frontdoor = &pair.b.record;
+    let rtp_while_held = frontdoor
+        .rtp_sent
+        .iter()
+        .filter(|at| **at > held && **at < resumed - ms(20))
+        .count();
+    assert_eq!(rtp_while_held, 0, "held {held:?}, resumed {resumed:?}");
+    // The prompt paused rather than ran on: the caller heard all of it, and it finished about
+    // 3 s (the hold) later than it would have.
+    let heard = pair.a.inner.record.media.frames_above(AUDIBLE_DBFS);
+    assert!(
+        (245..=251).contains(&heard),
+        "the caller heard {heard} frames"
+    );
+    let finished = pair
+        .b
+        .heard()
+        .into_iter()
+        .find(|(_, e)| *e == CallEvent::PromptFinished)
+        .map(|(at, _)| at)
+        .unwrap_or_default();
+    assert!(
+        within(finished, ms(7_900), ms(8_200)),
+        "prompt finished at {finished:?}"
+    );
+    assert_eq!(
+        pair.b.heard_events().last(),
+        Some(&CallEvent::Hangup(HangupCause::Completed))
+    );
     assert_eq!(
         pair.a.inner.record.ended.map(|(_, c)| c),
         Some(TerminationCause::RemoteBye)
