@@ -1138,16 +1138,24 @@ fn session_timer_refresh_keeps_a_long_call_up() {
             .any(|(_, _, t)| t.starts_with("SIP/2.0 200") && header(t, "CSeq") == Some(*cseq));
         assert!(answered, "refresh {cseq} not answered: {refreshes:?}");
     }
-    // Frontdoor's side refreshed too, not only answered.
-    assert!(
-        f.pair
-            .b
-            .record
-            .sip_sent
-            .iter()
-            .any(|r| r.is_request("UPDATE")),
-        "{refreshes:?}"
-    );
+    // Only the refresher the 200 named refreshes, and each refresh names its sender again
+    // (RFC 4028 §7.4: `refresher=uac`), so the role never passes to the other side.
+    let frontdoor_refreshes =
+        header(ok_to_invite, "Session-Expires").is_some_and(|v| v.ends_with("refresher=uas"));
+    for (_, from, t) in messages.iter().filter(|(_, _, t)| {
+        t.starts_with("UPDATE ")
+            || t.starts_with("INVITE ") && header(t, "To").is_some_and(|v| v.contains("tag="))
+    }) {
+        assert_eq!(
+            *from == frontdoor_sip(),
+            frontdoor_refreshes,
+            "a refresh from the side that is not the refresher: {t}"
+        );
+        assert!(
+            header(t, "Session-Expires").is_some_and(|v| v.ends_with("refresher=uac")),
+            "{t}"
+        );
+    }
     // The call lasted its 200 s and ended with the caller's BYE, not by the timer.
     assert_eq!(
         f.events().last(),

@@ -631,6 +631,13 @@ fn we_refresh_with_update_at_half_interval() {
     h.run_until(Duration::from_secs(61));
     let updates = h.requests_sent("UPDATE");
     assert_eq!(updates.first().map(|(t, _)| *t), Some(60_000));
+    // RFC 4028 §7.4: the refresh keeps us the refresher (we are its UAC).
+    assert_eq!(
+        updates
+            .first()
+            .and_then(|(_, update)| update.headers.get("Session-Expires")),
+        Some("120;refresher=uac")
+    );
 }
 
 #[test]

@@ -275,8 +275,10 @@ impl UserAgent {
         let Some(mut req) = self.in_dialog_request(call, method) else {
             return;
         };
+        // RFC 4028 §7.4: the refresher names itself (`uac` of this request) so it stays the
+        // refresher; `uas` would hand the duty to the peer while we went on refreshing too.
         req.headers
-            .push("Session-Expires", format!("{se};refresher=uas"));
+            .push("Session-Expires", format!("{se};refresher=uac"));
         req.headers.push("Supported", SUPPORTED);
         if !use_update && let Some(sdp) = sdp {
             // RFC 4028 §7.4: a re-INVITE refresh repeats the current session description.
