@@ -12,9 +12,10 @@
 //! Mounted with `#[path]` next to `vnet` and `virtual_caller` (it uses both).
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use frontdoor::asr::{AsrError, RecognizeOptions, Recognizer, RecognizerPool, Transcript};
 use frontdoor::call::core::answer::{InviteAnswer, answer_invite, media_at_ack};
@@ -194,6 +195,27 @@ impl CallHandler for ScriptedHandler {
     }
 }
 
+/// Makes the call's handler from the answered call, as serve's handler factory does.
+pub type HandlerFactory = Box<dyn FnOnce(&CallInfo) -> Box<dyn CallHandler> + Send>;
+
+/// Wraps a real handler (a flow's): logs what it hears, with the time, and passes it on.
+struct LoggedHandler {
+    heard: HeardLog,
+    elapsed: SharedElapsed,
+    inner: Box<dyn CallHandler>,
+}
+
+impl CallHandler for LoggedHandler {
+    fn on_event(&mut self, info: &CallInfo, event: CallEvent) -> Vec<CallAction> {
+        let at = *self.elapsed.lock().unwrap_or_else(PoisonError::into_inner);
+        self.heard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((at, event.clone()));
+        self.inner.on_event(info, event)
+    }
+}
+
 /// A line of the endpoint's trace: what the core did, when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceLine {
@@ -250,6 +272,12 @@ pub struct FrontdoorEndpoint {
     local: LocalMedia,
     call_entropy: Option<Entropy>,
     script: Option<Script>,
+    /// When set, the call's handler comes from here instead of the script.
+    factory: Option<HandlerFactory>,
+    /// What successive utterances are heard as, in order (then `recognition.text`).
+    recognitions: VecDeque<String>,
+    /// The wall clock at `start`: what the core and the handler see as the time of day.
+    wall_origin: SystemTime,
     pub heard: HeardLog,
     elapsed: SharedElapsed,
     answering: Option<Answering>,
@@ -303,6 +331,9 @@ impl FrontdoorEndpoint {
             local,
             call_entropy: Some(call_entropy),
             script: Some(script),
+            factory: None,
+            recognitions: VecDeque::new(),
+            wall_origin: wall_clock_at(start, start),
             heard: Arc::new(Mutex::new(Vec::new())),
             elapsed: Arc::new(Mutex::new(Duration::ZERO)),
             answering: None,
@@ -314,6 +345,32 @@ impl FrontdoorEndpoint {
             start,
             record: FrontdoorRecord::default(),
         }
+    }
+
+    /// The call's handler is made by `factory` (a real one, e.g. a flow's), not the script;
+    /// what it hears is still logged.
+    pub fn with_handler_factory(mut self, factory: HandlerFactory) -> Self {
+        self.factory = Some(factory);
+        self
+    }
+
+    /// Successive `Recognise` jobs are heard as these texts, in order.
+    pub fn with_recognitions<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        texts: I,
+    ) -> Self {
+        self.recognitions = texts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The wall clock (date and time of day) at the start of the run.
+    pub fn with_wall_origin(mut self, origin: SystemTime) -> Self {
+        self.wall_origin = origin;
+        self
+    }
+
+    fn wall_at(&self, now: Instant) -> SystemTime {
+        self.wall_origin + (now - self.start)
     }
 
     pub fn user_agent(&self) -> &UserAgent {
@@ -423,7 +480,10 @@ impl FrontdoorEndpoint {
             }
             Request::Recognise { job, audio, .. } => {
                 self.trace(now, format!("request Recognise {job}"));
-                let script = self.services.recognition.clone();
+                let mut script = self.services.recognition.clone();
+                if let Some(text) = self.recognitions.pop_front() {
+                    script.text = text;
+                }
                 if script.refused {
                     (
                         Duration::ZERO,
@@ -504,7 +564,8 @@ impl FrontdoorEndpoint {
             return;
         };
         *self.elapsed.lock().unwrap_or_else(PoisonError::into_inner) = now - self.start;
-        core.handle_input(now, wall_clock_at(self.start, now), input);
+        let wall = self.wall_origin + (now - self.start);
+        core.handle_input(now, wall, input);
         self.drain_core(now);
     }
 
@@ -585,7 +646,7 @@ impl FrontdoorEndpoint {
             caller: info.caller.clone(),
             dialled: info.dialled.clone(),
             source: info.source,
-            started_at: wall_clock_at(self.start, now),
+            started_at: self.wall_at(now),
         };
         match answer_invite(
             info.offer.as_deref(),
@@ -628,15 +689,25 @@ impl FrontdoorEndpoint {
                 return;
             }
         };
-        let (Some(entropy), Some(script)) = (self.call_entropy.take(), self.script.take()) else {
+        let Some(entropy) = self.call_entropy.take() else {
             return;
         };
         self.set_clock(now);
-        let handler = Box::new(ScriptedHandler {
-            heard: Arc::clone(&self.heard),
-            elapsed: Arc::clone(&self.elapsed),
-            script,
-        });
+        let handler: Box<dyn CallHandler> = if let Some(factory) = self.factory.take() {
+            Box::new(LoggedHandler {
+                heard: Arc::clone(&self.heard),
+                elapsed: Arc::clone(&self.elapsed),
+                inner: factory(&answering.info),
+            })
+        } else if let Some(script) = self.script.take() {
+            Box::new(ScriptedHandler {
+                heard: Arc::clone(&self.heard),
+                elapsed: Arc::clone(&self.elapsed),
+                script,
+            })
+        } else {
+            return;
+        };
         self.core = Some(Call::new(
             Arc::clone(&self.settings),
             CallStart {
@@ -650,7 +721,7 @@ impl FrontdoorEndpoint {
                 started: answering.started,
             },
             now,
-            wall_clock_at(self.start, now),
+            self.wall_at(now),
         ));
         self.trace(now, "call started".into());
         self.drain_core(now);
