@@ -285,6 +285,32 @@ impl CallDriver {
         }
     }
 
+    /// Runs a case write (a new case or an update) on tokio and feeds its reference, or why it
+    /// failed, back as `done`. A stopping server waits for the write even when the call ends
+    /// first, and the ended call waits for it to reach its record.
+    fn spawn_case_write<W, E>(
+        &mut self,
+        call_id: String,
+        failure: &'static str,
+        write: W,
+        done: fn(Result<String, String>) -> Completion,
+    ) where
+        W: std::future::Future<Output = Result<String, E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        self.cases_in_flight += 1;
+        let tx = self.done_tx.clone();
+        let ticket = self.context.shutdown.ticket();
+        tokio::spawn(async move {
+            let _ticket = ticket;
+            let result = write.await.map_err(|e| {
+                tracing::error!(call_id = %call_id, error = %e, "{failure}");
+                e.to_string()
+            });
+            let _ = tx.send(done(result));
+        });
+    }
+
     /// Starts the work of one request; returns its answer when it is known at once.
     fn run(&mut self, request: Request) -> Option<Completion> {
         let call_id = self.core.info().call_id.clone();
@@ -295,21 +321,12 @@ impl CallDriver {
                         "no case store configured".into()
                     )));
                 };
-                self.cases_in_flight += 1;
-                let tx = self.done_tx.clone();
-                // A stopping server waits for the write even when the call ends first.
-                let ticket = self.context.shutdown.ticket();
-                tokio::spawn(async move {
-                    let _ticket = ticket;
-                    let result = match store.create_case(case).await {
-                        Ok(record) => Ok(record.reference),
-                        Err(e) => {
-                            tracing::error!(call_id = %call_id, error = %e, "case not stored");
-                            Err(e.to_string())
-                        }
-                    };
-                    let _ = tx.send(Completion::CaseStored(result));
-                });
+                self.spawn_case_write(
+                    call_id,
+                    "case not stored",
+                    async move { store.create_case(case).await.map(|r| r.reference) },
+                    Completion::CaseStored,
+                );
                 None
             }
             Request::UpdateCase { reference, update } => {
@@ -318,20 +335,17 @@ impl CallDriver {
                         "no case store configured".into()
                     )));
                 };
-                self.cases_in_flight += 1;
-                let tx = self.done_tx.clone();
-                let ticket = self.context.shutdown.ticket();
-                tokio::spawn(async move {
-                    let _ticket = ticket;
-                    let result = match store.apply_case_update(&reference, update).await {
-                        Ok(record) => Ok(record.reference),
-                        Err(e) => {
-                            tracing::error!(call_id = %call_id, error = %e, "case update not stored");
-                            Err(e.to_string())
-                        }
-                    };
-                    let _ = tx.send(Completion::CaseUpdated(result));
-                });
+                self.spawn_case_write(
+                    call_id,
+                    "case update not stored",
+                    async move {
+                        store
+                            .apply_case_update(&reference, update)
+                            .await
+                            .map(|r| r.reference)
+                    },
+                    Completion::CaseUpdated,
+                );
                 None
             }
             Request::FindOpenCases { caller } => {
