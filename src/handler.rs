@@ -55,8 +55,36 @@ pub enum HangupCause {
     Transferred,
     /// The server was stopped (SIGTERM drain deadline, or a second stop signal).
     Shutdown,
-    /// Anything else that ended the call abnormally.
-    Error(String),
+    /// Something that ended the call abnormally.
+    Error(CallFault),
+}
+
+/// What went wrong when a call ended abnormally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallFault {
+    /// The dialog was rejected with this final status.
+    Rejected(u16),
+    /// The transport could not deliver a request (RFC 3261 §8.1.3.1).
+    TransportError,
+    /// An outgoing request in the dialog failed with this status.
+    OutgoingFailed(u16),
+    /// The call's media sockets could no longer be polled.
+    MediaPolling,
+    /// The task that drove the call stopped before the call ended.
+    DriverStopped,
+}
+
+impl CallFault {
+    /// The reason in words, as call records store it.
+    pub fn reason(self) -> String {
+        match self {
+            CallFault::Rejected(code) => format!("rejected {code}"),
+            CallFault::TransportError => "transport error".to_string(),
+            CallFault::OutgoingFailed(code) => format!("outgoing failed {code}"),
+            CallFault::MediaPolling => "media polling".to_string(),
+            CallFault::DriverStopped => "driver stopped".to_string(),
+        }
+    }
 }
 
 /// One item of audio to play.

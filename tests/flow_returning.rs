@@ -92,8 +92,6 @@ fn entered(server: &ServerGuard, node: &str) -> usize {
         .count()
 }
 
-/// Says `samples` after each prompt until the call enters `node` (the ask reprompts on a
-/// misrecognition; a caller would say it again), at most `tries` times.
 /// Says each of `sayings` in turn (a caller repeating themselves in other words when not
 /// understood) until the call enters `node`.
 fn voice_until(server: &ServerGuard, caller: &LiveCaller, sayings: &[&[i16]], node: &str) {
@@ -168,21 +166,23 @@ fn a_missed_bin_reported_by_voice_is_stored_and_a_second_call_is_returning() {
     let flows = copy_council_flows(&dir);
     let server = start_server(&flows);
     // flite: Whisper tiny.en hears its voice far better than espeak-ng's on telephone audio.
-    let postcode = synthesize(
+    // A caller not understood says it again in other words: the same audio decodes the same
+    // way, so repeating identical words would only repeat a mishearing. Three wordings, as the
+    // question takes three misses before its fallback.
+    let wordings = [
         "Postcode R M 17, 6 S L.",
-        Voice::Flite,
-        &dir.join("postcode.wav"),
-    )
-    .expect("flite speaks the postcode");
-    // Said again without "postcode" when not understood: the same audio decodes the same way,
-    // so a second try with identical words would only repeat a mishearing.
-    let postcode_again = synthesize(
-        "R M 17, 6 S L.",
-        Voice::Flite,
-        &dir.join("postcode-again.wav"),
-    )
-    .expect("flite speaks the postcode again");
-    let sayings: [&[i16]; 2] = [&postcode, &postcode_again];
+        "R M seventeen, six S L.",
+        "My postcode is R M 17, 6 S L.",
+    ];
+    let spoken: Vec<Vec<i16>> = wordings
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            synthesize(text, Voice::Flite, &dir.join(&format!("postcode-{i}.wav")))
+                .expect("flite speaks the postcode")
+        })
+        .collect();
+    let sayings: Vec<&[i16]> = spoken.iter().map(Vec::as_slice).collect();
     let long = Duration::from_secs(40);
 
     // First call: a new caller reports a missed recycling bin.

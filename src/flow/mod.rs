@@ -7,14 +7,14 @@
 //! Three parts, each readable alone:
 //! * [`language`]: [`yaml`] (spanned tree) -> [`raw`] (the language's shape, every key checked)
 //!   -> [`check`] (references, prompts, templates, graph rules; [`diag`] renders findings) ->
-//!   [`model::CheckedFlow`]; [`set`] loads a directory with its routing table and hot-reloads it.
+//!   [`model::CheckedFlow`]; [`files`] finds and checks the flow files of a directory.
 //! * [`runtime`]: [`interpreter::Interpreter`] per call, fed by [`understand`] (over `nlu`) and
 //!   adapted to the call layer by [`handler::FlowCallHandler`]; [`session`] drives one in
-//!   memory.
+//!   memory; [`set`] loads a directory with its routing table and hot-reloads it.
 //! * [`tools`]: the designer tools behind [`cmd`] ([`simulate`], [`conversation`], [`graph`]).
 //!
 //! The tools build on the language and the runtime; the runtime on the language; the language
-//! on neither (except that a loaded [`set`] carries each flow's [`understand::Understanding`]).
+//! on neither.
 
 pub mod language;
 pub mod runtime;
@@ -22,11 +22,11 @@ pub mod tools;
 
 // The language and the designer tools moved into `language/` and `tools/`; their old paths
 // (`flow::check`, `flow::cmd`, ...) stay valid while the rest of the tree moves over.
-pub use language::{catalog, check, diag, model, raw, set, yaml};
+pub use language::{catalog, check, diag, files, model, raw, yaml};
 pub use tools::{cmd, conversation, graph, simulate};
 
 // The runtime's modules at their old paths, while the rest of the crate moves over.
-pub use runtime::{capture, handler, interpreter, keypad, session, understand};
+pub use runtime::{capture, handler, interpreter, keypad, session, set, understand};
 
 pub use cmd::{graph_cmd, simulate_cmd, test_cmd, validate_cmd};
 pub use diag::{Diagnostics, OutputFormat};

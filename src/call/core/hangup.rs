@@ -7,7 +7,7 @@ use super::Call;
 use crate::call::shutdown::CloseMode;
 use crate::call::signalling::SipCommand;
 use crate::crm::{CallRecord, MediaQuality, Outcome};
-use crate::handler::{CallInfo, HangupCause};
+use crate::handler::{CallFault, CallInfo, HangupCause};
 use crate::media::session::MediaStats;
 use crate::sip::ua::TerminationCause;
 
@@ -86,10 +86,10 @@ pub fn cause_of(t: TerminationCause) -> HangupCause {
         TerminationCause::Cancelled => HangupCause::Cancelled,
         TerminationCause::AckTimeout => HangupCause::AckTimeout,
         TerminationCause::SessionExpired => HangupCause::SessionExpired,
-        TerminationCause::Rejected(code) => HangupCause::Error(format!("rejected {code}")),
-        TerminationCause::TransportError => HangupCause::Error("transport error".into()),
+        TerminationCause::Rejected(code) => HangupCause::Error(CallFault::Rejected(code)),
+        TerminationCause::TransportError => HangupCause::Error(CallFault::TransportError),
         TerminationCause::OutgoingFailed(code) => {
-            HangupCause::Error(format!("outgoing failed {code}"))
+            HangupCause::Error(CallFault::OutgoingFailed(code))
         }
     }
 }
@@ -107,7 +107,7 @@ pub fn record_text(cause: &HangupCause) -> String {
         HangupCause::SessionExpired => "SessionExpired",
         HangupCause::Transferred => "Transferred",
         HangupCause::Shutdown => "Shutdown",
-        HangupCause::Error(reason) => return format!("Error({reason:?})"),
+        HangupCause::Error(fault) => return format!("Error({:?})", fault.reason()),
     };
     name.to_string()
 }
@@ -166,7 +166,7 @@ impl Call {
 
     pub(super) fn on_driver_gone(&mut self) {
         self.phase = Phase::Ended {
-            cause: HangupCause::Error("driver stopped".into()),
+            cause: HangupCause::Error(CallFault::DriverStopped),
         };
     }
 
@@ -247,5 +247,33 @@ impl Call {
         };
         record.case_references = self.case_references.clone();
         record
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Call records keep the text they always had: reports and existing databases read it.
+    #[test]
+    fn records_spell_abnormal_ends_as_before() {
+        let cases = [
+            (CallFault::Rejected(486), "Error(\"rejected 486\")"),
+            (CallFault::TransportError, "Error(\"transport error\")"),
+            (
+                CallFault::OutgoingFailed(408),
+                "Error(\"outgoing failed 408\")",
+            ),
+            (CallFault::MediaPolling, "Error(\"media polling\")"),
+            (CallFault::DriverStopped, "Error(\"driver stopped\")"),
+        ];
+        for (fault, text) in cases {
+            assert_eq!(record_text(&HangupCause::Error(fault)), text);
+        }
+        assert_eq!(record_text(&HangupCause::CallerHungUp), "CallerHungUp");
+        assert_eq!(
+            record_text(&cause_of(TerminationCause::Rejected(603))),
+            "Error(\"rejected 603\")"
+        );
     }
 }

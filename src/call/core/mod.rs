@@ -377,7 +377,7 @@ impl Call {
             Input::DriverGone => self.on_driver_gone(),
             Input::MediaUnavailable => self.hang_up(
                 now,
-                crate::handler::HangupCause::Error("media polling".into()),
+                crate::handler::HangupCause::Error(crate::handler::CallFault::MediaPolling),
             ),
             Input::Timeout => self.on_timeout(now),
         }

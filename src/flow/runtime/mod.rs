@@ -2,7 +2,8 @@
 //! sans-IO state machine; [`understand`] turns words and keys into its events over `nlu`
 //! ([`capture`] holds the values it captures, [`keypad`] the keypad fallback texts);
 //! [`handler::FlowCallHandler`] adapts it to the call runtime's `CallHandler` seam and
-//! [`session`] drives it the way a call would for the designer tools.
+//! [`session`] drives it the way a call would for the designer tools; [`set`] holds the flows a
+//! server answers with, each with its understanding, and hot-reloads them.
 //!
 //! Must not touch: sockets, audio, the store. The interpreter returns actions; the call layer
 //! carries them out.
@@ -12,4 +13,5 @@ pub mod handler;
 pub mod interpreter;
 pub mod keypad;
 pub mod session;
+pub mod set;
 pub mod understand;

@@ -12,7 +12,8 @@ use chrono::NaiveDate;
 use super::graph::GraphFormat;
 use crate::flow::language::catalog::default_paths;
 use crate::flow::language::diag::{Diagnostics, OutputFormat};
-use crate::flow::language::set::{FlowSet, check_file, flow_files};
+use crate::flow::language::files::{check_file, flow_files};
+use crate::flow::runtime::set::FlowSet;
 
 pub use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 // Where the catalog for one flow file comes from is the language's business; the tools and

@@ -11,8 +11,8 @@ use std::path::Path;
 use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::flow::language::catalog::catalog_for;
 use crate::flow::language::check::successors;
+use crate::flow::language::files::check_file;
 use crate::flow::language::model::{CheckedFlow, NodeKind};
-use crate::flow::language::set::check_file;
 
 /// Diagram formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use chrono::{NaiveDate, NaiveTime};
 use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::flow::interpreter::CallContext;
 use crate::flow::language::catalog::catalog_for;
-use crate::flow::language::set::check_file;
+use crate::flow::language::files::check_file;
 use crate::flow::session::{Output, Session};
 use crate::flow::understand::Understanding;
 

@@ -1,5 +1,6 @@
-//! The set of flows a server answers with: every checked flow in `call-flows/` and the routing
-//! table (dialled number -> flow, with a default). [`reload`] swaps in a changed set.
+//! The set of flows a server answers with: every checked flow in `call-flows/`, each with the
+//! understanding its calls use, and the routing table (dialled number -> flow, with a default).
+//! [`reload`] swaps in a changed set.
 //!
 //! Owns loading. Must not touch calls: a call holds the `Arc<CheckedFlow>` it started with.
 
@@ -9,17 +10,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::catalog::PromptCatalog;
-use super::check::check;
-use super::diag::{Diagnostics, did_you_mean};
-use super::model::CheckedFlow;
-use super::yaml::{self, Pos, Value};
-use crate::flow::understand::Understanding;
+use crate::flow::language::catalog::PromptCatalog;
+use crate::flow::language::diag::{Diagnostics, did_you_mean};
+use crate::flow::language::files::{check_file, flow_files};
+use crate::flow::language::model::CheckedFlow;
+use crate::flow::language::yaml::{self, Pos, Value};
+use crate::flow::runtime::understand::Understanding;
 
 pub use reload::{FlowError, FlowRegistry, FlowWatcher};
 
-/// The routing table's file name inside the flows directory.
-pub const ROUTES_FILE: &str = "routes.yaml";
+pub use crate::flow::language::files::ROUTES_FILE;
 
 /// A checked flow with its understanding, ready for calls.
 #[derive(Debug, Clone)]
@@ -132,41 +132,6 @@ impl FlowSet {
     pub fn prompts_dir(&self) -> &Path {
         &self.prompts_dir
     }
-}
-
-/// Checks one flow file against a prompt catalog.
-pub fn check_file(path: &Path, catalog: &PromptCatalog) -> (Option<CheckedFlow>, Diagnostics) {
-    match std::fs::read_to_string(path) {
-        Ok(text) => check(path, &text, catalog),
-        Err(e) => {
-            let mut d = Diagnostics::new();
-            d.error(
-                path,
-                Pos { line: 1, col: 1 },
-                "io",
-                format!("cannot read the file: {e}"),
-                None,
-            );
-            (None, d)
-        }
-    }
-}
-
-/// Flow files in a directory, sorted: `*.yaml` and `*.yml` except the routing table.
-pub fn flow_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-                .filter(|p| p.file_name().is_some_and(|n| n != ROUTES_FILE))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
 }
 
 fn read_routes(
