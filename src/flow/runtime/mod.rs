@@ -1,8 +1,8 @@
 //! The flow runtime: what runs a checked flow for one call. [`interpreter::Interpreter`] is the
 //! sans-IO state machine; [`understand`] turns words and keys into its events over `nlu`
 //! ([`capture`] holds the values it captures, [`keypad`] the keypad fallback texts);
-//! [`handler::FlowCallHandler`] adapts it to the call runtime's `CallHandler` seam and
-//! [`session`] drives it the way a call would for the designer tools.
+//! [`handler::FlowCallHandler`] adapts it to the call runtime's `CallHandler` seam (the
+//! designer tools rehearse whole calls through that seam in `crate::rehearsal`).
 //!
 //! Must not touch: sockets, audio, the store. The interpreter returns actions; the call layer
 //! carries them out.
@@ -11,5 +11,4 @@ pub mod capture;
 pub mod handler;
 pub mod interpreter;
 pub mod keypad;
-pub mod session;
 pub mod understand;

@@ -5,7 +5,8 @@
 //! heard or not, node reached, slot values, case fields, case updated, transfer queue and
 //! context, call ended, "slower" on, keys only, survey answers).
 //!
-//! Owns the test format and its runner. The call itself is a [`Session`].
+//! Owns the test format and its runner. The call itself is a rehearsed [`Session`] on the real
+//! call core, so a conversation test passes only if a live call would go the same way.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,12 +18,13 @@ use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::session::{Output, Session};
+use super::simulate::prompts_dir;
+use super::stage::Stage;
 use crate::flow::interpreter::CallContext;
 use crate::flow::language::catalog::catalog_for;
-use crate::flow::language::model::CheckedFlow;
 use crate::flow::language::set::check_file;
-use crate::flow::session::{Output, Session};
+use crate::flow::tools::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::flow::understand::Understanding;
 use crate::handler::OpenCase;
 
@@ -208,7 +210,7 @@ pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
         return EXIT_USAGE;
     };
     let mut summary = Summary::default();
-    let mut flows: BTreeMap<PathBuf, (Arc<CheckedFlow>, Arc<Understanding>)> = BTreeMap::new();
+    let mut flows: BTreeMap<PathBuf, Arc<Stage>> = BTreeMap::new();
     for file in &files {
         run_file(file, &mut flows, &mut summary, out);
     }
@@ -222,7 +224,7 @@ pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
 
 fn run_file(
     file: &Path,
-    flows: &mut BTreeMap<PathBuf, (Arc<CheckedFlow>, Arc<Understanding>)>,
+    flows: &mut BTreeMap<PathBuf, Arc<Stage>>,
     summary: &mut Summary,
     out: &mut dyn Write,
 ) {
@@ -260,13 +262,24 @@ fn run_file(
                     return;
                 }
             };
-            let l = (Arc::new(flow), understanding);
-            flows.insert(flow_path.clone(), l.clone());
-            l
+            let stage = match Stage::new(
+                Arc::new(flow),
+                understanding,
+                Some(&prompts_dir(&flow_path)),
+            ) {
+                Ok(stage) => Arc::new(stage),
+                Err(e) => {
+                    let _ = writeln!(out, "FAIL {name}: the flow cannot be rehearsed: {e}");
+                    summary.failed += tf.tests.len().max(1);
+                    return;
+                }
+            };
+            flows.insert(flow_path.clone(), Arc::clone(&stage));
+            stage
         }
     };
-    for test in &tf.tests {
-        match run_test(test, &loaded.0, &loaded.1) {
+    for (test, result) in tf.tests.iter().zip(run_tests(&tf.tests, &loaded)) {
+        match result {
             Ok(()) => {
                 summary.passed += 1;
                 let _ = writeln!(out, "ok   {name}: {}", test.name);
@@ -279,12 +292,45 @@ fn run_file(
     }
 }
 
+/// Runs the tests side by side, one rehearsed call per thread at a time (each call is CPU-bound:
+/// the call core endpoints every 20 ms of the caller's audio), and returns their results in
+/// the tests' order.
+fn run_tests(tests: &[TestCase], stage: &Stage) -> Vec<Result<(), String>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, tests.len().max(1));
+    let mut results: Vec<Result<(), String>> = tests
+        .iter()
+        .map(|_| Err("the test did not run".to_string()))
+        .collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || {
+                    tests
+                        .iter()
+                        .enumerate()
+                        .skip(w)
+                        .step_by(workers)
+                        .map(|(i, test)| (i, run_test(test, stage)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            // A panicking rehearsal leaves its tests failed ("did not run").
+            if let Ok(done) = handle.join() {
+                for (i, result) in done {
+                    results[i] = result;
+                }
+            }
+        }
+    });
+    results
+}
+
 /// Runs one conversation; `Err` says which expectation failed and what happened instead.
-pub fn run_test(
-    test: &TestCase,
-    flow: &Arc<CheckedFlow>,
-    understanding: &Arc<Understanding>,
-) -> Result<(), String> {
+pub fn run_test(test: &TestCase, stage: &Stage) -> Result<(), String> {
     let date = match &test.date {
         Some(d) => {
             NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| format!("bad date `{d}`"))?
@@ -328,8 +374,7 @@ pub fn run_test(
             created_at,
         });
     }
-    let (mut session, first) =
-        Session::start_with_cases(Arc::clone(flow), Arc::clone(understanding), ctx, open_cases);
+    let (mut session, first) = Session::start(stage, ctx, open_cases);
     if let Some(e) = &test.start {
         check_expect(e, &session, &first).map_err(|w| format!("at the start: {w}"))?;
     }
@@ -377,6 +422,8 @@ pub fn run_test(
 }
 
 fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), String> {
+    // Read before the interpreter is borrowed (both come from the call's handler).
+    let listens_for_speech = s.listen_spec().is_some_and(|l| l.speech);
     let i = s.interpreter();
     let heard: Vec<(Option<&str>, &str)> = outputs
         .iter()
@@ -503,7 +550,7 @@ fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), Strin
         }
     }
     if let Some(keys_only) = e.keys_only {
-        let speech = s.listen_spec().is_some_and(|l| l.speech);
+        let speech = listens_for_speech;
         if i.keys_only() != keys_only || speech == keys_only {
             return Err(format!(
                 "expected keys only {keys_only}, interpreter says {} and listens for speech: {speech}",
