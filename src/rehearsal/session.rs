@@ -569,3 +569,120 @@ fn transfer_json(context: &TransferContext) -> Value {
         "node": context.node,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::catalog::PromptCatalog;
+    use crate::flow::check::check;
+    use crate::flow::understand::Understanding;
+
+    const FLOW: &str = r#"
+flow: rehearsed
+start: count
+intents:
+  pay: {examples: ["I want to pay"], keywords: [pay]}
+nodes:
+  count:
+    ask: {text: "How many bins? Key it and press hash. Press 0 on its own for someone."}
+    slot: {name: count, type: number}
+    next: menu
+  menu:
+    ask: {text: "Say pay, or press 1. Press 0 for someone."}
+    intents: {pay: bye}
+    keys: {"1": pay}
+  bye:
+    hangup: {text: "Bye"}
+"#;
+
+    fn stage() -> Stage {
+        let (flow, d) = check(
+            std::path::Path::new("rehearsed.yaml"),
+            FLOW,
+            &PromptCatalog::default(),
+        );
+        let flow = flow.unwrap_or_else(|| panic!("{d}"));
+        let understanding = Arc::new(Understanding::new(&flow).unwrap());
+        Stage::new(Arc::new(flow), understanding, None).unwrap()
+    }
+
+    fn ctx() -> CallContext {
+        CallContext {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            time: chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            caller: Some(crate::Pii::new("07700900123".into())),
+            dialled: "100".into(),
+        }
+    }
+
+    fn heard(out: &[Output], words: &str) -> bool {
+        out.iter()
+            .any(|o| matches!(o, Output::Prompt { text, .. } if text.contains(words)))
+    }
+
+    #[test]
+    fn the_first_prompt_plays_for_as_long_as_its_text_takes_before_the_caller_may_answer() {
+        let stage = stage();
+        let (s, first) = Session::start(&stage, ctx(), Vec::new());
+        assert!(heard(&first, "How many bins?"), "{first:?}");
+        let text = "How many bins? Key it and press hash. Press 0 on its own for someone.";
+        assert!(s.elapsed() >= spoken_length(text), "{:?}", s.elapsed());
+        assert!(!s.ended());
+    }
+
+    #[test]
+    fn keys_are_collected_by_the_call_and_hash_ends_the_entry() {
+        let stage = stage();
+        let (mut s, _) = Session::start(&stage, ctx(), Vec::new());
+        let out = s.keys("12#");
+        assert_eq!(
+            s.interpreter().slots().get("count").map(|c| c.canonical()),
+            Some("12".to_string())
+        );
+        assert!(heard(&out, "Say pay"), "{out:?}");
+    }
+
+    #[test]
+    fn keys_without_a_terminator_end_after_the_inter_digit_gap() {
+        let stage = stage();
+        let gap = stage.flow().settings.inter_digit_timeout;
+        let (mut s, _) = Session::start(&stage, ctx(), Vec::new());
+        let before = s.elapsed();
+        s.keys("7");
+        assert_eq!(
+            s.interpreter().slots().get("count").map(|c| c.canonical()),
+            Some("7".to_string())
+        );
+        assert!(s.elapsed() - before >= gap, "{:?}", s.elapsed() - before);
+    }
+
+    #[test]
+    fn silence_lasts_until_the_no_input_timer_fires() {
+        let stage = stage();
+        let timeout = stage.flow().settings.no_input_timeout;
+        let (mut s, _) = Session::start(&stage, ctx(), Vec::new());
+        let before = s.elapsed();
+        let out = s.silence();
+        assert!(
+            s.elapsed() - before >= timeout,
+            "{:?}",
+            s.elapsed() - before
+        );
+        assert!(
+            out.iter().any(|o| matches!(o, Output::Prompt { .. })),
+            "a reprompt: {out:?}"
+        );
+        assert_eq!(s.interpreter().current_node(), "count");
+    }
+
+    #[test]
+    fn spoken_words_reach_the_flow_once_the_calls_endpointer_ends_them() {
+        let stage = stage();
+        let (mut s, _) = Session::start(&stage, ctx(), Vec::new());
+        s.keys("3#");
+        let out = s.say("I want to pay");
+        assert!(heard(&out, "Bye"), "{out:?}");
+        assert!(out.contains(&Output::Hangup), "{out:?}");
+        assert!(s.ended());
+    }
+}
