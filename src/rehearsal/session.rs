@@ -215,15 +215,17 @@ impl Session {
         ctx: CallContext,
         open_cases: Vec<OpenCase>,
     ) -> (Session, Vec<Output>) {
+        // The virtual clock's origin. An `Instant` can only be made from the OS clock; it is read
+        // this once, and from here on time moves only as the driver moves it.
         let start = Instant::now();
-        let clock_seed = Arc::new(Mutex::new(Duration::ZERO));
         let seam = Arc::new(Mutex::new(Seam {
             handler: FlowCallHandler::new(
                 Arc::clone(&stage.flow),
                 Arc::clone(&stage.understanding),
                 ctx.clone(),
             ),
-            clock: clock_seed,
+            // The endpoint's clock, once the endpoint exists (below).
+            clock: SharedElapsed::default(),
             log: Vec::new(),
             transfers: VecDeque::new(),
             playing: false,
