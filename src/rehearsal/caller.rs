@@ -636,6 +636,11 @@ impl VirtualCaller {
         at
     }
 
+    /// How many REFERs the caller's phone followed.
+    pub fn refers_followed(&self) -> u32 {
+        self.refers
+    }
+
     /// Whether the caller's phone follows a REFER from now on (see [`CallerConfig`]).
     pub fn set_follows_refer(&mut self, follows: bool) {
         self.config.follows_refer = follows;
