@@ -341,7 +341,7 @@ pub enum CallerAudio {
 
 /// When the caller hangs up.
 pub enum Hangup {
-    /// Never: the far end ends the call, or the test stops.
+    /// Never: the far end ends the call, or the rehearsal stops.
     Never,
     /// At this time since the start (before the answer: a CANCEL, RFC 3261 §9.1).
     At(Duration),

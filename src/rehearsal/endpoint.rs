@@ -34,10 +34,12 @@ use crate::sip::ua::{CallHandle, Transport, UaConfig, UaEvent, UserAgent};
 use super::caller::{SipRecord, new_user_agent, rtcp_of, wall_clock_at};
 use super::net::Datagram;
 
+/// Frontdoor's SIP address on the emulated network.
 pub fn frontdoor_sip() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 5060))
 }
 
+/// Frontdoor's RTP address on the emulated network (RTCP on the next port).
 pub fn frontdoor_rtp() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 30_000))
 }

@@ -1,6 +1,6 @@
 //! Entry points for the designer tools behind `frontdoor validate|graph`. The
 //! binary parses arguments and calls these; each writes to `out` and returns the exit code
-//! (0 ok, 1 flow errors or failed tests, 2 usage).
+//! (0 ok, 1 flow errors, 2 usage).
 //!
 //! Owns the tools' output. Must not parse command lines (that is `main`).
 
