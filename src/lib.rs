@@ -18,6 +18,8 @@
 //! * [`crm`] stores cases and call records durably and delivers them to CRMs; [`handoff`] moves a
 //!   caller to a human advisor.
 //! * [`web`] serves the operator-facing HTTP surface.
+//! * [`rehearsal`] runs whole calls in virtual time (the real call core against an in-memory
+//!   caller, scripted speech services): `frontdoor simulate`, `frontdoor test` and the call tests.
 //!
 //! Events go up the chain (`Dtmf`, `SpeechEnded`, `Heard`), commands go down (`Play`, `Listen`,
 //! `Hangup`). A module never reaches back up the chain.
@@ -37,6 +39,7 @@ pub mod media;
 pub mod nlu;
 pub mod pii;
 pub mod prompts;
+pub mod rehearsal;
 pub mod server;
 pub mod sip;
 pub mod web;

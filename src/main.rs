@@ -330,7 +330,7 @@ fn main() -> ExitCode {
             let date = date.unwrap_or_else(|| chrono::Local::now().date_naive());
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
-            exit(frontdoor::flow::cmd::simulate_cmd(
+            exit(frontdoor::rehearsal::simulate_cmd(
                 &flow,
                 script.as_deref(),
                 &mut input,
@@ -340,7 +340,7 @@ fn main() -> ExitCode {
         }
         Command::Test { dir } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("call-flows/tests"));
-            exit(frontdoor::flow::cmd::test_cmd(&dir, &mut std::io::stdout()))
+            exit(frontdoor::rehearsal::test_cmd(&dir, &mut std::io::stdout()))
         }
         Command::Graph { flow, format } => {
             let format = match format {

@@ -1169,19 +1169,6 @@ fn session_timer_refresh_keeps_a_long_call_up() {
 // REFER accepted
 // ---------------------------------------------------------------------------------------------
 
-/// A caller whose phone follows a REFER (RFC 3515): the crate's user agent does not, so this
-/// answers the REFER itself with 202 and reports the transfer's outcome with one NOTIFY whose
-/// sipfrag is `SIP/2.0 200 OK` (§2.4.4, §2.4.5), the subscription terminated. Everything else
-/// goes to the scripted caller.
-struct ReferFollowingCaller {
-    inner: VirtualCaller,
-    out: std::collections::VecDeque<vnet::Datagram>,
-    refers: usize,
-    start: Instant,
-    /// When the 202 and the NOTIFY went out.
-    notified_at: Option<Duration>,
-}
-
 /// The value of the first header named `name` (case-insensitive) in a SIP message's text.
 fn header<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     text.lines().take_while(|l| !l.is_empty()).find_map(|l| {
@@ -1198,92 +1185,15 @@ fn uri_of(value: &str) -> &str {
     }
 }
 
-impl ReferFollowingCaller {
-    fn follow(&mut self, from: SocketAddr, text: &str) -> Option<()> {
-        let via = header(text, "Via")?;
-        let from_h = header(text, "From")?;
-        let to_h = header(text, "To")?;
-        let call_id = header(text, "Call-ID")?;
-        let cseq = header(text, "CSeq")?;
-        let contact = uri_of(header(text, "Contact")?);
-        let ours = caller_sip();
-        self.refers += 1;
-        let accepted = format!(
-            "SIP/2.0 202 Accepted\r\nVia: {via}\r\nFrom: {from_h}\r\nTo: {to_h}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\nContact: <sip:{ours}>\r\nContent-Length: 0\r\n\r\n"
-        );
-        let body = "SIP/2.0 200 OK\r\n";
-        // The NOTIFY is a request of our side of the dialog: From is the REFER's To (our tag),
-        // To its From (RFC 3261 §12.2.1.1); a CSeq above anything the INVITE used.
-        let notify = format!(
-            "NOTIFY {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {ours};branch=z9hG4bK-notify-{n}\r\nMax-Forwards: 70\r\nFrom: {to_h}\r\nTo: {from_h}\r\nCall-ID: {call_id}\r\nCSeq: {seq} NOTIFY\r\nContact: <sip:{ours}>\r\nEvent: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Type: message/sipfrag;version=2.0\r\nContent-Length: {len}\r\n\r\n{body}",
-            n = self.refers,
-            seq = 2_000_000_000u32 + self.refers as u32,
-            len = body.len(),
-        );
-        for bytes in [accepted, notify] {
-            self.out.push_back(vnet::Datagram {
-                from: ours,
-                to: from,
-                bytes: bytes.into_bytes(),
-            });
-        }
-        Some(())
-    }
-}
-
-impl vnet::VirtualEndpoint for ReferFollowingCaller {
-    fn owns(&self, addr: SocketAddr) -> bool {
-        self.inner.owns(addr)
-    }
-
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
-        if to == caller_sip() {
-            let text = String::from_utf8_lossy(bytes);
-            if text.starts_with("REFER ") {
-                if self.follow(from, &text).is_some() {
-                    self.notified_at = Some(now - self.start);
-                }
-                return;
-            }
-            // The 200 to our NOTIFY is for no transaction of the user agent's.
-            if text.starts_with("SIP/2.0 ")
-                && header(&text, "CSeq").is_some_and(|c| c.ends_with("NOTIFY"))
-            {
-                return;
-            }
-        }
-        self.inner.handle_datagram(now, from, to, bytes);
-    }
-
-    fn poll_transmit(&mut self, now: Instant) -> Option<vnet::Datagram> {
-        self.out
-            .pop_front()
-            .or_else(|| self.inner.poll_transmit(now))
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.inner.poll_timeout()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.inner.handle_timeout(now);
-    }
-}
-
 #[test]
 fn refer_accepted_ends_the_call_as_transferred() {
     let start = Instant::now();
-    let caller = ReferFollowingCaller {
-        inner: VirtualCaller::new(
-            CallerConfig::new(caller_sip(), frontdoor_sip(), "100", 62),
-            CallerScript::new(),
-            start,
-        ),
-        out: std::collections::VecDeque::new(),
-        refers: 0,
-        start,
-        notified_at: None,
-    };
+    // A phone that follows a REFER (RFC 3515): it answers 202 and reports the transfer's
+    // outcome with one NOTIFY whose sipfrag is `SIP/2.0 200 OK` (§2.4.4, §2.4.5), the
+    // subscription terminated.
+    let mut config = CallerConfig::new(caller_sip(), frontdoor_sip(), "100", 62);
+    config.follows_refer = true;
+    let caller = VirtualCaller::new(config, CallerScript::new(), start);
     let frontdoor = FrontdoorEndpoint::new(
         1_062,
         test_settings(Duration::from_secs(30)),
@@ -1304,7 +1214,7 @@ fn refer_accepted_ends_the_call_as_transferred() {
     let mut pair = Pair::new(caller, frontdoor, net, start);
     let outcome = pair
         .run_until(Duration::from_secs(120), |p| {
-            p.b.finished() && p.a.inner.has_ended()
+            p.b.finished() && p.a.has_ended()
         })
         .unwrap_or_else(|e| panic!("the endpoints make progress: {e}"));
     assert!(
@@ -1312,7 +1222,7 @@ fn refer_accepted_ends_the_call_as_transferred() {
         "{outcome:?}: {:#?}",
         pair.b.record.trace
     );
-    assert_eq!(pair.a.refers, 1);
+    assert_eq!(pair.a.refers_followed(), 1);
     let frontdoor = &pair.b.record;
     assert!(
         frontdoor
@@ -1332,14 +1242,21 @@ fn refer_accepted_ends_the_call_as_transferred() {
         .iter()
         .find(|r| r.is_request("BYE"))
         .map(|r| r.at);
-    assert!(bye > pair.a.notified_at, "{bye:?} {:?}", pair.a.notified_at);
+    let notified_at = pair
+        .a
+        .record
+        .sip_sent
+        .iter()
+        .find(|r| r.is_request("NOTIFY"))
+        .map(|r| r.at);
+    assert!(bye > notified_at, "{bye:?} {notified_at:?}");
     assert_eq!(
         pair.b.heard_events().last(),
         Some(&CallEvent::Hangup(HangupCause::Transferred))
     );
     assert!(frontdoor.traced("request OpenLegPorts").is_empty());
     assert_eq!(
-        pair.a.inner.record.ended.map(|(_, c)| c),
+        pair.a.record.ended.map(|(_, c)| c),
         Some(TerminationCause::RemoteBye)
     );
 }

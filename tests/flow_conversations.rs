@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use frontdoor::flow::cmd::test_cmd;
+use frontdoor::rehearsal::test_cmd;
 
 #[test]
 fn council_conversation_tests_pass() {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use frontdoor::flow::cmd::simulate_cmd;
+use frontdoor::rehearsal::simulate_cmd;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -45,6 +45,11 @@ pub struct LanguageDetector {
 }
 
 impl LanguageDetector {
+    /// A detector around an already-built pool (a rehearsal answers its jobs itself).
+    pub fn with_pool(pool: RecognizerPool) -> Self {
+        Self { pool }
+    }
+
     /// Loads (and primes) the multilingual model; an English-only model is refused.
     pub fn load(model_path: &Path) -> Result<Self, AsrError> {
         let recognizer = WhisperRecognizer::with_context(load_context(model_path)?)?;

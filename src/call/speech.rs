@@ -86,6 +86,14 @@ impl SpeechServices {
         }
     }
 
+    /// Services around already-built pools for recognition and language detection.
+    pub fn with_pools(recognizer: RecognizerPool, languages: LanguageDetector) -> Self {
+        let services = Self::with_pool(recognizer);
+        // A fresh lock: it cannot be set yet, so this always takes.
+        let _ = services.languages.set(languages);
+        services
+    }
+
     /// The English recogniser pool, when speech is available.
     pub fn recognizer(&self) -> Option<&RecognizerPool> {
         self.recognizer.as_ref()

@@ -9,12 +9,13 @@
 //!   -> [`check`] (references, prompts, templates, graph rules; [`diag`] renders findings) ->
 //!   [`model::CheckedFlow`]; [`files`] finds and checks the flow files of a directory.
 //! * [`runtime`]: [`interpreter::Interpreter`] per call, fed by [`understand`] (over `nlu`) and
-//!   adapted to the call layer by [`handler::FlowCallHandler`]; [`session`] drives one in
-//!   memory; [`set`] loads a directory with its routing table and hot-reloads it.
-//! * [`tools`]: the designer tools behind [`cmd`] ([`simulate`], [`conversation`], [`graph`]).
+//!   adapted to the call layer by [`handler::FlowCallHandler`]; [`set`] loads a directory with its
+//!   routing table and hot-reloads it.
+//! * [`tools`]: the designer tools that need no call, behind [`cmd`] (`validate`, [`graph`]).
+//!   `simulate` and `test` hold conversations with a flow through the call core, so they live
+//!   in `crate::rehearsal`, above both.
 //!
-//! The tools build on the language and the runtime; the runtime on the language; the language
-//! on neither.
+//! The runtime builds on the language, the tools on both, the language on neither.
 
 pub mod language;
 pub mod runtime;
@@ -23,12 +24,12 @@ pub mod tools;
 // The language and the designer tools moved into `language/` and `tools/`; their old paths
 // (`flow::check`, `flow::cmd`, ...) stay valid while the rest of the tree moves over.
 pub use language::{catalog, check, diag, files, model, raw, yaml};
-pub use tools::{cmd, conversation, graph, simulate};
+pub use tools::{cmd, graph};
 
 // The runtime's modules at their old paths, while the rest of the crate moves over.
-pub use runtime::{capture, handler, interpreter, keypad, session, set, understand};
+pub use runtime::{capture, handler, interpreter, keypad, set, understand};
 
-pub use cmd::{graph_cmd, simulate_cmd, test_cmd, validate_cmd};
+pub use cmd::{graph_cmd, validate_cmd};
 pub use diag::{Diagnostics, OutputFormat};
 pub use graph::GraphFormat;
 pub use handler::FlowCallHandler;

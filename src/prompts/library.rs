@@ -27,7 +27,7 @@ struct PromptAudio {
     slow: Arc<[i16]>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct LibraryInner {
     /// Keyed by (lower-case language, name).
     prompts: HashMap<(String, String), PromptAudio>,
@@ -85,6 +85,29 @@ impl PromptLibrary {
             inner
                 .prompts
                 .insert((lang, name.to_string()), PromptAudio { normal: clip, slow });
+        }
+        PromptLibrary {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// This library with `clips` (8 kHz) added under their names; a prompt the library already
+    /// has keeps its audio. For prompts with no recording yet (a rehearsal sizes them from
+    /// their text).
+    pub fn with_clips<'a>(
+        &self,
+        clips: impl IntoIterator<Item = (&'a str, Option<&'a str>, Arc<[i16]>)>,
+    ) -> PromptLibrary {
+        let mut inner = LibraryInner::clone(&self.inner);
+        for (name, lang, clip) in clips {
+            let key = (
+                normalise_language(lang.unwrap_or(DEFAULT_LANGUAGE)),
+                name.to_string(),
+            );
+            inner.prompts.entry(key).or_insert_with(|| {
+                let slow: Arc<[i16]> = time_stretch(&clip, SLOW_FACTOR).into();
+                PromptAudio { normal: clip, slow }
+            });
         }
         PromptLibrary {
             inner: Arc::new(inner),

@@ -1,13 +1,11 @@
-//! Entry points for the designer tools behind `frontdoor validate|simulate|test|graph`. The
+//! Entry points for the designer tools behind `frontdoor validate|graph`. The
 //! binary parses arguments and calls these; each writes to `out` and returns the exit code
-//! (0 ok, 1 flow errors or failed tests, 2 usage).
+//! (0 ok, 1 flow errors, 2 usage).
 //!
 //! Owns the tools' output. Must not parse command lines (that is `main`).
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use chrono::NaiveDate;
 
 use super::graph::GraphFormat;
 use crate::flow::language::catalog::default_paths;
@@ -62,22 +60,6 @@ pub fn validate_cmd(paths: &[PathBuf], format: OutputFormat, out: &mut dyn Write
     } else {
         EXIT_OK
     }
-}
-
-/// `frontdoor simulate FLOW [--script FILE]`: see [`super::simulate`].
-pub fn simulate_cmd(
-    flow: &Path,
-    script: Option<&Path>,
-    input: &mut dyn BufRead,
-    out: &mut dyn Write,
-    call_date: NaiveDate,
-) -> i32 {
-    super::simulate::run(flow, script, input, out, call_date)
-}
-
-/// `frontdoor test [DIR]`: see [`super::conversation`].
-pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
-    super::conversation::test_cmd(dir, out)
 }
 
 /// `frontdoor graph FLOW --format svg|mermaid|dot`: see [`super::graph`].

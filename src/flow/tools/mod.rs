@@ -1,12 +1,9 @@
-//! The designer tools behind `frontdoor validate|simulate|test|graph`: [`cmd`] is the entry
-//! point the binary calls, [`simulate`] a text conversation in the terminal, [`conversation`]
-//! the YAML conversation tests and [`graph`] the diagrams.
+//! The designer tools behind `frontdoor validate|graph`: [`cmd`] is the entry point the binary
+//! calls and [`graph`] draws the diagrams. (`simulate` and `test` rehearse calls through the
+//! call core, so they are `crate::rehearsal`'s.)
 //!
-//! Built on the language (to check a flow) and the runtime (to hold a conversation with it);
-//! nothing below them imports a tool.
+//! Built on the language; nothing below it imports a tool.
 
 pub mod cmd;
-pub mod conversation;
 pub mod exit_code;
 pub mod graph;
-pub mod simulate;

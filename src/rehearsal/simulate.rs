@@ -3,7 +3,8 @@
 //! prompts, the state, captured slots and the case that would be written. With `--script`,
 //! lines come from a file (`//` starts a comment) and are echoed.
 //!
-//! Owns terminal presentation only; the call itself is a [`Session`].
+//! Owns terminal presentation only; the call itself is a rehearsed [`Session`] on the real
+//! call core (prompts take their rendered length in virtual time, so a line runs at once).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -11,11 +12,12 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime};
 
-use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::session::{Output, Session};
+use super::stage::Stage;
 use crate::flow::interpreter::CallContext;
-use crate::flow::language::catalog::catalog_for;
+use crate::flow::language::catalog::{catalog_for, default_paths};
 use crate::flow::language::files::check_file;
-use crate::flow::session::{Output, Session};
+use crate::flow::tools::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::flow::understand::Understanding;
 
 /// Runs the simulator. Returns an exit code: 0 when the conversation ran, 1 when the flow has
@@ -70,7 +72,18 @@ pub fn run(
         "flow {} (version {}). Type words, #123 for keys, !silence, !hangup, !state.",
         flow.name, flow.version
     );
-    let (mut session, first) = Session::start(Arc::clone(&flow), understanding, ctx);
+    let stage = match Stage::new(
+        Arc::clone(&flow),
+        understanding,
+        Some(&prompts_dir(flow_path)),
+    ) {
+        Ok(stage) => stage,
+        Err(e) => {
+            let _ = writeln!(out, "error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let (mut session, first) = Session::start(&stage, ctx, Vec::new());
     show(out, &first);
     let mut line = String::new();
     while !session.ended() {
@@ -114,6 +127,15 @@ pub fn run(
     }
     let _ = writeln!(out, "call record: {}", session.interpreter().record());
     EXIT_OK
+}
+
+/// The rendered prompts beside a flow file's directory (`audio-prompts/`).
+pub(super) fn prompts_dir(flow_file: &Path) -> std::path::PathBuf {
+    let dir = flow_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    default_paths(dir).0
 }
 
 fn show(out: &mut dyn Write, outputs: &[Output]) {

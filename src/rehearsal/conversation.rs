@@ -5,7 +5,8 @@
 //! heard or not, node reached, slot values, case fields, case updated, transfer queue and
 //! context, call ended, "slower" on, keys only, survey answers).
 //!
-//! Owns the test format and its runner. The call itself is a [`Session`].
+//! Owns the test format and its runner. The call itself is a rehearsed [`Session`] on the real
+//! call core, so a conversation test passes only if a live call would go the same way.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,12 +18,13 @@ use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::session::{Output, Session};
+use super::simulate::prompts_dir;
+use super::stage::Stage;
 use crate::flow::interpreter::CallContext;
 use crate::flow::language::catalog::catalog_for;
 use crate::flow::language::files::check_file;
-use crate::flow::language::model::CheckedFlow;
-use crate::flow::session::{Output, Session};
+use crate::flow::tools::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::flow::understand::Understanding;
 use crate::handler::OpenCase;
 
@@ -208,9 +210,43 @@ pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
         return EXIT_USAGE;
     };
     let mut summary = Summary::default();
-    let mut flows: BTreeMap<PathBuf, (Arc<CheckedFlow>, Arc<Understanding>)> = BTreeMap::new();
-    for file in &files {
-        run_file(file, &mut flows, &mut summary, out);
+    let mut flows: BTreeMap<PathBuf, Arc<Stage>> = BTreeMap::new();
+    let loaded: Vec<(String, Loaded)> = files
+        .iter()
+        .map(|file| (file.display().to_string(), load_file(file, &mut flows)))
+        .collect();
+    // Every test of every file in one pool, so no core idles at the end of a short file.
+    let jobs: Vec<(&TestCase, &Stage)> = loaded
+        .iter()
+        .filter_map(|(_, l)| l.as_ref().ok())
+        .flat_map(|(tf, stage)| tf.tests.iter().map(move |t| (t, stage.as_ref())))
+        .collect();
+    let mut results = run_tests(&jobs).into_iter();
+    for (name, l) in &loaded {
+        let tf = match l {
+            Ok((tf, _)) => tf,
+            Err(unusable) => {
+                let _ = writeln!(out, "FAIL {name}: {}", unusable.why);
+                summary.failed += unusable.tests;
+                continue;
+            }
+        };
+        for test in &tf.tests {
+            match results.next() {
+                Some(Ok(())) => {
+                    summary.passed += 1;
+                    let _ = writeln!(out, "ok   {name}: {}", test.name);
+                }
+                Some(Err(why)) => {
+                    summary.failed += 1;
+                    let _ = writeln!(out, "FAIL {name}: {}\n     {why}", test.name);
+                }
+                None => {
+                    summary.failed += 1;
+                    let _ = writeln!(out, "FAIL {name}: {}\n     the test did not run", test.name);
+                }
+            }
+        }
     }
     let _ = writeln!(out, "{} passed, {} failed", summary.passed, summary.failed);
     if summary.failed == 0 && summary.passed > 0 {
@@ -220,71 +256,94 @@ pub fn test_cmd(dir: &Path, out: &mut dyn Write) -> i32 {
     }
 }
 
-fn run_file(
-    file: &Path,
-    flows: &mut BTreeMap<PathBuf, (Arc<CheckedFlow>, Arc<Understanding>)>,
-    summary: &mut Summary,
-    out: &mut dyn Write,
-) {
-    let name = file.display();
-    let parsed = std::fs::read_to_string(file)
+/// A test file read, with its flow ready to rehearse; or why its tests cannot run.
+type Loaded = Result<(TestFile, Arc<Stage>), Unusable>;
+
+/// A test file whose tests cannot run: why, and how many failures that counts as.
+struct Unusable {
+    why: String,
+    tests: usize,
+}
+
+/// Reads a test file and makes its flow ready to rehearse (once per flow).
+fn load_file(file: &Path, flows: &mut BTreeMap<PathBuf, Arc<Stage>>) -> Loaded {
+    let tf = std::fs::read_to_string(file)
         .map_err(|e| e.to_string())
-        .and_then(|t| serde_saphyr::from_str::<TestFile>(&t).map_err(|e| e.to_string()));
-    let tf = match parsed {
-        Ok(tf) => tf,
-        Err(e) => {
-            let _ = writeln!(out, "FAIL {name}: cannot read the test file: {e}");
-            summary.failed += 1;
-            return;
-        }
-    };
+        .and_then(|t| serde_saphyr::from_str::<TestFile>(&t).map_err(|e| e.to_string()))
+        .map_err(|e| Unusable {
+            why: format!("cannot read the test file: {e}"),
+            tests: 1,
+        })?;
     let flow_path = file.parent().unwrap_or(Path::new(".")).join(&tf.flow);
-    let loaded = match flows.get(&flow_path) {
-        Some(l) => l.clone(),
-        None => {
-            let (flow, diags) = check_file(&flow_path, &catalog_for(&flow_path));
-            let Some(flow) = flow else {
-                let _ = writeln!(
-                    out,
-                    "FAIL {name}: the flow {} has errors:\n{diags}",
-                    flow_path.display()
-                );
-                summary.failed += tf.tests.len().max(1);
-                return;
-            };
-            let understanding = match Understanding::new(&flow) {
-                Ok(u) => Arc::new(u),
-                Err(e) => {
-                    let _ = writeln!(out, "FAIL {name}: the flow's intents cannot be used: {e}");
-                    summary.failed += tf.tests.len().max(1);
-                    return;
-                }
-            };
-            let l = (Arc::new(flow), understanding);
-            flows.insert(flow_path.clone(), l.clone());
-            l
-        }
-    };
-    for test in &tf.tests {
-        match run_test(test, &loaded.0, &loaded.1) {
-            Ok(()) => {
-                summary.passed += 1;
-                let _ = writeln!(out, "ok   {name}: {}", test.name);
-            }
-            Err(why) => {
-                summary.failed += 1;
-                let _ = writeln!(out, "FAIL {name}: {}\n     {why}", test.name);
-            }
-        }
+    if let Some(stage) = flows.get(&flow_path) {
+        let stage = Arc::clone(stage);
+        return Ok((tf, stage));
     }
+    let unusable = |why: String| Unusable {
+        why,
+        tests: tf.tests.len().max(1),
+    };
+    let (flow, diags) = check_file(&flow_path, &catalog_for(&flow_path));
+    let Some(flow) = flow else {
+        return Err(unusable(format!(
+            "the flow {} has errors:\n{diags}",
+            flow_path.display()
+        )));
+    };
+    let understanding = Understanding::new(&flow)
+        .map_err(|e| unusable(format!("the flow's intents cannot be used: {e}")))?;
+    let stage = Stage::new(
+        Arc::new(flow),
+        Arc::new(understanding),
+        Some(&prompts_dir(&flow_path)),
+    )
+    .map_err(|e| unusable(format!("the flow cannot be rehearsed: {e}")))?;
+    let stage = Arc::new(stage);
+    flows.insert(flow_path, Arc::clone(&stage));
+    Ok((tf, stage))
+}
+
+/// Runs the tests side by side, one rehearsed call per thread at a time (each call is CPU-bound:
+/// the call core endpoints every 20 ms of the caller's audio), and returns their results in
+/// the tests' order.
+fn run_tests(jobs: &[(&TestCase, &Stage)]) -> Vec<Result<(), String>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Result<(), String>> = jobs
+        .iter()
+        .map(|_| Err("the test did not run".to_string()))
+        .collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((test, stage)) = jobs.get(i) else {
+                            return done;
+                        };
+                        done.push((i, run_test(test, stage)));
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            // A panicking rehearsal leaves its tests failed ("did not run").
+            if let Ok(done) = handle.join() {
+                for (i, result) in done {
+                    results[i] = result;
+                }
+            }
+        }
+    });
+    results
 }
 
 /// Runs one conversation; `Err` says which expectation failed and what happened instead.
-pub fn run_test(
-    test: &TestCase,
-    flow: &Arc<CheckedFlow>,
-    understanding: &Arc<Understanding>,
-) -> Result<(), String> {
+pub fn run_test(test: &TestCase, stage: &Stage) -> Result<(), String> {
     let date = match &test.date {
         Some(d) => {
             NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| format!("bad date `{d}`"))?
@@ -328,8 +387,7 @@ pub fn run_test(
             created_at,
         });
     }
-    let (mut session, first) =
-        Session::start_with_cases(Arc::clone(flow), Arc::clone(understanding), ctx, open_cases);
+    let (mut session, first) = Session::start(stage, ctx, open_cases);
     if let Some(e) = &test.start {
         check_expect(e, &session, &first).map_err(|w| format!("at the start: {w}"))?;
     }
@@ -377,6 +435,8 @@ pub fn run_test(
 }
 
 fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), String> {
+    // Read before the interpreter is borrowed (both come from the call's handler).
+    let listens_for_speech = s.listen_spec().is_some_and(|l| l.speech);
     let i = s.interpreter();
     let heard: Vec<(Option<&str>, &str)> = outputs
         .iter()
@@ -503,7 +563,7 @@ fn check_expect(e: &Expect, s: &Session, outputs: &[Output]) -> Result<(), Strin
         }
     }
     if let Some(keys_only) = e.keys_only {
-        let speech = s.listen_spec().is_some_and(|l| l.speech);
+        let speech = listens_for_speech;
         if i.keys_only() != keys_only || speech == keys_only {
             return Err(format!(
                 "expected keys only {keys_only}, interpreter says {} and listens for speech: {speech}",
