@@ -144,6 +144,8 @@ fn bind_pair(ip: IpAddr, port: u16) -> Option<(std::net::UdpSocket, std::net::Ud
 
 #[cfg(test)]
 mod tests {
+    // The ranges here lie below the kernel's ephemeral range (32768-60999 by default), so a
+    // socket another test binds to port 0 can never take a port these tests count on.
     use super::*;
 
     #[test]
@@ -151,8 +153,8 @@ mod tests {
         let alloc = PortAllocator::new(
             "127.0.0.1".parse().unwrap(),
             PortRange {
-                low: 41001,
-                high: 41011,
+                low: 31001,
+                high: 31011,
             },
         );
         let a = alloc.allocate().unwrap();
@@ -188,15 +190,15 @@ mod tests {
 
     #[test]
     fn ports_are_not_predictable() {
-        let a = sequence(41200, 12);
-        let b = sequence(41200, 12);
+        let a = sequence(31200, 12);
+        let b = sequence(31200, 12);
         assert_ne!(a, b, "two allocators drew the same sequence");
         let steps_of_two = a.windows(2).filter(|w| w[1] == w[0] + 2).count();
         assert!(
             steps_of_two < 4,
             "consecutive allocations step by +2: {a:?}"
         );
-        assert_ne!(a[0], 41200, "the first pair is not the bottom of the range");
+        assert_ne!(a[0], 31200, "the first pair is not the bottom of the range");
     }
 
     #[test]
@@ -204,8 +206,8 @@ mod tests {
         let alloc = PortAllocator::new(
             "127.0.0.1".parse().unwrap(),
             PortRange {
-                low: 41500,
-                high: 41540,
+                low: 31500,
+                high: 31540,
             },
         );
         for _ in 0..50 {
@@ -220,15 +222,15 @@ mod tests {
     #[test]
     fn a_pair_held_by_another_process_is_skipped() {
         let range = PortRange {
-            low: 41600,
-            high: 41605,
+            low: 31600,
+            high: 31605,
         };
         // Hold two of the three RTP ports elsewhere.
-        let _held_a = std::net::UdpSocket::bind("127.0.0.1:41600").unwrap();
-        let _held_b = std::net::UdpSocket::bind("127.0.0.1:41603").unwrap();
+        let _held_a = std::net::UdpSocket::bind("127.0.0.1:31600").unwrap();
+        let _held_b = std::net::UdpSocket::bind("127.0.0.1:31603").unwrap();
         let alloc = PortAllocator::new("127.0.0.1".parse().unwrap(), range);
         let pair = alloc.allocate().unwrap();
-        assert_eq!(pair.rtp_port, 41604);
+        assert_eq!(pair.rtp_port, 31604);
         assert!(alloc.allocate().is_err());
     }
 
@@ -237,8 +239,8 @@ mod tests {
         let alloc = PortAllocator::new(
             "127.0.0.1".parse().unwrap(),
             PortRange {
-                low: 41100,
-                high: 41103,
+                low: 31100,
+                high: 31103,
             },
         );
         let _a = alloc.allocate().unwrap();
