@@ -218,7 +218,17 @@ pub struct Endpointer {
     speech_started_at: Option<Instant>,
     last_voiced_at: Option<Instant>,
     events: VecDeque<VadEvent>,
+    /// Consecutive blocks below the energy floor: past [`QUIET_BEFORE_SKIPPING`] the neural
+    /// score is not computed (see `score_block`).
+    quiet_blocks: usize,
+    /// Whether the detector skipped blocks and must start afresh on the next loud one.
+    detector_idle: bool,
 }
+
+/// Blocks below the energy floor after which the neural detector is no longer run (about
+/// 0.5 s): inside speech, short dips below the floor (stops, breaths) keep the detector's
+/// context exactly as before; after a long quiet spell its context is silence anyway.
+const QUIET_BEFORE_SKIPPING: usize = 32;
 
 impl Endpointer {
     /// A new endpointer, listening from the first frame pushed.
@@ -250,6 +260,8 @@ impl Endpointer {
             last_voiced_at: None,
             // At most a few events can arise from one 20 ms frame.
             events: VecDeque::with_capacity(4),
+            quiet_blocks: 0,
+            detector_idle: false,
         }
     }
 
@@ -333,14 +345,30 @@ impl Endpointer {
     }
 
     fn score_block(&mut self, now: Instant) {
-        for (out, s) in self.block_i16.iter_mut().zip(self.block.iter()) {
-            *out = f32_to_i16(*s);
-        }
-        // `predict_i16`, not `predict_f32`: the upsampler can overshoot ±1.0 slightly near full
-        // scale, which `predict_f32` asserts against in debug builds.
-        let score = self.detector.predict_i16(&self.block_i16);
         let energy = rms_dbfs(&self.block).max(NOISE_FLOOR_MIN_DB);
         let loud = energy >= self.config.energy_floor_dbfs;
+        // A block below the energy floor is never voiced, whatever its score, so after a long
+        // quiet spell the neural detector (most of the media clock's work per listening call)
+        // is not run; on the next loud block it starts from a clean context, which is what
+        // the skipped quiet blocks would have left it near.
+        self.quiet_blocks = if loud { 0 } else { self.quiet_blocks + 1 };
+        let score = if self.quiet_blocks > QUIET_BEFORE_SKIPPING {
+            0.0
+        } else {
+            if loud && self.detector_idle {
+                self.detector.reset();
+                self.detector_idle = false;
+            }
+            for (out, s) in self.block_i16.iter_mut().zip(self.block.iter()) {
+                *out = f32_to_i16(*s);
+            }
+            // `predict_i16`, not `predict_f32`: the upsampler can overshoot ±1.0 slightly
+            // near full scale, which `predict_f32` asserts against in debug builds.
+            self.detector.predict_i16(&self.block_i16)
+        };
+        if self.quiet_blocks > QUIET_BEFORE_SKIPPING {
+            self.detector_idle = true;
+        }
         let above_background = energy >= self.noise_floor_db + self.config.min_snr_db;
         self.track_noise_floor(energy);
         // The 16 kHz stream's even samples are the 8 kHz input (half-band interpolation).
