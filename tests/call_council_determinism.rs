@@ -15,12 +15,15 @@
 
 #[path = "support/frontdoor_endpoint.rs"]
 mod frontdoor_endpoint;
+#[path = "support/call_trace.rs"]
+mod trace;
 #[path = "support/virtual_caller.rs"]
 mod virtual_caller;
 #[path = "support/vnet.rs"]
 mod vnet;
+use trace::CallTrace;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,7 +39,7 @@ use frontdoor_endpoint::{
     FrontdoorEndpoint, Services, frontdoor_rtp, frontdoor_sip, test_settings_with_speech,
 };
 use virtual_caller::{CallerAudio, CallerConfig, CallerScript, VirtualCaller};
-use vnet::{LinkConfig, Pair, VirtualNetwork, WireKind, fnv1a};
+use vnet::{LinkConfig, Pair, VirtualNetwork, WireKind};
 
 /// The council's number (call-flows/routes.yaml routes it to the council flow).
 const COUNCIL_NUMBER: &str = "01632960000";
@@ -177,46 +180,8 @@ fn run_council_call(seed: u64, link: LinkConfig) -> Finished {
 }
 
 /// What must repeat exactly for one seed.
-#[derive(Debug, PartialEq, Eq)]
-struct CallTrace {
-    /// SIP start lines on the wire, with their time.
-    sip: Vec<(Duration, String)>,
-    /// Frontdoor's core: SIP commands, requests and completions, with their time.
-    core: Vec<(Duration, String)>,
-    /// What the flow heard, with its time.
-    heard: Vec<(Duration, String)>,
-    /// RTP packets sent per direction.
-    rtp_sent: BTreeMap<(SocketAddr, SocketAddr), usize>,
-    /// Every byte sent, both ways, in order.
-    hash: u64,
-}
-
 fn call_trace(f: &Finished) -> CallTrace {
-    let mut sip = Vec::new();
-    let mut rtp_sent = BTreeMap::new();
-    let mut bytes = Vec::new();
-    for r in &f.pair.sent {
-        bytes.extend_from_slice(&r.bytes);
-        match WireKind::of(&r.bytes) {
-            WireKind::Sip(line) => sip.push((r.at, line)),
-            WireKind::Rtp => *rtp_sent.entry((r.from, r.to)).or_insert(0) += 1,
-            _ => {}
-        }
-    }
-    CallTrace {
-        sip,
-        core: f
-            .pair
-            .b
-            .record
-            .trace
-            .iter()
-            .map(|l| (l.at, l.what.clone()))
-            .collect(),
-        heard: heard_lines(f),
-        rtp_sent,
-        hash: fnv1a(&bytes),
-    }
+    CallTrace::of(&f.pair.sent, &f.pair.b.record.trace, heard_lines(f))
 }
 
 /// What the flow heard, with the time; recognised words in full (their `Debug` is redacted).

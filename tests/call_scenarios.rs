@@ -19,10 +19,13 @@
 
 #[path = "support/frontdoor_endpoint.rs"]
 mod frontdoor_endpoint;
+#[path = "support/call_trace.rs"]
+mod trace;
 #[path = "support/virtual_caller.rs"]
 mod virtual_caller;
 #[path = "support/vnet.rs"]
 mod vnet;
+use trace::CallTrace;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -36,9 +39,9 @@ use frontdoor_endpoint::{
     ADVISORS, FrontdoorEndpoint, RecognitionScript, Script, Services, StoreScript, frontdoor_sip,
     test_settings, test_settings_with_speech,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use virtual_caller::{CallerAudio, CallerConfig, CallerScript, Hangup, VirtualCaller};
-use vnet::{LinkConfig, Pair, VirtualNetwork, WireKind, fnv1a};
+use vnet::{LinkConfig, Pair, VirtualNetwork, WireKind};
 
 /// A received frame this loud is prompt audio (silence decodes far below it).
 const AUDIBLE_DBFS: f32 = -30.0;
@@ -772,48 +775,15 @@ fn caller_going_silent_on_the_network_ends_the_call_by_media_timeout() {
 // ---------------------------------------------------------------------------------------------
 
 /// What must repeat exactly for one seed.
-#[derive(Debug, PartialEq, Eq)]
-struct CallTrace {
-    /// SIP start lines on the wire, with their time.
-    sip: Vec<(Duration, String)>,
-    /// Frontdoor's core: SIP commands, requests and completions, with their time.
-    core: Vec<(Duration, String)>,
-    /// What the handler heard, with its time.
-    heard: Vec<(Duration, String)>,
-    rtp_sent: BTreeMap<(SocketAddr, SocketAddr), usize>,
-    hash: u64,
-}
-
 fn call_trace(f: &Finished) -> CallTrace {
-    let mut sip = Vec::new();
-    let mut rtp_sent = BTreeMap::new();
-    let mut bytes = Vec::new();
-    for r in &f.pair.sent {
-        bytes.extend_from_slice(&r.bytes);
-        match WireKind::of(&r.bytes) {
-            WireKind::Sip(line) => sip.push((r.at, line)),
-            WireKind::Rtp => *rtp_sent.entry((r.from, r.to)).or_insert(0) += 1,
-            _ => {}
-        }
-    }
-    CallTrace {
-        sip,
-        core: f
-            .pair
-            .b
-            .record
-            .trace
-            .iter()
-            .map(|l| (l.at, l.what.clone()))
-            .collect(),
-        heard: f
-            .heard()
+    CallTrace::of(
+        &f.pair.sent,
+        &f.pair.b.record.trace,
+        f.heard()
             .into_iter()
             .map(|(at, e)| (at, format!("{e:?}")))
             .collect(),
-        rtp_sent,
-        hash: fnv1a(&bytes),
-    }
+    )
 }
 
 /// Every tag of every From and To header on the wire (RFC 3261 §19.3).

@@ -221,13 +221,18 @@ pub struct Endpointer {
     /// Consecutive blocks below the energy floor: past [`QUIET_BEFORE_SKIPPING`] the neural
     /// score is not computed (see `score_block`).
     quiet_blocks: usize,
-    /// Whether the detector skipped blocks and must start afresh on the next loud one.
+    /// Whether the detector skipped blocks and must see the last of them before the next
+    /// loud one.
     detector_idle: bool,
+    /// The last two skipped blocks.
+    quiet_tail: [i16; 2 * VAD_FRAME],
+    /// Blocks the neural detector scored since this endpointer was made.
+    detector_blocks: u64,
 }
 
 /// Blocks below the energy floor after which the neural detector is no longer run (about
-/// 0.5 s): inside speech, short dips below the floor (stops, breaths) keep the detector's
-/// context exactly as before; after a long quiet spell its context is silence anyway.
+/// 0.5 s): inside speech, short dips below the floor (stops, breaths) are scored as before;
+/// by the end of a longer quiet spell the detector's state has settled on the quiet.
 const QUIET_BEFORE_SKIPPING: usize = 32;
 
 impl Endpointer {
@@ -262,6 +267,8 @@ impl Endpointer {
             events: VecDeque::with_capacity(4),
             quiet_blocks: 0,
             detector_idle: false,
+            quiet_tail: [0; 2 * VAD_FRAME],
+            detector_blocks: 0,
         }
     }
 
@@ -285,6 +292,13 @@ impl Endpointer {
         self.speech_started_at = None;
         self.last_voiced_at = None;
         self.events.clear();
+    }
+
+    /// How many 16 ms blocks the neural detector has scored since this endpointer was made:
+    /// blocks after a long quiet spell are not scored, which is what keeps a thousand callers
+    /// listening in silence cheap.
+    pub fn detector_blocks(&self) -> u64 {
+        self.detector_blocks
     }
 
     /// The current settings.
@@ -347,28 +361,33 @@ impl Endpointer {
     fn score_block(&mut self, now: Instant) {
         let energy = rms_dbfs(&self.block).max(NOISE_FLOOR_MIN_DB);
         let loud = energy >= self.config.energy_floor_dbfs;
+        for (out, s) in self.block_i16.iter_mut().zip(self.block.iter()) {
+            *out = f32_to_i16(*s);
+        }
         // A block below the energy floor is never voiced, whatever its score, so after a long
         // quiet spell the neural detector (most of the media clock's work per listening call)
-        // is not run; on the next loud block it starts from a clean context, which is what
-        // the skipped quiet blocks would have left it near.
+        // is not run. Its recurrent state then stays where the quiet spell had settled it;
+        // before the next loud block it is shown the last two quiet blocks, so its window of
+        // recent audio is what it would have been had it run throughout.
         self.quiet_blocks = if loud { 0 } else { self.quiet_blocks + 1 };
         let score = if self.quiet_blocks > QUIET_BEFORE_SKIPPING {
+            self.detector_idle = true;
+            self.quiet_tail.copy_within(VAD_FRAME.., 0);
+            self.quiet_tail[VAD_FRAME..].copy_from_slice(&self.block_i16);
             0.0
         } else {
-            if loud && self.detector_idle {
-                self.detector.reset();
+            if self.detector_idle {
                 self.detector_idle = false;
+                for block in self.quiet_tail.chunks_exact(VAD_FRAME) {
+                    self.detector.predict_i16(block);
+                }
+                self.detector_blocks += 2;
             }
-            for (out, s) in self.block_i16.iter_mut().zip(self.block.iter()) {
-                *out = f32_to_i16(*s);
-            }
+            self.detector_blocks += 1;
             // `predict_i16`, not `predict_f32`: the upsampler can overshoot ±1.0 slightly
             // near full scale, which `predict_f32` asserts against in debug builds.
             self.detector.predict_i16(&self.block_i16)
         };
-        if self.quiet_blocks > QUIET_BEFORE_SKIPPING {
-            self.detector_idle = true;
-        }
         let above_background = energy >= self.noise_floor_db + self.config.min_snr_db;
         self.track_noise_floor(energy);
         // The 16 kHz stream's even samples are the 8 kHz input (half-band interpolation).
@@ -665,6 +684,89 @@ mod tests {
                 VadEvent::MaxLength { .. } => "max-length",
             })
             .collect()
+    }
+
+    /// Onset time (ms after the speech begins) of `speech` following `lead_ms` of `lead` audio.
+    fn onset_after(lead: Vec<i16>, speech: &[i16]) -> (u64, Vec<&'static str>, u64) {
+        let lead_ms = (lead.len() / 8) as u64;
+        let mut audio = lead;
+        audio.extend_from_slice(speech);
+        audio.extend(silence(1500));
+        let mut endpointer = Endpointer::new(EndpointConfig {
+            no_input_timeout: Duration::from_secs(60),
+            ..EndpointConfig::default()
+        });
+        let events = run(&mut endpointer, &audio);
+        let started = events
+            .iter()
+            .find(|(_, e)| matches!(e, VadEvent::SpeechStarted))
+            .map(|(ms, _)| ms.saturating_sub(lead_ms))
+            .unwrap_or(u64::MAX);
+        (started, names(&events), endpointer.detector_blocks())
+    }
+
+    #[test]
+    fn a_long_silence_is_not_scored_and_the_next_word_starts_as_quickly() {
+        let speech = speak("yes");
+        let (short_onset, short_kinds, _) = onset_after(silence(400), &speech);
+        let (long_onset, long_kinds, scored) = onset_after(silence(10_000), &speech);
+        assert_eq!(short_kinds, long_kinds);
+        assert_eq!(long_kinds.first(), Some(&"started"), "{long_kinds:?}");
+        // The detector starts afresh on the first loud block: the onset may come one block
+        // later, never more.
+        assert!(
+            long_onset <= short_onset + 20,
+            "onset {long_onset} ms after 10 s of silence, {short_onset} ms after 0.4 s"
+        );
+        // 10 s of silence is 625 blocks; only the first ~0.5 s of it is scored.
+        let speech_blocks = ((speech.len() + 12_000) / 128) as u64;
+        assert!(
+            scored < 40 + speech_blocks,
+            "{scored} blocks scored for {speech_blocks} blocks of speech and its tail"
+        );
+    }
+
+    #[test]
+    fn quiet_line_noise_below_the_floor_is_not_scored_either() {
+        let speech = speak("my postcode is R M seventeen");
+        let (onset, kinds, scored) = onset_after(noise(8_000, -60.0, 7), &speech);
+        assert_eq!(kinds.first(), Some(&"started"), "{kinds:?}");
+        assert!(onset <= 100, "onset {onset} ms after the speech");
+        assert!(
+            scored < 40 + ((speech.len() + 12_000) / 128) as u64,
+            "{scored}"
+        );
+    }
+
+    #[test]
+    fn a_pause_longer_than_the_quiet_spell_inside_an_answer_is_still_one_utterance() {
+        // A caller who stops for 0.8 s mid-answer: past the quiet spell that stops scoring, the
+        // detector starts afresh on the second half and the utterance resumes.
+        let first = speak("four seven");
+        let mut audio = silence(400);
+        audio.extend(&first);
+        audio.extend(silence(800));
+        audio.extend(speak("two nine"));
+        audio.extend(silence(2500));
+        let mut endpointer = Endpointer::new(EndpointConfig {
+            end_of_speech: Duration::from_millis(1500),
+            ..EndpointConfig::digits()
+        });
+        let events = run(&mut endpointer, &audio);
+        let kinds = names(&events);
+        let starts = kinds.iter().filter(|k| **k == "started").count();
+        let ends = kinds.iter().filter(|k| **k == "ended").count();
+        assert_eq!((starts, ends), (1, 1), "{kinds:?}");
+        let Some((_, VadEvent::SpeechEnded { utterance, .. })) = events.last() else {
+            panic!("no end: {kinds:?}");
+        };
+        // Both halves are in the utterance (16 kHz): more than the first half and the gap.
+        let first_and_gap = 2 * (first.len() + 8 * 800);
+        assert!(
+            utterance.len() > first_and_gap,
+            "{} samples, first half and gap {first_and_gap}",
+            utterance.len()
+        );
     }
 
     #[test]

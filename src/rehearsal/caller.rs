@@ -18,6 +18,7 @@ use crate::entropy::Entropy;
 use crate::media::echo::frame_dbfs;
 use crate::media::{AudioSource, Codec, MediaConfig, MediaEvent, MediaSession, MediaStats};
 use crate::sip::message::SipMessage;
+use crate::sip::method::Method;
 use crate::sip::parse::parse_datagram;
 use crate::sip::sdp::{self, Direction, LocalMedia, Negotiated, SdpError, SessionDescription};
 use crate::sip::ua::{
@@ -654,13 +655,14 @@ impl VirtualCaller {
     /// Answers a REFER as a phone that follows it: 202, then a NOTIFY saying the target
     /// answered (RFC 3515 §2.4.4, §2.4.5), the subscription terminated. `None` when the REFER
     /// lacks a header the answer needs (it is then left unanswered, and times out).
-    fn follow_refer(&mut self, now: Instant, from: SocketAddr, text: &str) -> Option<()> {
-        let via = header(text, "Via")?;
-        let from_h = header(text, "From")?;
-        let to_h = header(text, "To")?;
-        let call_id = header(text, "Call-ID")?;
-        let cseq = header(text, "CSeq")?;
-        let contact = uri_of(header(text, "Contact")?);
+    fn follow_refer(&mut self, now: Instant, from: SocketAddr, refer: &SipMessage) -> Option<()> {
+        let headers = &refer.headers;
+        let via = headers.get("Via")?;
+        let from_h = headers.get("From")?;
+        let to_h = headers.get("To")?;
+        let call_id = headers.call_id().ok()?;
+        let cseq = headers.cseq().ok()?;
+        let contact = headers.contact().ok()??.uri;
         let ours = self.config.sip;
         self.refers += 1;
         let accepted = format!(
@@ -827,17 +829,21 @@ impl VirtualEndpoint for VirtualCaller {
             self.record
                 .sip_received
                 .push(SipRecord::of(self.since_start(now), bytes));
-            if self.config.follows_refer {
-                let text = String::from_utf8_lossy(bytes);
-                if text.starts_with("REFER ") {
+            if self.config.follows_refer
+                && let Ok(message) = parse_datagram(bytes)
+            {
+                if message.method() == Some(&Method::Refer) {
                     // A REFER missing what the answer needs goes unanswered (it then times out,
                     // as with a phone that drops it).
-                    let _ = self.follow_refer(now, from, &text);
+                    let _ = self.follow_refer(now, from, &message);
                     return;
                 }
                 // The 200 to our NOTIFY is for no transaction of the user agent's.
-                if text.starts_with("SIP/2.0 ")
-                    && header(&text, "CSeq").is_some_and(|c| c.ends_with("NOTIFY"))
+                if !message.is_request()
+                    && message
+                        .headers
+                        .cseq()
+                        .is_ok_and(|c| c.method == Method::Notify)
                 {
                     return;
                 }
@@ -886,21 +892,5 @@ impl VirtualEndpoint for VirtualCaller {
             media.session.handle_timeout(now);
         }
         self.process_events(now);
-    }
-}
-
-/// The value of the first header named `name` (case-insensitive) in a SIP message's text.
-fn header<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    text.lines().take_while(|l| !l.is_empty()).find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
-/// The URI inside `<...>` of a header value (or the value itself).
-fn uri_of(value: &str) -> &str {
-    match (value.find('<'), value.find('>')) {
-        (Some(a), Some(b)) if a < b => &value[a + 1..b],
-        _ => value,
     }
 }
