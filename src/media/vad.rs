@@ -712,8 +712,8 @@ mod tests {
         let (long_onset, long_kinds, scored) = onset_after(silence(10_000), &speech);
         assert_eq!(short_kinds, long_kinds);
         assert_eq!(long_kinds.first(), Some(&"started"), "{long_kinds:?}");
-        // The detector starts afresh on the first loud block: the onset may come one block
-        // later, never more.
+        // The detector resumes on the first loud block from the state the quiet left it in:
+        // the onset may come one block later, never more.
         assert!(
             long_onset <= short_onset + 20,
             "onset {long_onset} ms after 10 s of silence, {short_onset} ms after 0.4 s"
@@ -741,7 +741,7 @@ mod tests {
     #[test]
     fn a_pause_longer_than_the_quiet_spell_inside_an_answer_is_still_one_utterance() {
         // A caller who stops for 0.8 s mid-answer: past the quiet spell that stops scoring, the
-        // detector starts afresh on the second half and the utterance resumes.
+        // detector resumes on the second half and the utterance goes on.
         let first = speak("four seven");
         let mut audio = silence(400);
         audio.extend(&first);
