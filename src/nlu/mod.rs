@@ -19,4 +19,7 @@ mod text;
 pub use classifier::{Classification, Classifier, ClassifierConfig, IntentPriority, IntentSpec};
 pub use error::NluError;
 pub use normalise::normalise;
-pub use slots::{EnumValue, SlotType, SlotValue, parse_dtmf_slot, parse_slot};
+pub use slots::{
+    EnumValue, SlotType, SlotValue, YesNoReply, is_negated, parse_dtmf_slot, parse_slot,
+    yes_no_reply,
+};

@@ -25,6 +25,10 @@ pub enum GlobalIntent {
     Yes,
     /// The answer "no" to a `confirm`.
     No,
+    /// "Hang on": the caller needs a moment before answering, so the question listens again
+    /// without a reprompt and without counting a miss (`wait`). Heard in answers to a
+    /// `confirm`; never classified from a flow's examples.
+    Wait,
     /// A caller in danger: the emergency message and the safeguarding queue. Always live; a
     /// flow cannot switch it off.
     Safeguarding,
@@ -32,13 +36,14 @@ pub enum GlobalIntent {
 
 impl GlobalIntent {
     /// Every global intent.
-    pub const ALL: [GlobalIntent; 7] = [
+    pub const ALL: [GlobalIntent; 8] = [
         GlobalIntent::Advisor,
         GlobalIntent::Repeat,
         GlobalIntent::Slower,
         GlobalIntent::Goodbye,
         GlobalIntent::Yes,
         GlobalIntent::No,
+        GlobalIntent::Wait,
         GlobalIntent::Safeguarding,
     ];
 
@@ -67,6 +72,7 @@ impl GlobalIntent {
             GlobalIntent::Goodbye => "goodbye",
             GlobalIntent::Yes => "yes",
             GlobalIntent::No => "no",
+            GlobalIntent::Wait => "wait",
             GlobalIntent::Safeguarding => "safeguarding",
         }
     }
@@ -84,7 +90,10 @@ impl GlobalIntent {
             GlobalIntent::Repeat => globals.repeat,
             GlobalIntent::Slower => globals.slower,
             GlobalIntent::Goodbye => globals.goodbye,
-            GlobalIntent::Yes | GlobalIntent::No | GlobalIntent::Safeguarding => true,
+            GlobalIntent::Yes
+            | GlobalIntent::No
+            | GlobalIntent::Wait
+            | GlobalIntent::Safeguarding => true,
         }
     }
 }

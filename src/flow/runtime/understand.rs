@@ -15,7 +15,7 @@ use crate::flow::language::global_intent::GlobalIntent;
 use crate::flow::model::{CheckedFlow, SlotKind, SlotSpec};
 use crate::nlu::{
     Classifier, ClassifierConfig, EnumValue, IntentPriority, IntentSpec, NluError, SlotType,
-    SlotValue, parse_dtmf_slot, parse_slot,
+    SlotValue, YesNoReply, is_negated, parse_dtmf_slot, parse_slot, yes_no_reply,
 };
 use crate::pii::Pii;
 
@@ -69,7 +69,8 @@ fn built_in_phrases(intent: GlobalIntent) -> &'static [&'static str] {
         | GlobalIntent::Slower
         | GlobalIntent::Goodbye
         | GlobalIntent::Yes
-        | GlobalIntent::No => &[],
+        | GlobalIntent::No
+        | GlobalIntent::Wait => &[],
     }
 }
 
@@ -164,16 +165,27 @@ impl Understanding {
                     }
                 }
             }
-            Some(Expecting::Confirm)
-                if !overriding && !intent.as_deref().is_some_and(is_confirm_answer) =>
-            {
-                if let Some(SlotValue::Bool(b)) = parse_slot(&SlotType::YesNo, text, call_date) {
-                    let answer = if b {
-                        GlobalIntent::Yes
-                    } else {
-                        GlobalIntent::No
-                    };
+            Some(Expecting::Confirm) if !overriding => {
+                // The reply grammar first: a request to hear the question again, more slowly,
+                // after a moment, or an unsure answer is never a yes, whatever yes word or
+                // designer's keyword it contains ("repeat that please", "not sure").
+                let answer = match yes_no_reply(text) {
+                    Some(YesNoReply::Yes) => Some(GlobalIntent::Yes),
+                    Some(YesNoReply::No) => Some(GlobalIntent::No),
+                    Some(YesNoReply::Repeat) => Some(GlobalIntent::Repeat),
+                    Some(YesNoReply::Slower) => Some(GlobalIntent::Slower),
+                    Some(YesNoReply::Wait) => Some(GlobalIntent::Wait),
+                    Some(YesNoReply::Unsure) => {
+                        intent = None;
+                        None
+                    }
+                    None => None,
+                };
+                if let Some(answer) = answer {
                     intent = Some(answer.name().to_string());
+                } else if intent.as_deref() == Some(GlobalIntent::Yes.name()) && is_negated(text) {
+                    // The classifier's yes came from a keyword inside a negation.
+                    intent = None;
                 }
             }
             Some(Expecting::Survey { .. }) if !overriding => {

@@ -13,6 +13,8 @@ mod postcode;
 mod spoken;
 mod yes_no;
 
+pub use yes_no::YesNoReply;
+
 use chrono::NaiveDate;
 use serde_json::Value;
 
@@ -102,6 +104,18 @@ impl SlotValue {
             | SlotValue::Enum(s) => Value::String(s.clone()),
         }
     }
+}
+
+/// What an answer to a yes/no question asks for: yes, no, or the question again (plainly or
+/// more slowly), a moment, or a new try when the caller is unsure; `None` for anything else.
+pub fn yes_no_reply(text: &str) -> Option<YesNoReply> {
+    yes_no::reply(&words(text))
+}
+
+/// Whether an answer is negated ("not sure", "never mind", "I don't"): a yes keyword inside
+/// it does not make it a yes.
+pub fn is_negated(text: &str) -> bool {
+    yes_no::is_negated(&words(text))
 }
 
 /// Parses a spoken (or typed) answer. `call_date` anchors "tomorrow", "next Tuesday".

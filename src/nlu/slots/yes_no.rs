@@ -1,6 +1,9 @@
 //! Yes or no from a spoken answer: "yes", "yeah", "yep", "correct", "that's right", "please do",
-//! "no", "nope", "that's wrong", "not really", "that's not right". Returns `None` when the
-//! answer is neither ("I don't know") so the flow can ask again.
+//! "no", "nope", "that's wrong", "not really", "that's not right". An answer that is neither
+//! says what the caller needs instead: the question again ("repeat that please", "sorry,
+//! what?"), slower speech ("slow down please"), a moment ("hang on"), or it is unsure ("not
+//! sure", "I don't know"). None of those is ever a yes, whatever else it contains: a caller
+//! who asks to hear a misheard postcode again must not have confirmed it.
 
 /// Words that answer yes on their own.
 const YES: &[&str] = &[
@@ -47,21 +50,126 @@ const YES_PHRASES: &[&[&str]] = &[
     &["i", "would"],
     &["please"],
 ];
-/// Phrases where a negation applies ("not really", "don't know" is handled as unsure).
+/// Phrases of a caller who cannot say yet ("not sure", "don't know"): the question is asked
+/// again.
 const UNSURE: &[&[&str]] = &[
     &["not", "sure"],
+    &["unsure"],
+    &["not", "certain"],
     &["do", "not", "know"],
+    &["dunno"],
     &["no", "idea"],
     &["maybe"],
+    &["perhaps"],
     &["i", "think", "so"],
+    &["can", "not", "remember"],
+    &["do", "not", "remember"],
 ];
+/// Phrases asking to hear the question again.
+const REPEAT: &[&[&str]] = &[
+    &["repeat"],
+    &["say", "again"],
+    &["say", "that", "again"],
+    &["say", "it", "again"],
+    &["come", "again"],
+    &["once", "more"],
+    &["one", "more", "time"],
+    &["pardon"],
+    &["sorry", "what"],
+    &["what", "was", "that"],
+    &["what", "did", "you", "say"],
+    &["did", "not", "catch"],
+    &["did", "not", "hear"],
+    &["missed", "that"],
+];
+/// Phrases asking for slower speech.
+const SLOWER: &[&[&str]] = &[
+    &["slower"],
+    &["slowly"],
+    &["slow", "down"],
+    &["too", "fast"],
+    &["too", "quick"],
+    &["too", "quickly"],
+];
+/// Phrases asking for a moment before answering.
+const WAIT: &[&[&str]] = &[
+    &["hang", "on"],
+    &["hold", "on"],
+    &["wait"],
+    &["one", "moment"],
+    &["a", "moment"],
+    &["one", "sec"],
+    &["one", "second"],
+    &["a", "second"],
+    &["just", "a", "minute"],
+    &["let", "me", "check"],
+    &["let", "me", "look"],
+    &["let", "me", "see"],
+];
+/// Words that, alone or with only these, ask what was said ("Sorry?", "What?", "Eh?").
+const HUH: &[&str] = &[
+    "sorry", "what", "eh", "huh", "pardon", "excuse", "me", "i", "am",
+];
+
+/// What a caller's answer to a yes/no question asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YesNoReply {
+    Yes,
+    No,
+    /// Hear the question again.
+    Repeat,
+    /// Hear it again, more slowly.
+    Slower,
+    /// A moment to check something before answering.
+    Wait,
+    /// Neither yes nor no yet: ask again.
+    Unsure,
+}
+
+/// What the answer to a yes/no question is; `None` when it is none of the replies (a
+/// classifier may still know what it is about).
+pub fn reply(words: &[String]) -> Option<YesNoReply> {
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let has = |phrases: &[&[&str]]| phrases.iter().any(|p| contains(&w, p));
+    // A request about the question outranks any yes or no word in the same breath ("repeat
+    // that please", "no wait", "yes, slow down"): the caller has not heard it properly.
+    if has(SLOWER) {
+        return Some(YesNoReply::Slower);
+    }
+    if has(REPEAT) || (!w.is_empty() && w.iter().all(|word| HUH.contains(word))) {
+        return Some(YesNoReply::Repeat);
+    }
+    if has(WAIT) {
+        return Some(YesNoReply::Wait);
+    }
+    if has(UNSURE) {
+        return Some(YesNoReply::Unsure);
+    }
+    parse_decided(&w).map(|yes| if yes { YesNoReply::Yes } else { YesNoReply::No })
+}
 
 /// Yes (`true`), no (`false`) or not an answer (`None`).
 pub(super) fn parse(words: &[String]) -> Option<bool> {
-    let w: Vec<&str> = words.iter().map(String::as_str).collect();
-    if UNSURE.iter().any(|p| contains(&w, p)) {
-        return None;
+    match reply(words)? {
+        YesNoReply::Yes => Some(true),
+        YesNoReply::No => Some(false),
+        YesNoReply::Repeat | YesNoReply::Slower | YesNoReply::Wait | YesNoReply::Unsure => None,
     }
+}
+
+/// Whether the answer negates something ("not", "never", "don't"): a designer's yes keyword
+/// in it ("not sure", "never mind") does not make it a yes.
+pub fn is_negated(words: &[String]) -> bool {
+    words.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "not" | "never" | "nothing" | "nobody" | "neither" | "nor"
+        )
+    })
+}
+
+/// The yes or no of an answer that asks for nothing else.
+fn parse_decided(w: &[&str]) -> Option<bool> {
     // "Know" opening an answer is a recogniser's spelling of "no" ("Know, that's wrong."):
     // nobody answers a yes/no question with the verb on its own.
     if w.first().is_some_and(|first| *first == "know") {
@@ -84,11 +192,10 @@ pub(super) fn parse(words: &[String]) -> Option<bool> {
             return Some(false);
         }
     }
-    if contains(&w, &["do", "not"]) || contains(&w, &["did", "not"]) || contains(&w, &["is", "not"])
-    {
+    if contains(w, &["do", "not"]) || contains(w, &["did", "not"]) || contains(w, &["is", "not"]) {
         return Some(false);
     }
-    YES_PHRASES.iter().any(|p| contains(&w, p)).then_some(true)
+    YES_PHRASES.iter().any(|p| contains(w, p)).then_some(true)
 }
 
 fn contains(words: &[&str], phrase: &[&str]) -> bool {
@@ -137,6 +244,61 @@ mod tests {
         ];
         for (text, expected) in cases {
             assert_eq!(parse(&words(text)), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn requests_about_the_question_are_never_yes() {
+        let cases = [
+            ("repeat that please", YesNoReply::Repeat),
+            ("Could you say that again?", YesNoReply::Repeat),
+            ("Sorry, what?", YesNoReply::Repeat),
+            ("Sorry?", YesNoReply::Repeat),
+            ("Pardon?", YesNoReply::Repeat),
+            ("What was that?", YesNoReply::Repeat),
+            ("I didn't catch that", YesNoReply::Repeat),
+            ("yes, could you repeat it", YesNoReply::Repeat),
+            ("slow down please", YesNoReply::Slower),
+            ("Can you speak more slowly please", YesNoReply::Slower),
+            ("you're going too fast", YesNoReply::Slower),
+            ("hang on", YesNoReply::Wait),
+            ("Hold on a sec", YesNoReply::Wait),
+            ("no wait", YesNoReply::Wait),
+            ("one moment please", YesNoReply::Wait),
+            ("let me check", YesNoReply::Wait),
+            ("not sure", YesNoReply::Unsure),
+            ("I'm not sure", YesNoReply::Unsure),
+            ("I don't know", YesNoReply::Unsure),
+            ("I'm not certain", YesNoReply::Unsure),
+            ("I can't remember", YesNoReply::Unsure),
+            ("maybe", YesNoReply::Unsure),
+            ("yes please", YesNoReply::Yes),
+            ("please", YesNoReply::Yes),
+            ("no thank you", YesNoReply::No),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(reply(&words(text)), Some(expected), "{text:?}");
+            if expected != YesNoReply::Yes {
+                assert_ne!(parse(&words(text)), Some(true), "{text:?} taken as yes");
+            }
+        }
+        assert_eq!(reply(&words("my bin was not collected")), None);
+        assert_eq!(reply(&words("hello")), None);
+    }
+
+    #[test]
+    fn negation_is_seen_in_any_form() {
+        for text in [
+            "not sure",
+            "I'm not sure",
+            "never mind",
+            "I don't think so",
+            "isn't it",
+        ] {
+            assert!(is_negated(&words(text)), "{text:?}");
+        }
+        for text in ["sure", "yes please", "that's right"] {
+            assert!(!is_negated(&words(text)), "{text:?}");
         }
     }
 }

@@ -188,6 +188,12 @@ impl Interpreter {
                     _ => self.end(out),
                 }
             }
+            GlobalIntent::Wait => {
+                // Listen again, quietly: no reprompt, and the miss is not counted.
+                let question = self.question();
+                out.push(CallAction::Listen(self.listen_spec(question.keys_only)));
+                self.state = State::Listening(question);
+            }
             // Yes and no answer a confirm; they are not handlers.
             GlobalIntent::Yes | GlobalIntent::No => return false,
         }
