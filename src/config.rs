@@ -281,6 +281,10 @@ pub struct AsrConfig {
     /// When a decode had to queue and its result is not back after this long, the holding
     /// phrase (prompt `holding`) plays so the caller is never left in silence.
     pub holding_after_ms: u64,
+    /// Sentence model directory understanding uses to recognise phrasings no example spells
+    /// out (`frontdoor model install` puts it here); empty disables it. Missing or corrupt, the
+    /// server logs a warning and understands by keywords and example words alone.
+    pub sentence_model: PathBuf,
 }
 
 impl Default for AsrConfig {
@@ -292,6 +296,7 @@ impl Default for AsrConfig {
             queue_depth: 4,
             speculative_pause_ms: 150,
             holding_after_ms: 700,
+            sentence_model: PathBuf::from("models/all-minilm-l6-v2"),
         }
     }
 }

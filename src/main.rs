@@ -202,6 +202,9 @@ struct ServeArgs {
     /// Multilingual model for language detection; empty disables it (`asr.language_model`).
     #[arg(long, env = "FRONTDOOR_ASR_LANGUAGE_MODEL")]
     asr_language_model: Option<PathBuf>,
+    /// Sentence model directory understanding uses; empty disables it (`asr.sentence_model`).
+    #[arg(long, env = "FRONTDOOR_ASR_SENTENCE_MODEL")]
+    asr_sentence_model: Option<PathBuf>,
     /// Decode worker threads (`asr.workers`).
     #[arg(long, env = "FRONTDOOR_ASR_WORKERS")]
     asr_workers: Option<usize>,
@@ -262,6 +265,9 @@ impl ServeArgs {
         }
         if let Some(v) = &self.asr_language_model {
             config.asr.language_model = v.clone();
+        }
+        if let Some(v) = &self.asr_sentence_model {
+            config.asr.sentence_model = v.clone();
         }
         if let Some(v) = self.asr_workers {
             config.asr.workers = Some(v);

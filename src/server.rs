@@ -477,7 +477,8 @@ pub fn render_flow_prompts(flows: &Path, prompts: &Path) -> Result<RenderReport,
 /// a valid change is swapped in for new calls, an invalid one is logged and the old set keeps
 /// serving. SIGHUP forces a reload.
 fn load_flows(config: &Config) -> Result<Arc<FlowRegistry>, ServerError> {
-    let set = FlowSet::load(&config.flows, &config.prompts).map_err(|diags| {
+    let embedder = crate::nlu::encoder::Embedder::load_or_warn(&config.asr.sentence_model);
+    let set = FlowSet::load_with(&config.flows, &config.prompts, embedder).map_err(|diags| {
         ServerError::Setup(format!(
             "call flows in {} have errors:\n{}",
             config.flows.display(),
@@ -592,6 +593,8 @@ async fn build_context(
     }
     let prompts = PromptLibrary::load(&config.prompts, &[])
         .map_err(|e| ServerError::Setup(format!("prompts: {e}")))?;
+    // The sentence model the flows understand with, also used by the recognisers (below).
+    let mut sentence_model = None;
     let handlers: HandlerFactory = match config.handler {
         HandlerKind::DemoMenu => {
             let menu =
@@ -613,6 +616,7 @@ async fn build_context(
         }
         HandlerKind::Flow => {
             let registry = load_flows(config)?;
+            sentence_model = registry.current().embedder().cloned();
             Arc::new(move |info: &CallInfo| {
                 // Each call keeps the flow version current when it was answered (hot reload
                 // swaps the set for new calls only).
@@ -628,6 +632,9 @@ async fn build_context(
     let media_clock = MediaClock::start(tokio::runtime::Handle::current(), MediaPriority::Raised)
         .map_err(|e| ServerError::Setup(format!("media clock: {e}")))?;
     let speech = crate::call::speech::SpeechServices::load(&config.asr);
+    if let (Some(embedder), Some(pool)) = (sentence_model, speech.recognizer()) {
+        pool.after_each_transcript(Arc::new(move |text: &str| embedder.prepare(text)));
+    }
     if prompts.get(&config.shutdown.closing_prompt, None).is_none() {
         tracing::warn!(
             prompt = %config.shutdown.closing_prompt,

@@ -61,8 +61,9 @@ pub fn transcribe_cmd(model: &Path, wav: &Path, prompt: Option<&str>, out: &mut 
     if written.is_err() { 1 } else { 0 }
 }
 
-/// Installs every model set-up needs (tiny.en and base) into `models_dir`, printing one line per
-/// model. Returns 0 when all are in place, 1 otherwise.
+/// Installs every model set-up needs (tiny.en and base, and the sentence model understanding
+/// uses) into `models_dir`, printing one line per model. Returns 0 when all are in place, 1
+/// otherwise.
 pub fn model_install_cmd(models_dir: &Path, out: &mut dyn Write) -> i32 {
     let mut status = 0;
     for choice in ModelChoice::ALL {
@@ -86,6 +87,24 @@ pub fn model_install_cmd(models_dir: &Path, out: &mut dyn Write) -> i32 {
         if writeln!(out, "{line}").is_err() {
             status = 1;
         }
+    }
+    let line = match crate::nlu::encoder::install(models_dir) {
+        Ok(r) => format!(
+            "{} {}",
+            if r.installed {
+                "installed"
+            } else {
+                "up to date"
+            },
+            r.dir.display()
+        ),
+        Err(e) => {
+            status = 1;
+            format!("error: {}: {e}", crate::nlu::encoder::ENCODER_DIR)
+        }
+    };
+    if writeln!(out, "{line}").is_err() {
+        status = 1;
     }
     status
 }

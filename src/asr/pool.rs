@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -75,7 +75,13 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     work: Condvar,
+    /// Work done on each transcript on the worker thread, before the result is sent.
+    after: OnceLock<TranscriptHook>,
 }
+
+/// Work to do on every transcript on the recogniser's thread (embedding it for understanding),
+/// so that the call's media thread, which understands it, finds the work done.
+pub type TranscriptHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -108,6 +114,7 @@ impl RecognizerPool {
                 stats,
             }),
             work: Condvar::new(),
+            after: OnceLock::new(),
         });
         let workers = recognizers
             .into_iter()
@@ -163,6 +170,12 @@ impl RecognizerPool {
         drop(state);
         self.shared.work.notify_one();
         Ok(receiver)
+    }
+
+    /// Sets the work done on every transcript before it is returned (once; later calls are
+    /// ignored).
+    pub fn after_each_transcript(&self, hook: TranscriptHook) {
+        let _ = self.shared.after.set(hook);
     }
 
     /// Jobs waiting for a worker now.
@@ -235,6 +248,11 @@ fn worker(shared: &Shared, recognizer: &dyn Recognizer) {
                 state.stats.audio_ms += u64::from(t.duration_ms);
                 state.stats.decode_ms += u64::from(t.decode_ms);
             }
+        }
+        if let (Ok(t), Some(after)) = (&result, shared.after.get())
+            && !reply.is_closed()
+        {
+            let _ = catch_unwind(AssertUnwindSafe(|| after(&t.text)));
         }
         // The caller may have given up meanwhile (speculative decode superseded): that is fine.
         let _ = reply.send(result);

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use super::error::NluError;
 use super::normalise::words;
+use super::semantic::{Closeness, SemanticIndex};
 use super::text::{first_vowel, is_stop_word, phonetic_key, stem, trigram_similarity, trigrams};
 
 /// How an intent competes with the others.
@@ -18,8 +19,13 @@ pub enum IntentPriority {
     #[default]
     Normal,
     /// Wins whenever one of its keywords or example phrases is heard, even inside a longer
-    /// sentence (advisor, safeguarding). Among several such intents, the one declared first wins.
+    /// sentence (advisor, safeguarding), or when the sentence as a whole means it. Among
+    /// several such intents, the one declared first wins.
     Always,
+    /// A request about the conversation itself (repeat, slower, goodbye): wins only when the
+    /// sentence is about it, not when one of its words sits inside a sentence about something
+    /// else ("they missed my bin again").
+    Aside,
 }
 
 /// One intent as a flow declares it.
@@ -61,6 +67,11 @@ pub struct Classification {
     pub confidence: f32,
     /// The three best intents with their scores, best first, for the call log.
     pub top: Vec<(String, f32)>,
+    /// Why the best intent scored as it did: its nearest example by meaning and the cosine,
+    /// when the sentence model is in use.
+    pub nearest: Option<(String, f32)>,
+    /// The best intent's score from words alone (keywords and example words).
+    pub word_score: f32,
 }
 
 /// A vocabulary term: a stem with its informativeness.
@@ -116,6 +127,8 @@ pub struct Classifier {
     by_sound: HashMap<String, Vec<usize>>,
     config: ClassifierConfig,
     unknown_weight: f32,
+    /// The examples' sentence embeddings, when the sentence model is available.
+    semantic: Option<SemanticIndex>,
 }
 
 /// Content similarity mixes the best example's weighted Dice overlap with how much of what the
@@ -318,7 +331,19 @@ impl Classifier {
             by_sound,
             config,
             unknown_weight,
+            semantic: None,
         })
+    }
+
+    /// Adds closeness in meaning to the examples (see [`SemanticIndex`]).
+    pub fn with_semantics(mut self, index: SemanticIndex) -> Self {
+        self.semantic = Some(index);
+        self
+    }
+
+    /// The sentence embeddings in use, if any.
+    pub fn semantics(&self) -> Option<&SemanticIndex> {
+        self.semantic.as_ref()
     }
 
     /// The thresholds this classifier decides with.
@@ -360,12 +385,64 @@ impl Classifier {
             .filter(|(_, intent)| allowed(&intent.name))
             .map(|(i, intent)| (i, self.score(intent, &heard, query_weight)))
             .collect();
+        let closeness = self.semantic.as_ref().and_then(|s| s.closeness(text));
+        let words_only: Vec<(usize, f32)> = scored.clone();
+        let similarity = |i: usize| -> f32 {
+            closeness
+                .as_ref()
+                .and_then(|c| c.get(i).cloned().flatten())
+                .map_or(f32::NEG_INFINITY, |c| c.similarity)
+        };
+        // Over every intent, not only those this question can act on: a sentence that means
+        // something the question does not offer is still not about safeguarding.
+        let nearest_overall = closeness
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|c| c.similarity)
+            .fold(f32::NEG_INFINITY, f32::max);
+        if let Some(close) = &closeness {
+            // The nearest sentence among the intents that are not asides: an aside whose
+            // examples are further from the sentence than that is not what it is about.
+            let nearest_topic = scored
+                .iter()
+                .filter(|(i, _)| {
+                    self.intents
+                        .get(*i)
+                        .is_some_and(|it| it.priority != IntentPriority::Aside)
+                })
+                .map(|(i, _)| similarity(*i))
+                .fold(f32::NEG_INFINITY, f32::max);
+            for (i, score) in &mut scored {
+                let c = close.get(*i).cloned().flatten();
+                *score = blend(*score, c.as_ref());
+                let aside = self
+                    .intents
+                    .get(*i)
+                    .is_some_and(|it| it.priority == IntentPriority::Aside);
+                if aside && similarity(*i) < nearest_topic {
+                    *score *= ASIDE_OUTWEIGHED;
+                }
+                // An always-intent not heard by its phrases wins on meaning only when its
+                // examples are the nearest of all ("I live alone" at a question that does not
+                // offer the discount is not a safeguarding call).
+                let always = self
+                    .intents
+                    .get(*i)
+                    .is_some_and(|it| it.priority == IntentPriority::Always);
+                if always && similarity(*i) < nearest_overall {
+                    *score *= ASIDE_OUTWEIGHED;
+                }
+            }
+        }
 
-        // An always-intent heard anywhere in the sentence wins outright.
-        let always = self.intents.iter().position(|intent| {
+        // An always-intent heard anywhere in the sentence, or nearest in meaning and close
+        // enough, wins outright.
+        let always = self.intents.iter().enumerate().position(|(i, intent)| {
             intent.priority == IntentPriority::Always
                 && allowed(&intent.name)
-                && heard_inside(intent, &query)
+                && (heard_inside(intent, &query)
+                    || similarity(i) >= ALWAYS_MEANING && similarity(i) >= nearest_overall)
         });
         if let Some(i) = always
             && let Some(entry) = scored.iter_mut().find(|s| s.0 == i)
@@ -393,10 +470,21 @@ impl Classifier {
                 .then(|| self.intents.get(i).map(|it| it.name.clone()))
                 .flatten()
         });
+        let nearest = best.and_then(|(i, _)| {
+            closeness
+                .as_ref()
+                .and_then(|c| c.get(i).cloned().flatten())
+                .map(|c| (c.nearest, c.similarity))
+        });
+        let word_score = best
+            .and_then(|(i, _)| words_only.iter().find(|w| w.0 == i))
+            .map_or(0.0, |w| w.1);
         Classification {
             intent,
             confidence: best.map_or(0.0, |b| b.1),
             top,
+            nearest,
+            word_score,
         }
     }
 
@@ -590,6 +678,30 @@ impl Classifier {
             NO_KEYWORD_CEILING * base
         }
     }
+}
+
+/// An aside (or an always-intent not heard by its phrases) outweighed in meaning by another
+/// intent keeps this share of its score.
+const ASIDE_OUTWEIGHED: f32 = 0.5;
+
+/// An always-intent (safeguarding) whose examples are the nearest in meaning wins from this
+/// cosine up, even with none of its phrases heard ("he controls all my money and won't let me
+/// see my family").
+const ALWAYS_MEANING: f32 = 0.5;
+/// Closeness in meaning (the mean cosine of an intent's two nearest examples) maps linearly to
+/// 0..1 between these: unrelated sentences sit below the first, paraphrases near the second.
+const MEANING_LOW: f32 = 0.15;
+const MEANING_HIGH: f32 = 0.75;
+/// The word score's share of the combined score; closeness in meaning has the rest.
+const WORD_SHARE: f32 = 0.35;
+
+/// Combines the word score with closeness in meaning. The constants were chosen by leaving
+/// each example of the council flow out in turn and classifying it against the rest (the
+/// development utterances are all right either way, so they cannot choose).
+fn blend(words: f32, close: Option<&Closeness>) -> f32 {
+    let Some(c) = close else { return words };
+    let meaning = ((c.nearest_two - MEANING_LOW) / (MEANING_HIGH - MEANING_LOW)).clamp(0.0, 1.0);
+    (WORD_SHARE * words + (1.0 - WORD_SHARE) * meaning).clamp(0.0, 1.0)
 }
 
 fn sorted(mut ids: Vec<usize>) -> Vec<usize> {

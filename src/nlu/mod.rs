@@ -8,11 +8,14 @@
 //! parsers behind [`parse_slot`] / [`parse_dtmf_slot`]. It holds English-language knowledge
 //! (stop words, stemming, number words, common recognition confusions such as for/four) but no
 //! council phrases: everything about intents comes from the flow's data. It must not do IO,
-//! know about calls, flows or audio, or log personal data.
+//! know about calls, flows or audio, or log personal data. The one exception to "no IO" is
+//! [`encoder`], which reads its pinned model files once at start-up.
 
 mod classifier;
+pub mod encoder;
 mod error;
 mod normalise;
+pub mod semantic;
 mod slots;
 mod text;
 

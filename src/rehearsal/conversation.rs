@@ -27,6 +27,7 @@ use crate::flow::language::files::check_file;
 use crate::flow::tools::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::flow::understand::Understanding;
 use crate::handler::OpenCase;
+use crate::nlu::encoder::Embedder;
 
 /// A test file: the flow under test and its tests.
 #[derive(Debug, Deserialize)]
@@ -290,7 +291,7 @@ fn load_file(file: &Path, flows: &mut BTreeMap<PathBuf, Arc<Stage>>) -> Loaded {
             flow_path.display()
         )));
     };
-    let understanding = Understanding::new(&flow)
+    let understanding = Understanding::with_embedder(&flow, Embedder::for_tools().ok().as_ref())
         .map_err(|e| unusable(format!("the flow's intents cannot be used: {e}")))?;
     let stage = Stage::new(
         Arc::new(flow),

@@ -19,6 +19,7 @@ use crate::flow::language::catalog::{catalog_for, default_paths};
 use crate::flow::language::files::check_file;
 use crate::flow::tools::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::flow::understand::Understanding;
+use crate::nlu::encoder::Embedder;
 
 /// Runs the simulator. Returns an exit code: 0 when the conversation ran, 1 when the flow has
 /// errors, 2 for usage problems.
@@ -38,13 +39,14 @@ pub fn run(
         let _ = write!(out, "{diags}");
         return EXIT_FAILED;
     };
-    let understanding = match Understanding::new(&flow) {
-        Ok(u) => Arc::new(u),
-        Err(e) => {
-            let _ = writeln!(out, "error: the flow's intents cannot be used: {e}");
-            return EXIT_FAILED;
-        }
-    };
+    let understanding =
+        match Understanding::with_embedder(&flow, Embedder::for_tools().ok().as_ref()) {
+            Ok(u) => Arc::new(u),
+            Err(e) => {
+                let _ = writeln!(out, "error: the flow's intents cannot be used: {e}");
+                return EXIT_FAILED;
+            }
+        };
     let mut script_reader;
     let lines: &mut dyn BufRead = match script {
         Some(path) => match std::fs::File::open(path) {

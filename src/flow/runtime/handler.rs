@@ -128,7 +128,10 @@ impl CallHandler for FlowCallHandler {
                         language,
                     ),
                 };
-                log_understanding(&info.call_id, self.interp.current_node(), &event);
+                let evidence = self
+                    .understanding
+                    .evidence(expecting.as_ref(), text.expose());
+                log_understanding(&info.call_id, self.interp.current_node(), &event, &evidence);
                 event
             }
             CallEvent::NoInput => FlowEvent::NoInput,
@@ -197,7 +200,7 @@ impl CallHandler for FlowCallHandler {
 
 /// The call log's account of one understood utterance: the chosen intent and the classifier's
 /// top three with scores (intent names are not personal data; the words never appear here).
-fn log_understanding(call_id: &str, node: &str, event: &FlowEvent) {
+fn log_understanding(call_id: &str, node: &str, event: &FlowEvent, evidence: &str) {
     if let FlowEvent::Heard {
         intent,
         confidence,
@@ -219,6 +222,7 @@ fn log_understanding(call_id: &str, node: &str, event: &FlowEvent) {
             confidence = format_args!("{confidence:.2}"),
             slots = slots.len(),
             top3 = %top3,
+            why = %evidence,
             "understood"
         );
     }

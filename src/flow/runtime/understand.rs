@@ -6,6 +6,7 @@
 //! Owns the mapping from flow declarations to `nlu`. Must not parse text itself (that is `nlu`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 
@@ -13,27 +14,57 @@ use super::capture::{KeyReader, SlotCapture};
 use super::interpreter::{Expecting, FlowEvent};
 use crate::flow::language::global_intent::GlobalIntent;
 use crate::flow::model::{CheckedFlow, SlotKind, SlotSpec};
+use crate::nlu::encoder::Embedder;
+use crate::nlu::semantic::SemanticIndex;
 use crate::nlu::{
-    Classifier, ClassifierConfig, EnumValue, IntentPriority, IntentSpec, NluError, SlotType,
-    SlotValue, YesNoReply, is_negated, parse_dtmf_slot, parse_slot, yes_no_reply,
+    Classification, Classifier, ClassifierConfig, EnumValue, IntentPriority, IntentSpec, NluError,
+    SlotType, SlotValue, YesNoReply, is_negated, parse_dtmf_slot, parse_slot, yes_no_reply,
 };
 use crate::pii::Pii;
 
 /// Phrases that always reach safeguarding, even when a flow declares none (the
 /// safeguarding handler is live in every ask and cannot be switched off).
-const SAFEGUARDING_PHRASES: [&str; 12] = [
+const SAFEGUARDING_PHRASES: [&str; 40] = [
     "emergency",
     "999",
     "nine nine nine",
     "in danger",
     "not safe",
+    "unsafe at home",
     "hurt myself",
+    "harm myself",
+    "self harm",
     "kill myself",
     "end my life",
+    "ending it all",
+    "end it all",
+    "take my own life",
+    "suicide",
+    "suicidal",
     "being abused",
+    "abusing",
+    "abuse",
+    "domestic violence",
     "he hits me",
     "she hits me",
+    "hits me",
+    "hitting me",
+    "beats me",
+    "beating me",
+    "attacks me",
+    "hurting me",
     "going to hurt me",
+    "threatened to kill",
+    "scared to go home",
+    "frightened to go home",
+    "afraid to go home",
+    "neglected",
+    "neglecting",
+    "being exploited",
+    "groomed",
+    "grooming",
+    "left on their own",
+    "left home alone",
 ];
 
 /// Phrases that always reach an advisor (the global "advisor" handler).
@@ -46,6 +77,9 @@ const ADVISOR_PHRASES: [&str; 7] = [
     "a human",
     "operator",
 ];
+
+/// The lead the best intent needs over the next when the sentence model is in use.
+const SEMANTIC_MARGIN: f32 = 0.02;
 
 /// In a free-text ask, an ordinary intent beats the text only at this confidence or above.
 const FREE_TEXT_INTENT_CONFIDENCE: f32 = 0.8;
@@ -83,8 +117,18 @@ pub struct Understanding {
 
 impl Understanding {
     /// Builds the classifier from the flow's intents plus the built-in safeguarding and advisor
-    /// phrases.
+    /// phrases, from words alone (no sentence model).
     pub fn new(flow: &CheckedFlow) -> Result<Understanding, NluError> {
+        Understanding::with_embedder(flow, None)
+    }
+
+    /// As [`Understanding::new`], adding closeness in meaning to the examples when `embedder`
+    /// is given. Should the examples fail to embed, understanding falls back to words alone
+    /// and says so in the log.
+    pub fn with_embedder(
+        flow: &CheckedFlow,
+        embedder: Option<&Arc<Embedder>>,
+    ) -> Result<Understanding, NluError> {
         let mut specs: Vec<IntentSpec> = Vec::new();
         for always in GlobalIntent::ALWAYS {
             let declared = flow.intents.iter().find(|i| i.name == always.name());
@@ -99,14 +143,42 @@ impl Understanding {
             });
         }
         for intent in flow.intents.iter().filter(|i| !is_always(&i.name)) {
+            let aside = GlobalIntent::from_name(&intent.name).is_some_and(|g| {
+                matches!(
+                    g,
+                    GlobalIntent::Repeat | GlobalIntent::Slower | GlobalIntent::Goodbye
+                )
+            });
             specs.push(IntentSpec {
                 name: intent.name.clone(),
                 examples: intent.examples.clone(),
                 keywords: intent.keywords.clone(),
-                priority: IntentPriority::Normal,
+                priority: if aside {
+                    IntentPriority::Aside
+                } else {
+                    IntentPriority::Normal
+                },
             });
         }
-        let classifier = Classifier::new(&specs, ClassifierConfig::default())?;
+        let mut classifier = Classifier::new(&specs, ClassifierConfig::default())?;
+        if let Some(embedder) = embedder {
+            let examples: Vec<&[String]> = specs.iter().map(|s| s.examples.as_slice()).collect();
+            match SemanticIndex::build(Arc::clone(embedder), &examples) {
+                Ok(index) => {
+                    // Closeness in meaning separates intents that share words ("pay" in a
+                    // question about the balance), so a smaller lead is decisive.
+                    let config = ClassifierConfig {
+                        margin: SEMANTIC_MARGIN,
+                        ..ClassifierConfig::default()
+                    };
+                    classifier = Classifier::new(&specs, config)?.with_semantics(index);
+                }
+                Err(e) => tracing::warn!(
+                    flow = %flow.name,
+                    "examples could not be embedded, understanding by words only: {e}"
+                ),
+            }
+        }
         let enums = flow
             .enums
             .iter()
@@ -125,6 +197,33 @@ impl Understanding {
         Ok(Understanding { classifier, enums })
     }
 
+    /// Why the best intent scored as it did, for the call log: its nearest example (a flow's
+    /// text, never the caller's) with the cosine, and its score from words alone.
+    pub fn evidence(&self, expecting: Option<&Expecting>, text: &str) -> String {
+        let c = self.classify(expecting, text);
+        match c.nearest {
+            Some((example, similarity)) => format!(
+                "nearest example {example:?} ({similarity:.2}), words {:.2}",
+                c.word_score
+            ),
+            None => format!("words {:.2} (no sentence model)", c.word_score),
+        }
+    }
+
+    /// The classifier's view of `text` among what this question can act on: its own intents,
+    /// yes/no at a confirmation, and the global handlers everywhere.
+    fn classify(&self, expecting: Option<&Expecting>, text: &str) -> Classification {
+        self.classifier.classify_among(text, |name| {
+            GlobalIntent::from_name(name).is_some_and(|g| GlobalIntent::HANDLERS.contains(&g))
+                || match expecting {
+                    Some(Expecting::Ask { intents, .. }) => intents.iter().any(|i| i == name),
+                    Some(Expecting::Confirm) => is_confirm_answer(name),
+                    Some(Expecting::Survey { .. }) => false,
+                    None => true,
+                }
+        })
+    }
+
     /// Understands what the caller said for what the interpreter expects now.
     pub fn understand(
         &self,
@@ -133,17 +232,7 @@ impl Understanding {
         call_date: NaiveDate,
         language: Option<String>,
     ) -> FlowEvent {
-        // Only what this question can act on competes: its own intents, yes/no at a
-        // confirmation, and the global handlers everywhere.
-        let c = self.classifier.classify_among(text, |name| {
-            GlobalIntent::from_name(name).is_some_and(|g| GlobalIntent::HANDLERS.contains(&g))
-                || match expecting {
-                    Some(Expecting::Ask { intents, .. }) => intents.iter().any(|i| i == name),
-                    Some(Expecting::Confirm) => is_confirm_answer(name),
-                    Some(Expecting::Survey { .. }) => false,
-                    None => true,
-                }
-        });
+        let c = self.classify(expecting, text);
         let mut intent = c.intent;
         let mut slots = BTreeMap::new();
         let overriding = intent.as_deref().is_some_and(is_always);
@@ -294,6 +383,11 @@ impl Understanding {
                 FlowEvent::Heard { intent, slots, .. } if intent.is_some() || !slots.is_empty()
             ),
         }
+    }
+
+    /// The classifier, for tools that explain or check it.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
     }
 
     /// The `nlu` slot type for a flow slot.

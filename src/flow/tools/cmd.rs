@@ -6,12 +6,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::examples::{check_examples, skipped_line};
 use super::graph::GraphFormat;
 use crate::flow::language::catalog::default_paths;
 use crate::flow::language::diag::{Diagnostics, OutputFormat};
 use crate::flow::language::files::{check_file, flow_files};
 use crate::flow::runtime::set::FlowSet;
+use crate::nlu::encoder::Embedder;
 
 pub use super::exit_code::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 // Where the catalog for one flow file comes from is the language's business; the tools and
@@ -29,21 +32,36 @@ pub fn validate_cmd(paths: &[PathBuf], format: OutputFormat, out: &mut dyn Write
     };
     let mut diags = Diagnostics::new();
     let mut checked = 0;
+    let embedder = Embedder::for_tools();
+    let mut flows = Vec::new();
     for path in paths {
         if path.is_dir() {
             let (prompts_dir, _) = default_paths(path);
-            if let Err(d) = FlowSet::load(path, &prompts_dir) {
-                diags.extend(d);
+            match FlowSet::load(path, &prompts_dir) {
+                Ok(set) => flows.extend(set.flows().map(|f| Arc::clone(&f.flow))),
+                Err(d) => diags.extend(d),
             }
             checked += flow_files(path).len();
         } else if path.is_file() {
-            let (_, d) = check_file(path, &catalog_for(path));
+            let (flow, d) = check_file(path, &catalog_for(path));
             diags.extend(d);
+            flows.extend(flow.map(Arc::new));
             checked += 1;
         } else {
             let _ = writeln!(out, "error: {} does not exist", path.display());
             return EXIT_USAGE;
         }
+    }
+    match &embedder {
+        Ok(embedder) => {
+            for flow in &flows {
+                check_examples(flow, embedder, &mut diags);
+            }
+        }
+        Err(why) if format == OutputFormat::Human => {
+            let _ = writeln!(out, "{}", skipped_line(why));
+        }
+        Err(_) => {}
     }
     diags.sort();
     let _ = diags.write_to(format, out);

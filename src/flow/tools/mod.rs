@@ -5,5 +5,6 @@
 //! Built on the language; nothing below it imports a tool.
 
 pub mod cmd;
+pub mod examples;
 pub mod exit_code;
 pub mod graph;

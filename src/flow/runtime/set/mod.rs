@@ -16,6 +16,7 @@ use crate::flow::language::files::{check_file, flow_files};
 use crate::flow::language::model::CheckedFlow;
 use crate::flow::language::yaml::{self, Pos, Value};
 use crate::flow::runtime::understand::Understanding;
+use crate::nlu::encoder::Embedder;
 
 pub use reload::{FlowError, FlowRegistry, FlowWatcher};
 
@@ -36,12 +37,24 @@ pub struct FlowSet {
     default: String,
     dir: PathBuf,
     prompts_dir: PathBuf,
+    /// The sentence model every flow's understanding uses, kept for reloads.
+    embedder: Option<Arc<Embedder>>,
 }
 
 impl FlowSet {
     /// Loads and checks every `*.yaml` flow in `dir` (not `routes.yaml`, not subdirectories)
-    /// with prompts from `prompts_dir` and `dir/prompts.tsv`. Any error rejects the whole set.
+    /// with prompts from `prompts_dir` and `dir/prompts.tsv`, understood by words alone. Any
+    /// error rejects the whole set.
     pub fn load(dir: &Path, prompts_dir: &Path) -> Result<FlowSet, Diagnostics> {
+        FlowSet::load_with(dir, prompts_dir, None)
+    }
+
+    /// As [`FlowSet::load`], with the sentence model for every flow's understanding.
+    pub fn load_with(
+        dir: &Path,
+        prompts_dir: &Path,
+        embedder: Option<Arc<Embedder>>,
+    ) -> Result<FlowSet, Diagnostics> {
         let catalog = PromptCatalog::load(prompts_dir, &dir.join("prompts.tsv"));
         let mut diags = Diagnostics::new();
         let mut flows: BTreeMap<String, LoadedFlow> = BTreeMap::new();
@@ -49,7 +62,7 @@ impl FlowSet {
             let (flow, d) = check_file(&path, &catalog);
             diags.extend(d);
             let Some(flow) = flow else { continue };
-            match Understanding::new(&flow) {
+            match Understanding::with_embedder(&flow, embedder.as_ref()) {
                 Ok(u) => {
                     if flows.contains_key(&flow.name) {
                         diags.error(
@@ -97,6 +110,7 @@ impl FlowSet {
             default,
             dir: dir.to_path_buf(),
             prompts_dir: prompts_dir.to_path_buf(),
+            embedder,
         })
     }
 
@@ -131,6 +145,11 @@ impl FlowSet {
 
     pub fn prompts_dir(&self) -> &Path {
         &self.prompts_dir
+    }
+
+    /// The sentence model the set was loaded with.
+    pub fn embedder(&self) -> Option<&Arc<Embedder>> {
+        self.embedder.as_ref()
     }
 }
 

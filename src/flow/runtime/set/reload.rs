@@ -70,7 +70,7 @@ impl FlowRegistry {
 
     fn reload_logging(&self, requested: bool) -> Result<(), Diagnostics> {
         let old = self.current();
-        match FlowSet::load(old.dir(), old.prompts_dir()) {
+        match FlowSet::load_with(old.dir(), old.prompts_dir(), old.embedder().cloned()) {
             Ok(set) => {
                 let versions: Vec<String> = set
                     .flows()
