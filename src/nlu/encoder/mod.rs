@@ -11,6 +11,7 @@
 
 pub mod bert;
 pub mod install;
+mod store;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,8 @@ pub struct Embedder {
     encoder: Box<dyn SentenceEncoder>,
     examples: Mutex<HashMap<String, Embedding>>,
     recent: Mutex<HashMap<String, Embedding>>,
+    /// Where the examples' embeddings are kept between runs, and the model they are of.
+    store: Option<(PathBuf, String)>,
 }
 
 impl Embedder {
@@ -76,13 +79,28 @@ impl Embedder {
             encoder,
             examples: Mutex::new(HashMap::new()),
             recent: Mutex::new(HashMap::new()),
+            store: None,
         }
+    }
+
+    /// Keeps the examples' embeddings in `path` between runs (read now, rewritten when new
+    /// examples are embedded): a server restart or a designer's `validate` then embeds only
+    /// what changed. An unreadable or foreign file is ignored; a failed write only costs time.
+    /// `model` identifies the weights: vectors another model made are never used.
+    pub fn with_store(mut self, path: PathBuf, model: &str) -> Embedder {
+        if let Some(known) = store::read(&path, model) {
+            lock(&self.examples).extend(known);
+        }
+        self.store = Some((path, model.to_string()));
+        self
     }
 
     /// Loads the installed model in `dir` after checking every file against its pin.
     pub fn load_installed(dir: &Path) -> Result<Embedder, EncoderError> {
         let dir = verify(dir)?;
-        Ok(Embedder::new(Box::new(BertEncoder::load(&dir)?)))
+        let store = dir.join(store::FILE);
+        Ok(Embedder::new(Box::new(BertEncoder::load(&dir)?))
+            .with_store(store, install::WEIGHTS_SHA256))
     }
 
     /// The installed model, or `None` with a warning saying why: understanding then runs on
@@ -169,7 +187,8 @@ impl Embedder {
                 .filter(|k| !known.contains_key(*k))
                 .map(String::as_str)
                 .collect();
-            m.sort_unstable();
+            // Similar lengths together: a batch is padded to its longest sentence.
+            m.sort_unstable_by_key(|k| (k.len(), *k));
             m.dedup();
             m
         };
@@ -181,6 +200,12 @@ impl Embedder {
             }
         }
         let known = lock(&self.examples);
+        if !missing.is_empty()
+            && let Some((path, model)) = &self.store
+            && let Err(e) = store::write(path, model, &known)
+        {
+            tracing::debug!("examples' embeddings not kept for next time: {e}");
+        }
         keys.iter()
             .map(|k| {
                 known

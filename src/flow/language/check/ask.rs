@@ -89,6 +89,7 @@ impl Checker<'_> {
                 }),
             end_of_speech,
             keys_prompt,
+            clarify: a.clarify.as_ref().is_none_or(|c| c.value),
         }
     }
 

@@ -26,6 +26,7 @@ impl Checker<'_> {
                 name: raw.name.value.clone(),
                 examples: raw.examples.iter().map(|e| e.value.clone()).collect(),
                 keywords: raw.keywords.iter().map(|e| e.value.clone()).collect(),
+                describe: raw.describe.as_ref().map(|d| d.value.clone()),
             });
         }
         out

@@ -74,6 +74,7 @@ pub struct RawIntent {
     pub name: Sp<String>,
     pub examples: Vec<Sp<String>>,
     pub keywords: Vec<Sp<String>>,
+    pub describe: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +196,7 @@ pub struct RawAsk {
     pub timeout_ms: Option<Sp<u32>>,
     pub end_of_speech_ms: Option<Sp<u32>>,
     pub keys_prompt: Option<Vec<RawPrompt>>,
+    pub clarify: Option<Sp<bool>>,
 }
 
 #[derive(Debug, Clone, Default)]

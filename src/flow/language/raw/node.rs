@@ -7,7 +7,7 @@ use super::{
 use crate::flow::language::diag::did_you_mean;
 use crate::flow::language::yaml::{Node, Value};
 
-const ASK_KEYS: [&str; 17] = [
+const ASK_KEYS: [&str; 18] = [
     "intents",
     "keys",
     "slot",
@@ -24,6 +24,7 @@ const ASK_KEYS: [&str; 17] = [
     "timeout_ms",
     "end_of_speech_ms",
     "keys_prompt",
+    "clarify",
     "description",
 ];
 const CONFIRM_KEYS: [&str; 8] = [
@@ -377,6 +378,9 @@ impl Reader<'_> {
             .get("end_of_speech_ms")
             .and_then(|v| self.number(v, "`end_of_speech_ms`"));
         a.keys_prompt = field.get("keys_prompt").map(|v| self.prompts(v));
+        a.clarify = field
+            .get("clarify")
+            .and_then(|v| self.boolean(v, "`clarify`"));
         a
     }
 

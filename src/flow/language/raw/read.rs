@@ -195,12 +195,16 @@ impl Reader<'_> {
                 name,
                 examples: Vec::new(),
                 keywords: Vec::new(),
+                describe: None,
             };
-            if let Some(fields) = self.map(value, "an intent", &["examples", "keywords"]) {
+            if let Some(fields) =
+                self.map(value, "an intent", &["examples", "keywords", "describe"])
+            {
                 for (k, v) in fields {
                     match k.as_str().unwrap_or("") {
                         "examples" => intent.examples = self.string_list(v, "`examples`"),
                         "keywords" => intent.keywords = self.string_list(v, "`keywords`"),
+                        "describe" => intent.describe = self.string(v, "`describe`"),
                         _ => {}
                     }
                 }

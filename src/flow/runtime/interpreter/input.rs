@@ -42,6 +42,10 @@ impl Interpreter {
         {
             return;
         }
+        if self.clarifying.is_some() {
+            self.clarification_heard(intent, out);
+            return;
+        }
         // Product rule: the first utterance of a call that matches nothing may be another
         // language; ask the multilingual model before treating it as a no-match.
         if g.language && self.utterances == 1 && intent.is_none() && slots.is_empty() {
@@ -103,6 +107,12 @@ impl Interpreter {
         }
         if entry == "*" && g.repeat {
             self.replay(out);
+            return;
+        }
+        // Keys are not words: no clarifying question about them.
+        self.last_top.clear();
+        if self.clarifying.is_some() {
+            self.clarification_keyed(entry, out);
             return;
         }
         let flow = Arc::clone(&self.flow);
@@ -201,6 +211,10 @@ impl Interpreter {
     }
 
     pub(super) fn miss(&mut self, miss: Miss, out: &mut Vec<CallAction>) {
+        self.clarifying = None;
+        if miss == Miss::NoMatch && self.clarify(out) {
+            return;
+        }
         let mut question = self.question();
         question.attempts += 1;
         let flow = Arc::clone(&self.flow);

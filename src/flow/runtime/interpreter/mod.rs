@@ -22,6 +22,7 @@ use crate::handler::{
 };
 use crate::pii::Pii;
 
+mod clarify;
 mod events;
 mod handover;
 mod input;
@@ -95,6 +96,8 @@ pub enum Expecting {
     },
     /// A `confirm`: yes or no.
     Confirm,
+    /// A clarifying question ("did you mean"): yes, no, or one of the intents it named.
+    Clarify { intents: Vec<String> },
     /// A survey question: a number 1..=max.
     Survey { max: u8 },
 }
@@ -158,6 +161,8 @@ struct Question {
     survey: usize,
     /// Speech recognition is unavailable: keys only.
     keys_only: bool,
+    /// A clarifying question has been asked about it (at most one per question).
+    clarified: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -221,6 +226,10 @@ pub struct Interpreter {
     open_cases: Option<Vec<OpenCase>>,
     /// The open case the caller proved is theirs (`verify_case`).
     verified: Option<OpenCase>,
+    /// The classifier's best intents for the last answer heard (none after keys).
+    last_top: Vec<(String, f32)>,
+    /// A clarifying question waiting for its answer.
+    clarifying: Option<clarify::Clarification>,
 }
 
 impl Interpreter {
@@ -250,6 +259,8 @@ impl Interpreter {
             caller_language: None,
             open_cases: None,
             verified: None,
+            last_top: Vec::new(),
+            clarifying: None,
         }
     }
 
@@ -278,8 +289,12 @@ impl Interpreter {
                 slots,
                 language,
                 confidence,
+                top,
                 ..
-            } => self.on_heard(intent, slots, language, confidence, out),
+            } => {
+                self.last_top = top;
+                self.on_heard(intent, slots, language, confidence, out);
+            }
             FlowEvent::SpeechUnavailable => {
                 if self.listening() {
                     self.speech_unavailable(out);
@@ -320,6 +335,11 @@ impl Interpreter {
         let State::Listening(question) = self.state else {
             return None;
         };
+        if let Some(c) = &self.clarifying {
+            return Some(Expecting::Clarify {
+                intents: c.offered.clone(),
+            });
+        }
         match self.kind() {
             NodeKind::Ask(a) => Some(Expecting::Ask {
                 intents: a.intents.iter().map(|(i, _)| i.clone()).collect(),

@@ -15,6 +15,7 @@ enum Step {
 impl Interpreter {
     /// Enters `target` and follows nodes that neither play nor wait.
     pub(super) fn enter(&mut self, target: NodeId, out: &mut Vec<CallAction>) {
+        self.clarifying = None;
         let mut target = target;
         for _ in 0..MAX_IMMEDIATE_STEPS {
             let flow = Arc::clone(&self.flow);

@@ -50,6 +50,13 @@ impl Interpreter {
         // Re-render so a language switch takes effect; fall back to what was played last.
         let flow = Arc::clone(&self.flow);
         let question = self.question();
+        if self.clarifying.is_some() {
+            // The clarifying question again, not the question it clarifies.
+            let asked = self.asked.clone();
+            self.prompt_and_listen(self.last_play.clone(), question, out);
+            self.asked = asked;
+            return;
+        }
         let items = match self.kind() {
             _ if question.keys_only => self.keys_items(),
             NodeKind::Ask(a) => self.items(&a.prompts),

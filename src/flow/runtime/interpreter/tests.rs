@@ -370,3 +370,97 @@ fn digits_other_than_zero_alone_are_values_and_no_input_reprompts() {
         "{out:?}"
     );
 }
+
+const MENU: &str = r#"
+flow: menu
+start: menu
+globals: {language: false}
+intents:
+  pay: {examples: ["pay my bill"], describe: "paying your bill"}
+  balance: {examples: ["my balance"], describe: "your balance"}
+  lost: {examples: ["I lost something"]}
+nodes:
+  menu:
+    ask: {text: "How can I help?"}
+    intents: {pay: paid, balance: told, lost: told}
+    keys: {"1": pay}
+    CLARIFY
+  paid: {hangup: {text: "Paid"}}
+  told: {hangup: {text: "Told"}}
+"#;
+
+/// A no-match with these best intents, as the classifier reports it.
+fn unsure(top: &[(&str, f32)]) -> FlowEvent {
+    FlowEvent::Heard {
+        text: Pii::new("mumble".to_string()),
+        intent: None,
+        confidence: top.first().map_or(0.0, |t| t.1),
+        slots: BTreeMap::new(),
+        language: None,
+        top: top.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
+    }
+}
+
+fn menu(clarify: &str) -> Interpreter {
+    let (mut i, _) = interpreter("menu.yaml", &MENU.replace("CLARIFY", clarify));
+    i.handle(FlowEvent::Started, Instant::now());
+    i
+}
+
+#[test]
+fn a_near_answer_is_clarified_with_keys_then_taken() {
+    let now = Instant::now();
+    let mut i = menu("");
+    let out = i.handle(unsure(&[("pay", 0.5), ("balance", 0.45)]), now);
+    assert_eq!(
+        texts(&out),
+        [
+            "Is that about paying your bill? Press 1 for yes, 2 for your balance, or 0 for an advisor."
+        ]
+    );
+    assert_eq!(
+        i.expecting(),
+        Some(Expecting::Clarify {
+            intents: vec!["pay".into(), "balance".into()]
+        })
+    );
+    assert_eq!(i.turns().last().map(|t| t.prompt.as_str()), Some("menu"));
+    let out = i.handle(FlowEvent::Dtmf('2'), now);
+    assert_eq!(texts(&out), ["Told"]);
+    assert_eq!(
+        i.turns().last().map(|t| t.prompt.as_str()),
+        Some("did_you_mean:pay,balance"),
+        "the record names what was asked"
+    );
+}
+
+#[test]
+fn one_candidate_is_offered_alone_and_no_asks_the_question_again() {
+    let now = Instant::now();
+    let mut i = menu("");
+    // The second is too far behind to be named; `lost` has no description and never is.
+    let out = i.handle(
+        unsure(&[("pay", 0.44), ("lost", 0.43), ("balance", 0.2)]),
+        now,
+    );
+    assert_eq!(
+        texts(&out),
+        ["Is that about paying your bill? Press 1 for yes, 2 for no, or 0 for an advisor."]
+    );
+    let out = i.handle(FlowEvent::Dtmf('2'), now);
+    assert_eq!(texts(&out), ["How can I help?"]);
+    // Once per question: the next near answer is an ordinary no-match.
+    let out = i.handle(unsure(&[("pay", 0.44)]), now);
+    assert_eq!(texts(&out), ["How can I help?"]);
+}
+
+#[test]
+fn far_answers_and_asks_that_switch_it_off_get_no_clarifying_question() {
+    let now = Instant::now();
+    let mut i = menu("");
+    let out = i.handle(unsure(&[("pay", 0.2), ("balance", 0.1)]), now);
+    assert_eq!(texts(&out), ["How can I help?"]);
+    let mut i = menu("clarify: false");
+    let out = i.handle(unsure(&[("pay", 0.5), ("balance", 0.45)]), now);
+    assert_eq!(texts(&out), ["How can I help?"]);
+}
