@@ -5,7 +5,10 @@
 # models/jfk.wav, in waves of 4 simultaneous callers, then latency runs with 1, 4 and 8 callers
 # and a capacity sweep (+4 callers while the open-question p95 stays <= 1.5 s). Prints the
 # report and writes it as JSON (default eval-report.json). Extra arguments go to `frontdoor eval`
-# (e.g. --voices espeak:en-gb,flite:slt, --only d001,d002, --wave 2).
+# (e.g. --voices espeak:en-gb,flite:slt, --only d001,d002, --wave 2). Before the calls it
+# prints understanding on transcripts for the set and the held-out set side by side
+# (`frontdoor nlu score`); EVAL_DATASET=tests/fixtures/utterances/heldout.tsv runs the calls
+# on the held-out set.
 #
 # Takes a while: every call hears the privacy notice and the menu first (~30 s), so the full
 # set with 7 voices is about 350 calls (~45 min in waves of 4 on 2 cores).
@@ -20,6 +23,12 @@ json=${EVAL_JSON:-eval-report.json}
 echo "eval: building frontdoor (release)"
 cargo build --release --bin frontdoor
 bin="${CARGO_TARGET_DIR:-target}/release/frontdoor"
+
+# Understanding on transcripts first (seconds): the tuning set beside the held-out set, which
+# was written before the classifier changed and is never tuned on.
+heldout=tests/fixtures/utterances/heldout.tsv
+echo "eval: understanding on transcripts (text in), $dataset beside $heldout"
+"$bin" nlu score call-flows/council.yaml "$dataset" "$heldout"
 
 exec "$bin" eval "$dataset" --wave 4 --concurrency 1,4,8 --latency-calls 16 --capacity \
     --json "$json" "$@"

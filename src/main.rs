@@ -44,6 +44,11 @@ enum Command {
     },
     /// Run the conversation tests (YAML) in a directory (default: call-flows/tests).
     Test { dir: Option<PathBuf> },
+    /// Understanding callers: score a flow on sets of written utterances.
+    Nlu {
+        #[command(subcommand)]
+        action: NluAction,
+    },
     /// Draw a flow as SVG (no Graphviz needed), Mermaid or DOT, to stdout.
     Graph {
         flow: PathBuf,
@@ -105,6 +110,21 @@ enum GraphFormatArg {
     Svg,
     Mermaid,
     Dot,
+}
+
+#[derive(Subcommand)]
+enum NluAction {
+    /// How well FLOW understands each SET of utterances (TSV: id, language, expected,
+    /// expected_value, text), text in, one column per set: intent accuracy, precision,
+    /// safeguarding, yes/no at confirmations.
+    Score {
+        flow: PathBuf,
+        #[arg(required = true)]
+        sets: Vec<PathBuf>,
+        /// The ask intent rows answer (default: the first ask with intents and no slot).
+        #[arg(long)]
+        ask: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -348,6 +368,14 @@ fn main() -> ExitCode {
             let dir = dir.unwrap_or_else(|| PathBuf::from("call-flows/tests"));
             exit(frontdoor::rehearsal::test_cmd(&dir, &mut std::io::stdout()))
         }
+        Command::Nlu {
+            action: NluAction::Score { flow, sets, ask },
+        } => exit(frontdoor::flow::tools::score::score_cmd(
+            &flow,
+            &sets,
+            ask.as_deref(),
+            &mut std::io::stdout(),
+        )),
         Command::Graph { flow, format } => {
             let format = match format {
                 GraphFormatArg::Svg => frontdoor::flow::graph::GraphFormat::Svg,

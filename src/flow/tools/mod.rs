@@ -8,3 +8,4 @@ pub mod cmd;
 pub mod examples;
 pub mod exit_code;
 pub mod graph;
+pub mod score;

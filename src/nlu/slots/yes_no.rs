@@ -64,6 +64,19 @@ const UNSURE: &[&[&str]] = &[
     &["i", "think", "so"],
     &["can", "not", "remember"],
     &["do", "not", "remember"],
+    &["i", "guess"],
+    &["i", "suppose"],
+    &["possibly"],
+    &["probably"],
+    &["might", "be"],
+    &["could", "be"],
+    &["no", "clue"],
+    &["hard", "to", "say"],
+    &["not", "100"],
+    &["i", "forget"],
+    &["forgotten"],
+    &["let", "me", "think"],
+    &["what", "do", "you", "mean"],
 ];
 /// Phrases asking to hear the question again.
 const REPEAT: &[&[&str]] = &[
@@ -80,14 +93,24 @@ const REPEAT: &[&[&str]] = &[
     &["what", "did", "you", "say"],
     &["did", "not", "catch"],
     &["did", "not", "hear"],
+    &["did", "not", "get", "that"],
+    &["could", "not", "hear"],
+    &["can", "not", "hear"],
+    &["what", "was", "it"],
     &["missed", "that"],
+    &["again"],
+    &["speak", "up"],
+    &["louder"],
 ];
 /// Phrases asking for slower speech.
 const SLOWER: &[&[&str]] = &[
     &["slower"],
     &["slowly"],
-    &["slow", "down"],
+    &["slow"],
     &["too", "fast"],
+    &["so", "fast"],
+    &["rushing"],
+    &["keep", "up"],
     &["too", "quick"],
     &["too", "quickly"],
 ];
@@ -105,6 +128,11 @@ const WAIT: &[&[&str]] = &[
     &["let", "me", "check"],
     &["let", "me", "look"],
     &["let", "me", "see"],
+    &["let", "me", "find"],
+    &["let", "me", "get"],
+    &["bear", "with"],
+    &["just", "a", "sec"],
+    &["give", "me", "a"],
 ];
 /// Words that, alone or with only these, ask what was said ("Sorry?", "What?", "Eh?").
 const HUH: &[&str] = &[
@@ -272,6 +300,15 @@ mod tests {
             ("I'm not certain", YesNoReply::Unsure),
             ("I can't remember", YesNoReply::Unsure),
             ("maybe", YesNoReply::Unsure),
+            ("yeah I guess so", YesNoReply::Unsure),
+            ("probably, yes", YesNoReply::Unsure),
+            ("what do you mean", YesNoReply::Unsure),
+            ("again please", YesNoReply::Repeat),
+            ("sorry I couldn't hear you, speak up", YesNoReply::Repeat),
+            ("yes but slow it down a bit", YesNoReply::Slower),
+            ("ok you're rushing me", YesNoReply::Slower),
+            ("bear with me", YesNoReply::Wait),
+            ("right, let me find my letter", YesNoReply::Wait),
             ("yes please", YesNoReply::Yes),
             ("please", YesNoReply::Yes),
             ("no thank you", YesNoReply::No),
