@@ -37,6 +37,7 @@ pub mod handoff;
 pub mod log_limit;
 pub mod media;
 pub mod nlu;
+pub mod nlu_report;
 pub mod pii;
 pub mod prompts;
 pub mod rehearsal;

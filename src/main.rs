@@ -125,6 +125,19 @@ enum NluAction {
         #[arg(long)]
         ask: Option<String>,
     },
+    /// What callers said that the flows could not use, needed clarifying or misunderstood,
+    /// per question, grouped by meaning, with the closest intent and an example line to add.
+    /// Masked (numbers, postcodes, the calls' values), within the retention period, written
+    /// to --out readable by its owner only.
+    Report {
+        #[command(flatten)]
+        server: Box<ServeArgs>,
+        /// Calls from this date or time on (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: String,
+        #[arg(long, default_value = "nlu-report.md")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -369,6 +382,9 @@ fn main() -> ExitCode {
             exit(frontdoor::rehearsal::test_cmd(&dir, &mut std::io::stdout()))
         }
         Command::Nlu {
+            action: NluAction::Report { server, since, out },
+        } => nlu_report(&server, &since, &out),
+        Command::Nlu {
             action: NluAction::Score { flow, sets, ask },
         } => exit(frontdoor::flow::tools::score::score_cmd(
             &flow,
@@ -541,6 +557,74 @@ fn with_store(
             ExitCode::FAILURE
         }
     }
+}
+
+/// `frontdoor nlu report`: reads the records (no older than the retention period) and writes
+/// the report.
+fn nlu_report(server: &ServeArgs, since: &str, out: &std::path::Path) -> ExitCode {
+    let config = match server.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("frontdoor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let since = match parse_since(since) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("frontdoor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Records past the retention period are not read, even if a purge has not yet run.
+    let oldest =
+        chrono::Utc::now() - chrono::Duration::days(i64::from(config.cases.retention_days));
+    let since = since.max(oldest);
+    let embedder = frontdoor::nlu::encoder::Embedder::load_or_warn(&config.asr.sentence_model);
+    let flows = match frontdoor::flow::set::FlowSet::load_with(
+        &config.flows,
+        &config.prompts,
+        embedder.clone(),
+    ) {
+        Ok(f) => f,
+        Err(d) => {
+            eprintln!(
+                "frontdoor: call flows in {} have errors:\n{d}",
+                config.flows.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let out = out.to_path_buf();
+    with_store(server, move |store| {
+        Box::pin(async move {
+            let filter = frontdoor::crm::ExportFilter {
+                since: Some(since),
+                caller: None,
+            };
+            let records = store
+                .export_records(&filter)
+                .await
+                .map_err(|e| e.to_string())?;
+            let report = frontdoor::nlu_report::build(&records.calls, &flows, embedder.as_ref());
+            let text = frontdoor::nlu_report::render(&report, &since.to_rfc3339());
+            frontdoor::nlu_report::write_private(&out, &text)
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            let answers: usize = report
+                .questions
+                .values()
+                .flatten()
+                .map(|g| g.utterances.len())
+                .sum();
+            println!(
+                "{}: {} call(s), {answers} answer(s) to look at in {} question(s)",
+                out.display(),
+                report.calls,
+                report.questions.len()
+            );
+            Ok(())
+        })
+    })
 }
 
 fn retention_days(args: &ServeArgs) -> u32 {
