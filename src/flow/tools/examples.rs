@@ -43,18 +43,31 @@ pub fn check_examples(flow: &CheckedFlow, embedder: &Arc<Embedder>, diags: &mut 
     }
 }
 
-/// Where `example` first appears in the flow's source (1-based), or the file's start.
+/// Where `example` first appears in the flow's source (1-based), or the file's start: as a
+/// quoted string if it is written so anywhere, else as bare text (a short example such as
+/// "yes" is also part of longer ones).
 fn position_of(source: &str, example: &str) -> Pos {
-    for (i, line) in source.lines().enumerate() {
-        if let Some(col) = line.find(example) {
-            let col = line.get(..col).map_or(0, |p| p.chars().count()) + 1;
-            return Pos {
-                line: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                col: u32::try_from(col).unwrap_or(u32::MAX),
-            };
+    let quoted = [format!("\"{example}\""), format!("'{example}'")];
+    for needle in quoted.iter().map(String::as_str).chain([example]) {
+        if let Some(pos) = find(source, needle) {
+            return pos;
         }
     }
     Pos { line: 1, col: 1 }
+}
+
+/// The 1-based line and column of the first `needle` in `source`.
+fn find(source: &str, needle: &str) -> Option<Pos> {
+    for (i, line) in source.lines().enumerate() {
+        if let Some(col) = line.find(needle) {
+            let col = line.get(..col).map_or(0, |p| p.chars().count()) + 1;
+            return Some(Pos {
+                line: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                col: u32::try_from(col).unwrap_or(u32::MAX),
+            });
+        }
+    }
+    None
 }
 
 /// The one line `validate` prints when the check cannot run.
