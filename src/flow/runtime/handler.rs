@@ -151,10 +151,26 @@ impl CallHandler for FlowCallHandler {
             CallEvent::CaseUpdated { reference } => FlowEvent::CaseUpdated { reference },
         };
         let before = self.interp.path().len();
+        let was_clarifying = matches!(
+            self.interp.expecting(),
+            Some(crate::flow::runtime::interpreter::Expecting::Clarify { .. })
+        );
         let actions = self.interp.handle(event, Instant::now());
         // Node ids are flow structure, not personal data: the call's way through the flow.
         for node in self.interp.path().iter().skip(before) {
             tracing::debug!(call_id = %info.call_id, node = %node, "flow node");
+        }
+        // Intent names only: what was asked, for operators and the evaluation harness.
+        if !was_clarifying
+            && let Some(crate::flow::runtime::interpreter::Expecting::Clarify { intents }) =
+                self.interp.expecting()
+        {
+            tracing::info!(
+                call_id = %info.call_id,
+                node = %self.interp.current_node(),
+                offered = %intents.join(","),
+                "clarifying question"
+            );
         }
         actions
     }
