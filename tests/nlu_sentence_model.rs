@@ -158,12 +158,19 @@ fn validate_warns_about_an_example_that_means_another_intent() {
     .unwrap();
     let source = std::fs::read_to_string(root().join("call-flows/council.yaml")).unwrap();
     let misplaced = "I would like to pay my council tax by debit card now";
-    let marker = "  missed_bin:\n    examples:\n";
-    assert!(
-        source.contains(marker),
-        "council.yaml lists missed_bin's examples as a block"
+    // Insert the example at the head of missed_bin's example list.
+    let intent = source
+        .find("\n  missed_bin:\n")
+        .expect("council.yaml declares missed_bin");
+    let list = source[intent..]
+        .find("    examples:\n")
+        .map(|at| intent + at + "    examples:\n".len())
+        .expect("missed_bin lists its examples as a block");
+    let edited = format!(
+        "{}      - \"{misplaced}\"\n{}",
+        &source[..list],
+        &source[list..]
     );
-    let edited = source.replacen(marker, &format!("{marker}      - \"{misplaced}\"\n"), 1);
     let flow = flows.join("council.yaml");
     std::fs::write(&flow, &edited).unwrap();
     let line = edited
