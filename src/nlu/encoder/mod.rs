@@ -59,8 +59,6 @@ pub const TOOLS_MODEL_ENV: &str = "FRONTDOOR_SENTENCE_MODEL";
 /// Recent sentences kept: far more than the transcripts in flight at once (one or two per
 /// talking caller); when full the memo starts again rather than tracking ages.
 const RECENT_CAPACITY: usize = 2048;
-/// Sentences per forward pass when embedding a flow's examples.
-const BATCH: usize = 32;
 
 /// An encoder with a memo of what it has embedded: examples (kept for the process's life, a
 /// flow version is rebuilt from the same sentences) and recent transcripts (bounded).
@@ -187,17 +185,22 @@ impl Embedder {
                 .filter(|k| !known.contains_key(*k))
                 .map(String::as_str)
                 .collect();
-            // Similar lengths together: a batch is padded to its longest sentence.
-            m.sort_unstable_by_key(|k| (k.len(), *k));
+            m.sort_unstable();
             m.dedup();
             m
         };
-        for chunk in missing.chunks(BATCH) {
-            let vectors = self.encoder.encode(chunk)?;
-            let mut known = lock(&self.examples);
-            for (k, v) in chunk.iter().zip(vectors) {
-                known.insert((*k).to_string(), v.into());
-            }
+        // One sentence per pass, as a caller's words are: a padded batch gives vectors that
+        // differ in the last bits with the batch's make-up, and an example's vector must not
+        // depend on which others happened to be embedded with it (a borderline answer would
+        // be understood differently after a restart).
+        for text in &missing {
+            let v = self
+                .encoder
+                .encode(&[text])?
+                .into_iter()
+                .next()
+                .ok_or_else(|| EncoderError::Model("no vector returned".into()))?;
+            lock(&self.examples).insert((*text).to_string(), v.into());
         }
         let known = lock(&self.examples);
         if !missing.is_empty()

@@ -1,7 +1,7 @@
 //! The examples' embeddings kept on disk between runs, beside the model: a flow's examples
 //! change rarely, and embedding several hundred of them costs seconds at every start.
 //!
-//! Format: `FDEMB1\n`, the model's name and a newline, then per sentence: its length (u32 LE),
+//! Format: `FDEMB2\n`, the model's name and a newline, then per sentence: its length (u32 LE),
 //! its UTF-8 bytes, the vector's length (u32 LE) and its f32 LE values. Written to a temporary
 //! file and renamed, so a reader never sees half a file.
 
@@ -13,7 +13,7 @@ use super::Embedding;
 
 /// The file's name in the model's directory.
 pub const FILE: &str = "examples.embeddings";
-const MAGIC: &[u8] = b"FDEMB1\n";
+const MAGIC: &[u8] = b"FDEMB2\n";
 /// More than any set of flows needs; a file claiming more is not ours.
 const MAX_ENTRIES: usize = 200_000;
 const MAX_DIMENSIONS: usize = 4096;
