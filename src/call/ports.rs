@@ -100,32 +100,33 @@ impl PortAllocator {
         }
     }
 
-    /// Binds a random free pair (non-blocking sockets, ready for tokio).
+    /// Binds a random free pair (non-blocking sockets, ready for tokio). Every pair in the
+    /// pool is tried at most once: a pair busy outside our control is kept aside until the
+    /// search ends, so a random draw cannot come back to it while an untried pair is left.
     pub fn allocate(&self) -> Result<PortPair, PortsExhausted> {
-        let attempts = self.available();
-        for _ in 0..attempts {
-            let port = match self.inner.pool.lock().ok().and_then(|mut p| p.take()) {
-                Some(p) => p,
-                None => break,
+        let mut busy: Vec<u16> = Vec::new();
+        let found = loop {
+            let Some(port) = self.inner.pool.lock().ok().and_then(|mut p| p.take()) else {
+                break None;
             };
             match bind_pair(self.inner.ip, port) {
-                Some((rtp, rtcp)) => {
-                    return Ok(PortPair {
-                        rtp,
-                        rtcp,
-                        rtp_port: port,
-                        allocator: self.inner.clone(),
-                    });
-                }
-                None => {
-                    // Busy outside our control: let it cool and try another.
-                    if let Ok(mut p) = self.inner.pool.lock() {
-                        p.release(port);
-                    }
-                }
+                Some((rtp, rtcp)) => break Some((port, rtp, rtcp)),
+                None => busy.push(port),
+            }
+        };
+        // Busy pairs go back to cool: they may be free for a later call.
+        if let Ok(mut p) = self.inner.pool.lock() {
+            for port in busy {
+                p.release(port);
             }
         }
-        Err(PortsExhausted)
+        let (port, rtp, rtcp) = found.ok_or(PortsExhausted)?;
+        Ok(PortPair {
+            rtp,
+            rtcp,
+            rtp_port: port,
+            allocator: self.inner.clone(),
+        })
     }
 
     /// Pairs not currently in use.
@@ -228,10 +229,15 @@ mod tests {
         // Hold two of the three RTP ports elsewhere.
         let _held_a = std::net::UdpSocket::bind("127.0.0.1:31600").unwrap();
         let _held_b = std::net::UdpSocket::bind("127.0.0.1:31603").unwrap();
-        let alloc = PortAllocator::new("127.0.0.1".parse().unwrap(), range);
-        let pair = alloc.allocate().unwrap();
-        assert_eq!(pair.rtp_port, 31604);
-        assert!(alloc.allocate().is_err());
+        // The draw is random: many fresh allocators, so that every order of tries is met (a
+        // busy pair drawn again before the free one was tried once made this fail now and
+        // then).
+        for _ in 0..200 {
+            let alloc = PortAllocator::new("127.0.0.1".parse().unwrap(), range);
+            let pair = alloc.allocate().expect("the one free pair is found");
+            assert_eq!(pair.rtp_port, 31604);
+            assert!(alloc.allocate().is_err());
+        }
     }
 
     #[test]
