@@ -610,7 +610,10 @@ impl Classifier {
     fn sound_alike(&self, stem: &str) -> Option<(usize, f32)> {
         let key = phonetic_key(stem);
         let grams = trigrams(stem);
-        let vowel = first_vowel(stem);
+        // A word with no vowel is letters said one by one ("S L" of a postcode, "RM"): it
+        // sounds like no word ("SL" is not "slow").
+        let vowel = first_vowel(stem)?;
+        let vowel = Some(vowel);
         if key.chars().count() >= 2
             && let Some(ids) = self.by_sound.get(&key)
         {
@@ -754,6 +757,33 @@ fn occurs(words: &[&str], phrase: &[String], gaps: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn letters_without_a_vowel_sound_like_no_word() {
+        let c = Classifier::new(
+            &[
+                IntentSpec {
+                    name: "slower".into(),
+                    examples: vec!["you are going too fast".into()],
+                    keywords: vec!["slow".into()],
+                    priority: IntentPriority::Aside,
+                },
+                IntentSpec {
+                    name: "other".into(),
+                    examples: vec!["something else".into()],
+                    keywords: vec!["else".into()],
+                    priority: IntentPriority::Normal,
+                },
+            ],
+            ClassifierConfig::default(),
+        )
+        .unwrap();
+        // A postcode heard as letters: "SL" is not "slow".
+        assert_eq!(c.classify("R M 17 6 S L").intent, None);
+        assert_eq!(c.classify("RM17 6 SL").intent, None);
+        // A word with a vowel still matches by sound.
+        assert_eq!(c.classify("slo").intent.as_deref(), Some("slower"));
+    }
+
     use super::*;
 
     fn spec(
