@@ -113,24 +113,27 @@ impl CallHandler for FlowCallHandler {
                 ..
             } => {
                 let expecting = self.interp.expecting();
-                let event = match second_opinion {
-                    Some(second) => self.understanding.understand_second_opinion(
-                        expecting.as_ref(),
-                        text.expose(),
-                        second.expose(),
-                        self.interp.call_date(),
-                        language,
+                // One classification per answer on this (the media) thread: the log's reason
+                // comes with it. A second opinion (rare) is explained by the first decode.
+                let (event, evidence) = match second_opinion {
+                    Some(second) => (
+                        self.understanding.understand_second_opinion(
+                            expecting.as_ref(),
+                            text.expose(),
+                            second.expose(),
+                            self.interp.call_date(),
+                            language,
+                        ),
+                        self.understanding
+                            .evidence(expecting.as_ref(), text.expose()),
                     ),
-                    None => self.understanding.understand(
+                    None => self.understanding.understand_explained(
                         expecting.as_ref(),
                         text.expose(),
                         self.interp.call_date(),
                         language,
                     ),
                 };
-                let evidence = self
-                    .understanding
-                    .evidence(expecting.as_ref(), text.expose());
                 log_understanding(&info.call_id, self.interp.current_node(), &event, &evidence);
                 event
             }

@@ -200,14 +200,7 @@ impl Understanding {
     /// Why the best intent scored as it did, for the call log: its nearest example (a flow's
     /// text, never the caller's) with the cosine, and its score from words alone.
     pub fn evidence(&self, expecting: Option<&Expecting>, text: &str) -> String {
-        let c = self.classify(expecting, text);
-        match c.nearest {
-            Some((example, similarity)) => format!(
-                "nearest example {example:?} ({similarity:.2}), words {:.2}",
-                c.word_score
-            ),
-            None => format!("words {:.2} (no sentence model)", c.word_score),
-        }
+        explain(&self.classify(expecting, text))
     }
 
     /// The classifier's view of `text` among what this question can act on: its own intents,
@@ -235,7 +228,21 @@ impl Understanding {
         call_date: NaiveDate,
         language: Option<String>,
     ) -> FlowEvent {
+        self.understand_explained(expecting, text, call_date, language)
+            .0
+    }
+
+    /// As [`Understanding::understand`], with [`Understanding::evidence`] from the same
+    /// classification (the call log's reason, without classifying twice).
+    pub fn understand_explained(
+        &self,
+        expecting: Option<&Expecting>,
+        text: &str,
+        call_date: NaiveDate,
+        language: Option<String>,
+    ) -> (FlowEvent, String) {
         let c = self.classify(expecting, text);
+        let evidence = explain(&c);
         let mut intent = c.intent;
         let mut slots = BTreeMap::new();
         let overriding = intent.as_deref().is_some_and(is_always);
@@ -287,14 +294,15 @@ impl Understanding {
             }
             _ => {}
         }
-        FlowEvent::Heard {
+        let event = FlowEvent::Heard {
             text: Pii::new(text.to_string()),
             intent,
             confidence: c.confidence,
             slots,
             language,
             top: c.top,
-        }
+        };
+        (event, evidence)
     }
 
     /// Understands an answer heard twice: `first`, the greedy decode, which this question
@@ -415,6 +423,18 @@ impl KeyReader for Understanding {
     fn parse_keys(&self, slot: &SlotSpec, digits: &str) -> Option<SlotCapture> {
         let ty = self.slot_type(slot)?;
         parse_dtmf_slot(&ty, digits).map(|v| capture(&v, &slot.kind))
+    }
+}
+
+/// The call log's reason for a classification: the nearest example (a flow's text, never the
+/// caller's) with its cosine, and the score from words alone.
+fn explain(c: &Classification) -> String {
+    match &c.nearest {
+        Some((example, similarity)) => format!(
+            "nearest example {example:?} ({similarity:.2}), words {:.2}",
+            c.word_score
+        ),
+        None => format!("words {:.2} (no sentence model)", c.word_score),
     }
 }
 
