@@ -187,6 +187,10 @@ fn spellings(word: &str) -> Option<Vec<String>> {
     if let Some(d) = digit_word_value(word) {
         return Some(vec![d.to_string()]);
     }
+    // A digit the recogniser wrote on its own ("RM17 6 SL").
+    if word.len() == 1 && word.bytes().all(|b| b.is_ascii_digit()) {
+        return one(word);
+    }
     if let Some(v) = compound_word_value(word) {
         return Some(vec![v.to_string()]);
     }
@@ -403,6 +407,24 @@ mod tests {
             ("N W twenty one three D E", "NW21 3DE"),
             ("B twenty three six T Y", "B23 6TY"),
             ("C R two six X H", "CR2 6XH"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(postcode(text).as_deref(), Some(expected), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn recognised_digits_standing_alone() {
+        // How Whisper writes a spoken postcode varies with the machine it runs on: the inward
+        // digit may stand alone and the letters come dotted.
+        let cases = [
+            ("Postcode RM17, 6 S.L.", "RM17 6SL"),
+            ("RM17 6 S.L.", "RM17 6SL"),
+            ("Post code R.M. 17, 6 S.L.", "RM17 6SL"),
+            ("RM17 6 SL.", "RM17 6SL"),
+            ("Postcode RM 17.6 SL.", "RM17 6SL"),
+            ("RM17, 6-S-L.", "RM17 6SL"),
+            ("M 1 1 A A", "M1 1AA"),
         ];
         for (text, expected) in cases {
             assert_eq!(postcode(text).as_deref(), Some(expected), "{text:?}");
