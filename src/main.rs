@@ -79,6 +79,10 @@ enum Command {
         /// Whisper's initial prompt, e.g. the hint words an `ask` would give it.
         #[arg(long)]
         prompt: Option<String>,
+        /// With a multilingual model, also print the English translation of speech in
+        /// another language.
+        #[arg(long)]
+        translate: bool,
     },
     /// Call records and cases: export for reporting or subject access, erasure, retention.
     Records {
@@ -433,10 +437,16 @@ fn main() -> ExitCode {
             &models,
             &mut std::io::stdout(),
         )),
-        Command::Transcribe { wav, model, prompt } => exit(frontdoor::asr::cli::transcribe_cmd(
+        Command::Transcribe {
+            wav,
+            model,
+            prompt,
+            translate,
+        } => exit(frontdoor::asr::cli::transcribe_cmd(
             &model,
             &wav,
             prompt.as_deref(),
+            translate,
             &mut std::io::stdout(),
         )),
         Command::Records { server, action } => {

@@ -742,7 +742,7 @@ fn transcribe_command_prints_the_transcript_and_fails_cleanly() {
     let report = model::install(&models_dir(), ModelChoice::TinyEn).expect("install tiny.en");
     let mut out = Vec::new();
     assert_eq!(
-        frontdoor::asr::transcribe_cmd(&report.path, &jfk_wav(), None, &mut out),
+        frontdoor::asr::transcribe_cmd(&report.path, &jfk_wav(), None, false, &mut out),
         0
     );
     let out = String::from_utf8(out).unwrap();
@@ -756,7 +756,7 @@ fn transcribe_command_prints_the_transcript_and_fails_cleanly() {
     let mut out = Vec::new();
     let missing = Path::new("/nonexistent.wav");
     assert_eq!(
-        frontdoor::asr::transcribe_cmd(&report.path, missing, None, &mut out),
+        frontdoor::asr::transcribe_cmd(&report.path, missing, None, false, &mut out),
         1
     );
     assert!(String::from_utf8_lossy(&out).starts_with("error:"));

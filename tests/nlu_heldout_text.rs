@@ -43,10 +43,10 @@ fn heldout_phrasings_are_understood_at_the_first_menu_and_at_confirmations() {
     );
     assert!(s.safeguarding_reached >= 17, "{table}");
     assert!(s.non_answers >= 30, "{table}");
-    assert!(
-        s.non_answers_as_yes <= 2,
+    assert_eq!(
+        s.non_answers_as_yes, 0,
         "non-answers taken as yes:\n{table}"
     );
-    assert!(s.non_answers_right >= 39, "{table}");
-    assert!(s.answers_right >= 25, "{table}");
+    assert!(s.non_answers_right >= 40, "{table}");
+    assert!(s.answers_right >= 26, "{table}");
 }

@@ -15,7 +15,17 @@ use super::whisper::WhisperRecognizer;
 /// whether the filter would treat it as no input. `prompt` is Whisper's initial prompt, as the
 /// server builds it from an `ask`'s hints (to see what the hints do to a transcript). Returns
 /// 0, or 1 on any error.
-pub fn transcribe_cmd(model: &Path, wav: &Path, prompt: Option<&str>, out: &mut dyn Write) -> i32 {
+///
+/// With `translate` (a multilingual model), a last line gives the English translation of
+/// speech in another language, as the server makes it for a caller's first answer.
+pub fn transcribe_cmd(
+    model: &Path,
+    wav: &Path,
+    prompt: Option<&str>,
+    translate: bool,
+    out: &mut dyn Write,
+) -> i32 {
+    let mut translation = None;
     let result = (|| {
         let audio = read_wav_16k(wav)?;
         let recognizer = WhisperRecognizer::load(model)?;
@@ -31,7 +41,11 @@ pub fn transcribe_cmd(model: &Path, wav: &Path, prompt: Option<&str>, out: &mut 
             initial_prompt: prompt.unwrap_or_default().to_string(),
             temperature: 0.0,
         };
-        recognizer.recognize(&audio, &opts)
+        let t = recognizer.recognize(&audio, &opts)?;
+        if translate && let Some(lang) = t.language.as_deref().filter(|l| *l != "en") {
+            translation = Some(recognizer.translate(&audio, lang)?);
+        }
+        Ok::<_, super::AsrError>(t)
     })();
     let written = match result {
         Ok(t) => {
@@ -51,6 +65,10 @@ pub fn transcribe_cmd(model: &Path, wav: &Path, prompt: Option<&str>, out: &mut 
                     t.decode_ms,
                     t.real_time_factor()
                 )
+            })
+            .and_then(|()| match &translation {
+                Some(english) => writeln!(out, "# translation {english}"),
+                None => Ok(()),
             })
         }
         Err(e) => {

@@ -36,6 +36,8 @@ struct DecodeSettings<'a> {
     language: &'a str,
     initial_prompt: &'a str,
     temperature: f32,
+    /// Whisper's translate task: English text for speech in `language`.
+    translate: bool,
 }
 
 /// A Whisper model plus one decoding state: recognises one utterance at a time.
@@ -107,7 +109,7 @@ impl WhisperRecognizer {
     ) -> Result<(String, f32), AsrError> {
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(i32::try_from(settings.threads.clamp(1, 8)).unwrap_or(1));
-        params.set_translate(false);
+        params.set_translate(settings.translate);
         params.set_no_context(true);
         // No timestamps: with a reduced audio context, timestamped decoding of short audio
         // tends to repeat the utterance as a second segment.
@@ -205,6 +207,45 @@ impl WhisperRecognizer {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Self::detect_language(&mut state, &audio)
+    }
+
+    /// English for speech in `language` (Whisper's translate task, multilingual models only):
+    /// what a caller said in Polish, as English words the flow's examples can be matched
+    /// against.
+    pub fn translate(&self, audio_16k: &[f32], language: &str) -> Result<String, AsrError> {
+        if !self.multilingual {
+            return Err(AsrError::Whisper(
+                "translation needs a multilingual model".into(),
+            ));
+        }
+        if whisper_rs::get_lang_id(language).is_none() {
+            return Err(AsrError::UnknownLanguage(language.to_string()));
+        }
+        let mut audio = sanitised(audio_16k);
+        if audio.is_empty() {
+            return Err(AsrError::Audio("no audio to translate".into()));
+        }
+        let max_tokens = max_tokens_for(audio.len());
+        if audio.len() < MIN_DECODE_SAMPLES {
+            audio.resize(MIN_DECODE_SAMPLES, 0.0);
+        }
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (text, _) = self.decode(
+            &mut state,
+            &audio,
+            DecodeSettings {
+                threads: 1,
+                max_tokens,
+                language,
+                initial_prompt: "",
+                temperature: 0.0,
+                translate: true,
+            },
+        )?;
+        Ok(text)
     }
 
     fn detect_language(state: &mut WhisperState, audio: &[f32]) -> Result<(String, f32), AsrError> {
@@ -415,6 +456,7 @@ impl Recognizer for WhisperRecognizer {
                     language: &language,
                     initial_prompt: &opts.initial_prompt,
                     temperature,
+                    translate: false,
                 },
             )
         };

@@ -23,6 +23,6 @@ pub use classifier::{Classification, Classifier, ClassifierConfig, IntentPriorit
 pub use error::NluError;
 pub use normalise::normalise;
 pub use slots::{
-    EnumValue, SlotType, SlotValue, YesNoReply, is_negated, parse_dtmf_slot, parse_slot,
-    yes_no_reply,
+    EnumValue, SlotType, SlotValue, YesNoReply, is_negated, is_question, parse_dtmf_slot,
+    parse_slot, yes_no_reply,
 };

@@ -18,7 +18,8 @@ use crate::nlu::encoder::Embedder;
 use crate::nlu::semantic::SemanticIndex;
 use crate::nlu::{
     Classification, Classifier, ClassifierConfig, EnumValue, IntentPriority, IntentSpec, NluError,
-    SlotType, SlotValue, YesNoReply, is_negated, parse_dtmf_slot, parse_slot, yes_no_reply,
+    SlotType, SlotValue, YesNoReply, is_negated, is_question, parse_dtmf_slot, parse_slot,
+    yes_no_reply,
 };
 use crate::pii::Pii;
 
@@ -282,8 +283,11 @@ impl Understanding {
                 };
                 if let Some(answer) = answer {
                     intent = Some(answer.name().to_string());
-                } else if intent.as_deref() == Some(GlobalIntent::Yes.name()) && is_negated(text) {
-                    // The classifier's yes came from a keyword inside a negation.
+                } else if intent.as_deref() == Some(GlobalIntent::Yes.name())
+                    && (is_negated(text) || is_question(text))
+                {
+                    // The classifier's yes came from a keyword inside a negation or a
+                    // question back ("is that right?").
                     intent = None;
                 }
             }

@@ -109,7 +109,14 @@ impl SlotValue {
 /// What an answer to a yes/no question asks for: yes, no, or the question again (plainly or
 /// more slowly), a moment, or a new try when the caller is unsure; `None` for anything else.
 pub fn yes_no_reply(text: &str) -> Option<YesNoReply> {
-    yes_no::reply(&words(text))
+    yes_no::reply_to(text, &words(text))
+}
+
+/// Whether an answer asks a question back ("is that right?", "why do you need it?"): a yes
+/// keyword inside it does not make it a yes.
+pub fn is_question(text: &str) -> bool {
+    let w = words(text);
+    yes_no::is_question(&w) || text.trim_end().ends_with('?')
 }
 
 /// Whether an answer is negated ("not sure", "never mind", "I don't"): a yes keyword inside

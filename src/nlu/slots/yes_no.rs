@@ -39,16 +39,42 @@ const NO: &[&str] = &[
     "never",
     "false",
 ];
+/// Phrases with a no word in them that answer yes ("no problem"): read before any no word.
+const NO_WORD_YES: &[&[&str]] = &[
+    &["no", "problem"],
+    &["no", "problems"],
+    &["no", "worries"],
+    &["no", "bother"],
+    &["not", "a", "problem"],
+];
 /// Phrases that answer yes although none of their words does.
 const YES_PHRASES: &[&[&str]] = &[
     &["please", "do"],
     &["go", "ahead"],
+    &["go", "on"],
+    &["do", "it"],
     &["of", "course"],
-    &["it", "is"],
     &["that", "is", "it"],
-    &["i", "do"],
-    &["i", "would"],
+    &["that", "is", "the", "one"],
+    &["that", "is", "me"],
+    &["spot", "on"],
+    &["bang", "on"],
+    &["you", "got", "it"],
+    &["sure", "is"],
+    &["sounds", "good"],
+    &["uh", "huh"],
+    &["mm", "hmm"],
+    &["mhm"],
+    &["yes", "please"],
     &["please"],
+];
+/// Short answers that say yes only when they close the answer ("it is", "I do"): followed by
+/// more words they start a sentence about something else ("it's my mum's account", "I'd have
+/// to look").
+const YES_ENDINGS: &[&[&str]] = &[&["it", "is"], &["i", "do"], &["i", "would"], &["i", "am"]];
+/// Words that may follow a closing yes without changing it.
+const TRAILING: &[&str] = &[
+    "please", "thanks", "thank", "you", "love", "mate", "yes", "yeah", "right", "correct", "then",
 ];
 /// Phrases of a caller who cannot say yet ("not sure", "don't know"): the question is asked
 /// again.
@@ -77,6 +103,42 @@ const UNSURE: &[&[&str]] = &[
     &["forgotten"],
     &["let", "me", "think"],
     &["what", "do", "you", "mean"],
+    &["kind", "of"],
+    &["sort", "of"],
+    &["more", "or", "less"],
+    &["in", "a", "way"],
+    &["sometimes"],
+    &["depends"],
+    &["partly"],
+    &["hopefully"],
+    &["i", "hope", "so"],
+    &["i", "believe", "so"],
+    &["i", "reckon"],
+    &["should", "be"],
+    &["ought", "to", "be"],
+    &["as", "far", "as", "i", "know"],
+    &["i", "am", "confused"],
+    &["do", "not", "understand"],
+    &["did", "not", "understand"],
+    &["no", "comment"],
+    &["rather", "not", "say"],
+    &["yes", "and", "no"],
+    &["yes", "or", "no"],
+    &["either", "way"],
+    &["not", "quite"],
+    &["not", "exactly"],
+    &["have", "a", "think"],
+    &["if", "you", "say", "so"],
+    &["whatever"],
+    &["would", "not", "know"],
+    &["how", "would", "i", "know"],
+    &["not", "a", "clue"],
+    &["you", "tell", "me"],
+    &["about", "right"],
+    &["i", "think"],
+    &["i", "see"],
+    &["do", "not", "ask", "me"],
+    &["not", "for", "me", "to", "say"],
 ];
 /// Phrases asking to hear the question again.
 const REPEAT: &[&[&str]] = &[
@@ -101,6 +163,13 @@ const REPEAT: &[&[&str]] = &[
     &["again"],
     &["speak", "up"],
     &["louder"],
+    &["breaking", "up"],
+    &["cutting", "out"],
+    &["bad", "line"],
+    &["are", "you", "there"],
+    &["you", "still", "there"],
+    &["anyone", "there"],
+    &["anybody", "there"],
 ];
 /// Phrases asking for slower speech.
 const SLOWER: &[&[&str]] = &[
@@ -133,10 +202,44 @@ const WAIT: &[&[&str]] = &[
     &["bear", "with"],
     &["just", "a", "sec"],
     &["give", "me", "a"],
+    &["let", "me", "ask"],
+    &["ask", "my"],
+    &["check", "with"],
+    &["i", "will", "ask"],
+    &["i", "will", "check"],
+    &["need", "to", "check"],
+    &["have", "to", "check"],
+    &["need", "to", "look"],
+    &["have", "to", "look"],
+    &["need", "to", "find"],
+    &["hang", "about"],
+    &["just", "a", "tick"],
+    &["hold", "the", "line"],
+    &["i", "am", "thinking"],
+    &["can", "i", "check"],
 ];
 /// Words that, alone or with only these, ask what was said ("Sorry?", "What?", "Eh?").
 const HUH: &[&str] = &[
-    "sorry", "what", "eh", "huh", "pardon", "excuse", "me", "i", "am",
+    "sorry", "what", "eh", "huh", "pardon", "excuse", "me", "i", "am", "hello",
+];
+/// Words a question opens with ("why do you need that", "is that right"): a caller asking
+/// something has not answered yet.
+const QUESTION_OPENERS: &[&str] = &[
+    "what", "why", "who", "how", "which", "where", "when", "whose",
+];
+/// Verbs that open a question when a pronoun follows ("do I have to", "is that right").
+const QUESTION_VERBS: &[&str] = &[
+    "is", "are", "am", "was", "were", "do", "does", "did", "can", "could", "would", "will",
+    "should", "shall", "have", "has", "must",
+];
+/// What follows a question verb in a question.
+const QUESTION_SUBJECTS: &[&str] = &[
+    "i", "you", "he", "she", "it", "we", "they", "that", "this", "there", "my", "the", "your",
+];
+/// Words that open an answer without carrying it ("sorry, why ...", "right, who ...").
+const OPENING_FILLERS: &[&str] = &[
+    "sorry", "but", "and", "so", "um", "uh", "er", "erm", "hmm", "ok", "okay", "right", "well",
+    "oh", "yes", "yeah", "no", "please",
 ];
 
 /// What a caller's answer to a yes/no question asks for.
@@ -152,6 +255,35 @@ pub enum YesNoReply {
     Wait,
     /// Neither yes nor no yet: ask again.
     Unsure,
+}
+
+/// What a spoken or typed answer to a yes/no question is, from its text: as [`reply`], and an
+/// answer written as a question ("Yes?", "Right?") is never a yes.
+pub fn reply_to(text: &str, words: &[String]) -> Option<YesNoReply> {
+    let answer = reply(words);
+    if answer == Some(YesNoReply::Yes) && text.trim_end().ends_with('?') {
+        return Some(YesNoReply::Unsure);
+    }
+    answer
+}
+
+/// Whether the words ask a question rather than answer one: they open (after fillers such as
+/// "sorry" or "right") with a question word, or with a verb and its subject ("is that ...",
+/// "do I ...").
+pub fn is_question(words: &[String]) -> bool {
+    let mut rest = words
+        .iter()
+        .map(String::as_str)
+        .skip_while(|w| OPENING_FILLERS.contains(w));
+    match (rest.next(), rest.next()) {
+        (Some(first), _) if QUESTION_OPENERS.contains(&first) => true,
+        // "do it" tells rather than asks.
+        (Some("do"), Some("it")) => false,
+        (Some(verb), Some(subject)) => {
+            QUESTION_VERBS.contains(&verb) && QUESTION_SUBJECTS.contains(&subject)
+        }
+        _ => false,
+    }
 }
 
 /// What the answer to a yes/no question is; `None` when it is none of the replies (a
@@ -170,10 +302,44 @@ pub fn reply(words: &[String]) -> Option<YesNoReply> {
     if has(WAIT) {
         return Some(YesNoReply::Wait);
     }
-    if has(UNSURE) {
+    if has(UNSURE) || unsure_of_sure(&w) {
         return Some(YesNoReply::Unsure);
     }
-    parse_decided(&w).map(|yes| if yes { YesNoReply::Yes } else { YesNoReply::No })
+    if has(NO_WORD_YES) {
+        return Some(YesNoReply::Yes);
+    }
+    let decided = parse_decided(&w);
+    // A question back ("is that right?", "why do you need it") has not said yes, whatever
+    // yes word it holds; a yes beside a no ("yeah no") has said neither.
+    if decided == Some(true) && (is_question(words) || says_no_too(&w)) {
+        return Some(YesNoReply::Unsure);
+    }
+    decided.map(|yes| if yes { YesNoReply::Yes } else { YesNoReply::No })
+}
+
+/// "Not really sure", "not too sure", "not one hundred percent sure": a "not" shortly before
+/// "sure".
+fn unsure_of_sure(w: &[&str]) -> bool {
+    w.iter().enumerate().any(|(i, word)| {
+        *word == "sure"
+            && w.get(i.saturating_sub(4)..i)
+                .is_some_and(|before| before.contains(&"not"))
+    })
+}
+
+/// Whether a no word stands right beside a yes word ("yeah no", "no yeah"): said together
+/// they are neither. Further apart the no belongs to something else ("yes, no one else
+/// lives here").
+fn says_no_too(w: &[&str]) -> bool {
+    w.iter().enumerate().any(|(i, a)| {
+        let Some(b) = w.get(i + 1) else {
+            return false;
+        };
+        // "yes, no one else": "no" opens what follows.
+        let no_opens = |at: usize| w.get(at + 1).is_some_and(|n| matches!(*n, "one" | "doubt"));
+        (YES.contains(a) && NO.contains(b) && !no_opens(i + 1))
+            || (NO.contains(a) && YES.contains(b) && !no_opens(i))
+    })
 }
 
 /// Yes (`true`), no (`false`) or not an answer (`None`).
@@ -223,7 +389,14 @@ fn parse_decided(w: &[&str]) -> Option<bool> {
     if contains(w, &["do", "not"]) || contains(w, &["did", "not"]) || contains(w, &["is", "not"]) {
         return Some(false);
     }
-    YES_PHRASES.iter().any(|p| contains(w, p)).then_some(true)
+    let closing = YES_ENDINGS.iter().any(|p| {
+        (0..w.len()).any(|start| {
+            w.get(start..start + p.len()) == Some(*p)
+                && w.get(start + p.len()..)
+                    .is_some_and(|rest| rest.iter().all(|r| TRAILING.contains(r)))
+        })
+    });
+    (closing || YES_PHRASES.iter().any(|p| contains(w, p))).then_some(true)
 }
 
 fn contains(words: &[&str], phrase: &[&str]) -> bool {
@@ -320,7 +493,127 @@ mod tests {
             }
         }
         assert_eq!(reply(&words("my bin was not collected")), None);
-        assert_eq!(reply(&words("hello")), None);
+        // A lone "hello" checks the line is still there.
+        assert_eq!(reply(&words("hello")), Some(YesNoReply::Repeat));
+    }
+
+    /// Answers a caller gives before they can say yes: questions back, hedges, checks with
+    /// someone else, a bad line. Written as a list of what callers say, not tuned on any set.
+    #[test]
+    fn answers_that_are_not_yet_an_answer_are_never_yes() {
+        for text in [
+            "Is that right?",
+            "is that the one you've got",
+            "Why do you need that?",
+            "What's that for?",
+            "Right, what was the question?",
+            "OK, and what happens then?",
+            "Who is this?",
+            "Sorry, who am I talking to?",
+            "how do you spell that",
+            "yes?",
+            "Right?",
+            "Sure?",
+            "yeah no",
+            "yes and no",
+            "yes or no?",
+            "kind of",
+            "sort of, yeah",
+            "more or less",
+            "I believe so",
+            "I reckon so",
+            "it should be",
+            "hopefully",
+            "I hope so",
+            "yeah it depends",
+            "sometimes",
+            "as far as I know yes",
+            "I'm not really sure",
+            "I'm not too sure about that",
+            "not one hundred percent sure",
+            "I'll ask my husband",
+            "let me ask my daughter, she deals with it",
+            "I'll have to check with my landlord",
+            "hang on, I'll check",
+            "you're breaking up",
+            "it's a bad line",
+            "hello, are you still there?",
+            "hello?",
+            "I don't understand",
+            "sorry, I'm confused",
+            "I'd rather not say",
+            "no comment",
+            "whatever",
+            "yeah if you say so",
+            "please what?",
+            "yes, is that OK?",
+            "ok so do I need to do anything?",
+            "not exactly",
+            "not quite",
+            "I'll have a think",
+            "well, sort of",
+            "I'd have to look",
+            "it's noisy here",
+            "right okay hang about",
+            "I'd need to check",
+            "it's my mum's account really",
+            "I wouldn't know",
+            "that sounds about right",
+            "I think that's right",
+            "right I see",
+            "don't ask me",
+            "just a tick",
+            "not a clue",
+            "you tell me",
+        ] {
+            let got = reply_to(text, &words(text));
+            assert_ne!(got, Some(YesNoReply::Yes), "{text:?} taken as yes");
+        }
+    }
+
+    #[test]
+    fn plain_yes_answers_stay_yes() {
+        for text in [
+            "Yes.",
+            "yes that's right",
+            "Yeah, that's correct.",
+            "yes it is",
+            "Yes I do",
+            "yes please do it",
+            "do it",
+            "right",
+            "that's right yes",
+            "Correct.",
+            "Yep, that's my postcode.",
+            "yes that's the one",
+            "Absolutely.",
+            "yes, no problem",
+            "no problem",
+            "no worries",
+            "OK.",
+            "Yes, thank you.",
+            "yes, go ahead",
+            "of course",
+            "Aye.",
+            "yes I live there",
+            "yes that's what I said",
+            "I do",
+            "it is, yes",
+            "that's fine",
+            "ok then",
+            "spot on",
+            "that's the one",
+            "uh-huh",
+            "mm-hmm",
+            "yes, no one else lives here",
+            "sounds good",
+        ] {
+            assert_eq!(
+                reply_to(text, &words(text)),
+                Some(YesNoReply::Yes),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
