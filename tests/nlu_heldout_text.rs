@@ -33,7 +33,7 @@ fn heldout_phrasings_are_understood_at_the_first_menu_and_at_confirmations() {
 
     assert!(s.intent_rows >= 150, "{table}");
     assert!(
-        s.intent_accuracy() >= 0.87,
+        s.intent_accuracy() >= 0.875,
         "intent accuracy fell:\n{table}"
     );
     assert!(s.precision() >= 0.945, "precision fell:\n{table}");
@@ -41,7 +41,7 @@ fn heldout_phrasings_are_understood_at_the_first_menu_and_at_confirmations() {
         s.safeguarding_false, 0,
         "a service call reached safeguarding:\n{table}"
     );
-    assert!(s.safeguarding_reached >= 17, "{table}");
+    assert!(s.safeguarding_reached >= 18, "{table}");
     assert!(s.non_answers >= 30, "{table}");
     assert_eq!(
         s.non_answers_as_yes, 0,

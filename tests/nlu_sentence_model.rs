@@ -146,6 +146,53 @@ fn asides_win_only_when_the_sentence_is_about_them() {
     }
 }
 
+/// Risks callers describe without the words "abuse" or "danger" reach safeguarding by its
+/// built-in phrases (words alone, no sentence model), and the same words about a council
+/// service do not.
+#[test]
+fn indirect_risks_reach_safeguarding_and_service_calls_do_not() {
+    let u = council(None);
+    for (text, want) in [
+        (
+            "he locks me in the bedroom when he goes out",
+            Some("safeguarding"),
+        ),
+        (
+            "she won't let me leave the house on my own",
+            Some("safeguarding"),
+        ),
+        (
+            "everyone would be better off without me",
+            Some("safeguarding"),
+        ),
+        ("I've been cutting myself again", Some("safeguarding")),
+        (
+            "the boss has taken my passport and we never get paid",
+            Some("safeguarding"),
+        ),
+        (
+            "I'm scared of him when he's been drinking",
+            Some("safeguarding"),
+        ),
+        (
+            "my friend says her husband strangled her",
+            Some("safeguarding"),
+        ),
+    ] {
+        let c = u.classifier().classify(text);
+        assert_eq!(c.intent.as_deref(), want, "{text:?}: {c:?}");
+    }
+    for text in [
+        "my landlord is kicking me out and I've got nowhere to go",
+        "I can't go on the website to pay my council tax",
+        "there are needles dumped by the school, drug dealers I think",
+        "my mum tripped in the pothole and she's covered in bruises",
+    ] {
+        let c = u.classifier().classify(text);
+        assert_ne!(c.intent.as_deref(), Some("safeguarding"), "{text:?}: {c:?}");
+    }
+}
+
 #[test]
 fn validate_warns_about_an_example_that_means_another_intent() {
     let dir = scratch("validate");
