@@ -41,6 +41,53 @@ pub enum Step {
 pub struct CallScript {
     pub steps: Vec<Step>,
     pub utterance: Arc<[i16]>,
+    /// The intent the utterance means: a clarifying question ("did you mean") after it is
+    /// answered truthfully, as the caller it stands for would.
+    pub clarify: Option<ClarifyTruthfully>,
+}
+
+/// How the caller answers a clarifying question about its utterance.
+#[derive(Debug, Clone)]
+pub struct ClarifyTruthfully {
+    /// What the caller meant.
+    pub meant: String,
+    /// The caller saying "no" (when neither of two offered intents is what it meant).
+    pub no: Arc<[i16]>,
+}
+
+/// The answer to a clarifying question that offered `offered` (likeliest first), for a caller
+/// who meant `meant`: key 1 for the first, key 2 for the second (or for "no" when only one was
+/// offered), or `None` for a spoken "no".
+pub fn clarify_keys(offered: &[String], meant: &str) -> Option<&'static str> {
+    match offered {
+        [first, ..] if first == meant => Some("1"),
+        [_, second] if second == meant => Some("2"),
+        [_] => Some("2"),
+        _ => None,
+    }
+}
+
+/// The intents a clarifying question on call `call_id` offered, from the tail of the server's
+/// log (`clarifying question ... offered=a,b`).
+pub fn clarification_in_log(log: &std::path::Path, call_id: &str) -> Option<Vec<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    /// Enough for the last few seconds of eight callers' log lines.
+    const TAIL: u64 = 1 << 20;
+    let mut file = std::fs::File::open(log).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let needle = format!("call_id={call_id} ");
+    text.lines()
+        .rev()
+        .filter(|l| l.contains("clarifying question") && l.contains(&needle))
+        .find_map(|l| {
+            let rest = l.split(" offered=").nth(1)?;
+            let list = rest.split_whitespace().next()?;
+            Some(list.split(',').map(str::to_string).collect())
+        })
 }
 
 /// Timing knobs of a caller.
@@ -58,6 +105,8 @@ pub struct CallerConfig {
     pub call_limit: Duration,
     /// μ-law payloads of the holding phrase's frames: such packets are not an answer.
     pub holding_frames: Arc<HashSet<Vec<u8>>>,
+    /// The server's log, where a clarifying question names what it offered.
+    pub server_log: Option<std::path::PathBuf>,
 }
 
 /// What happened on one call.
@@ -75,6 +124,9 @@ pub struct CallOutcome {
     pub holding_heard: bool,
     /// Why the call ended early, if it did.
     pub error: Option<String>,
+    /// The intents a clarifying question after the utterance offered, if one was asked (and
+    /// answered).
+    pub clarified: Option<Vec<String>>,
 }
 
 /// Places one call and runs `script` on it.
@@ -189,6 +241,12 @@ enum Phase {
     AwaitAnswer,
     /// The answer started at this instant; lingering.
     Answered(Instant),
+    /// The answer was a clarifying question: waiting for it to finish.
+    ClarifyPrompt,
+    /// The clarifying question is being answered (keys or "no").
+    ClarifyActing,
+    /// Answered: waiting for the server's reply to it (or giving up at the instant).
+    ClarifyAnswered(Instant),
 }
 
 struct Call<'a> {
@@ -216,6 +274,8 @@ struct Call<'a> {
     talkspurt: bool,
     hanging_up: bool,
     finished: bool,
+    /// The log was read for a clarifying question after the answer.
+    clarify_checked: bool,
     outcome: CallOutcome,
 }
 
@@ -249,6 +309,7 @@ impl<'a> Call<'a> {
             talkspurt: true,
             hanging_up: false,
             finished: false,
+            clarify_checked: false,
             outcome: CallOutcome::default(),
         }
     }
@@ -277,7 +338,14 @@ impl<'a> Call<'a> {
                 }
             }
             UaEvent::Terminated { call, cause } if call == self.handle => {
-                if !self.hanging_up && !matches!(self.phase, Phase::Answered(_)) {
+                let answered = matches!(
+                    self.phase,
+                    Phase::Answered(_)
+                        | Phase::ClarifyPrompt
+                        | Phase::ClarifyActing
+                        | Phase::ClarifyAnswered(_)
+                );
+                if !self.hanging_up && !answered {
                     self.fail(&format!("call ended by the server or network: {cause:?}"));
                 }
                 self.finished = true;
@@ -392,8 +460,53 @@ impl<'a> Call<'a> {
                     }
                 }
             }
-            Phase::AwaitAnswer | Phase::Answered(_) => {}
+            Phase::Answered(at) => {
+                if !self.clarify_checked && now.saturating_duration_since(at) >= self.config.linger
+                {
+                    self.clarify_checked = true;
+                    let offered = match (&self.script.clarify, &self.config.server_log) {
+                        (Some(_), Some(log)) => clarification_in_log(log, &self.outcome.call_id),
+                        _ => None,
+                    };
+                    if let Some(offered) = offered {
+                        self.outcome.clarified = Some(offered);
+                        self.phase = Phase::ClarifyPrompt;
+                    }
+                }
+            }
+            Phase::ClarifyPrompt => {
+                let quiet = self
+                    .last_audible
+                    .is_none_or(|t| now.saturating_duration_since(t) >= self.config.prompt_quiet);
+                if quiet {
+                    self.answer_clarification(now);
+                }
+            }
+            Phase::ClarifyActing => {
+                if self.pending.is_empty() && !self.dtmf.is_busy() {
+                    self.heard_since_action = false;
+                    self.phase = Phase::ClarifyAnswered(now);
+                }
+            }
+            Phase::AwaitAnswer | Phase::ClarifyAnswered(_) => {}
         }
+    }
+
+    /// Keys 1 or 2, or a spoken "no", for what the caller meant.
+    fn answer_clarification(&mut self, now: Instant) {
+        let offered = self.outcome.clarified.clone().unwrap_or_default();
+        let Some(clarify) = self.script.clarify.clone() else {
+            return;
+        };
+        match clarify_keys(&offered, &clarify.meant) {
+            Some(keys) => {
+                for key in keys.chars() {
+                    self.dtmf.queue(now, key, Duration::from_millis(100));
+                }
+            }
+            None => self.queue_audio(&clarify.no),
+        }
+        self.phase = Phase::ClarifyActing;
     }
 
     fn start_next(&mut self, now: Instant) {
@@ -435,7 +548,18 @@ impl<'a> Call<'a> {
             return !self.hanging_up;
         }
         match self.phase {
-            Phase::Answered(at) => now.saturating_duration_since(at) >= self.config.linger,
+            Phase::Answered(at) => {
+                self.clarify_checked && now.saturating_duration_since(at) >= self.config.linger
+            }
+            // The reply to the clarification has started (lingered on), or never came.
+            Phase::ClarifyAnswered(at) => {
+                let replied = self.heard_since_action
+                    && self
+                        .last_audible
+                        .is_some_and(|t| now.saturating_duration_since(t) < self.config.linger);
+                replied && now.saturating_duration_since(at) >= self.config.linger
+                    || now.saturating_duration_since(at) >= self.config.answer_timeout
+            }
             Phase::AwaitAnswer => self
                 .last_voiced_at
                 .is_some_and(|t| now.saturating_duration_since(t) >= self.config.answer_timeout),
@@ -463,6 +587,37 @@ fn header_value(message: &[u8], name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clarifying_questions_are_answered_truthfully() {
+        let offered = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(clarify_keys(&offered(&["a", "b"]), "a"), Some("1"));
+        assert_eq!(clarify_keys(&offered(&["a", "b"]), "b"), Some("2"));
+        assert_eq!(clarify_keys(&offered(&["a"]), "b"), Some("2"));
+        assert_eq!(clarify_keys(&offered(&["a", "b"]), "c"), None);
+    }
+
+    #[test]
+    fn the_offered_intents_are_read_from_the_call_s_log_line() {
+        let dir = std::env::temp_dir().join(format!("fd-clarify-{}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let log = dir.join("server.log");
+        std::fs::write(
+            &log,
+            "x INFO clarifying question call_id=other@h node=main_menu offered=pothole\n\
+             x INFO clarifying question call_id=abc@h node=main_menu offered=council_tax_pay,council_tax_balance\n",
+        )
+        .expect("log");
+        assert_eq!(
+            clarification_in_log(&log, "abc@h"),
+            Some(vec![
+                "council_tax_pay".to_string(),
+                "council_tax_balance".to_string()
+            ])
+        );
+        assert_eq!(clarification_in_log(&log, "none@h"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn finds_the_call_id_of_an_invite() {

@@ -44,6 +44,11 @@ pub struct EvalArgs {
     pub server_config: Option<PathBuf>,
     #[arg(long, default_value = "call-flows")]
     pub flows: PathBuf,
+    /// Prompts the server plays as a short beep instead (comma-separated, e.g.
+    /// `privacy_notice,main_menu`): a test route to the question that fits the full sets in the
+    /// time. The flow and every other prompt are unchanged.
+    #[arg(long, value_delimiter = ',')]
+    pub short_prompts: Vec<String>,
     #[arg(long, default_value = "audio-prompts")]
     pub prompts: PathBuf,
     /// Write the report as JSON here.
@@ -85,6 +90,7 @@ impl EvalArgs {
                 call_date: self.date.clone(),
                 rtp_ports: 400,
                 workdir,
+                short_prompts: self.short_prompts.clone(),
             },
             accuracy_wave: self.wave,
             concurrency: self.concurrency.clone(),

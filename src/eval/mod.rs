@@ -116,12 +116,15 @@ async fn run_async(options: &EvalOptions) -> Result<EvalReport, EvalError> {
         linger: Duration::from_millis(400),
         call_limit: Duration::from_secs(120),
         holding_frames: Arc::new(holding_frames(&options.server.prompts)),
+        server_log: Some(server.log_path()),
     };
+    let no: Arc<[i16]> =
+        plan::speak_blocking(voices::CallerVoice::for_language("en-gb"), "no".to_string()).await?;
     let mut results = Vec::new();
     // Accuracy: every job once.
     let wave = options.accuracy_wave.max(1);
     for chunk in jobs.chunks(wave) {
-        results.extend(run_wave(&caller, chunk, wave, true).await);
+        results.extend(run_wave(&caller, &no, chunk, wave, true).await);
         progress(&results);
     }
     // Latency at each concurrency: open and digit/postcode questions.
@@ -147,7 +150,7 @@ async fn run_async(options: &EvalOptions) -> Result<EvalReport, EvalError> {
             let wave_jobs: Vec<Job> = (0..n)
                 .map(|k| timed[(w * n + k + index * 7) % timed.len()].clone())
                 .collect();
-            level_results.extend(run_wave(&caller, &wave_jobs, n, false).await);
+            level_results.extend(run_wave(&caller, &no, &wave_jobs, n, false).await);
         }
         // What each call understood decides which latencies count.
         annotate(&server, &path_intents, &mut level_results).await?;
@@ -225,6 +228,12 @@ async fn annotate(
                 u.intent = path_intents.last_intent(&u.path);
                 u.intent_from_path = u.intent.is_some();
             }
+            if result.clarified.is_some() {
+                // Answered a clarifying question (by key or "no"): where the call went after
+                // it is what was understood, not the answer that prompted it.
+                u.intent = path_intents.last_intent(&u.path);
+                u.intent_from_path = true;
+            }
             u
         });
         result.score();
@@ -240,6 +249,7 @@ fn progress(results: &[CallResult]) {
 /// Runs `jobs` as simultaneous calls.
 async fn run_wave(
     caller: &CallerConfig,
+    no: &Arc<[i16]>,
     jobs: &[Job],
     concurrency: usize,
     scored: bool,
@@ -248,10 +258,20 @@ async fn run_wave(
     for (slot, job) in jobs.iter().enumerate() {
         let caller = caller.clone();
         let job = job.clone();
+        let no = no.clone();
         set.spawn(async move {
+            // A caller asked "did you mean" answers it as the one it stands for would.
+            let clarify = match (&job.target, job.question) {
+                (Target::Intent(meant), QuestionKind::Open) => Some(caller::ClarifyTruthfully {
+                    meant: meant.clone(),
+                    no: no.clone(),
+                }),
+                _ => None,
+            };
             let script = CallScript {
                 steps: job.steps.clone(),
                 utterance: job.audio.clone(),
+                clarify,
             };
             let outcome = run_call(&caller, &script).await;
             (slot, job, outcome)
@@ -280,6 +300,7 @@ async fn run_wave(
                 call_id: outcome.call_id.clone(),
                 latency_ms: outcome.latency_ms,
                 holding_heard: outcome.holding_heard,
+                clarified: outcome.clarified.clone(),
                 error: error
                     .or_else(|| (!outcome.spoke).then(|| "never reached the question".to_string())),
                 understood: None,

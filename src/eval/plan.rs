@@ -159,7 +159,10 @@ pub async fn build_jobs(rows: &[Utterance], options: &EvalOptions) -> Result<Vec
     Ok(jobs)
 }
 
-async fn speak_blocking(voice: CallerVoice, text: String) -> Result<Arc<[i16]>, EvalError> {
+pub(super) async fn speak_blocking(
+    voice: CallerVoice,
+    text: String,
+) -> Result<Arc<[i16]>, EvalError> {
     tokio::task::spawn_blocking(move || voice.speak(&text))
         .await
         .map_err(|e| EvalError::Synthesis {

@@ -75,6 +75,9 @@ pub struct CallResult {
     pub call_id: String,
     pub latency_ms: Option<f64>,
     pub holding_heard: bool,
+    /// A clarifying question followed the utterance, offering these intents; the caller
+    /// answered it truthfully.
+    pub clarified: Option<Vec<String>>,
     pub error: Option<String>,
     pub understood: Option<Understood>,
     /// The server's logged figures for the measured turn.
@@ -198,7 +201,14 @@ pub struct ResourceFigures {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EvalReport {
     pub calls: Vec<CallResult>,
+    /// Intent rows understood right, after at most one clarifying question answered truthfully.
     pub intent_accuracy: Rate,
+    /// Intent rows understood right from the first answer (no clarifying question).
+    pub intent_first_answer: Rate,
+    /// Intent rows followed by a clarifying question.
+    pub clarified: Rate,
+    /// Intent rows taken for another intent without a clarifying question.
+    pub confidently_wrong: Rate,
     pub slot_accuracy: Rate,
     pub no_match: Rate,
     pub language_accuracy: Rate,
@@ -249,6 +259,14 @@ impl EvalReport {
             match &call.target {
                 Target::Intent(want) => {
                     bump(&mut report.intent_accuracy, call.correct);
+                    let asked = call.clarified.is_some();
+                    bump(&mut report.intent_first_answer, call.correct && !asked);
+                    bump(&mut report.clarified, asked);
+                    let took_one = call.understood.as_ref().is_some_and(|u| u.intent.is_some());
+                    bump(
+                        &mut report.confidently_wrong,
+                        !asked && took_one && !call.correct,
+                    );
                     bump(
                         report.by_voice.entry(call.voice.clone()).or_default(),
                         call.correct,
@@ -303,7 +321,26 @@ impl EvalReport {
             out,
             "== Understanding (English: every voice; other languages: espeak-ng) =="
         );
-        line(&mut out, "intent accuracy", self.intent_accuracy);
+        line(
+            &mut out,
+            "intent accuracy (<= 1 clarification)",
+            self.intent_accuracy,
+        );
+        line(
+            &mut out,
+            "intent accuracy, first answer",
+            self.intent_first_answer,
+        );
+        line(
+            &mut out,
+            "clarifying questions (intent rows)",
+            self.clarified,
+        );
+        line(
+            &mut out,
+            "confidently wrong (intent rows)",
+            self.confidently_wrong,
+        );
         line(&mut out, "slot accuracy", self.slot_accuracy);
         line(
             &mut out,
@@ -453,6 +490,7 @@ mod tests {
             call_id: "c".into(),
             latency_ms: latency,
             holding_heard: false,
+            clarified: None,
             error: None,
             understood: Some(Understood {
                 intent: intent.map(str::to_string),
@@ -500,6 +538,24 @@ mod tests {
         // The unanswered call's reprompt is not a turn latency.
         assert_eq!(report.latency["open@1"].samples, 2);
         assert!(report.render().contains("intent accuracy"));
+    }
+
+    #[test]
+    fn clarified_answers_count_after_the_clarification_and_not_as_first_answers() {
+        let mut clarified = call(Target::Intent("pothole".into()), Some("pothole"), None);
+        clarified.clarified = Some(vec!["pothole".into(), "street_light".into()]);
+        let report = EvalReport::from_calls(vec![
+            call(Target::Intent("pothole".into()), Some("pothole"), None),
+            clarified,
+            call(Target::Intent("pothole".into()), Some("street_light"), None),
+            call(Target::Intent("pothole".into()), None, None),
+        ]);
+        let rate = |r: Rate| (r.hits, r.total);
+        assert_eq!(rate(report.intent_accuracy), (2, 4));
+        assert_eq!(rate(report.intent_first_answer), (1, 4));
+        assert_eq!(rate(report.clarified), (1, 4));
+        assert_eq!(rate(report.confidently_wrong), (1, 4));
+        assert!(report.render().contains("confidently wrong"));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct ServerSpec {
     pub rtp_ports: u16,
     /// Working directory: model paths in the configuration are relative to it.
     pub workdir: PathBuf,
+    /// Prompts replaced by a short beep in the server's copy of the prompts (a test route
+    /// past the privacy notice and a long menu: the flow is unchanged).
+    pub short_prompts: Vec<String>,
 }
 
 /// A running server.
@@ -52,6 +55,9 @@ impl RunningServer {
         std::fs::create_dir_all(&prompts).map_err(io(format!("creating {}", prompts.display())))?;
         std::fs::create_dir_all(&data).map_err(io(format!("creating {}", data.display())))?;
         copy_dir(&spec.prompts, &prompts)?;
+        for name in &spec.short_prompts {
+            shorten_prompt(&prompts, name)?;
+        }
         let sip_port = free_udp_port()?;
         let rtp_low = free_rtp_block(spec.rtp_ports)?;
         let log = std::fs::File::create(scratch.join("server.log"))
@@ -108,6 +114,11 @@ impl RunningServer {
     /// The SQLite store the server writes call records to.
     pub fn store_path(&self) -> PathBuf {
         self.scratch.join("data").join("frontdoor.sqlite")
+    }
+
+    /// Where the server writes its log.
+    pub fn log_path(&self) -> PathBuf {
+        self.scratch.join("server.log")
     }
 
     /// The server's log so far.
@@ -198,6 +209,35 @@ fn tail(text: &str, max: usize) -> &str {
     text.get(start..).unwrap_or_default()
 }
 
+/// Replaces the recorded prompt `name` in `prompts` with a 300 ms beep (8 kHz, 16-bit mono,
+/// as the prompts are): audible, so a caller still hears a prompt start and end. An error when
+/// there is no such prompt.
+fn shorten_prompt(prompts: &Path, name: &str) -> Result<(), EvalError> {
+    let path = prompts.join(format!("{name}.wav"));
+    if !path.is_file() {
+        return Err(EvalError::Usage(format!(
+            "--short-prompts: no prompt {name} in {}",
+            prompts.display()
+        )));
+    }
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let write = || -> Result<(), hound::Error> {
+        let mut w = hound::WavWriter::create(&path, spec)?;
+        for i in 0..2400u32 {
+            let t = f64::from(i) / 8000.0;
+            let sample = (std::f64::consts::TAU * 440.0 * t).sin() * 6000.0;
+            w.write_sample(sample as i16)?;
+        }
+        w.finalize()
+    };
+    write().map_err(|e| EvalError::Audio(format!("writing {}: {e}", path.display())))
+}
+
 fn copy_dir(from: &Path, to: &Path) -> Result<(), EvalError> {
     let io = |what: String| move |source| EvalError::Io { what, source };
     let entries = std::fs::read_dir(from).map_err(io(format!("reading {}", from.display())))?;
@@ -240,4 +280,22 @@ fn free_rtp_block(count: u16) -> Result<u16, EvalError> {
         }
     }
     Err(EvalError::Server("no free block of RTP ports".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten_prompt;
+
+    #[test]
+    fn a_shortened_prompt_is_a_short_audible_beep() {
+        let dir = std::env::temp_dir().join(format!("fd-short-{}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("welcome.wav"), b"not even audio").expect("prompt");
+        shorten_prompt(&dir, "welcome").expect("shortened");
+        let samples = crate::eval::audio::load_wav_8k(&dir.join("welcome.wav")).expect("wav");
+        assert_eq!(samples.len(), 2400);
+        assert!(crate::eval::audio::rms(&samples) >= crate::eval::audio::AUDIBLE_RMS);
+        assert!(shorten_prompt(&dir, "missing").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
