@@ -193,6 +193,26 @@ fn indirect_risks_reach_safeguarding_and_service_calls_do_not() {
     }
 }
 
+/// A service sentence with a misheard word ("I want to report a misconlection", espeak-ng's
+/// "missed collection" through the telephone path) is near "I need to report a safeguarding
+/// concern" by its frame alone; safeguarding by meaning must lead the other intents clearly.
+#[test]
+fn a_misheard_report_is_not_taken_for_safeguarding_by_its_frame() {
+    let e = embedder();
+    let u = council(Some(&e));
+    for text in [
+        "I want to report a misconlection.",
+        "I need to report a problem",
+    ] {
+        let c = u.classifier().classify(text);
+        assert_ne!(c.intent.as_deref(), Some("safeguarding"), "{text:?}: {c:?}");
+    }
+    let c = u
+        .classifier()
+        .classify("he controls all my money and won't let me see my family");
+    assert_eq!(c.intent.as_deref(), Some("safeguarding"), "{c:?}");
+}
+
 #[test]
 fn validate_warns_about_an_example_that_means_another_intent() {
     let dir = scratch("validate");

@@ -438,11 +438,24 @@ impl Classifier {
 
         // An always-intent heard anywhere in the sentence, or nearest in meaning and close
         // enough, wins outright.
+        // By meaning it must lead every other intent's nearest example: "I want to report a
+        // <misheard word>" is near "I need to report a safeguarding concern" by its frame
+        // alone, and about as near to the services' "I want to report ..." examples.
+        let nearest_other = |i: usize| {
+            closeness
+                .iter()
+                .flatten()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .filter_map(|(_, c)| c.as_ref().map(|c| c.similarity))
+                .fold(f32::NEG_INFINITY, f32::max)
+        };
         let always = self.intents.iter().enumerate().position(|(i, intent)| {
             intent.priority == IntentPriority::Always
                 && allowed(&intent.name)
                 && (heard_inside(intent, &query)
-                    || similarity(i) >= ALWAYS_MEANING && similarity(i) >= nearest_overall)
+                    || similarity(i) >= ALWAYS_MEANING
+                        && similarity(i) >= nearest_other(i) + ALWAYS_MEANING_LEAD)
         });
         if let Some(i) = always
             && let Some(entry) = scored.iter_mut().find(|s| s.0 == i)
@@ -691,6 +704,8 @@ const ASIDE_OUTWEIGHED: f32 = 0.5;
 /// cosine up, even with none of its phrases heard ("he controls all my money and won't let me
 /// see my family").
 const ALWAYS_MEANING: f32 = 0.5;
+/// ... and leads every other intent's nearest example by this much.
+const ALWAYS_MEANING_LEAD: f32 = 0.05;
 /// Closeness in meaning (the mean cosine of an intent's two nearest examples) maps linearly to
 /// 0..1 between these: unrelated sentences sit below the first, paraphrases near the second.
 const MEANING_LOW: f32 = 0.15;

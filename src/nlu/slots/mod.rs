@@ -129,7 +129,7 @@ pub fn is_negated(text: &str) -> bool {
 pub fn parse_slot(slot: &SlotType, text: &str, call_date: NaiveDate) -> Option<SlotValue> {
     let w = words(text);
     match slot {
-        SlotType::YesNo => yes_no::parse(&w).map(SlotValue::Bool),
+        SlotType::YesNo => yes_no::parse_text(text, &w).map(SlotValue::Bool),
         SlotType::Digits { min_len, max_len } => numbers::first_digits(&w)
             .filter(|d| (*min_len..=*max_len).contains(&d.len()))
             .map(SlotValue::Digits),

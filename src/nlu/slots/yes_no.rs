@@ -343,8 +343,18 @@ fn says_no_too(w: &[&str]) -> bool {
 }
 
 /// Yes (`true`), no (`false`) or not an answer (`None`).
+#[cfg(test)]
 pub(super) fn parse(words: &[String]) -> Option<bool> {
-    match reply(words)? {
+    decided(reply(words)?)
+}
+
+/// As [`parse`], from the text: a yes written as a question ("Yes?") is not a yes.
+pub(super) fn parse_text(text: &str, words: &[String]) -> Option<bool> {
+    decided(reply_to(text, words)?)
+}
+
+fn decided(reply: YesNoReply) -> Option<bool> {
+    match reply {
         YesNoReply::Yes => Some(true),
         YesNoReply::No => Some(false),
         YesNoReply::Repeat | YesNoReply::Slower | YesNoReply::Wait | YesNoReply::Unsure => None,
@@ -569,6 +579,13 @@ mod tests {
             let got = reply_to(text, &words(text));
             assert_ne!(got, Some(YesNoReply::Yes), "{text:?} taken as yes");
         }
+    }
+
+    #[test]
+    fn a_yes_slot_is_not_filled_by_a_yes_written_as_a_question() {
+        assert_eq!(parse_text("Yes?", &words("Yes?")), None);
+        assert_eq!(parse_text("Yes.", &words("Yes.")), Some(true));
+        assert_eq!(parse_text("No?", &words("No?")), Some(false));
     }
 
     #[test]
