@@ -88,6 +88,14 @@ impl WhisperRecognizer {
         self
     }
 
+    /// The decoding state. A poisoned lock only means an earlier decode panicked; the state is
+    /// reset by `full`.
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, WhisperState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Runs one tiny decode so the first caller does not pay for allocating compute buffers,
     /// and so the state's audio context (which whisper.cpp's language detection reuses from the
     /// previous decode) starts small rather than at the full 30 s.
@@ -202,10 +210,7 @@ impl WhisperRecognizer {
             return Err(AsrError::Audio("no audio to detect a language in".into()));
         }
         let audio = sanitised(audio_16k);
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.lock_state();
         Self::detect_language(&mut state, &audio)
     }
 
@@ -221,18 +226,12 @@ impl WhisperRecognizer {
         if whisper_rs::get_lang_id(language).is_none() {
             return Err(AsrError::UnknownLanguage(language.to_string()));
         }
-        let mut audio = sanitised(audio_16k);
+        let audio = sanitised(audio_16k);
         if audio.is_empty() {
             return Err(AsrError::Audio("no audio to translate".into()));
         }
-        let max_tokens = max_tokens_for(audio.len());
-        if audio.len() < MIN_DECODE_SAMPLES {
-            audio.resize(MIN_DECODE_SAMPLES, 0.0);
-        }
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (audio, max_tokens) = padded_for_decode(audio);
+        let mut state = self.lock_state();
         let (text, _) = self.decode(
             &mut state,
             &audio,
@@ -384,6 +383,16 @@ fn sanitised(audio_16k: &[f32]) -> Vec<f32> {
         .collect()
 }
 
+/// The audio padded with trailing silence to `MIN_DECODE_SAMPLES`, and the most tokens its
+/// decode may produce (from the length before padding).
+fn padded_for_decode(mut audio: Vec<f32>) -> (Vec<f32>, i32) {
+    let max_tokens = max_tokens_for(audio.len());
+    if audio.len() < MIN_DECODE_SAMPLES {
+        audio.resize(MIN_DECODE_SAMPLES, 0.0);
+    }
+    (audio, max_tokens)
+}
+
 /// Shortest audio handed to the decoder (2 s at 16 kHz); shorter utterances are padded.
 const MIN_DECODE_SAMPLES: usize = 32_000;
 
@@ -414,16 +423,8 @@ impl Recognizer for WhisperRecognizer {
         // Whisper was trained on long windows and often returns nothing for a word on its
         // own ("Yeah, correct", under a second): trailing silence up to `MIN_DECODE_SAMPLES`
         // gives it the context it expects, at the cost of a slightly larger audio context.
-        let max_tokens = max_tokens_for(audio.len());
-        let mut audio = audio;
-        if audio.len() < MIN_DECODE_SAMPLES {
-            audio.resize(MIN_DECODE_SAMPLES, 0.0);
-        }
-        // A poisoned lock only means an earlier decode panicked; the state is reset by `full`.
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (audio, max_tokens) = padded_for_decode(audio);
+        let mut state = self.lock_state();
 
         let requested = opts
             .language
